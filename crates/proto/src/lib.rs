@@ -1,0 +1,214 @@
+//! lanmeet signaling protocol: the JSON messages exchanged over the participant WebSocket.
+//!
+//! Modules:
+//! - this file: message enums ([`ClientMessage`], [`ServerMessage`]) and the types they carry.
+//! - [`validate`]: rules for participant and room names.
+//!
+//! Every message is a JSON object with a `"type"` field naming the variant in snake_case.
+//! docs/PROTOCOL.md shows an example of each; a test parses all of them.
+#![deny(missing_docs)]
+
+use serde::{Deserialize, Serialize};
+
+pub mod validate;
+
+/// Protocol version; a client sends it in [`ClientMessage::Join`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest WebSocket text message the server accepts, in bytes. SDP offers with many
+/// codecs are ~10 KiB; this leaves room without letting a client make us buffer megabytes.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Server-assigned identity of a participant, unique for the server's lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ParticipantId(pub u64);
+
+impl std::fmt::Display for ParticipantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "p{}", self.0)
+    }
+}
+
+/// Kind of a media track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackKind {
+    /// Microphone audio.
+    Audio,
+    /// Camera video.
+    Video,
+}
+
+/// A participant as the others see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    /// Server-assigned id.
+    pub id: ParticipantId,
+    /// Display name, unique within the room.
+    pub name: String,
+    /// Whether the camera is on.
+    pub camera: bool,
+    /// Whether the microphone is on.
+    pub microphone: bool,
+}
+
+/// Maps one media section (`mid`) of the subscribe connection to the participant whose
+/// track it carries, so the client can put the track on the right tile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackInfo {
+    /// The media id in the subscribe SDP.
+    pub mid: String,
+    /// Whose track it is.
+    pub participant: ParticipantId,
+    /// Audio or video.
+    pub kind: TrackKind,
+}
+
+/// A message from the browser to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// First message on a new socket: enter `room` as `name`.
+    Join {
+        /// Must equal [`PROTOCOL_VERSION`].
+        version: u32,
+        /// Room name (see [`validate::room_name`]).
+        room: String,
+        /// Display name (see [`validate::participant_name`]).
+        name: String,
+    },
+    /// SDP offer of the publish connection (the client's camera and microphone).
+    PublishOffer {
+        /// The SDP.
+        sdp: String,
+    },
+    /// SDP answer to a [`ServerMessage::SubscribeOffer`].
+    SubscribeAnswer {
+        /// The SDP.
+        sdp: String,
+    },
+    /// Camera or microphone switched on or off.
+    MediaState {
+        /// Camera on.
+        camera: bool,
+        /// Microphone on.
+        microphone: bool,
+    },
+    /// Leave the room; the server closes the socket afterwards.
+    Leave,
+}
+
+/// A message from the server to the browser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ServerMessage {
+    /// The join succeeded.
+    Joined {
+        /// The id the server gave this participant.
+        you: ParticipantId,
+        /// The room name.
+        room: String,
+        /// Everyone else already in the room.
+        participants: Vec<Participant>,
+    },
+    /// Someone entered the room.
+    ParticipantJoined {
+        /// Who.
+        participant: Participant,
+    },
+    /// Someone changed camera or microphone state.
+    ParticipantUpdated {
+        /// The new state.
+        participant: Participant,
+    },
+    /// Someone left the room or was removed.
+    ParticipantLeft {
+        /// Who.
+        id: ParticipantId,
+        /// Why: `left`, `timeout` or `disconnected`.
+        reason: LeaveReason,
+    },
+    /// SDP answer to [`ClientMessage::PublishOffer`].
+    PublishAnswer {
+        /// The SDP.
+        sdp: String,
+    },
+    /// SDP offer for the subscribe connection: other participants' tracks.
+    SubscribeOffer {
+        /// The SDP.
+        sdp: String,
+        /// Which participant each media section belongs to.
+        tracks: Vec<TrackInfo>,
+    },
+    /// Something went wrong; `fatal` errors are followed by the socket closing.
+    Error {
+        /// Machine-readable code.
+        code: ErrorCode,
+        /// Human-readable explanation, fit to show to the user.
+        message: String,
+        /// Whether the server closes the connection after this message.
+        fatal: bool,
+    },
+}
+
+/// Why a participant left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// Pressed Leave or closed the page normally.
+    Left,
+    /// Stopped answering heartbeats.
+    Timeout,
+    /// Connection dropped.
+    Disconnected,
+}
+
+/// Error codes in [`ServerMessage::Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The message was not valid JSON or not a known message.
+    BadMessage,
+    /// The message was larger than [`MAX_MESSAGE_BYTES`].
+    TooLarge,
+    /// The client speaks another protocol version.
+    UnsupportedVersion,
+    /// The name or room name is not acceptable.
+    InvalidName,
+    /// Someone in the room already has this name.
+    NameTaken,
+    /// A message that needs a joined participant came before `join`, or `join` came twice.
+    WrongState,
+    /// The SDP could not be used.
+    BadSdp,
+    /// The server is shutting down or overloaded.
+    Unavailable,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_round_trips() {
+        let json = r#"{"type":"join","version":1,"room":"lab","name":"Ada"}"#;
+        let msg: ClientMessage = serde_json::from_str(json).expect("valid join");
+        assert_eq!(
+            msg,
+            ClientMessage::Join {
+                version: 1,
+                room: "lab".into(),
+                name: "Ada".into()
+            }
+        );
+        assert_eq!(serde_json::to_string(&msg).expect("serializes"), json);
+    }
+
+    #[test]
+    fn unknown_type_and_fields_are_rejected() {
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"nope"}"#).is_err());
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"leave","x":1}"#).is_err());
+        assert!(serde_json::from_str::<ClientMessage>(r#"[1,2]"#).is_err());
+    }
+}

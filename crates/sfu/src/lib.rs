@@ -1,0 +1,25 @@
+//! Sans-IO media core of lanmeet: a selective forwarding unit on str0m.
+//!
+//! Nothing here touches a socket, a thread or the clock: every input carries `now`, and
+//! every effect comes back out of [`Sfu::poll_output`]. The server's media workers drive
+//! one [`Sfu`] each from a UDP socket; the tests drive it on simulated time.
+//!
+//! Modules:
+//! - [`sfu`]: the [`Sfu`] itself: rooms, participants, input dispatch, output queue.
+//! - `peer`: one participant's two WebRTC connections (publish and subscribe) and
+//!   the subscribe-side renegotiation.
+//! - `forward`: a subscription of one participant to another's track; RTP rewriting.
+//! - `keyframe`: recognising the start of a keyframe in VP8, VP9 and H.264 payloads.
+#![deny(missing_docs)]
+
+mod forward;
+mod keyframe;
+mod peer;
+pub mod sfu;
+
+pub use sfu::{Output, Sfu, SfuConfig, SfuStats};
+
+pub use lanmeet_proto::{ParticipantId, ServerMessage};
+
+/// Re-export of str0m, so users of this crate name the same version.
+pub use str0m;

@@ -1,0 +1,165 @@
+//! One participant on the media side: a publish connection (its camera and microphone
+//! come in), a subscribe connection (everyone else's tracks go out), and the
+//! subscriptions that say which track goes on which media section.
+
+use std::time::Instant;
+
+use lanmeet_proto::{ParticipantId, TrackInfo, TrackKind};
+use str0m::change::SdpPendingOffer;
+use str0m::format::PayloadParams;
+use str0m::media::{Direction, MediaKind, Mid};
+use str0m::Rtc;
+
+use crate::forward::{SubState, Subscription};
+
+/// Which of a participant's two connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Leg {
+    /// Browser → server.
+    Publish,
+    /// Server → browser.
+    Subscribe,
+}
+
+/// A str0m connection and the time it next wants to be woken.
+pub(crate) struct Connection {
+    pub rtc: Rtc,
+    pub timeout: Instant,
+    /// Set once the connection died and that was reported.
+    pub dead: bool,
+}
+
+impl Connection {
+    pub(crate) fn new(rtc: Rtc, now: Instant) -> Self {
+        Connection {
+            rtc,
+            timeout: now,
+            dead: false,
+        }
+    }
+}
+
+/// A track this participant publishes.
+#[derive(Debug)]
+pub(crate) struct PublishedTrack {
+    pub mid: Mid,
+    pub kind: MediaKind,
+    /// When we last asked the browser for a keyframe on this track.
+    pub last_keyframe_request: Option<Instant>,
+}
+
+/// A participant's media state.
+pub(crate) struct Peer {
+    pub room: String,
+    pub publish: Option<Connection>,
+    pub subscribe: Connection,
+    pub tracks: Vec<PublishedTrack>,
+    pub subscriptions: Vec<Subscription>,
+    /// The subscribe offer awaiting the browser's answer.
+    pub pending_offer: Option<SdpPendingOffer>,
+    /// Parameters of each incoming payload type, cached from the publish connection.
+    pub params_by_pt: Vec<(u8, PayloadParams)>,
+}
+
+impl Peer {
+    pub(crate) fn connection(&mut self, leg: Leg) -> Option<&mut Connection> {
+        match leg {
+            Leg::Publish => self.publish.as_mut(),
+            Leg::Subscribe => Some(&mut self.subscribe),
+        }
+    }
+
+    /// Starts a new subscribe offer if something changed and no offer is outstanding.
+    /// Returns the offer's SDP and the track map to send to the browser.
+    pub(crate) fn make_subscribe_offer(&mut self) -> Option<(String, Vec<TrackInfo>)> {
+        if self.pending_offer.is_some() {
+            // One offer at a time: the answer triggers the next one.
+            return None;
+        }
+        let mut change = self.subscribe.rtc.sdp_api();
+        for sub in &mut self.subscriptions {
+            match sub.state {
+                SubState::ToOpen => {
+                    let kind = match sub.kind {
+                        MediaKind::Audio => "audio",
+                        MediaKind::Video => "video",
+                    };
+                    let mid = change.add_media(
+                        sub.kind,
+                        Direction::SendOnly,
+                        Some(sub.source.0.to_string()),
+                        Some(format!("{}-{kind}", sub.source.0)),
+                        None,
+                    );
+                    sub.state = SubState::Negotiating(mid);
+                }
+                SubState::ToStop(mid) => {
+                    change.stop_media(mid);
+                    sub.state = SubState::Stopping(mid);
+                }
+                _ => {}
+            }
+        }
+        let (offer, pending) = change.apply()?;
+        self.pending_offer = Some(pending);
+        let tracks = self
+            .subscriptions
+            .iter()
+            .filter(|s| s.is_wanted())
+            .filter_map(|s| {
+                Some(TrackInfo {
+                    mid: s.mid()?.to_string(),
+                    participant: s.source,
+                    kind: match s.kind {
+                        MediaKind::Audio => TrackKind::Audio,
+                        MediaKind::Video => TrackKind::Video,
+                    },
+                })
+            })
+            .collect();
+        Some((offer.to_sdp_string(), tracks))
+    }
+
+    /// The browser accepted the outstanding offer: negotiated sections go live, stopped
+    /// ones are forgotten.
+    pub(crate) fn offer_answered(&mut self) {
+        for sub in &mut self.subscriptions {
+            if let SubState::Negotiating(mid) = sub.state {
+                sub.state = SubState::Active(mid);
+            }
+        }
+        self.subscriptions
+            .retain(|s| !matches!(s.state, SubState::Stopping(_)));
+    }
+
+    /// Stops every subscription to `source`'s tracks. Returns whether an offer is needed.
+    pub(crate) fn unsubscribe_from(&mut self, source: ParticipantId) -> bool {
+        let mut changed = false;
+        self.subscriptions.retain_mut(|s| {
+            if s.source != source {
+                return true;
+            }
+            match s.state {
+                SubState::ToOpen => false,
+                SubState::Negotiating(mid) | SubState::Active(mid) => {
+                    s.state = SubState::ToStop(mid);
+                    changed = true;
+                    true
+                }
+                SubState::ToStop(_) | SubState::Stopping(_) => true,
+            }
+        });
+        changed
+    }
+
+    /// The parameters of incoming payload type `pt`, looked up once per payload type.
+    pub(crate) fn params_of(&mut self, pt: u8) -> Option<PayloadParams> {
+        if let Some((_, params)) = self.params_by_pt.iter().find(|(p, _)| *p == pt) {
+            return Some(*params);
+        }
+        let rtc = &self.publish.as_ref()?.rtc;
+        let params = *rtc.codec_config().find(|p| *p.pt() == pt)?;
+        self.params_by_pt.push((pt, params));
+        Some(params)
+    }
+}

@@ -1,0 +1,613 @@
+//! The [`Sfu`]: every room of one media worker, driven by inputs that carry `now`.
+//!
+//! Inputs: [`Sfu::join`], [`Sfu::leave`], [`Sfu::publish_offer`],
+//! [`Sfu::subscribe_answer`] from signaling; [`Sfu::handle_datagram`] from the socket;
+//! [`Sfu::handle_timeout`] from the clock. Outputs: [`Sfu::poll_output`] until it returns
+//! [`Output::Timeout`].
+//!
+//! Each input feeds one or more str0m connections; every connection touched is then
+//! polled until it has nothing more to say. Its events may touch other connections (a
+//! packet from a publisher is written to each subscriber), which are polled in turn.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lanmeet_proto::{ErrorCode, ParticipantId, ServerMessage};
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::config::CryptoProvider;
+use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
+use str0m::net::{Protocol, Receive, Transmit};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::{Candidate, Event, Input, Rtc, RtcConfig};
+use tracing::{debug, info, warn};
+
+use crate::forward::{Subscription, Verdict};
+use crate::keyframe::starts_keyframe;
+use crate::peer::{Connection, Leg, Peer, PublishedTrack};
+
+/// Settings of one [`Sfu`].
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// Host candidates offered to browsers: the addresses this worker's socket is reachable
+    /// at.
+    pub candidates: Vec<SocketAddr>,
+    /// Least time between two keyframe requests to one publisher track. Browsers answer
+    /// every request with an expensive keyframe, so bursts of requests are merged.
+    pub keyframe_request_interval: Duration,
+}
+
+impl SfuConfig {
+    /// A config offering `candidates`, with default tuning.
+    pub fn new(candidates: Vec<SocketAddr>) -> Self {
+        SfuConfig {
+            candidates,
+            keyframe_request_interval: Duration::from_millis(300),
+        }
+    }
+}
+
+/// Something the [`Sfu`] wants done.
+#[derive(Debug)]
+pub enum Output {
+    /// Send a datagram.
+    Transmit(Transmit),
+    /// Send a signaling message to a participant.
+    Signal(ParticipantId, ServerMessage),
+    /// A participant's media connection died (ICE or DTLS failure); signaling should
+    /// remove the participant.
+    MediaFailed(ParticipantId),
+    /// Nothing more to do until this time (or the next input).
+    Timeout(Instant),
+}
+
+/// Counters for metrics and benchmarks.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SfuStats {
+    /// RTP packets received from publishers.
+    pub packets_in: u64,
+    /// RTP packets written to subscribers.
+    pub packets_forwarded: u64,
+    /// Payload bytes written to subscribers.
+    pub bytes_forwarded: u64,
+    /// Keyframe requests sent to publishers.
+    pub keyframe_requests: u64,
+    /// Datagrams that no connection accepted.
+    pub datagrams_dropped: u64,
+}
+
+/// A media worker's rooms.
+pub struct Sfu {
+    config: SfuConfig,
+    crypto: Arc<CryptoProvider>,
+    peers: HashMap<ParticipantId, Peer>,
+    /// Participants of each room, in join order.
+    rooms: HashMap<String, Vec<ParticipantId>>,
+    /// Which connection a remote address belongs to, learned from the first accepted
+    /// datagram, so most datagrams skip the scan over all connections.
+    by_source: HashMap<SocketAddr, (ParticipantId, Leg)>,
+    /// Connections that got input and must be polled.
+    dirty: Vec<(ParticipantId, Leg)>,
+    outputs: VecDeque<Output>,
+    stats: SfuStats,
+    /// The latest `now` seen, for the timeout of an idle worker.
+    last_now: Instant,
+}
+
+/// How long an Sfu without connections sleeps.
+const IDLE_WAKEUP: Duration = Duration::from_secs(3600);
+
+impl Sfu {
+    /// An empty worker, created at `now`.
+    pub fn new(config: SfuConfig, now: Instant) -> Self {
+        Sfu {
+            config,
+            crypto: Arc::new(str0m::crypto::from_feature_flags()),
+            peers: HashMap::new(),
+            rooms: HashMap::new(),
+            by_source: HashMap::new(),
+            dirty: Vec::new(),
+            outputs: VecDeque::new(),
+            stats: SfuStats::default(),
+            last_now: now,
+        }
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> SfuStats {
+        self.stats
+    }
+
+    /// Number of participants on this worker.
+    pub fn participant_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Number of rooms on this worker.
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    fn new_rtc(&self, now: Instant) -> Rtc {
+        let mut rtc = RtcConfig::new()
+            .set_crypto_provider(self.crypto.clone())
+            .set_ice_lite(true)
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .enable_h264(true)
+            .enable_vp9(true)
+            .build(now);
+        for addr in &self.config.candidates {
+            match Candidate::host(*addr, "udp") {
+                Ok(c) => {
+                    rtc.add_local_candidate(c);
+                }
+                Err(e) => warn!(%addr, "unusable candidate address: {e}"),
+            }
+        }
+        rtc
+    }
+
+    /// Adds participant `id` to `room`, subscribing it to every track already published
+    /// there.
+    pub fn join(&mut self, now: Instant, room: &str, id: ParticipantId) {
+        if self.peers.contains_key(&id) {
+            warn!(%id, "join for a participant already present");
+            return;
+        }
+        let members = self.rooms.entry(room.to_string()).or_default();
+        let mut subscriptions = Vec::new();
+        for other in members.iter() {
+            if let Some(p) = self.peers.get(other) {
+                for t in &p.tracks {
+                    subscriptions.push(Subscription::new(*other, t.mid, t.kind));
+                }
+            }
+        }
+        members.push(id);
+        let subscribe = Connection::new(self.new_rtc(now), now);
+        self.peers.insert(
+            id,
+            Peer {
+                room: room.to_string(),
+                publish: None,
+                subscribe,
+                tracks: Vec::new(),
+                subscriptions,
+                pending_offer: None,
+                params_by_pt: Vec::new(),
+            },
+        );
+        info!(%id, room, "participant joined media");
+        self.offer_if_needed(id);
+        self.drive(now);
+    }
+
+    /// Removes participant `id`; everyone else stops receiving its tracks.
+    pub fn leave(&mut self, now: Instant, id: ParticipantId) {
+        let Some(mut peer) = self.peers.remove(&id) else {
+            return;
+        };
+        peer.subscribe.rtc.disconnect();
+        if let Some(p) = peer.publish.as_mut() {
+            p.rtc.disconnect();
+        }
+        self.by_source.retain(|_, (p, _)| *p != id);
+        self.dirty.retain(|(p, _)| *p != id);
+        let mut others = Vec::new();
+        if let Some(members) = self.rooms.get_mut(&peer.room) {
+            members.retain(|p| *p != id);
+            if members.is_empty() {
+                self.rooms.remove(&peer.room);
+            } else {
+                others = members.clone();
+            }
+        }
+        for other in others {
+            let changed = self
+                .peers
+                .get_mut(&other)
+                .is_some_and(|p| p.unsubscribe_from(id));
+            if changed {
+                self.offer_if_needed(other);
+            }
+        }
+        info!(%id, room = peer.room, "participant left media");
+        self.drive(now);
+    }
+
+    /// The browser's offer for its publish connection. Answers with
+    /// [`ServerMessage::PublishAnswer`] or an error.
+    pub fn publish_offer(&mut self, now: Instant, id: ParticipantId, sdp: &str) {
+        let offer = match SdpOffer::from_sdp_string(sdp) {
+            Ok(o) => o,
+            Err(e) => return self.signal_error(id, ErrorCode::BadSdp, format!("bad offer: {e}")),
+        };
+        if !self.peers.contains_key(&id) {
+            return;
+        }
+        let rtc = self.new_rtc(now);
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let conn = peer
+            .publish
+            .get_or_insert_with(|| Connection::new(rtc, now));
+        match conn.rtc.sdp_api().accept_offer(offer) {
+            Ok(answer) => {
+                peer.params_by_pt.clear();
+                self.outputs.push_back(Output::Signal(
+                    id,
+                    ServerMessage::PublishAnswer {
+                        sdp: answer.to_sdp_string(),
+                    },
+                ));
+                self.dirty.push((id, Leg::Publish));
+            }
+            Err(e) => {
+                self.signal_error(id, ErrorCode::BadSdp, format!("offer refused: {e}"));
+            }
+        }
+        self.drive(now);
+    }
+
+    /// The browser's answer to our latest subscribe offer.
+    pub fn subscribe_answer(&mut self, now: Instant, id: ParticipantId, sdp: &str) {
+        let answer = match SdpAnswer::from_sdp_string(sdp) {
+            Ok(a) => a,
+            Err(e) => {
+                return self.signal_error(id, ErrorCode::BadSdp, format!("bad answer: {e}"))
+            }
+        };
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Some(pending) = peer.pending_offer.take() else {
+            return self.signal_error(
+                id,
+                ErrorCode::WrongState,
+                "subscribe_answer without an outstanding offer".into(),
+            );
+        };
+        if let Err(e) = peer.subscribe.rtc.sdp_api().accept_answer(pending, answer) {
+            warn!(%id, "subscribe answer refused: {e}");
+            return self.signal_error(id, ErrorCode::BadSdp, format!("answer refused: {e}"));
+        }
+        peer.offer_answered();
+        // New video subscriptions need a keyframe to start; ask now rather than waiting
+        // for the first packet to arrive.
+        let wanted: Vec<(ParticipantId, Mid)> = peer
+            .subscriptions
+            .iter()
+            .filter(|s| s.kind == MediaKind::Video)
+            .map(|s| (s.source, s.source_mid))
+            .collect();
+        for (source, mid) in wanted {
+            self.request_keyframe(now, source, mid);
+        }
+        self.dirty.push((id, Leg::Subscribe));
+        self.offer_if_needed(id);
+        self.drive(now);
+    }
+
+    /// A datagram arrived on the worker's socket.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &[u8],
+    ) {
+        let Ok(contents) = contents.try_into() else {
+            self.stats.datagrams_dropped += 1;
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination,
+                contents,
+            },
+        );
+        let known = self.by_source.get(&source).copied().filter(|(id, leg)| {
+            self.peers
+                .get(id)
+                .and_then(|p| match leg {
+                    Leg::Publish => p.publish.as_ref(),
+                    Leg::Subscribe => Some(&p.subscribe),
+                })
+                .is_some_and(|c| c.rtc.accepts(&input))
+        });
+        let target = known.or_else(|| {
+            self.peers.iter().find_map(|(id, p)| {
+                if p.subscribe.rtc.accepts(&input) {
+                    Some((*id, Leg::Subscribe))
+                } else if p.publish.as_ref().is_some_and(|c| c.rtc.accepts(&input)) {
+                    Some((*id, Leg::Publish))
+                } else {
+                    None
+                }
+            })
+        });
+        let Some((id, leg)) = target else {
+            self.stats.datagrams_dropped += 1;
+            return;
+        };
+        if known.is_none() {
+            self.by_source.insert(source, (id, leg));
+        }
+        if let Some(conn) = self.peers.get_mut(&id).and_then(|p| p.connection(leg)) {
+            if let Err(e) = conn.rtc.handle_input(input) {
+                debug!(%id, ?leg, "datagram refused: {e}");
+            }
+        }
+        self.dirty.push((id, leg));
+        self.drive(now);
+    }
+
+    /// Time passed: wake every connection whose timeout is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for (id, peer) in &mut self.peers {
+            for leg in [Leg::Publish, Leg::Subscribe] {
+                let Some(conn) = peer.connection(leg) else {
+                    continue;
+                };
+                if conn.timeout <= now && !conn.dead {
+                    if let Err(e) = conn.rtc.handle_input(Input::Timeout(now)) {
+                        debug!(%id, ?leg, "timeout refused: {e}");
+                    }
+                    self.dirty.push((*id, leg));
+                }
+            }
+        }
+        self.drive(now);
+    }
+
+    /// The next thing to do. Call until it returns [`Output::Timeout`].
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(o) = self.outputs.pop_front() {
+            return o;
+        }
+        let far = self.peers.values().fold(None::<Instant>, |acc, p| {
+            let mut t = acc;
+            for c in std::iter::once(&p.subscribe).chain(p.publish.as_ref()) {
+                if !c.dead {
+                    t = Some(t.map_or(c.timeout, |t| t.min(c.timeout)));
+                }
+            }
+            t
+        });
+        match far {
+            Some(t) => Output::Timeout(t),
+            // No connection: nothing to wake for until the next input.
+            None => Output::Timeout(self.last_now + IDLE_WAKEUP),
+        }
+    }
+
+    fn signal_error(&mut self, id: ParticipantId, code: ErrorCode, message: String) {
+        self.outputs.push_back(Output::Signal(
+            id,
+            ServerMessage::Error {
+                code,
+                message,
+                fatal: false,
+            },
+        ));
+    }
+
+    fn offer_if_needed(&mut self, id: ParticipantId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if let Some((sdp, tracks)) = peer.make_subscribe_offer() {
+            debug!(%id, tracks = tracks.len(), "subscribe offer");
+            self.outputs
+                .push_back(Output::Signal(id, ServerMessage::SubscribeOffer { sdp, tracks }));
+            self.dirty.push((id, Leg::Subscribe));
+        }
+    }
+
+    /// Polls every dirty connection until it is quiet, handling the events it yields.
+    fn drive(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
+        let mut events = Vec::new();
+        while let Some((id, leg)) = self.dirty.pop() {
+            let Some(conn) = self.peers.get_mut(&id).and_then(|p| p.connection(leg)) else {
+                continue;
+            };
+            if conn.dead {
+                continue;
+            }
+            loop {
+                if !conn.rtc.is_alive() {
+                    conn.dead = true;
+                    info!(%id, ?leg, "media connection closed");
+                    self.outputs.push_back(Output::MediaFailed(id));
+                    break;
+                }
+                match conn.rtc.poll_output() {
+                    Ok(str0m::Output::Timeout(t)) => {
+                        conn.timeout = t;
+                        break;
+                    }
+                    Ok(str0m::Output::Transmit(t)) => self.outputs.push_back(Output::Transmit(t)),
+                    Ok(str0m::Output::Event(e)) => events.push(e),
+                    Err(e) => {
+                        warn!(%id, ?leg, "media connection failed: {e}");
+                        conn.rtc.disconnect();
+                    }
+                }
+            }
+            for e in events.drain(..) {
+                self.handle_event(now, id, leg, e);
+            }
+        }
+    }
+
+    fn handle_event(&mut self, now: Instant, id: ParticipantId, leg: Leg, event: Event) {
+        match (leg, event) {
+            (Leg::Publish, Event::RtpPacket(packet)) => self.forward_rtp(now, id, packet),
+            (Leg::Publish, Event::MediaAdded(added)) => self.track_published(id, added.mid, added.kind),
+            (Leg::Subscribe, Event::KeyframeRequest(req)) => {
+                let source = self.peers.get(&id).and_then(|p| {
+                    p.subscriptions
+                        .iter()
+                        .find(|s| s.mid() == Some(req.mid))
+                        .map(|s| (s.source, s.source_mid))
+                });
+                if let Some((source, mid)) = source {
+                    self.request_keyframe(now, source, mid);
+                }
+            }
+            (_, Event::IceConnectionStateChange(state)) => {
+                debug!(%id, ?leg, ?state, "ice state");
+            }
+            (_, Event::Connected) => debug!(%id, ?leg, "connected"),
+            _ => {}
+        }
+    }
+
+    fn track_published(&mut self, id: ParticipantId, mid: Mid, kind: MediaKind) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if peer.tracks.iter().any(|t| t.mid == mid) {
+            return;
+        }
+        debug!(%id, %mid, ?kind, "track published");
+        peer.tracks.push(PublishedTrack {
+            mid,
+            kind,
+            last_keyframe_request: None,
+        });
+        let others: Vec<ParticipantId> = self
+            .rooms
+            .get(&peer.room)
+            .map(|m| m.iter().copied().filter(|p| *p != id).collect())
+            .unwrap_or_default();
+        for other in others {
+            if let Some(p) = self.peers.get_mut(&other) {
+                p.subscriptions.push(Subscription::new(id, mid, kind));
+            }
+            self.offer_if_needed(other);
+        }
+    }
+
+    /// Asks `source` for a keyframe on track `mid`, at most once per
+    /// [`SfuConfig::keyframe_request_interval`].
+    fn request_keyframe(&mut self, now: Instant, source: ParticipantId, mid: Mid) {
+        let interval = self.config.keyframe_request_interval;
+        let Some(peer) = self.peers.get_mut(&source) else {
+            return;
+        };
+        let Some(track) = peer.tracks.iter_mut().find(|t| t.mid == mid) else {
+            return;
+        };
+        if track
+            .last_keyframe_request
+            .is_some_and(|t| now.saturating_duration_since(t) < interval)
+        {
+            return;
+        }
+        let Some(conn) = peer.publish.as_mut() else {
+            return;
+        };
+        let mut api = conn.rtc.direct_api();
+        let Some(rx) = api.stream_rx_by_mid(mid, None) else {
+            return;
+        };
+        rx.request_keyframe(KeyframeRequestKind::Pli);
+        track.last_keyframe_request = Some(now);
+        self.stats.keyframe_requests += 1;
+        self.dirty.push((source, Leg::Publish));
+    }
+
+    /// Writes one publisher packet to every subscriber of its track.
+    fn forward_rtp(&mut self, now: Instant, source: ParticipantId, packet: RtpPacket) {
+        self.stats.packets_in += 1;
+        let Some(peer) = self.peers.get_mut(&source) else {
+            return;
+        };
+        let Some(conn) = peer.publish.as_mut() else {
+            return;
+        };
+        let ssrc = packet.header.ssrc;
+        let Some(mid) = conn.rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid()) else {
+            return;
+        };
+        let Some(params) = peer.params_of(*packet.header.payload_type) else {
+            return;
+        };
+        let Some(kind) = peer.tracks.iter().find(|t| t.mid == mid).map(|t| t.kind) else {
+            return;
+        };
+        let keyframe = kind == MediaKind::Video && starts_keyframe(params.spec().codec, &packet.payload);
+        let members = match self.rooms.get(&peer.room) {
+            Some(m) => m.clone(),
+            None => return,
+        };
+        let exts = ExtensionValues {
+            audio_level: packet.header.ext_vals.audio_level,
+            voice_activity: packet.header.ext_vals.voice_activity,
+            video_orientation: packet.header.ext_vals.video_orientation,
+            ..Default::default()
+        };
+        let seq: u64 = *packet.seq_no;
+        let mut need_keyframe = false;
+        for other in members {
+            if other == source {
+                continue;
+            }
+            let Some(sub_peer) = self.peers.get_mut(&other) else {
+                continue;
+            };
+            let Some(sub) = sub_peer
+                .subscriptions
+                .iter_mut()
+                .find(|s| s.source == source && s.source_mid == mid)
+            else {
+                continue;
+            };
+            let out_seq = match sub.verdict(seq, keyframe) {
+                Verdict::Forward(s) => s,
+                Verdict::NeedKeyframe => {
+                    need_keyframe = true;
+                    continue;
+                }
+                Verdict::Drop => continue,
+            };
+            let Some(out_mid) = sub.mid() else { continue };
+            let rtc = &mut sub_peer.subscribe.rtc;
+            let Some(pt) = rtc.codec_config().match_params(params).map(|p| p.pt()) else {
+                continue;
+            };
+            let mut api = rtc.direct_api();
+            let Some(tx) = api.stream_tx_by_mid(out_mid, None) else {
+                continue;
+            };
+            tx.write_rtp(
+                RtpWrite::new(
+                    pt,
+                    out_seq.into(),
+                    packet.header.timestamp,
+                    packet.timestamp,
+                    packet.payload.clone(),
+                )
+                .marker(packet.header.marker)
+                .ext_vals(exts.clone())
+                .nackable(kind == MediaKind::Video),
+            );
+            self.stats.packets_forwarded += 1;
+            self.stats.bytes_forwarded += packet.payload.len() as u64;
+            self.dirty.push((other, Leg::Subscribe));
+        }
+        if need_keyframe {
+            self.request_keyframe(now, source, mid);
+        }
+    }
+}

@@ -1,0 +1,288 @@
+// @ts-check
+/**
+ * The lanmeet page: routes `/` and `/r/<room>[?name=<name>]`, and wires the connection
+ * (protocol.js), local media (media.js) and the views (ui.js) together.
+ */
+
+import { Connection } from './protocol.js';
+import { LocalMedia } from './media.js';
+import { JoinView, MeetingView } from './ui.js';
+import { validateName, validateRoom } from './validate.js';
+
+/** @typedef {import('./protocol.js').ServerError} ServerError */
+
+const NAME_KEY = 'lanmeet.name';
+
+const joinView = new JoinView();
+const meetingView = new MeetingView();
+
+/**
+ * Reads the room and name from the address.
+ * @returns {{room: string, name: string | null}}
+ */
+function route() {
+  const match = /^\/r\/([^/]+)\/?$/.exec(window.location.pathname);
+  let room = '';
+  if (match) {
+    try {
+      room = decodeURIComponent(match[1]);
+    } catch {
+      room = match[1];
+    }
+  }
+  return { room, name: new URLSearchParams(window.location.search).get('name') };
+}
+
+/** @param {string} room */
+function roomPath(room) {
+  return `/r/${encodeURIComponent(room)}`;
+}
+
+/** The remembered name, if the browser allows storage. */
+function storedName() {
+  try {
+    return window.localStorage.getItem(NAME_KEY) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+/** @param {string} name */
+function rememberName(name) {
+  try {
+    window.localStorage.setItem(NAME_KEY, name);
+  } catch {
+    // Private mode or storage disabled: remembering is a convenience only.
+  }
+}
+
+/**
+ * Text for an error that ended or prevented a join.
+ * @param {ServerError} error
+ * @param {string} name
+ * @param {string} room
+ */
+function errorText(error, name, room) {
+  if (error.code === 'name_taken') {
+    return `The name \u201c${name}\u201d is already taken in room ${room}. Please choose another name.`;
+  }
+  return error.message || `The server refused: ${error.code}.`;
+}
+
+/**
+ * One attempt at being in a meeting: from pressing Join until leaving or losing the
+ * connection.
+ */
+class Session {
+  /**
+   * @param {string} name
+   * @param {string} room
+   */
+  constructor(name, room) {
+    this.name = name;
+    this.room = room;
+    this.media = new LocalMedia();
+    this.conn = new Connection({ room, name });
+    this.ended = false;
+    this.joined = false;
+    this.soundNoticeShown = false;
+    this.mediaReady = this.media.start();
+  }
+
+  start() {
+    const { conn, media } = this;
+    media.onTrack = (kind, track) => conn.setLocalTrack(kind, track);
+    media.onChange = () => {
+      meetingView.setSelf(media.preview, media.camera, media.microphone);
+      conn.sendMediaState(media.camera, media.microphone);
+    };
+
+    conn.onJoined = (_you, room, participants) => this.enter(room, participants);
+    conn.onParticipantJoined = (p) => meetingView.upsertParticipant(p);
+    conn.onParticipantUpdated = (p) => meetingView.upsertParticipant(p);
+    conn.onParticipantLeft = (id) => meetingView.removeParticipant(id);
+    conn.onTrack = (id, kind, track) => {
+      meetingView.attachTrack(id, kind, track).catch((err) => this.soundBlocked(err));
+    };
+    conn.onError = (error) => {
+      if (error.fatal) {
+        this.end(error);
+      } else if (this.joined) {
+        meetingView.showNotice(error.message);
+      }
+    };
+    conn.onClose = (info) => {
+      if (!info.byUser) {
+        this.end(info.error);
+      }
+    };
+    conn.connect();
+  }
+
+  /**
+   * @param {string} room
+   * @param {import('./protocol.js').Participant[]} participants
+   */
+  async enter(room, participants) {
+    this.joined = true;
+    this.room = room;
+    rememberName(this.name);
+    window.history.replaceState(null, '', roomPath(room));
+    joinView.hide();
+    meetingView.show(room, this.name);
+    meetingView.setSelf(this.media.preview, false, false);
+    for (const p of participants) {
+      meetingView.upsertParticipant(p);
+    }
+    meetingView.onCamera = () => this.toggle('camera');
+    meetingView.onMicrophone = () => this.toggle('microphone');
+    meetingView.onLeave = () => this.leave();
+    meetingView.onRejoin = () => this.rejoin();
+    meetingView.onCopyLink = () => this.copyLink();
+
+    await this.mediaReady;
+    if (this.ended) {
+      return;
+    }
+    const { media, conn } = this;
+    meetingView.setSelf(media.preview, media.camera, media.microphone);
+    if (media.notice) {
+      meetingView.showNotice(media.notice);
+    }
+    await conn.setLocalTrack('audio', media.audio);
+    await conn.setLocalTrack('video', media.video);
+    try {
+      await conn.publish();
+    } catch (err) {
+      meetingView.showNotice(`Could not send your camera and microphone: ${String(err)}`);
+    }
+    conn.sendMediaState(media.camera, media.microphone);
+  }
+
+  /** @param {'camera' | 'microphone'} device */
+  async toggle(device) {
+    const { media } = this;
+    meetingView.setTogglesBusy(true);
+    try {
+      if (device === 'camera') {
+        await media.setCamera(!media.camera);
+      } else {
+        await media.setMicrophone(!media.microphone);
+      }
+    } catch (err) {
+      const what = device === 'camera' ? 'camera' : 'microphone';
+      meetingView.showNotice(`Could not switch the ${what} on: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      meetingView.setTogglesBusy(false);
+    }
+  }
+
+  /** @param {unknown} err */
+  soundBlocked(err) {
+    if (err instanceof DOMException && err.name === 'NotAllowedError' && !this.soundNoticeShown) {
+      this.soundNoticeShown = true;
+      meetingView.showNotice('Your browser blocked sound from playing.', {
+        label: 'Enable sound',
+        action: () => meetingView.resumeSound(),
+      });
+    }
+  }
+
+  async copyLink() {
+    const url = new URL(roomPath(this.room), window.location.origin).href;
+    try {
+      await navigator.clipboard.writeText(url);
+      meetingView.showCopyStatus('Link copied');
+    } catch {
+      // No clipboard access (e.g. plain http on a LAN address): show the link instead.
+      meetingView.showCopyStatus(url);
+    }
+  }
+
+  leave() {
+    this.ended = true;
+    this.conn.leave();
+    this.media.stop();
+    meetingView.hide();
+    joinView.show({ name: this.name, room: this.room });
+  }
+
+  rejoin() {
+    this.ended = true;
+    this.conn.close();
+    this.media.stop();
+    meetingView.hide();
+    startSession(this.name, this.room);
+  }
+
+  /**
+   * The connection ended without the user asking.
+   * @param {ServerError | null} error
+   */
+  end(error) {
+    if (this.ended) {
+      return;
+    }
+    this.ended = true;
+    this.media.stop();
+    this.conn.close();
+    if (!this.joined) {
+      joinView.show({});
+      if (error) {
+        const field = error.code === 'name_taken' || error.code === 'invalid_name' ? 'name' : null;
+        joinView.showError(errorText(error, this.name, this.room), field);
+      } else {
+        joinView.showError('Could not reach the lanmeet server. Check that it is running and try again.');
+      }
+      return;
+    }
+    const text = error ? errorText(error, this.name, this.room) : 'Connection lost.';
+    meetingView.showLost(text);
+  }
+}
+
+/** @type {Session | null} */
+let session = null;
+
+/**
+ * Validates and joins.
+ * @param {string} rawName
+ * @param {string} rawRoom
+ */
+function startSession(rawName, rawRoom) {
+  const name = validateName(rawName);
+  if (!name.ok) {
+    joinView.show({});
+    joinView.showError(name.error, 'name');
+    return;
+  }
+  const room = validateRoom(rawRoom);
+  if (!room.ok) {
+    joinView.show({});
+    joinView.showError(room.error, 'room');
+    return;
+  }
+  joinView.show({ name: name.value, room: room.value });
+  joinView.clearError();
+  joinView.setBusy(true);
+  session = new Session(name.value, room.value);
+  session.start();
+}
+
+function main() {
+  const { room, name } = route();
+  joinView.onSubmit = (n, r) => startSession(n, r);
+  joinView.show({ name: name ?? storedName(), room });
+  if (name !== null && room) {
+    startSession(name, room);
+  }
+  // Closing the page is leaving: tell the server at once rather than let it notice.
+  window.addEventListener('pagehide', () => {
+    if (session && !session.ended) {
+      session.ended = true;
+      session.conn.leave();
+    }
+  });
+}
+
+main();

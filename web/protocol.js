@@ -1,0 +1,432 @@
+// @ts-check
+/**
+ * The connection to a lanmeet server, free of any UI: one signaling WebSocket and two
+ * peer connections, as described in docs/PROTOCOL.md.
+ *
+ * - *publish*: this browser offers its microphone and camera (`sendonly`), the server
+ *   answers. Its two transceivers are kept for the whole meeting, so switching the camera
+ *   off and on is `sender.replaceTrack()` with no renegotiation.
+ * - *subscribe*: the server offers the other participants' tracks, this browser answers.
+ *   Offers are handled one at a time, in order.
+ *
+ * Usage:
+ * ```js
+ * const conn = new Connection({ room: 'lab', name: 'Ada' });
+ * conn.onJoined = (you, room, participants) => { ... };
+ * conn.onTrack = (participantId, kind, track) => { ... };
+ * conn.connect();
+ * // once local media is known:
+ * conn.setLocalTrack('audio', micTrack);
+ * conn.setLocalTrack('video', cameraTrack);
+ * await conn.publish();
+ * ```
+ */
+
+/** Protocol version sent in `join`. */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * A participant as the others see it.
+ * @typedef {object} Participant
+ * @property {number} id Server-assigned id.
+ * @property {string} name Display name, unique within the room.
+ * @property {boolean} camera Camera on.
+ * @property {boolean} microphone Microphone on.
+ */
+
+/** @typedef {'audio' | 'video'} TrackKind */
+
+/**
+ * Whose track a media section (`mid`) of the subscribe connection carries.
+ * @typedef {object} TrackInfo
+ * @property {string} mid
+ * @property {number} participant
+ * @property {TrackKind} kind
+ */
+
+/**
+ * An error reported by the server (or by this module, with a code of its own such as
+ * `media_failed` or `bad_message`).
+ * @typedef {object} ServerError
+ * @property {string} code Machine-readable code, e.g. `name_taken`.
+ * @property {string} message Text fit to show to the user.
+ * @property {boolean} fatal Whether the connection ends because of it.
+ */
+
+/** @typedef {'left' | 'timeout' | 'disconnected'} LeaveReason */
+
+/**
+ * How the connection ended.
+ * @typedef {object} CloseInfo
+ * @property {boolean} byUser `leave()` or `close()` was called.
+ * @property {boolean} wasJoined The server had accepted the join.
+ * @property {ServerError | null} error The fatal error that ended it, if any.
+ */
+
+/**
+ * The WebSocket address of the server that served this page.
+ * @param {Location} [loc]
+ */
+export function socketUrlFor(loc = window.location) {
+  const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${loc.host}/ws`;
+}
+
+/** Peer connection settings: LAN only, the server lists its host candidates in its SDP. */
+const PC_CONFIG = /** @type {RTCConfiguration} */ ({
+  iceServers: [],
+  bundlePolicy: 'max-bundle',
+  rtcpMuxPolicy: 'require',
+});
+
+/** @type {TrackKind[]} */
+const KINDS = ['audio', 'video'];
+
+/**
+ * Publishes what this module holds for tests and debugging at `window.lanmeet`.
+ * @param {Connection | null} conn
+ */
+function expose(conn) {
+  /** @type {any} */ (window).lanmeet = {
+    conn,
+    publishPc: conn?.publishPc ?? null,
+    subscribePc: conn?.subscribePc ?? null,
+  };
+}
+
+export class Connection {
+  /**
+   * @param {object} options
+   * @param {string} options.room Room to join.
+   * @param {string} options.name Display name.
+   * @param {string} [options.url] WebSocket URL; defaults to `/ws` on this page's origin.
+   */
+  constructor({ room, name, url }) {
+    this.room = room;
+    this.name = name;
+    this.url = url ?? socketUrlFor();
+
+    /** Our id once joined. @type {number | null} */
+    this.you = null;
+    /** Mapping of the latest subscribe offer. @type {TrackInfo[]} */
+    this.tracks = [];
+    /** @type {WebSocket | null} */
+    this.socket = null;
+    /** @type {RTCPeerConnection | null} */
+    this.publishPc = null;
+    /** @type {RTCPeerConnection | null} */
+    this.subscribePc = null;
+
+    /** Tracks to send; kept even before publishing. @type {Record<TrackKind, MediaStreamTrack | null>} */
+    this.localTracks = { audio: null, video: null };
+    /** @type {Record<TrackKind, RTCRtpSender | null>} */
+    this.senders = { audio: null, video: null };
+    /** One stream for both local tracks, so the server sees them as one participant's. */
+    this.localStream = new MediaStream();
+
+    /** Track ids already reported per mid, to report each remote track once. @type {Map<string, string>} */
+    this.reported = new Map();
+    /** Subscribe offers are handled strictly one after another. @type {Promise<void>} */
+    this.subscribeQueue = Promise.resolve();
+    this.joined = false;
+    this.closed = false;
+    this.byUser = false;
+    /** @type {ServerError | null} */
+    this.fatalError = null;
+
+    // Callbacks: assign before connect().
+
+    /**
+     * The server accepted the join.
+     * @type {(you: number, room: string, participants: Participant[]) => void}
+     */
+    this.onJoined = () => {};
+    /** Someone entered the room. @type {(participant: Participant) => void} */
+    this.onParticipantJoined = () => {};
+    /** Someone switched camera or microphone. @type {(participant: Participant) => void} */
+    this.onParticipantUpdated = () => {};
+    /** Someone left or was removed. @type {(id: number, reason: LeaveReason) => void} */
+    this.onParticipantLeft = () => {};
+    /**
+     * A remote track arrived on the subscribe connection. May be called again for the
+     * same participant and kind when the server replaces the track.
+     * @type {(participantId: number, kind: TrackKind, track: MediaStreamTrack) => void}
+     */
+    this.onTrack = () => {};
+    /** An error; if `fatal`, `onClose` follows. @type {(error: ServerError) => void} */
+    this.onError = () => {};
+    /** The connection ended; called once. @type {(info: CloseInfo) => void} */
+    this.onClose = () => {};
+  }
+
+  /** Opens the socket and sends `join`. */
+  connect() {
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    expose(this);
+    socket.onopen = () => {
+      this.send({ type: 'join', version: PROTOCOL_VERSION, room: this.room, name: this.name });
+    };
+    socket.onmessage = (event) => {
+      if (typeof event.data !== 'string') {
+        return;
+      }
+      /** @type {any} */
+      let msg;
+      try {
+        msg = JSON.parse(event.data);
+      } catch {
+        this.reportError('bad_message', 'The server sent a message that is not JSON.', false);
+        return;
+      }
+      this.handle(msg);
+    };
+    socket.onclose = () => this.finish();
+    // An error event is always followed by a close event; nothing to do here.
+    socket.onerror = () => {};
+  }
+
+  /**
+   * Sets the track sent for `kind` (null sends nothing). Before `publish()` this only
+   * records it; afterwards it replaces the sender's track without renegotiation.
+   * @param {TrackKind} kind
+   * @param {MediaStreamTrack | null} track
+   */
+  async setLocalTrack(kind, track) {
+    const previous = this.localTracks[kind];
+    if (previous && previous !== track) {
+      this.localStream.removeTrack(previous);
+    }
+    if (track && previous !== track) {
+      this.localStream.addTrack(track);
+    }
+    this.localTracks[kind] = track;
+    const sender = this.senders[kind];
+    if (sender && sender.track !== track) {
+      await sender.replaceTrack(track);
+    }
+  }
+
+  /**
+   * Creates the publish connection with one `sendonly` audio and one `sendonly` video
+   * transceiver (holding the local tracks, or none yet) and sends `publish_offer`.
+   */
+  async publish() {
+    if (this.publishPc || this.closed) {
+      return;
+    }
+    const pc = new RTCPeerConnection(PC_CONFIG);
+    this.publishPc = pc;
+    expose(this);
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === 'failed' && !this.closed) {
+        this.reportError('media_failed', 'The connection for your camera and microphone failed.', false);
+      }
+    };
+    for (const kind of KINDS) {
+      const track = this.localTracks[kind];
+      const transceiver = pc.addTransceiver(track ?? kind, {
+        direction: 'sendonly',
+        streams: [this.localStream],
+      });
+      this.senders[kind] = transceiver.sender;
+    }
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    // No trickle: the server is ICE-lite and learns our address from connectivity checks.
+    const sdp = pc.localDescription?.sdp ?? offer.sdp ?? '';
+    this.send({ type: 'publish_offer', sdp });
+  }
+
+  /**
+   * Announces camera and microphone state to the others.
+   * @param {boolean} camera
+   * @param {boolean} microphone
+   */
+  sendMediaState(camera, microphone) {
+    this.send({ type: 'media_state', camera, microphone });
+  }
+
+  /** Leaves the room: sends `leave`, then closes everything. */
+  leave() {
+    if (this.closed) {
+      return;
+    }
+    this.send({ type: 'leave' });
+    this.close();
+  }
+
+  /** Closes the socket and both peer connections without a `leave` message. */
+  close() {
+    this.byUser = true;
+    // Queued messages (such as `leave`) are still sent before the close frame.
+    this.socket?.close(1000);
+    this.finish();
+  }
+
+  /**
+   * Sends one message if the socket is open.
+   * @param {object} msg
+   */
+  send(msg) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify(msg));
+    }
+  }
+
+  /**
+   * Dispatches one server message.
+   * @param {any} msg
+   */
+  handle(msg) {
+    switch (msg?.type) {
+      case 'joined':
+        this.you = msg.you;
+        this.joined = true;
+        this.onJoined(msg.you, msg.room, msg.participants ?? []);
+        break;
+      case 'participant_joined':
+        this.onParticipantJoined(msg.participant);
+        break;
+      case 'participant_updated':
+        this.onParticipantUpdated(msg.participant);
+        break;
+      case 'participant_left':
+        this.onParticipantLeft(msg.id, msg.reason);
+        break;
+      case 'publish_answer':
+        this.applyPublishAnswer(msg.sdp);
+        break;
+      case 'subscribe_offer': {
+        const { sdp, tracks } = msg;
+        this.subscribeQueue = this.subscribeQueue
+          .then(() => this.answerSubscribeOffer(sdp, tracks ?? []))
+          .catch((err) => {
+            this.reportError('bad_sdp', `Could not use the server's media offer: ${describe(err)}`, false);
+          });
+        break;
+      }
+      case 'error':
+        if (msg.fatal) {
+          this.fatalError = { code: msg.code, message: msg.message, fatal: true };
+        }
+        this.onError({ code: String(msg.code), message: String(msg.message), fatal: Boolean(msg.fatal) });
+        break;
+      default:
+        console.warn('lanmeet: ignoring unknown message', msg?.type);
+    }
+  }
+
+  /** @param {string} sdp */
+  async applyPublishAnswer(sdp) {
+    const pc = this.publishPc;
+    if (!pc || pc.signalingState !== 'have-local-offer') {
+      console.warn('lanmeet: publish_answer without an offer');
+      return;
+    }
+    try {
+      await pc.setRemoteDescription({ type: 'answer', sdp });
+    } catch (err) {
+      this.reportError('bad_sdp', `Could not use the server's answer: ${describe(err)}`, false);
+    }
+  }
+
+  /**
+   * Applies one subscribe offer and sends the answer.
+   * @param {string} sdp
+   * @param {TrackInfo[]} tracks
+   */
+  async answerSubscribeOffer(sdp, tracks) {
+    if (this.closed) {
+      return;
+    }
+    this.tracks = tracks;
+    const pc = this.subscribePc ?? this.createSubscribePc();
+    await pc.setRemoteDescription({ type: 'offer', sdp });
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    this.send({ type: 'subscribe_answer', sdp: pc.localDescription?.sdp ?? answer.sdp ?? '' });
+    // `track` events fire only for newly receiving transceivers; make sure every mapped
+    // section has been reported even if the server moved a section to someone else.
+    for (const info of tracks) {
+      const transceiver = pc.getTransceivers().find((t) => t.mid === info.mid);
+      if (transceiver) {
+        this.reportTrack(info.mid, transceiver.receiver.track);
+      }
+    }
+  }
+
+  createSubscribePc() {
+    const pc = new RTCPeerConnection(PC_CONFIG);
+    this.subscribePc = pc;
+    expose(this);
+    pc.ontrack = (event) => {
+      const mid = event.transceiver.mid;
+      if (mid !== null) {
+        this.reportTrack(mid, event.track, event.streams[0]?.id);
+      }
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === 'failed' && !this.closed) {
+        this.reportError('media_failed', 'The connection for the others\u2019 video failed.', false);
+      }
+    };
+    return pc;
+  }
+
+  /**
+   * Tells `onTrack` about a remote track once per (mid, track).
+   * @param {string} mid
+   * @param {MediaStreamTrack} track
+   * @param {string} [streamId] The remote stream id, which is the participant id.
+   */
+  reportTrack(mid, track, streamId) {
+    const info = this.tracks.find((t) => t.mid === mid);
+    let participant = info?.participant;
+    if (participant === undefined && streamId !== undefined) {
+      const parsed = Number.parseInt(streamId.replace(/^\D+/, ''), 10);
+      participant = Number.isNaN(parsed) ? undefined : parsed;
+    }
+    if (participant === undefined) {
+      return;
+    }
+    const key = `${participant}/${track.id}`;
+    if (this.reported.get(mid) === key) {
+      return;
+    }
+    this.reported.set(mid, key);
+    const kind = info?.kind ?? /** @type {TrackKind} */ (track.kind);
+    this.onTrack(participant, kind, track);
+  }
+
+  /**
+   * @param {string} code
+   * @param {string} message
+   * @param {boolean} fatal
+   */
+  reportError(code, message, fatal) {
+    this.onError({ code, message, fatal });
+  }
+
+  /** Tears everything down once and calls `onClose`. */
+  finish() {
+    if (this.closed) {
+      return;
+    }
+    this.closed = true;
+    this.publishPc?.close();
+    this.subscribePc?.close();
+    if (this.socket && this.socket.readyState !== WebSocket.CLOSED) {
+      this.socket.close(1000);
+    }
+    this.onClose({ byUser: this.byUser, wasJoined: this.joined, error: this.fatalError });
+  }
+}
+
+/**
+ * A short description of a thrown value.
+ * @param {unknown} err
+ */
+function describe(err) {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
