@@ -266,6 +266,12 @@ export class MeetingView {
     this.selfTile = null;
     /** @type {Map<number, RemoteTile>} */
     this.tiles = new Map();
+    /**
+     * Tracks that arrived before their participant's tile (the subscribe connection and
+     * the signaling messages race); attached when the tile appears.
+     * @type {Map<number, Map<TrackKind, MediaStreamTrack>>}
+     */
+    this.pendingTracks = new Map();
 
     /** @type {() => void} */
     this.onCamera = () => {};
@@ -314,6 +320,7 @@ export class MeetingView {
       tile.audio.srcObject = null;
     }
     this.tiles.clear();
+    this.pendingTracks.clear();
     this.selfTile = null;
     this.grid.replaceChildren();
     this.notices.replaceChildren();
@@ -357,10 +364,16 @@ export class MeetingView {
     this.tiles.set(participant.id, created);
     this.grid.append(created.root);
     this.layout();
+    const pending = this.pendingTracks.get(participant.id);
+    this.pendingTracks.delete(participant.id);
+    for (const [kind, track] of pending ?? []) {
+      this.attachTrack(participant.id, kind, track).catch(() => {});
+    }
   }
 
   /** @param {number} id */
   removeParticipant(id) {
+    this.pendingTracks.delete(id);
     const tile = this.tiles.get(id);
     if (!tile) {
       return;
@@ -382,6 +395,9 @@ export class MeetingView {
   async attachTrack(id, kind, track) {
     const tile = this.tiles.get(id);
     if (!tile) {
+      const pending = this.pendingTracks.get(id) ?? new Map();
+      pending.set(kind, track);
+      this.pendingTracks.set(id, pending);
       return;
     }
     const stream = new MediaStream([track]);

@@ -1,0 +1,229 @@
+//! Configuration: one serde struct with defaults, read from an optional TOML file and
+//! overridden by command-line flags.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use serde::{Deserialize, Serialize};
+
+/// lanmeet: self-hosted video meetings for a local network.
+#[derive(Debug, Parser)]
+#[command(name = "lanmeet", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the meeting server.
+    Serve(ServeArgs),
+}
+
+/// Flags of `lanmeet serve`. Each overrides the same setting of `--config`.
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// TOML file with settings (same names as the flags, with `_` for `-`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address and port for HTTPS (or HTTP with --http) [default: 0.0.0.0:8443].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the certificate and later chat history and files
+    /// [default: ./lanmeet-data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Serve plain HTTP instead of HTTPS (for localhost, tests, or behind a TLS proxy).
+    #[arg(long)]
+    pub http: bool,
+    /// TLS certificate chain (PEM) to use instead of the generated one; needs --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// TLS private key (PEM) for --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// First UDP port for media; worker N uses PORT+N. 0 picks free ports
+    /// [default: 10000].
+    #[arg(long, value_name = "PORT")]
+    pub udp_port: Option<u16>,
+    /// Address browsers reach the media ports at; repeat for several. Replaces the
+    /// automatically found local addresses.
+    #[arg(long = "public-ip", value_name = "IP")]
+    pub public_ips: Vec<IpAddr>,
+    /// Number of media worker threads [default: one per CPU core].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// How often the server pings each participant, in milliseconds [default: 5000].
+    #[arg(long, value_name = "MS")]
+    pub ping_interval_ms: Option<u64>,
+    /// Silence after which a participant is removed, in milliseconds [default: 12000].
+    #[arg(long, value_name = "MS")]
+    pub peer_timeout_ms: Option<u64>,
+}
+
+/// Every setting of the server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP(S) listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Plain HTTP instead of HTTPS.
+    pub http: bool,
+    /// Certificate chain to use instead of the generated one.
+    pub cert: Option<PathBuf>,
+    /// Key for `cert`.
+    pub key: Option<PathBuf>,
+    /// First media UDP port (0: any free port per worker).
+    pub udp_port: u16,
+    /// Addresses advertised as media candidates; empty: the machine's own addresses.
+    pub public_ips: Vec<IpAddr>,
+    /// Media worker threads; 0: one per core.
+    pub workers: usize,
+    /// Heartbeat ping interval, milliseconds.
+    pub ping_interval_ms: u64,
+    /// Silence before removal, milliseconds.
+    pub peer_timeout_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            data_dir: PathBuf::from("lanmeet-data"),
+            http: false,
+            cert: None,
+            key: None,
+            udp_port: 10000,
+            public_ips: Vec::new(),
+            workers: 0,
+            ping_interval_ms: 5000,
+            peer_timeout_ms: 12000,
+        }
+    }
+}
+
+impl Config {
+    /// Builds the configuration: defaults, then the TOML file, then flags.
+    pub fn from_args(args: ServeArgs) -> anyhow::Result<Config> {
+        let mut config = match &args.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(v) = args.listen {
+            config.listen = v;
+        }
+        if let Some(v) = args.data_dir {
+            config.data_dir = v;
+        }
+        if args.http {
+            config.http = true;
+        }
+        if args.cert.is_some() {
+            config.cert = args.cert;
+            config.key = args.key;
+        }
+        if let Some(v) = args.udp_port {
+            config.udp_port = v;
+        }
+        if !args.public_ips.is_empty() {
+            config.public_ips = args.public_ips;
+        }
+        if let Some(v) = args.workers {
+            config.workers = v;
+        }
+        if let Some(v) = args.ping_interval_ms {
+            config.ping_interval_ms = v;
+        }
+        if let Some(v) = args.peer_timeout_ms {
+            config.peer_timeout_ms = v;
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+
+    /// Rejects combinations that cannot work.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.cert.is_some() != self.key.is_some() {
+            bail!("--cert and --key go together");
+        }
+        if self.ping_interval_ms == 0 || self.peer_timeout_ms <= self.ping_interval_ms {
+            bail!("the peer timeout must be longer than the ping interval, and both above 0");
+        }
+        if self.udp_port != 0 && usize::from(self.udp_port) + self.worker_count() > 65536 {
+            bail!("--udp-port leaves no room for one port per worker");
+        }
+        Ok(())
+    }
+
+    /// Number of media workers to start.
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    }
+
+    /// Heartbeat ping interval.
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms)
+    }
+
+    /// Silence after which a participant is removed.
+    pub fn peer_timeout(&self) -> Duration {
+        Duration::from_millis(self.peer_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_and_defaults() {
+        let dir = std::env::temp_dir().join(format!("lanmeet-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("lanmeet.toml");
+        std::fs::write(&file, "udp_port = 20000\nhttp = true\nworkers = 3\n").expect("write");
+        let cli = Cli::parse_from([
+            "lanmeet",
+            "serve",
+            "--config",
+            file.to_str().expect("utf-8 path"),
+            "--workers",
+            "2",
+        ]);
+        let Command::Serve(args) = cli.command;
+        let config = Config::from_args(args).expect("valid");
+        assert_eq!(config.udp_port, 20000);
+        assert!(config.http);
+        assert_eq!(config.workers, 2);
+        assert_eq!(config.listen, Config::default().listen);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("lanmeet-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("lanmeet.toml");
+        std::fs::write(&file, "udp_prot = 1\n").expect("write");
+        let args = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        assert!(Config::from_args(args).is_err());
+    }
+}

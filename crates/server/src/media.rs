@@ -1,0 +1,317 @@
+//! Media workers: one thread each, owning a UDP socket and an [`Sfu`] with the rooms
+//! assigned to it. Signaling talks to a worker only through its command channel; the
+//! worker answers through each participant's outbound channel.
+//!
+//! The loop waits on the socket and a waker with `mio`, reads datagrams in batches with
+//! `quinn-udp` (which also tells the destination address, needed because the socket is
+//! bound to the wildcard address), feeds the [`Sfu`], and sends what it outputs.
+
+use std::collections::HashMap;
+use std::io::{self, IoSliceMut};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use lanmeet_proto::{ParticipantId, ServerMessage};
+use lanmeet_sfu::{Output, Sfu, SfuConfig, SfuStats};
+use mio::{Events, Interest, Poll, Token, Waker};
+use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState};
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{debug, info, info_span, warn};
+
+/// What a worker tells a participant's signaling task.
+#[derive(Debug)]
+pub enum ToParticipant {
+    /// A message to send on the WebSocket.
+    Message(ServerMessage),
+    /// The media connection died; the participant should be removed.
+    MediaFailed,
+}
+
+/// A request from signaling to a worker.
+#[derive(Debug)]
+pub enum WorkerCommand {
+    /// A participant joined a room on this worker.
+    Join {
+        /// The room.
+        room: String,
+        /// Who.
+        id: ParticipantId,
+        /// Where to send its signaling messages.
+        outbound: UnboundedSender<ToParticipant>,
+    },
+    /// A participant left.
+    Leave {
+        /// Who.
+        id: ParticipantId,
+    },
+    /// Publish-connection offer.
+    PublishOffer {
+        /// Whose.
+        id: ParticipantId,
+        /// SDP.
+        sdp: String,
+    },
+    /// Subscribe-connection answer.
+    SubscribeAnswer {
+        /// Whose.
+        id: ParticipantId,
+        /// SDP.
+        sdp: String,
+    },
+}
+
+const SOCKET: Token = Token(0);
+const WAKER: Token = Token(1);
+/// Datagrams read per system call.
+const BATCH: usize = 32;
+/// Receive buffer per datagram slot; room for GRO-coalesced segments.
+const SLOT: usize = 64 * 1024;
+
+/// The signaling side's handle on a worker.
+pub struct WorkerHandle {
+    commands: Sender<WorkerCommand>,
+    waker: Arc<Waker>,
+    /// The worker's UDP address (the bound port).
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<std::sync::Mutex<SfuStats>>,
+}
+
+impl WorkerHandle {
+    /// Sends a command; returns false if the worker is gone.
+    pub fn send(&self, command: WorkerCommand) -> bool {
+        if self.commands.send(command).is_err() {
+            return false;
+        }
+        // A failed wake only delays the command until the worker's next timeout.
+        let _ = self.waker.wake();
+        true
+    }
+
+    /// Counters of the worker's SFU, as of its last loop iteration.
+    pub fn stats(&self) -> SfuStats {
+        self.stats.lock().map(|s| *s).unwrap_or_default()
+    }
+
+    /// Stops the thread and waits for it.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts worker `index`, binding UDP `port` (0: any) on all IPv4 interfaces and
+/// offering `candidate_ips` with the bound port.
+pub fn spawn_worker(index: usize, port: u16, candidate_ips: &[IpAddr]) -> anyhow::Result<WorkerHandle> {
+    let std_socket = std::net::UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], port)))
+        .with_context(|| format!("binding media UDP port {port}"))?;
+    let port = std_socket.local_addr()?.port();
+    let state = UdpSocketState::new(UdpSockRef::from(&std_socket))
+        .context("configuring the media socket")?;
+    std_socket.set_nonblocking(true)?;
+    let mut socket = mio::net::UdpSocket::from_std(std_socket);
+    let poll = Poll::new()?;
+    poll.registry()
+        .register(&mut socket, SOCKET, Interest::READABLE)?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let (tx, rx) = mpsc::channel();
+    let candidates: Vec<SocketAddr> = candidate_ips
+        .iter()
+        .map(|ip| SocketAddr::new(*ip, port))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(std::sync::Mutex::new(SfuStats::default()));
+    let worker = Worker {
+        sfu: Sfu::new(SfuConfig::new(candidates.clone()), Instant::now()),
+        socket,
+        state,
+        poll,
+        commands: rx,
+        outbound: HashMap::new(),
+        port,
+        default_ip: candidate_ips.first().copied().unwrap_or(IpAddr::from([127, 0, 0, 1])),
+        stop: stop.clone(),
+        stats: stats.clone(),
+    };
+    let thread = std::thread::Builder::new()
+        .name(format!("media-{index}"))
+        .spawn(move || {
+            let _span = info_span!("worker", index).entered();
+            info!(port, ?candidates, "media worker started");
+            if let Err(e) = worker.run() {
+                warn!("media worker stopped: {e:#}");
+            }
+        })?;
+    Ok(WorkerHandle {
+        commands: tx,
+        waker,
+        port,
+        stop,
+        thread: Some(thread),
+        stats,
+    })
+}
+
+struct Worker {
+    sfu: Sfu,
+    socket: mio::net::UdpSocket,
+    state: UdpSocketState,
+    poll: Poll,
+    commands: Receiver<WorkerCommand>,
+    outbound: HashMap<ParticipantId, UnboundedSender<ToParticipant>>,
+    port: u16,
+    /// Destination address assumed when the kernel does not say (no pktinfo).
+    default_ip: IpAddr,
+    stop: Arc<AtomicBool>,
+    stats: Arc<std::sync::Mutex<SfuStats>>,
+}
+
+impl Worker {
+    fn run(mut self) -> anyhow::Result<()> {
+        let mut events = Events::with_capacity(16);
+        let mut buf = vec![0u8; BATCH * SLOT];
+        let mut meta = vec![RecvMeta::default(); BATCH];
+        let mut last_stats = Instant::now();
+        loop {
+            let deadline = self.flush_outputs();
+            if self.stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let wait = deadline.saturating_duration_since(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e.into());
+                }
+            }
+            if !self.handle_commands() {
+                return Ok(());
+            }
+            self.read_socket(&mut buf, &mut meta);
+            let now = Instant::now();
+            self.sfu.handle_timeout(now);
+            if now.duration_since(last_stats) > Duration::from_millis(500) {
+                last_stats = now;
+                if let Ok(mut s) = self.stats.lock() {
+                    *s = self.sfu.stats();
+                }
+            }
+        }
+    }
+
+    /// Applies queued commands; false when signaling has gone away.
+    fn handle_commands(&mut self) -> bool {
+        loop {
+            let command = match self.commands.try_recv() {
+                Ok(c) => c,
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
+            };
+            let now = Instant::now();
+            match command {
+                WorkerCommand::Join { room, id, outbound } => {
+                    self.outbound.insert(id, outbound);
+                    self.sfu.join(now, &room, id);
+                }
+                WorkerCommand::Leave { id } => {
+                    self.outbound.remove(&id);
+                    self.sfu.leave(now, id);
+                }
+                WorkerCommand::PublishOffer { id, sdp } => self.sfu.publish_offer(now, id, &sdp),
+                WorkerCommand::SubscribeAnswer { id, sdp } => {
+                    self.sfu.subscribe_answer(now, id, &sdp)
+                }
+            }
+        }
+    }
+
+    /// Reads every waiting datagram into the SFU.
+    fn read_socket(&mut self, buf: &mut [u8], meta: &mut [RecvMeta]) {
+        loop {
+            let n = {
+                let mut slices: Vec<IoSliceMut> = buf.chunks_mut(SLOT).map(IoSliceMut::new).collect();
+                match self
+                    .state
+                    .recv(UdpSockRef::from(&self.socket), &mut slices, meta)
+                {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        // ICMP errors from a vanished peer land here on Linux; they say
+                        // nothing about the socket itself.
+                        debug!("media socket read error: {e}");
+                        continue;
+                    }
+                }
+            };
+            let now = Instant::now();
+            for (m, slot) in meta.iter().zip(buf.chunks(SLOT)).take(n) {
+                let destination = SocketAddr::new(m.dst_ip.unwrap_or(self.default_ip), self.port);
+                let source = normalize(m.addr);
+                let stride = m.stride.max(1);
+                for datagram in slot[..m.len].chunks(stride) {
+                    self.sfu.handle_datagram(now, source, destination, datagram);
+                }
+            }
+        }
+    }
+
+    /// Sends everything the SFU has to say; returns when it next wants to be woken.
+    fn flush_outputs(&mut self) -> Instant {
+        loop {
+            match self.sfu.poll_output() {
+                Output::Timeout(t) => return t,
+                Output::Transmit(t) => {
+                    let transmit = quinn_udp::Transmit {
+                        destination: t.destination,
+                        ecn: None,
+                        contents: &t.contents,
+                        segment_size: None,
+                        src_ip: Some(t.source.ip()),
+                    };
+                    if let Err(e) = self.state.send(UdpSockRef::from(&self.socket), &transmit) {
+                        // A full send buffer drops the datagram, as a congested link would;
+                        // RTP recovers through NACK and keyframe requests.
+                        debug!(to = %t.destination, "media send failed: {e}");
+                    }
+                }
+                Output::Signal(id, msg) => {
+                    if let Some(tx) = self.outbound.get(&id) {
+                        let _ = tx.send(ToParticipant::Message(msg));
+                    }
+                }
+                Output::MediaFailed(id) => {
+                    if let Some(tx) = self.outbound.get(&id) {
+                        let _ = tx.send(ToParticipant::MediaFailed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Turns IPv4-mapped IPv6 source addresses into plain IPv4 ones.
+fn normalize(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => addr,
+        },
+        SocketAddr::V4(_) => addr,
+    }
+}

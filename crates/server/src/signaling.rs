@@ -1,0 +1,219 @@
+//! One task per participant WebSocket: a small actor selecting over socket reads, the
+//! participant's outbound queue (fed by the registry and the media worker) and the
+//! heartbeat timer. It never blocks a media worker: workers only push into its queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use lanmeet_proto::{
+    ClientMessage, ErrorCode, LeaveReason, ParticipantId, ServerMessage, MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION,
+};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::time::Instant;
+use tracing::{debug, field, info, info_span, Instrument, Span};
+
+use crate::media::{ToParticipant, WorkerCommand};
+use crate::rooms::Registry;
+
+/// Heartbeat timing.
+#[derive(Debug, Clone, Copy)]
+pub struct Heartbeat {
+    /// How often to ping.
+    pub interval: Duration,
+    /// Silence after which the participant is removed.
+    pub timeout: Duration,
+}
+
+struct Session {
+    id: ParticipantId,
+    room: String,
+}
+
+/// What the loop does after a message.
+enum Flow {
+    Continue,
+    Close(LeaveReason),
+}
+
+struct Actor {
+    socket: WebSocket,
+    registry: Arc<Registry>,
+    outbound_tx: UnboundedSender<ToParticipant>,
+    session: Option<Session>,
+}
+
+/// Serves one participant until it leaves, disconnects or goes silent.
+pub async fn serve(socket: WebSocket, registry: Arc<Registry>, heartbeat: Heartbeat) {
+    let span = info_span!("participant", room = field::Empty, id = field::Empty);
+    let (outbound_tx, outbound_rx) = unbounded_channel();
+    let actor = Actor {
+        socket,
+        registry,
+        outbound_tx,
+        session: None,
+    };
+    actor.run(outbound_rx, heartbeat).instrument(span).await;
+}
+
+impl Actor {
+    async fn run(mut self, mut outbound: UnboundedReceiver<ToParticipant>, heartbeat: Heartbeat) {
+        let mut last_heard = Instant::now();
+        let mut ping = tokio::time::interval_at(Instant::now() + heartbeat.interval, heartbeat.interval);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let reason = loop {
+            tokio::select! {
+                incoming = self.socket.recv() => {
+                    let Some(Ok(msg)) = incoming else {
+                        break LeaveReason::Disconnected;
+                    };
+                    last_heard = Instant::now();
+                    let flow = match msg {
+                        Message::Text(text) => self.on_text(text.as_str()).await,
+                        Message::Binary(_) => {
+                            self.error(ErrorCode::BadMessage, "Messages must be JSON text.", false).await
+                        }
+                        Message::Ping(_) | Message::Pong(_) => Flow::Continue,
+                        Message::Close(_) => Flow::Close(LeaveReason::Left),
+                    };
+                    if let Flow::Close(reason) = flow {
+                        break reason;
+                    }
+                }
+                out = outbound.recv() => {
+                    // The actor holds a sender itself, so the queue never closes.
+                    let Some(out) = out else { break LeaveReason::Disconnected };
+                    match out {
+                        ToParticipant::Message(msg) => {
+                            if !self.send(&msg).await {
+                                break LeaveReason::Disconnected;
+                            }
+                        }
+                        ToParticipant::MediaFailed => {
+                            info!("media connection failed");
+                            break LeaveReason::Disconnected;
+                        }
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() >= heartbeat.timeout {
+                        info!("heartbeat timeout");
+                        break LeaveReason::Timeout;
+                    }
+                    if self.socket.send(Message::Ping(Default::default())).await.is_err() {
+                        break LeaveReason::Disconnected;
+                    }
+                }
+            }
+        };
+        if let Some(s) = self.session.take() {
+            self.registry.leave(&s.room, s.id, reason);
+        }
+        let _ = self
+            .socket
+            .send(Message::Close(Some(CloseFrame {
+                code: 1000,
+                reason: "bye".into(),
+            })))
+            .await;
+    }
+
+    async fn on_text(&mut self, text: &str) -> Flow {
+        if text.len() > MAX_MESSAGE_BYTES {
+            let message = format!("Message too large: at most {MAX_MESSAGE_BYTES} bytes.");
+            return self.error(ErrorCode::TooLarge, &message, false).await;
+        }
+        let msg: ClientMessage = match serde_json::from_str(text) {
+            Ok(m) => m,
+            Err(e) => {
+                debug!("bad message: {e}");
+                let message = format!("Not a valid message: {e}");
+                return self.error(ErrorCode::BadMessage, &message, false).await;
+            }
+        };
+        match (msg, &self.session) {
+            (ClientMessage::Join { version, room, name }, None) => {
+                self.join(version, &room, &name).await
+            }
+            (ClientMessage::Join { .. }, Some(_)) => {
+                self.error(ErrorCode::WrongState, "Already joined.", false).await
+            }
+            (_, None) => {
+                self.error(ErrorCode::WrongState, "Join a room first.", false)
+                    .await
+            }
+            (ClientMessage::PublishOffer { sdp }, Some(s)) => {
+                let command = WorkerCommand::PublishOffer { id: s.id, sdp };
+                self.registry.to_worker(&s.room, command);
+                Flow::Continue
+            }
+            (ClientMessage::SubscribeAnswer { sdp }, Some(s)) => {
+                let command = WorkerCommand::SubscribeAnswer { id: s.id, sdp };
+                self.registry.to_worker(&s.room, command);
+                Flow::Continue
+            }
+            (ClientMessage::MediaState { camera, microphone }, Some(s)) => {
+                self.registry.set_media_state(&s.room, s.id, camera, microphone);
+                Flow::Continue
+            }
+            (ClientMessage::Leave, Some(_)) => Flow::Close(LeaveReason::Left),
+        }
+    }
+
+    async fn join(&mut self, version: u32, room: &str, name: &str) -> Flow {
+        if version != PROTOCOL_VERSION {
+            let message = format!(
+                "This server speaks protocol version {PROTOCOL_VERSION}, the page {version}. Reload the page."
+            );
+            return self.error(ErrorCode::UnsupportedVersion, &message, true).await;
+        }
+        match self.registry.join(room, name, self.outbound_tx.clone()) {
+            Ok(joined) => {
+                let span = Span::current();
+                span.record("room", joined.room.as_str());
+                span.record("id", field::display(joined.id));
+                self.session = Some(Session {
+                    id: joined.id,
+                    room: joined.room.clone(),
+                });
+                let reply = ServerMessage::Joined {
+                    you: joined.id,
+                    room: joined.room,
+                    participants: joined.others,
+                };
+                if self.send(&reply).await {
+                    Flow::Continue
+                } else {
+                    Flow::Close(LeaveReason::Disconnected)
+                }
+            }
+            Err(e) => self.error(e.code, &e.message, true).await,
+        }
+    }
+
+    /// Sends an error; a fatal one ends the session.
+    async fn error(&mut self, code: ErrorCode, message: &str, fatal: bool) -> Flow {
+        let msg = ServerMessage::Error {
+            code,
+            message: message.to_string(),
+            fatal,
+        };
+        if !self.send(&msg).await || fatal {
+            Flow::Close(LeaveReason::Left)
+        } else {
+            Flow::Continue
+        }
+    }
+
+    async fn send(&mut self, msg: &ServerMessage) -> bool {
+        let json = match serde_json::to_string(msg) {
+            Ok(j) => j,
+            Err(e) => {
+                debug!("cannot serialize {msg:?}: {e}");
+                return true;
+            }
+        };
+        self.socket.send(Message::Text(json.into())).await.is_ok()
+    }
+}

@@ -1,0 +1,76 @@
+//! HTTP routes: the embedded browser client, the signaling WebSocket, health.
+
+use std::sync::Arc;
+
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use rust_embed::RustEmbed;
+
+use crate::rooms::Registry;
+use crate::signaling::{self, Heartbeat};
+
+/// The browser client, embedded at build time so the binary is the whole server.
+#[derive(RustEmbed)]
+#[folder = "../../web/"]
+struct Assets;
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// Rooms and workers.
+    pub registry: Arc<Registry>,
+    /// Heartbeat timing for new sockets.
+    pub heartbeat: Heartbeat,
+}
+
+/// Largest frame the WebSocket layer accepts at all; anything between this and
+/// [`lanmeet_proto::MAX_MESSAGE_BYTES`] gets a polite error instead of a dropped socket.
+const WS_FRAME_LIMIT: usize = 1024 * 1024;
+
+/// All routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/r/{room}", get(index))
+        .route("/ws", get(websocket))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(get(asset))
+        .with_state(state)
+}
+
+async fn index() -> Response {
+    serve_asset("index.html")
+}
+
+async fn asset(uri: Uri) -> Response {
+    serve_asset(uri.path().trim_start_matches('/'))
+}
+
+fn serve_asset(path: &str) -> Response {
+    let Some(file) = Assets::get(path) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let mut response = (StatusCode::OK, file.data.into_owned()).into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(mime.as_ref()) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    // The client is tiny and changes with the binary: always revalidate.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .max_message_size(WS_FRAME_LIMIT)
+        .max_frame_size(WS_FRAME_LIMIT)
+        .on_upgrade(move |socket| signaling::serve(socket, state.registry, state.heartbeat))
+}

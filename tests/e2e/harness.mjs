@@ -1,0 +1,354 @@
+// Test harness for lanmeet's browser tests: starts the server binary on loopback and
+// launches headless Debian Chromium participants with a fake camera and microphone.
+//
+// Environment:
+//   LANMEET_BIN     server binary (default target/release/lanmeet)
+//   CHROMIUM_PATH   browser (default /usr/bin/chromium)
+//   RUST_LOG        passed to the server (default info)
+//   E2E_VERBOSE=1   print server and browser logs even when tests pass
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export const SERVER_BIN = path.resolve(REPO, process.env.LANMEET_BIN ?? 'target/release/lanmeet');
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const VERBOSE = process.env.E2E_VERBOSE === '1';
+
+/** Chromium flags from DESIGN.md: headless, fake devices, loopback ICE candidates. */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+/** Keeps the last `limit` lines of a log. */
+class LogBuffer {
+  /** @param {string} label @param {number} [limit] */
+  constructor(label, limit = 400) {
+    this.label = label;
+    this.limit = limit;
+    /** @type {string[]} */
+    this.lines = [];
+    this.dropped = 0;
+    /** A file whose tail belongs to this log (Chromium's stderr). @type {string | null} */
+    this.stderrFile = null;
+  }
+
+  /** @param {string} line */
+  push(line) {
+    this.lines.push(line);
+    if (this.lines.length > this.limit) {
+      this.lines.shift();
+      this.dropped++;
+    }
+    if (VERBOSE) {
+      process.stderr.write(`[${this.label}] ${line}\n`);
+    }
+  }
+
+  dump() {
+    const head = this.dropped ? `(${this.dropped} earlier lines dropped)\n` : '';
+    let text = `----- ${this.label} -----\n${head}${this.lines.join('\n')}\n`;
+    if (this.stderrFile) {
+      let stderr = '';
+      try {
+        stderr = readFileSync(this.stderrFile, 'utf8')
+          .split('\n')
+          // Chromium's complaints about the missing system D-Bus are noise here.
+          .filter((line) => !/:ERROR:dbus\//.test(line))
+          .slice(-200)
+          .join('\n');
+      } catch {
+        stderr = '(none)';
+      }
+      text += `----- ${this.label}: chromium stderr (${this.stderrFile}) -----\n${stderr}\n`;
+    }
+    return text;
+  }
+}
+
+/** Fails loudly, before anything starts, if the binary or the browser is missing. */
+export function checkPrerequisites() {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `Chromium not found at ${CHROMIUM}. Install Debian's chromium (apt-get install chromium) ` +
+        'or set CHROMIUM_PATH. The browser tests do not download browsers.',
+    );
+  }
+  if (!existsSync(SERVER_BIN)) {
+    throw new Error(
+      `lanmeet binary not found at ${SERVER_BIN}. Build it (cargo build --release) or set LANMEET_BIN.`,
+    );
+  }
+}
+
+/** @type {string | null} */
+let wrapperPath = null;
+
+/** A script that runs Chromium with its stderr appended to $LANMEET_E2E_STDERR. */
+function chromiumWrapper() {
+  if (!wrapperPath) {
+    const dir = freshDir('lanmeet-e2e-bin-');
+    wrapperPath = path.join(dir, 'chromium');
+    writeFileSync(wrapperPath, '#!/bin/sh\nexec "$LANMEET_E2E_CHROMIUM" "$@" 2>>"$LANMEET_E2E_STDERR"\n');
+    chmodSync(wrapperPath, 0o755);
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return wrapperPath;
+}
+
+/** @param {string} prefix */
+function freshDir(prefix) {
+  return mkdtempSync(path.join(tmpdir(), prefix));
+}
+
+/**
+ * A running lanmeet server.
+ * @typedef {object} Server
+ * @property {string} url Base URL ending in `/`, e.g. http://127.0.0.1:41234/
+ * @property {import('node:child_process').ChildProcess} process
+ * @property {LogBuffer} log
+ * @property {() => Promise<void>} stop
+ */
+
+/**
+ * Starts `lanmeet serve` on an ephemeral port with a fresh data directory and resolves
+ * once it prints its ready line.
+ * @param {{timeoutMs?: number}} [options]
+ * @returns {Promise<Server>}
+ */
+export async function startServer({ timeoutMs = 20_000 } = {}) {
+  checkPrerequisites();
+  const dataDir = freshDir('lanmeet-e2e-data-');
+  const args = [
+    'serve',
+    '--http',
+    '--listen', '127.0.0.1:0',
+    '--udp-port', '0',
+    '--public-ip', '127.0.0.1',
+    '--data-dir', dataDir,
+  ];
+  const log = new LogBuffer('server', 2000);
+  log.push(`$ ${SERVER_BIN} ${args.join(' ')}`);
+  const child = spawn(SERVER_BIN, args, {
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = once(child, 'exit');
+
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error(`lanmeet printed no "lanmeet ready at" line within ${timeoutMs} ms\n${log.dump()}`));
+    }, timeoutMs);
+    const onLine = (/** @type {string} */ line) => {
+      log.push(line);
+      const match = /lanmeet ready at (http\S+)/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1].endsWith('/') ? match[1] : `${match[1]}/`);
+      }
+    };
+    readline.createInterface({ input: /** @type {any} */ (child.stdout) }).on('line', onLine);
+    readline.createInterface({ input: /** @type {any} */ (child.stderr) }).on('line', onLine);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start ${SERVER_BIN}: ${err.message}`));
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`lanmeet exited before it was ready (code ${code}, signal ${signal})\n${log.dump()}`));
+    });
+  });
+  child.on('exit', (code, signal) => log.push(`<server exited: code ${code}, signal ${signal}>`));
+
+  return {
+    url,
+    process: child,
+    log,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const killed = await Promise.race([exited.then(() => true), delay(5000).then(() => false)]);
+        if (!killed) {
+          log.push('<server ignored SIGTERM for 5 s; sending SIGKILL>');
+          child.kill('SIGKILL');
+          await exited;
+        }
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A browser of one participant.
+ * @typedef {object} Participant
+ * @property {string} label
+ * @property {import('playwright-core').BrowserContext} context
+ * @property {import('playwright-core').Page} page
+ * @property {LogBuffer} log Browser process output and page console.
+ * @property {() => number} pid The Chromium browser process id.
+ * @property {(signal: NodeJS.Signals) => void} signalAll Signals the whole process tree.
+ * @property {() => Promise<void>} close
+ */
+
+/**
+ * Launches a fresh Chromium (own profile directory) for one participant.
+ * @param {string} label
+ * @returns {Promise<Participant>}
+ */
+export async function launchParticipant(label) {
+  checkPrerequisites();
+  const userDataDir = freshDir(`lanmeet-e2e-${label}-`);
+  const log = new LogBuffer(`browser ${label}`);
+  // Chromium's stderr goes to a file (through a wrapper script) rather than the test
+  // report; `log.dump()` includes it when a test fails.
+  const stderrFile = `${userDataDir}.stderr.log`;
+  log.stderrFile = stderrFile;
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: chromiumWrapper(),
+    env: { ...process.env, LANMEET_E2E_CHROMIUM: CHROMIUM, LANMEET_E2E_STDERR: stderrFile },
+    headless: true,
+    args: CHROMIUM_ARGS,
+    permissions: ['camera', 'microphone'],
+    viewport: { width: 1280, height: 720 },
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (msg) => log.push(`console.${msg.type()}: ${msg.text()}`));
+  page.on('pageerror', (err) => log.push(`pageerror: ${err.stack ?? err.message}`));
+  page.on('crash', () => log.push('page crashed'));
+
+  // Chromium names its profile lock after the browser process: "<host>-<pid>".
+  const pid = () => {
+    const target = readlinkSync(path.join(userDataDir, 'SingletonLock'));
+    const found = /-(\d+)$/.exec(target);
+    if (!found) {
+      throw new Error(`unexpected SingletonLock target ${target}`);
+    }
+    return Number(found[1]);
+  };
+
+  let closed = false;
+  return {
+    label,
+    context,
+    page,
+    log,
+    pid,
+    signalAll(signal) {
+      const root = pid();
+      for (const p of [root, ...descendants(root)]) {
+        try {
+          process.kill(p, signal);
+        } catch {
+          // Already gone.
+        }
+      }
+    },
+    async close() {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      await context.close().catch(() => {});
+      rmSync(userDataDir, { recursive: true, force: true });
+      if (!VERBOSE) {
+        rmSync(stderrFile, { force: true });
+      }
+    },
+  };
+}
+
+/**
+ * All descendants of a process, read from /proc.
+ * @param {number} root
+ * @returns {number[]}
+ */
+export function descendants(root) {
+  /** @type {Map<number, number[]>} */
+  const children = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) {
+      continue;
+    }
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // Fields after the parenthesised command name: state, ppid, ...
+    const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ppid = Number(after[1]);
+    const list = children.get(ppid) ?? [];
+    list.push(Number(entry));
+    children.set(ppid, list);
+  }
+  /** @type {number[]} */
+  const out = [];
+  const stack = [root];
+  while (stack.length) {
+    const p = /** @type {number} */ (stack.pop());
+    for (const c of children.get(p) ?? []) {
+      out.push(c);
+      stack.push(c);
+    }
+  }
+  return out;
+}
+
+/**
+ * Polls `check` until it returns a truthy value, or fails with `message` and the last
+ * value seen. For conditions outside a page (inside a page use page.waitForFunction).
+ * @template T
+ * @param {() => Promise<T> | T} check
+ * @param {{timeoutMs?: number, intervalMs?: number, message?: string}} [options]
+ * @returns {Promise<T>}
+ */
+export async function waitUntil(check, { timeoutMs = 10_000, intervalMs = 100, message = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  /** @type {unknown} */
+  let last;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) {
+        return value;
+      }
+      last = value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() >= deadline) {
+      const detail = last instanceof Error ? last.message : JSON.stringify(last);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${message} (last: ${detail})`);
+    }
+    await delay(intervalMs);
+  }
+}
+
+/**
+ * Logs to print when a test fails.
+ * @param {Server | undefined} server
+ * @param {Participant[]} participants
+ */
+export function diagnostics(server, participants) {
+  return [server?.log.dump() ?? '', ...participants.map((p) => p.log.dump())].join('\n');
+}

@@ -1,0 +1,433 @@
+// One lanmeet server, several headless Chromium participants in one room. The steps run in
+// order and share the meeting: join, media flows, camera and microphone switches, a
+// crashed participant, a refused duplicate name, a frozen participant, and leaving.
+//
+// Outcomes are asserted on what a user would notice: tiles on the page and frames and
+// samples actually decoded (RTCPeerConnection.getStats()).
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { diagnostics, launchParticipant, startServer, waitUntil } from './harness.mjs';
+
+/** @typedef {import('./harness.mjs').Participant} Participant */
+/** @typedef {import('./harness.mjs').Server} Server */
+
+const ROOM = `e2e-${process.pid}`;
+const MIN_FPS = 15;
+
+/**
+ * Inbound RTP streams of the subscribe connection, each with the participant it belongs
+ * to (from the latest subscribe_offer's tracks). Runs in the page.
+ */
+async function inboundStats() {
+  const lm = /** @type {any} */ (window).lanmeet;
+  if (!lm?.subscribePc || lm.subscribePc.connectionState === 'closed') {
+    return [];
+  }
+  const pc = /** @type {RTCPeerConnection} */ (lm.subscribePc);
+  const report = await pc.getStats();
+  const out = [];
+  for (const r of report.values()) {
+    if (r.type !== 'inbound-rtp') {
+      continue;
+    }
+    let mid = r.mid;
+    if (mid === undefined) {
+      const t = pc.getTransceivers().find((x) => x.receiver.track.id === r.trackIdentifier);
+      mid = t?.mid ?? undefined;
+    }
+    const info = lm.conn.tracks.find((/** @type {any} */ t) => t.mid === mid);
+    out.push({
+      kind: r.kind,
+      mid: mid ?? null,
+      participant: info ? info.participant : null,
+      timestamp: r.timestamp,
+      framesDecoded: r.framesDecoded ?? 0,
+      frameWidth: r.frameWidth ?? null,
+      frameHeight: r.frameHeight ?? null,
+      bytesReceived: r.bytesReceived ?? 0,
+      packetsReceived: r.packetsReceived ?? 0,
+      totalSamplesReceived: r.totalSamplesReceived ?? null,
+      audioLevel: r.audioLevel ?? null,
+    });
+  }
+  return out;
+}
+
+/** Installed before the page's own scripts: notes when the first remote frame decodes. */
+function recordFirstFrame() {
+  const w = /** @type {any} */ (window);
+  const timer = setInterval(async () => {
+    const pc = w.lanmeet?.subscribePc;
+    if (!pc || pc.connectionState === 'closed') {
+      return;
+    }
+    const report = await pc.getStats();
+    for (const r of report.values()) {
+      if (r.type === 'inbound-rtp' && r.kind === 'video' && r.framesDecoded > 0 && w.e2eFirstFrameMs === undefined) {
+        // performance.now() counts from the navigation that loaded this page.
+        w.e2eFirstFrameMs = performance.now();
+        clearInterval(timer);
+      }
+    }
+  }, 20);
+}
+
+/**
+ * @param {Participant} p
+ * @returns {Promise<ReturnType<typeof inboundStats> extends Promise<infer T> ? T : never>}
+ */
+function stats(p) {
+  return p.page.evaluate(inboundStats);
+}
+
+/**
+ * The stream of `kind` received from participant `id`, if any.
+ * @param {Awaited<ReturnType<typeof stats>>} list
+ * @param {number} id
+ * @param {'audio' | 'video'} kind
+ */
+function streamOf(list, id, kind) {
+  return list.find((s) => s.participant === id && s.kind === kind);
+}
+
+/** @param {Participant} p */
+function participantId(p) {
+  return p.page.evaluate(() => /** @type {any} */ (window).lanmeet?.conn?.you ?? null);
+}
+
+/** Ids of the remote tiles on the page. @param {Participant} p */
+function remoteTileIds(p) {
+  return p.page.evaluate(() =>
+    [...document.querySelectorAll('#grid [data-participant-id]')].map((t) => Number(/** @type {HTMLElement} */ (t).dataset.participantId)),
+  );
+}
+
+/**
+ * Waits until the page shows exactly these remote participants.
+ * @param {Participant} p
+ * @param {number[]} ids
+ * @param {number} [timeoutMs]
+ */
+async function waitForRemoteTiles(p, ids, timeoutMs = 15_000) {
+  const want = [...ids].sort((a, b) => a - b);
+  try {
+    await p.page.waitForFunction(
+      (expected) => {
+        const got = [...document.querySelectorAll('#grid [data-participant-id]')]
+          .map((t) => Number(/** @type {HTMLElement} */ (t).dataset.participantId))
+          .sort((a, b) => a - b);
+        return JSON.stringify(got) === JSON.stringify(expected);
+      },
+      want,
+      { timeout: timeoutMs, polling: 50 },
+    );
+  } catch (err) {
+    throw new Error(`${p.label}: expected remote tiles ${JSON.stringify(want)}, have ${JSON.stringify(await remoteTileIds(p))}: ${String(err)}`);
+  }
+}
+
+/**
+ * Waits until `p` has decoded at least one video frame from each of `ids`.
+ * @param {Participant} p
+ * @param {number[]} ids
+ */
+async function waitForVideoFrom(p, ids, timeoutMs = 20_000) {
+  try {
+    await waitUntil(
+      async () => {
+        const list = await stats(p);
+        return ids.every((id) => (streamOf(list, id, 'video')?.framesDecoded ?? 0) > 0);
+      },
+      { timeoutMs, intervalMs: 100, message: `${p.label} to decode video from ${JSON.stringify(ids)}` },
+    );
+  } catch (err) {
+    const now = await stats(p).catch((e) => String(e));
+    throw new Error(`${err instanceof Error ? err.message : err}; stats now: ${JSON.stringify(now)}`);
+  }
+}
+
+describe('a meeting of several browsers', { timeout: 300_000 }, () => {
+  /** @type {Server} */
+  let server;
+  /** @type {Record<string, Participant>} */
+  const people = {};
+  /** @type {Record<string, number>} */
+  const ids = {};
+  /** Set once a step fails, so the later steps (which build on it) stop early. */
+  let broken = '';
+
+  before(async () => {
+    server = await startServer();
+  });
+
+  after(async () => {
+    await Promise.all(Object.values(people).map((p) => p.close()));
+    await server?.stop();
+  });
+
+  /**
+   * Runs one step; on failure prints the logs of the server and every browser.
+   * @param {string} name
+   * @param {(t: import('node:test').TestContext) => Promise<void>} body
+   */
+  function step(name, body) {
+    it(name, async (t) => {
+      if (broken) {
+        throw new Error(`not run: an earlier step failed (${broken})`);
+      }
+      try {
+        await body(t);
+      } catch (err) {
+        broken = name;
+        console.error(`\n===== step "${name}" failed; logs follow =====\n${diagnostics(server, Object.values(people))}`);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Launches a browser for `label` that records its first decoded remote frame.
+   * @param {string} label
+   */
+  async function launch(label) {
+    const p = await launchParticipant(label);
+    people[label] = p;
+    await p.context.addInitScript(recordFirstFrame);
+    return p;
+  }
+
+  /**
+   * Joins through the `/r/<room>?name=<name>` link and waits until joined.
+   * @param {Participant} p
+   * @param {string} name
+   */
+  async function joinByLink(p, name) {
+    await p.page.goto(`${server.url}r/${ROOM}?name=${encodeURIComponent(name)}`);
+    await p.page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 10_000 });
+    ids[p.label] = await participantId(p);
+  }
+
+  step('three participants join and see each other', async () => {
+    const [a, b, c] = await Promise.all(['A', 'B', 'C'].map(launch));
+
+    // A uses the form.
+    await a.page.goto(server.url);
+    await a.page.getByLabel('Name').fill('A');
+    await a.page.getByLabel('Room').fill(ROOM);
+    await a.page.getByRole('button', { name: 'Join', exact: true }).click();
+    await a.page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 10_000 });
+    ids.A = await participantId(a);
+    assert.equal(new URL(a.page.url()).pathname, `/r/${ROOM}`, 'the address becomes the room link');
+    assert.equal(await a.page.evaluate(() => localStorage.getItem('lanmeet.name')), 'A', 'the name is remembered');
+
+    // B and C follow the room link with a name, which joins at once.
+    await joinByLink(b, 'B');
+    await joinByLink(c, 'C');
+    assert.equal(new Set([ids.A, ids.B, ids.C]).size, 3, `distinct ids: ${JSON.stringify(ids)}`);
+
+    await Promise.all([
+      waitForRemoteTiles(a, [ids.B, ids.C]),
+      waitForRemoteTiles(b, [ids.A, ids.C]),
+      waitForRemoteTiles(c, [ids.A, ids.B]),
+    ]);
+    for (const [p, self, others] of [[a, 'A', ['B', 'C']], [b, 'B', ['A', 'C']], [c, 'C', ['A', 'B']]]) {
+      const page = /** @type {Participant} */ (p).page;
+      await page.locator('[data-self]').getByText(`${self} (you)`).waitFor({ timeout: 5000 });
+      for (const other of /** @type {string[]} */ (others)) {
+        const tile = page.locator(`[data-participant-id="${ids[other]}"]`);
+        await tile.getByText(other, { exact: true }).first().waitFor({ timeout: 5000 });
+        assert.equal(await tile.locator('video').count(), 1, `${self} has a video element for ${other}`);
+      }
+      assert.equal(await page.getByRole('button', { name: 'Camera', exact: true }).getAttribute('aria-pressed'), 'true');
+      assert.equal(await page.getByRole('button', { name: 'Microphone', exact: true }).getAttribute('aria-pressed'), 'true');
+    }
+  });
+
+  step('everyone decodes video and audio from both others', async () => {
+    const trio = [people.A, people.B, people.C];
+    const othersOf = (/** @type {Participant} */ p) => trio.filter((q) => q !== p).map((q) => ids[q.label]);
+    await Promise.all(trio.map((p) => waitForVideoFrom(p, othersOf(p))));
+
+    for (const p of [people.B, people.C]) {
+      const ms = await p.page.evaluate(() => /** @type {any} */ (window).e2eFirstFrameMs);
+      assert.ok(typeof ms === 'number', `${p.label} recorded its first frame`);
+      console.log(`METRIC time_to_first_frame_ms=${Math.round(ms)} participant=${p.label}`);
+    }
+
+    // Measure over a fixed window: this is a rate, not a wait for a condition.
+    const before1 = await Promise.all(trio.map(stats));
+    await delay(2000);
+    const after1 = await Promise.all(trio.map(stats));
+
+    trio.forEach((p, i) => {
+      const others = othersOf(p);
+      for (const id of others) {
+        const v0 = streamOf(before1[i], id, 'video');
+        const v1 = streamOf(after1[i], id, 'video');
+        assert.ok(v0 && v1, `${p.label} has a video stream from ${id}`);
+        const fps = ((v1.framesDecoded - v0.framesDecoded) * 1000) / (v1.timestamp - v0.timestamp);
+        console.log(`METRIC fps=${fps.toFixed(1)} receiver=${p.label} sender=${id} size=${v1.frameWidth}x${v1.frameHeight}`);
+        assert.ok(fps >= MIN_FPS, `${p.label} decodes ${fps.toFixed(1)} fps from ${id}, want >= ${MIN_FPS}`);
+
+        const a0 = streamOf(before1[i], id, 'audio');
+        const a1 = streamOf(after1[i], id, 'audio');
+        assert.ok(a0 && a1, `${p.label} has an audio stream from ${id}`);
+        assert.ok(a1.packetsReceived > a0.packetsReceived, `${p.label}: audio packets from ${id} rise (${a0.packetsReceived} -> ${a1.packetsReceived})`);
+        assert.ok(a1.bytesReceived > a0.bytesReceived, `${p.label}: audio bytes from ${id} rise`);
+        assert.ok(
+          (a1.totalSamplesReceived ?? 0) > (a0.totalSamplesReceived ?? 0) || a1.audioLevel !== null,
+          `${p.label}: audio from ${id} is decoded (samples ${a0.totalSamplesReceived} -> ${a1.totalSamplesReceived}, level ${a1.audioLevel})`,
+        );
+      }
+      const videos = after1[i].filter((s) => s.kind === 'video' && others.includes(/** @type {number} */ (s.participant)));
+      const audios = after1[i].filter((s) => s.kind === 'audio' && others.includes(/** @type {number} */ (s.participant)));
+      assert.equal(videos.length, 2, `${p.label} receives 2 video streams`);
+      assert.equal(audios.length, 2, `${p.label} receives 2 audio streams`);
+    });
+  });
+
+  step('camera off shows the placeholder to the others; camera on brings video back', async () => {
+    const { A, B, C } = people;
+    const cameraA = A.page.getByRole('button', { name: 'Camera', exact: true });
+    const tileSelector = `[data-participant-id="${ids.A}"]`;
+
+    await cameraA.click();
+    await A.page.waitForFunction(
+      () => document.getElementById('camera-toggle')?.getAttribute('aria-pressed') === 'false',
+      null,
+      { timeout: 5000 },
+    );
+    const local = await A.page.evaluate(() => {
+      const conn = /** @type {any} */ (window).lanmeet.conn;
+      return { sending: conn.senders.video?.track ?? null, track: conn.localTracks.video };
+    });
+    assert.deepEqual(local, { sending: null, track: null }, 'A sends no video track and holds none');
+
+    for (const p of [B, C]) {
+      await p.page.waitForFunction(
+        (sel) => document.querySelector(sel)?.classList.contains('camera-off') === true,
+        tileSelector,
+        { timeout: 5000, polling: 50 },
+      );
+      await p.page.locator(`${tileSelector} .placeholder`).waitFor({ state: 'visible', timeout: 2000 });
+    }
+    // With the camera off nothing is sent: B's decoder for A stalls.
+    const s0 = streamOf(await stats(B), ids.A, 'video');
+    await delay(1500);
+    const s1 = streamOf(await stats(B), ids.A, 'video');
+    assert.ok(s0 && s1, 'B still has the video section of A');
+    assert.ok(s1.framesDecoded - s0.framesDecoded <= 3, `no video from A while its camera is off (${s0.framesDecoded} -> ${s1.framesDecoded})`);
+
+    await cameraA.click();
+    await A.page.waitForFunction(
+      () => document.getElementById('camera-toggle')?.getAttribute('aria-pressed') === 'true',
+      null,
+      { timeout: 5000 },
+    );
+    for (const p of [B, C]) {
+      await p.page.waitForFunction(
+        (sel) => document.querySelector(sel)?.classList.contains('camera-off') === false,
+        tileSelector,
+        { timeout: 5000, polling: 50 },
+      );
+    }
+    const base = s1.framesDecoded;
+    await waitUntil(
+      async () => (streamOf(await stats(B), ids.A, 'video')?.framesDecoded ?? 0) > base + 10,
+      { timeoutMs: 10_000, message: 'B to decode video from A again' },
+    );
+  });
+
+  step('microphone off shows a muted mark to the others', async () => {
+    const { A, B, C } = people;
+    const micA = A.page.getByRole('button', { name: 'Microphone', exact: true });
+    const mark = (/** @type {Participant} */ p) =>
+      p.page.locator(`[data-participant-id="${ids.A}"]`).getByRole('img', { name: 'muted' });
+
+    await micA.click();
+    for (const p of [B, C]) {
+      await mark(p).waitFor({ state: 'visible', timeout: 5000 });
+    }
+    assert.equal(await micA.getAttribute('aria-pressed'), 'false');
+    await micA.click();
+    for (const p of [B, C]) {
+      await mark(p).waitFor({ state: 'hidden', timeout: 5000 });
+    }
+    assert.equal(await micA.getAttribute('aria-pressed'), 'true');
+  });
+
+  step('a killed browser disappears from the others within 15 s', async () => {
+    const { A, B, C } = people;
+    const started = Date.now();
+    C.signalAll('SIGKILL');
+    await Promise.all([waitForRemoteTiles(A, [ids.B], 15_000), waitForRemoteTiles(B, [ids.A], 15_000)]);
+    console.log(`METRIC killed_participant_removed_ms=${Date.now() - started}`);
+    // The server also stops forwarding C: the subscribe mapping drops C's sections.
+    for (const p of [A, B]) {
+      await waitUntil(
+        () => p.page.evaluate((c) => !(/** @type {any} */ (window).lanmeet.conn.tracks.some((/** @type {any} */ t) => t.participant === c)), ids.C),
+        { timeoutMs: 5000, message: `${p.label}'s subscribe offer to drop C` },
+      );
+    }
+    await C.close();
+    delete people.C;
+  });
+
+  step('a duplicate name is refused visibly and can be fixed', async () => {
+    const { A, B } = people;
+    const D = await launch('D');
+    await D.page.goto(`${server.url}r/${ROOM}?name=A`);
+    const alert = D.page.getByRole('alert');
+    await alert.filter({ hasText: /taken/i }).waitFor({ state: 'visible', timeout: 10_000 });
+    console.log(`duplicate-name alert: ${await alert.textContent()}`);
+    assert.equal(await D.page.getByLabel('Name').inputValue(), 'A', 'the name stays in the form for fixing');
+
+    // Nobody saw a participant appear. A short window, since this checks for absence.
+    await delay(500);
+    assert.deepEqual(await remoteTileIds(A), [ids.B]);
+    assert.deepEqual(await remoteTileIds(B), [ids.A]);
+
+    await D.page.getByLabel('Name').fill('D');
+    await D.page.getByRole('button', { name: 'Join', exact: true }).click();
+    await D.page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 10_000 });
+    ids.D = await participantId(D);
+    await Promise.all([
+      waitForRemoteTiles(D, [ids.A, ids.B]),
+      waitForRemoteTiles(A, [ids.B, ids.D]),
+      waitForRemoteTiles(B, [ids.A, ids.D]),
+    ]);
+    assert.equal(await D.page.getByRole('alert').filter({ hasText: /taken/i }).count(), 0, 'the alert is gone');
+    await waitForVideoFrom(D, [ids.A, ids.B]);
+    await waitForVideoFrom(A, [ids.D]);
+  });
+
+  step('a frozen browser (no heartbeat answers) is removed within 15 s', async () => {
+    const { A, B, D } = people;
+    const started = Date.now();
+    D.signalAll('SIGSTOP');
+    try {
+      await Promise.all([waitForRemoteTiles(A, [ids.B], 15_000), waitForRemoteTiles(B, [ids.A], 15_000)]);
+      console.log(`METRIC frozen_participant_removed_ms=${Date.now() - started}`);
+    } finally {
+      D.signalAll('SIGKILL');
+      await D.close();
+      delete people.D;
+    }
+  });
+
+  step('Leave returns to the join form and removes the tile at once', async () => {
+    const { A, B } = people;
+    await B.page.getByRole('button', { name: 'Leave', exact: true }).click();
+    await B.page.getByRole('button', { name: 'Join', exact: true }).waitFor({ state: 'visible', timeout: 5000 });
+    assert.equal(await B.page.getByLabel('Room').inputValue(), ROOM);
+    assert.equal(await B.page.getByLabel('Name').inputValue(), 'B');
+    const closed = await B.page.evaluate(() => {
+      const lm = /** @type {any} */ (window).lanmeet;
+      return [lm.publishPc?.connectionState, lm.subscribePc?.connectionState];
+    });
+    assert.deepEqual(closed, ['closed', 'closed'], 'both peer connections are closed');
+    await waitForRemoteTiles(A, [], 3000);
+  });
+});
