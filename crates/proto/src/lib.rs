@@ -95,8 +95,9 @@ pub enum ClientMessage {
         /// Microphone on.
         microphone: bool,
     },
-    /// Leave the room; the server closes the socket afterwards.
-    Leave,
+    /// Leave the room; the server closes the socket afterwards. (A struct variant, so
+    /// unknown fields are refused as for every other message.)
+    Leave {},
 }
 
 /// A message from the server to the browser.

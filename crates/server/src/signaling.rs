@@ -157,7 +157,7 @@ impl Actor {
                 self.registry.set_media_state(&s.room, s.id, camera, microphone);
                 Flow::Continue
             }
-            (ClientMessage::Leave, Some(_)) => Flow::Close(LeaveReason::Left),
+            (ClientMessage::Leave {}, Some(_)) => Flow::Close(LeaveReason::Left),
         }
     }
 

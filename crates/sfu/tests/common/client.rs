@@ -1,0 +1,507 @@
+//! A simulated browser: two str0m connections (full ICE, frame mode) shaped like the
+//! lanmeet web client's. The publish connection offers sendonly Opus + VP8 and sends
+//! labelled frames at 30 fps and every 20 ms; the subscribe connection answers the SFU's
+//! offers and records every frame it reassembles.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lanmeet_sfu::str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use lanmeet_sfu::str0m::config::CryptoProvider;
+use lanmeet_sfu::str0m::format::Codec;
+use lanmeet_sfu::str0m::media::{Direction, MediaData, MediaKind, MediaTime, Mid};
+use lanmeet_sfu::str0m::net::{Protocol, Receive};
+use lanmeet_sfu::str0m::rtp::rtcp::Rtcp;
+use lanmeet_sfu::str0m::rtp::{RawPacket, Ssrc};
+use lanmeet_sfu::str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
+use lanmeet_sfu::{ParticipantId, ServerMessage};
+use lanmeet_proto::{TrackInfo, TrackKind};
+
+use super::net::Network;
+use super::payload::{self, FrameLabel};
+
+/// Time between two video frames (30 fps).
+pub const VIDEO_INTERVAL: Duration = Duration::from_nanos(1_000_000_000 / 30);
+/// Time between two Opus frames.
+pub const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
+/// Video RTP clock ticks per frame (90 kHz / 30 fps).
+const VIDEO_TICKS: u64 = 3000;
+/// Audio RTP clock ticks per frame (48 kHz × 20 ms).
+const AUDIO_TICKS: u64 = 960;
+/// How long a connection that asks to be woken "now" again is left alone. str0m may
+/// return a timeout equal to the input time; waking it at once again would spin.
+const MIN_WAKE: Duration = Duration::from_millis(1);
+
+/// Which of a client's two connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Leg {
+    /// Camera and microphone to the SFU.
+    Publish,
+    /// Everyone else's tracks from the SFU.
+    Subscribe,
+}
+
+/// When the simulated camera produces a key frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyframePolicy {
+    /// The first frame and then every `n`th, and whenever asked.
+    Every(u32),
+    /// The first frame, then only when asked (a keyframe request arrives).
+    OnRequest,
+}
+
+/// A frame the camera produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentFrame {
+    /// Position in the stream.
+    pub counter: u32,
+    /// A key frame.
+    pub keyframe: bool,
+    /// When it was handed to the connection.
+    pub at: Instant,
+}
+
+/// A frame the subscribe connection reassembled.
+#[derive(Debug, Clone)]
+pub struct ReceivedFrame {
+    /// When it came out of str0m.
+    pub at: Instant,
+    /// The media section it arrived on.
+    pub mid: Mid,
+    /// The participant the SFU's track map says owns that section.
+    pub track_owner: Option<ParticipantId>,
+    /// Audio or video, by the track map.
+    pub kind: Option<TrackKind>,
+    /// What the bytes say about themselves; `None` if they are not a frame of ours.
+    pub label: Option<FrameLabel>,
+    /// Every byte equals what the publisher sent.
+    pub intact: bool,
+    /// str0m saw no gap in RTP sequence numbers before it.
+    pub contiguous: bool,
+}
+
+/// What a connection saw on the wire (from str0m's raw packet events).
+#[derive(Debug, Default, Clone)]
+pub struct WireCounters {
+    /// RTCP NACK messages this side sent.
+    pub nacks_sent: u64,
+    /// RTCP NACK messages this side received.
+    pub nacks_received: u64,
+    /// PLI messages this side received.
+    pub plis_received: u64,
+    /// RTP packets received, per SSRC.
+    pub rtp_rx: HashMap<Ssrc, u64>,
+    /// RTP packets sent, per SSRC.
+    pub rtp_tx: HashMap<Ssrc, u64>,
+}
+
+/// One str0m connection of a client and its network address.
+pub struct ClientConn {
+    /// The connection.
+    pub rtc: Rtc,
+    /// Its host candidate.
+    pub addr: SocketAddr,
+    /// When it next wants [`Input::Timeout`].
+    pub timeout: Instant,
+    /// When DTLS finished and media could flow.
+    pub connected_at: Option<Instant>,
+    /// The offer awaiting the SFU's answer (publish side).
+    pending: Option<SdpPendingOffer>,
+    /// Raw packet counters.
+    pub wire: WireCounters,
+}
+
+impl ClientConn {
+    fn new(crypto: &Arc<CryptoProvider>, addr: SocketAddr, now: Instant) -> Self {
+        let mut rtc = RtcConfig::new()
+            .set_crypto_provider(crypto.clone())
+            .enable_raw_packets(true)
+            .build(now);
+        let candidate = Candidate::host(addr, "udp").expect("a fixed IPv4 host candidate");
+        rtc.add_local_candidate(candidate);
+        ClientConn {
+            rtc,
+            addr,
+            timeout: now,
+            connected_at: None,
+            pending: None,
+            wire: WireCounters::default(),
+        }
+    }
+
+    /// The SSRC str0m uses for retransmissions (RTX) on received track `mid`.
+    pub fn rx_rtx_ssrc(&mut self, mid: Mid) -> Option<Ssrc> {
+        self.rtc.direct_api().stream_rx_by_mid(mid, None)?.rtx()
+    }
+
+    /// The SSRC str0m uses for retransmissions (RTX) on sent track `mid`.
+    pub fn tx_rtx_ssrc(&mut self, mid: Mid) -> Option<Ssrc> {
+        self.rtc.direct_api().stream_tx_by_mid(mid, None)?.rtx()
+    }
+
+    fn count_raw(&mut self, raw: &RawPacket) {
+        let w = &mut self.wire;
+        match raw {
+            RawPacket::RtcpTx(Rtcp::Nack(_)) => w.nacks_sent += 1,
+            RawPacket::RtcpRx(Rtcp::Nack(_)) => w.nacks_received += 1,
+            RawPacket::RtcpRx(Rtcp::Pli(_)) => w.plis_received += 1,
+            RawPacket::RtpRx(h, _) => *w.rtp_rx.entry(h.ssrc).or_default() += 1,
+            RawPacket::RtpTx(h, _) => *w.rtp_tx.entry(h.ssrc).or_default() += 1,
+            _ => {}
+        }
+    }
+}
+
+/// The simulated camera and microphone.
+pub struct MediaSource {
+    policy: KeyframePolicy,
+    audio_mid: Mid,
+    video_mid: Mid,
+    /// When the first frames were produced; `None` until the connection is up.
+    started_at: Option<Instant>,
+    /// Stopped by the scenario (camera and microphone off).
+    stopped: bool,
+    keyframe_asked: bool,
+    /// Video frames produced, in order.
+    pub video: Vec<SentFrame>,
+    /// Audio frames produced.
+    pub audio_frames: u32,
+    /// When keyframe requests arrived.
+    pub keyframe_requests: Vec<Instant>,
+}
+
+impl MediaSource {
+    fn next_video(&self) -> Option<Instant> {
+        self.due_at(VIDEO_INTERVAL, self.video.len() as u32)
+    }
+
+    fn next_audio(&self) -> Option<Instant> {
+        self.due_at(AUDIO_INTERVAL, self.audio_frames)
+    }
+
+    fn due_at(&self, interval: Duration, count: u32) -> Option<Instant> {
+        if self.stopped {
+            return None;
+        }
+        Some(self.started_at? + interval * count)
+    }
+
+    /// When the next frame of either kind is due.
+    pub fn next_due(&self) -> Option<Instant> {
+        match (self.next_video(), self.next_audio()) {
+            (Some(v), Some(a)) => Some(v.min(a)),
+            (v, a) => v.or(a),
+        }
+    }
+}
+
+/// A simulated participant's browser.
+pub struct SimClient {
+    /// Display name, used by scenarios to refer to it.
+    pub name: String,
+    /// The id the SFU knows it by.
+    pub id: ParticipantId,
+    /// Address of the publish connection.
+    pub publish_addr: SocketAddr,
+    /// Address of the subscribe connection.
+    pub subscribe_addr: SocketAddr,
+    /// The publish connection, once publishing.
+    pub publish: Option<ClientConn>,
+    /// The subscribe connection, once the SFU offered one.
+    pub subscribe: Option<ClientConn>,
+    /// Camera and microphone, once publishing.
+    pub source: Option<MediaSource>,
+    /// Every frame received, in order of arrival.
+    pub received: Vec<ReceivedFrame>,
+    /// The latest track map from the SFU.
+    pub tracks: Vec<TrackInfo>,
+    /// Every subscribe offer's track map, with when it arrived.
+    pub offers: Vec<(Instant, Vec<TrackInfo>)>,
+    /// Signaling messages other than answers and offers (errors, mostly).
+    pub other_signals: Vec<ServerMessage>,
+    /// The SFU reported this participant's media dead.
+    pub media_failed: bool,
+}
+
+impl SimClient {
+    /// A client with the given addresses; it has no connection yet.
+    pub fn new(name: &str, id: ParticipantId, publish_addr: SocketAddr, subscribe_addr: SocketAddr) -> Self {
+        SimClient {
+            name: name.to_string(),
+            id,
+            publish_addr,
+            subscribe_addr,
+            publish: None,
+            subscribe: None,
+            source: None,
+            received: Vec::new(),
+            tracks: Vec::new(),
+            offers: Vec::new(),
+            other_signals: Vec::new(),
+            media_failed: false,
+        }
+    }
+
+    /// The tag this client writes into its frames.
+    pub fn tag(&self) -> u8 {
+        self.id.0 as u8
+    }
+
+    /// Creates the publish connection and returns its SDP offer: sendonly audio and
+    /// video, like `getUserMedia` + `addTransceiver(.., {direction: "sendonly"})`.
+    pub fn publish_offer(&mut self, crypto: &Arc<CryptoProvider>, now: Instant, policy: KeyframePolicy) -> String {
+        let mut conn = ClientConn::new(crypto, self.publish_addr, now);
+        let stream = format!("{}-stream", self.name);
+        let mut change = conn.rtc.sdp_api();
+        let audio_mid = change.add_media(
+            MediaKind::Audio,
+            Direction::SendOnly,
+            Some(stream.clone()),
+            Some(format!("{}-mic", self.name)),
+            None,
+        );
+        let video_mid = change.add_media(
+            MediaKind::Video,
+            Direction::SendOnly,
+            Some(stream),
+            Some(format!("{}-cam", self.name)),
+            None,
+        );
+        let (offer, pending) = change.apply().expect("adding media always changes the session");
+        conn.pending = Some(pending);
+        self.publish = Some(conn);
+        self.source = Some(MediaSource {
+            policy,
+            audio_mid,
+            video_mid,
+            started_at: None,
+            stopped: false,
+            keyframe_asked: false,
+            video: Vec::new(),
+            audio_frames: 0,
+            keyframe_requests: Vec::new(),
+        });
+        offer.to_sdp_string()
+    }
+
+    /// Applies the SFU's answer to the publish offer.
+    pub fn accept_publish_answer(&mut self, now: Instant, sdp: &str) {
+        let conn = self.publish.as_mut().expect("an answer only follows our offer");
+        let pending = conn.pending.take().expect("one answer per offer");
+        let answer = SdpAnswer::from_sdp_string(sdp).expect("the SFU answers with valid SDP");
+        conn.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .expect("the SFU's answer matches our offer");
+        conn.timeout = now;
+    }
+
+    /// Applies a subscribe offer and returns the answer for the SFU.
+    pub fn accept_subscribe_offer(
+        &mut self,
+        crypto: &Arc<CryptoProvider>,
+        now: Instant,
+        sdp: &str,
+        tracks: Vec<TrackInfo>,
+    ) -> String {
+        let addr = self.subscribe_addr;
+        let conn = self
+            .subscribe
+            .get_or_insert_with(|| ClientConn::new(crypto, addr, now));
+        let offer = SdpOffer::from_sdp_string(sdp).expect("the SFU offers valid SDP");
+        let answer = conn
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .expect("a browser accepts the SFU's offer");
+        conn.timeout = now;
+        self.offers.push((now, tracks.clone()));
+        self.tracks = tracks;
+        answer.to_sdp_string()
+    }
+
+    /// The connection on `leg`, if it exists.
+    pub fn conn(&mut self, leg: Leg) -> Option<&mut ClientConn> {
+        match leg {
+            Leg::Publish => self.publish.as_mut(),
+            Leg::Subscribe => self.subscribe.as_mut(),
+        }
+    }
+
+    /// The connection whose address is `addr`.
+    pub fn leg_at(&self, addr: SocketAddr) -> Option<Leg> {
+        if addr == self.publish_addr {
+            Some(Leg::Publish)
+        } else if addr == self.subscribe_addr {
+            Some(Leg::Subscribe)
+        } else {
+            None
+        }
+    }
+
+    /// The earliest time anything of this client wants to run.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        let conns = [self.publish.as_ref(), self.subscribe.as_ref()];
+        let rtc = conns.into_iter().flatten().map(|c| c.timeout).min();
+        let media = self.source.as_ref().and_then(MediaSource::next_due);
+        [rtc, media].into_iter().flatten().min()
+    }
+
+    /// A datagram arrived on `leg`.
+    pub fn receive(&mut self, now: Instant, leg: Leg, from: SocketAddr, bytes: &[u8], net: &mut Network) {
+        let Some(conn) = self.conn(leg) else { return };
+        let Ok(contents) = bytes.try_into() else { return };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source: from,
+                destination: conn.addr,
+                contents,
+            },
+        );
+        // A browser drops what it cannot use; so do we.
+        let _ = conn.rtc.handle_input(input);
+        self.drive(now, leg, false, net);
+    }
+
+    /// Wakes every connection that is due and produces every frame that is due.
+    pub fn wake(&mut self, now: Instant, net: &mut Network) {
+        for leg in [Leg::Publish, Leg::Subscribe] {
+            let due = self.conn(leg).is_some_and(|c| c.timeout <= now);
+            if due {
+                if let Some(conn) = self.conn(leg) {
+                    let _ = conn.rtc.handle_input(Input::Timeout(now));
+                }
+                self.drive(now, leg, true, net);
+            }
+        }
+        if self.write_due_media(now) {
+            self.drive(now, Leg::Publish, false, net);
+        }
+    }
+
+    /// Polls connection `leg` until it has nothing more to say.
+    pub fn drive(&mut self, now: Instant, leg: Leg, after_timeout: bool, net: &mut Network) {
+        let mut events = Vec::new();
+        {
+            let Some(conn) = self.conn(leg) else { return };
+            loop {
+                match conn.rtc.poll_output() {
+                    Ok(Output::Timeout(t)) => {
+                        conn.timeout = if after_timeout && t <= now { now + MIN_WAKE } else { t };
+                        break;
+                    }
+                    Ok(Output::Transmit(t)) => {
+                        net.send(now, t.source, t.destination, t.contents.to_vec());
+                    }
+                    Ok(Output::Event(e)) => events.push(e),
+                    Err(e) => panic!("{}'s {leg:?} connection failed: {e}", self.name),
+                }
+            }
+        }
+        for e in events {
+            self.handle_event(now, leg, e);
+        }
+    }
+
+    fn handle_event(&mut self, now: Instant, leg: Leg, event: Event) {
+        match event {
+            Event::Connected => {
+                if let Some(conn) = self.conn(leg) {
+                    conn.connected_at = Some(now);
+                }
+                if leg == Leg::Publish {
+                    if let Some(source) = self.source.as_mut() {
+                        source.started_at = Some(now);
+                    }
+                }
+            }
+            Event::KeyframeRequest(_) if leg == Leg::Publish => {
+                if let Some(source) = self.source.as_mut() {
+                    // Like a browser's encoder: the next frame becomes a key frame.
+                    source.keyframe_asked = true;
+                    source.keyframe_requests.push(now);
+                }
+            }
+            Event::MediaData(data) if leg == Leg::Subscribe => self.record_frame(now, data),
+            Event::RawPacket(raw) => {
+                if let Some(conn) = self.conn(leg) {
+                    conn.count_raw(&raw);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn record_frame(&mut self, now: Instant, data: MediaData) {
+        let track = self.tracks.iter().find(|t| t.mid == data.mid.to_string());
+        let kind = track.map(|t| t.kind);
+        let read = match kind {
+            Some(TrackKind::Video) => payload::read_video(&data.data),
+            Some(TrackKind::Audio) => payload::read_audio(&data.data),
+            None => None,
+        };
+        self.received.push(ReceivedFrame {
+            at: now,
+            mid: data.mid,
+            track_owner: track.map(|t| t.participant),
+            kind,
+            label: read.map(|(label, _)| label),
+            intact: read.is_some_and(|(_, intact)| intact),
+            contiguous: data.contiguous,
+        });
+    }
+
+    /// Hands every due frame to the publish connection. Returns whether it wrote any.
+    fn write_due_media(&mut self, now: Instant) -> bool {
+        let tag = self.tag();
+        let (Some(source), Some(conn)) = (self.source.as_mut(), self.publish.as_mut()) else {
+            return false;
+        };
+        let mut wrote = false;
+        while let Some(at) = source.next_video().filter(|t| *t <= now) {
+            let counter = source.video.len() as u32;
+            let keyframe = counter == 0
+                || source.keyframe_asked
+                || matches!(source.policy, KeyframePolicy::Every(n) if counter % n == 0);
+            source.keyframe_asked = false;
+            let frame = payload::video_frame(tag, counter, keyframe);
+            let time = MediaTime::from_90khz(u64::from(counter) * VIDEO_TICKS);
+            write(&mut conn.rtc, source.video_mid, Codec::Vp8, at, time, frame);
+            source.video.push(SentFrame { counter, keyframe, at });
+            wrote = true;
+        }
+        while let Some(at) = source.next_audio().filter(|t| *t <= now) {
+            let counter = source.audio_frames;
+            let frame = payload::audio_frame(tag, counter);
+            let time = MediaTime::new(u64::from(counter) * AUDIO_TICKS, lanmeet_sfu::str0m::media::Frequency::FORTY_EIGHT_KHZ);
+            write(&mut conn.rtc, source.audio_mid, Codec::Opus, at, time, frame);
+            source.audio_frames += 1;
+            wrote = true;
+        }
+        wrote
+    }
+
+    /// Camera and microphone off: no more frames.
+    pub fn stop_media(&mut self) {
+        if let Some(source) = self.source.as_mut() {
+            source.stopped = true;
+        }
+    }
+}
+
+/// Writes one frame on `mid` with the negotiated payload type of `codec`.
+fn write(rtc: &mut Rtc, mid: Mid, codec: Codec, wallclock: Instant, time: MediaTime, frame: Vec<u8>) {
+    let writer = rtc.writer(mid).expect("the track was negotiated");
+    let pt = writer
+        .payload_params()
+        .find(|p| p.spec().codec == codec)
+        .map(|p| p.pt())
+        .expect("the SFU accepts Opus and VP8");
+    writer
+        .write(pt, wallclock, time, frame)
+        .expect("a negotiated payload type");
+}

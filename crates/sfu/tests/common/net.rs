@@ -1,0 +1,135 @@
+//! A simulated UDP network: datagrams wait in one queue ordered by delivery time, and
+//! each directed link (source address → destination address) may lose a seeded random
+//! share of them and delay the rest.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Behaviour of one directed link.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Link {
+    /// Share of datagrams dropped, 0.0 ..= 1.0.
+    pub loss: f64,
+    /// One-way delay.
+    pub delay: Duration,
+}
+
+impl Link {
+    /// A link losing `loss` of its datagrams, without delay.
+    pub fn lossy(loss: f64) -> Self {
+        Link {
+            loss,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// A datagram on its way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datagram {
+    /// When it arrives.
+    pub at: Instant,
+    /// Tie-break: datagrams due at the same instant arrive in sending order.
+    seq: u64,
+    /// Sender.
+    pub from: SocketAddr,
+    /// Receiver.
+    pub to: SocketAddr,
+    /// Contents.
+    pub bytes: Vec<u8>,
+}
+
+impl Ord for Datagram {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+impl PartialOrd for Datagram {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// How many recently sent datagrams are kept for the fuzz tests to mutate.
+const RECENT_KEPT: usize = 512;
+
+/// The network between the SFU and the clients.
+pub struct Network {
+    queue: BinaryHeap<Reverse<Datagram>>,
+    next_seq: u64,
+    rng: StdRng,
+    links: HashMap<(SocketAddr, SocketAddr), Link>,
+    /// Datagrams handed to the network.
+    pub sent: u64,
+    /// Datagrams the network dropped.
+    pub lost: u64,
+    /// The latest datagrams sent, lost or not: real STUN, DTLS and SRTP to mutate.
+    pub recent: VecDeque<Datagram>,
+}
+
+impl Network {
+    /// An ideal network whose future losses follow `seed`.
+    pub fn new(seed: u64) -> Self {
+        Network {
+            queue: BinaryHeap::new(),
+            next_seq: 0,
+            rng: StdRng::seed_from_u64(seed),
+            links: HashMap::new(),
+            sent: 0,
+            lost: 0,
+            recent: VecDeque::new(),
+        }
+    }
+
+    /// Sets the behaviour of the link from `from` to `to`, for datagrams sent from now on.
+    pub fn set_link(&mut self, from: SocketAddr, to: SocketAddr, link: Link) {
+        self.links.insert((from, to), link);
+    }
+
+    /// Sends a datagram at `now`.
+    pub fn send(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>) {
+        self.sent += 1;
+        let link = self.links.get(&(from, to)).copied().unwrap_or_default();
+        let datagram = Datagram {
+            at: now + link.delay,
+            seq: self.next_seq,
+            from,
+            to,
+            bytes,
+        };
+        self.next_seq += 1;
+        if self.recent.len() == RECENT_KEPT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(datagram.clone());
+        if link.loss > 0.0 && self.rng.gen_bool(link.loss) {
+            self.lost += 1;
+            return;
+        }
+        self.queue.push(Reverse(datagram));
+    }
+
+    /// When the next datagram arrives.
+    pub fn next_arrival(&self) -> Option<Instant> {
+        self.queue.peek().map(|Reverse(d)| d.at)
+    }
+
+    /// The next datagram due at or before `now`.
+    pub fn pop_due(&mut self, now: Instant) -> Option<Datagram> {
+        if self.next_arrival()? > now {
+            return None;
+        }
+        self.queue.pop().map(|Reverse(d)| d)
+    }
+
+    /// The seeded random source, shared so a whole scenario follows one seed.
+    pub fn rng(&mut self) -> &mut StdRng {
+        &mut self.rng
+    }
+}
