@@ -117,7 +117,11 @@ impl Drop for WorkerHandle {
 
 /// Starts worker `index`, binding UDP `port` (0: any) on all IPv4 interfaces and
 /// offering `candidate_ips` with the bound port.
-pub fn spawn_worker(index: usize, port: u16, candidate_ips: &[IpAddr]) -> anyhow::Result<WorkerHandle> {
+pub fn spawn_worker(
+    index: usize,
+    port: u16,
+    candidate_ips: &[IpAddr],
+) -> anyhow::Result<WorkerHandle> {
     let std_socket = std::net::UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], port)))
         .with_context(|| format!("binding media UDP port {port}"))?;
     let port = std_socket.local_addr()?.port();
@@ -144,7 +148,10 @@ pub fn spawn_worker(index: usize, port: u16, candidate_ips: &[IpAddr]) -> anyhow
         commands: rx,
         outbound: HashMap::new(),
         port,
-        default_ip: candidate_ips.first().copied().unwrap_or(IpAddr::from([127, 0, 0, 1])),
+        default_ip: candidate_ips
+            .first()
+            .copied()
+            .unwrap_or(IpAddr::from([127, 0, 0, 1])),
         stop: stop.clone(),
         stats: stats.clone(),
     };
@@ -243,7 +250,8 @@ impl Worker {
     fn read_socket(&mut self, buf: &mut [u8], meta: &mut [RecvMeta]) {
         loop {
             let n = {
-                let mut slices: Vec<IoSliceMut> = buf.chunks_mut(SLOT).map(IoSliceMut::new).collect();
+                let mut slices: Vec<IoSliceMut> =
+                    buf.chunks_mut(SLOT).map(IoSliceMut::new).collect();
                 match self
                     .state
                     .recv(UdpSockRef::from(&self.socket), &mut slices, meta)

@@ -86,7 +86,9 @@ impl Registry {
             message,
         };
         let room = validate::room_name(room).map_err(invalid)?.to_string();
-        let name = validate::participant_name(name).map_err(invalid)?.to_string();
+        let name = validate::participant_name(name)
+            .map_err(invalid)?
+            .to_string();
         let mut rooms = self.lock();
         if let Some(r) = rooms.get(&room) {
             if r.members

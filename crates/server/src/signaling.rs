@@ -60,7 +60,8 @@ pub async fn serve(socket: WebSocket, registry: Arc<Registry>, heartbeat: Heartb
 impl Actor {
     async fn run(mut self, mut outbound: UnboundedReceiver<ToParticipant>, heartbeat: Heartbeat) {
         let mut last_heard = Instant::now();
-        let mut ping = tokio::time::interval_at(Instant::now() + heartbeat.interval, heartbeat.interval);
+        let mut ping =
+            tokio::time::interval_at(Instant::now() + heartbeat.interval, heartbeat.interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let reason = loop {
             tokio::select! {
@@ -133,11 +134,17 @@ impl Actor {
             }
         };
         match (msg, &self.session) {
-            (ClientMessage::Join { version, room, name }, None) => {
-                self.join(version, &room, &name).await
-            }
+            (
+                ClientMessage::Join {
+                    version,
+                    room,
+                    name,
+                },
+                None,
+            ) => self.join(version, &room, &name).await,
             (ClientMessage::Join { .. }, Some(_)) => {
-                self.error(ErrorCode::WrongState, "Already joined.", false).await
+                self.error(ErrorCode::WrongState, "Already joined.", false)
+                    .await
             }
             (_, None) => {
                 self.error(ErrorCode::WrongState, "Join a room first.", false)
@@ -154,7 +161,8 @@ impl Actor {
                 Flow::Continue
             }
             (ClientMessage::MediaState { camera, microphone }, Some(s)) => {
-                self.registry.set_media_state(&s.room, s.id, camera, microphone);
+                self.registry
+                    .set_media_state(&s.room, s.id, camera, microphone);
                 Flow::Continue
             }
             (ClientMessage::Leave {}, Some(_)) => Flow::Close(LeaveReason::Left),
@@ -166,7 +174,9 @@ impl Actor {
             let message = format!(
                 "This server speaks protocol version {PROTOCOL_VERSION}, the page {version}. Reload the page."
             );
-            return self.error(ErrorCode::UnsupportedVersion, &message, true).await;
+            return self
+                .error(ErrorCode::UnsupportedVersion, &message, true)
+                .await;
         }
         match self.registry.join(room, name, self.outbound_tx.clone()) {
             Ok(joined) => {

@@ -95,8 +95,17 @@ mod tests {
     fn sans_cover_host_mdns_and_ips() {
         let ips = ["192.168.1.20".parse().expect("ip")];
         let names = subject_alt_names("lab-pc", &ips);
-        for want in ["localhost", "lab-pc", "lab-pc.local", "127.0.0.1", "192.168.1.20"] {
-            assert!(names.iter().any(|n| n == want), "{want} missing in {names:?}");
+        for want in [
+            "localhost",
+            "lab-pc",
+            "lab-pc.local",
+            "127.0.0.1",
+            "192.168.1.20",
+        ] {
+            assert!(
+                names.iter().any(|n| n == want),
+                "{want} missing in {names:?}"
+            );
         }
     }
 

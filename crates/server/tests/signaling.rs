@@ -47,7 +47,9 @@ fn rand_suffix() -> u64 {
 
 async fn connect(server: &RunningServer) -> Ws {
     let url = format!("ws://{}/ws", server.addr);
-    let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws connects");
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("ws connects");
     ws
 }
 
@@ -125,7 +127,10 @@ async fn join_sees_others_and_others_see_join_and_leave() {
     assert_eq!(participants[0].name, "Ada");
     assert_eq!(participants[0].id, ada_id);
 
-    let msg = recv_until(&mut ada, |m| matches!(m, ServerMessage::ParticipantJoined { .. })).await;
+    let msg = recv_until(&mut ada, |m| {
+        matches!(m, ServerMessage::ParticipantJoined { .. })
+    })
+    .await;
     let ServerMessage::ParticipantJoined { participant } = msg else {
         unreachable!()
     };
@@ -143,7 +148,10 @@ async fn join_sees_others_and_others_see_join_and_leave() {
         },
     )
     .await;
-    let msg = recv_until(&mut ada, |m| matches!(m, ServerMessage::ParticipantUpdated { .. })).await;
+    let msg = recv_until(&mut ada, |m| {
+        matches!(m, ServerMessage::ParticipantUpdated { .. })
+    })
+    .await;
     let ServerMessage::ParticipantUpdated { participant } = msg else {
         unreachable!()
     };
@@ -151,7 +159,10 @@ async fn join_sees_others_and_others_see_join_and_leave() {
 
     send(&mut grace, &ClientMessage::Leave {}).await;
     assert_eq!(recv(&mut grace).await, None, "socket closes after leave");
-    let msg = recv_until(&mut ada, |m| matches!(m, ServerMessage::ParticipantLeft { .. })).await;
+    let msg = recv_until(&mut ada, |m| {
+        matches!(m, ServerMessage::ParticipantLeft { .. })
+    })
+    .await;
     assert_eq!(
         msg,
         ServerMessage::ParticipantLeft {
@@ -165,7 +176,14 @@ async fn join_sees_others_and_others_see_join_and_leave() {
     send(&mut other, &ClientMessage::PublishOffer { sdp: "x".into() }).await;
     let msg = recv(&mut other).await.expect("reply");
     assert!(
-        matches!(msg, ServerMessage::Error { code: ErrorCode::BadSdp, fatal: false, .. }),
+        matches!(
+            msg,
+            ServerMessage::Error {
+                code: ErrorCode::BadSdp,
+                fatal: false,
+                ..
+            }
+        ),
         "{msg:?}"
     );
     server.shutdown().await.expect("clean shutdown");
@@ -188,17 +206,32 @@ async fn duplicate_and_invalid_names_are_refused_clearly() {
     };
     assert_eq!(code, ErrorCode::NameTaken);
     assert!(fatal);
-    assert!(message.contains("ada") && message.contains("already"), "{message}");
+    assert!(
+        message.contains("ada") && message.contains("already"),
+        "{message}"
+    );
     assert_eq!(recv(&mut dup).await, None, "refused socket is closed");
 
     // The same name in another room is fine.
     let (_other, reply) = join(&server, "other", "Ada").await;
     assert!(matches!(reply, ServerMessage::Joined { .. }));
 
-    for (room, name) in [("lab", ""), ("lab", "<b>x</b>"), ("a/b", "Bob"), ("lab", &"n".repeat(40))] {
+    for (room, name) in [
+        ("lab", ""),
+        ("lab", "<b>x</b>"),
+        ("a/b", "Bob"),
+        ("lab", &"n".repeat(40)),
+    ] {
         let (_, reply) = join(&server, room, name).await;
         assert!(
-            matches!(reply, ServerMessage::Error { code: ErrorCode::InvalidName, fatal: true, .. }),
+            matches!(
+                reply,
+                ServerMessage::Error {
+                    code: ErrorCode::InvalidName,
+                    fatal: true,
+                    ..
+                }
+            ),
             "{room:?}/{name:?}: {reply:?}"
         );
     }
@@ -223,20 +256,36 @@ async fn malformed_messages_get_errors_and_the_session_survives() {
         ws.send(Message::Text(g.into())).await.expect("sends");
         let reply = recv(&mut ws).await.expect("a reply");
         assert!(
-            matches!(reply, ServerMessage::Error { code: ErrorCode::BadMessage, fatal: false, .. }),
+            matches!(
+                reply,
+                ServerMessage::Error {
+                    code: ErrorCode::BadMessage,
+                    fatal: false,
+                    ..
+                }
+            ),
             "{g:?}: {reply:?}"
         );
     }
-    ws.send(Message::Binary(vec![1, 2, 3].into())).await.expect("sends");
+    ws.send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .expect("sends");
     assert!(matches!(
         recv(&mut ws).await,
-        Some(ServerMessage::Error { code: ErrorCode::BadMessage, .. })
+        Some(ServerMessage::Error {
+            code: ErrorCode::BadMessage,
+            ..
+        })
     ));
     // Media before join is refused without closing.
     send(&mut ws, &ClientMessage::PublishOffer { sdp: "v=0".into() }).await;
     assert!(matches!(
         recv(&mut ws).await,
-        Some(ServerMessage::Error { code: ErrorCode::WrongState, fatal: false, .. })
+        Some(ServerMessage::Error {
+            code: ErrorCode::WrongState,
+            fatal: false,
+            ..
+        })
     ));
     // Too large but under the frame limit: a polite error.
     let big = format!(
@@ -246,7 +295,11 @@ async fn malformed_messages_get_errors_and_the_session_survives() {
     ws.send(Message::Text(big.into())).await.expect("sends");
     assert!(matches!(
         recv(&mut ws).await,
-        Some(ServerMessage::Error { code: ErrorCode::TooLarge, fatal: false, .. })
+        Some(ServerMessage::Error {
+            code: ErrorCode::TooLarge,
+            fatal: false,
+            ..
+        })
     ));
     // Wrong protocol version is fatal and says so.
     send(
@@ -260,23 +313,46 @@ async fn malformed_messages_get_errors_and_the_session_survives() {
     .await;
     assert!(matches!(
         recv(&mut ws).await,
-        Some(ServerMessage::Error { code: ErrorCode::UnsupportedVersion, fatal: true, .. })
+        Some(ServerMessage::Error {
+            code: ErrorCode::UnsupportedVersion,
+            fatal: true,
+            ..
+        })
     ));
 
     // After all that, the session works: join, then a broken SDP gets bad_sdp.
     let (mut ok, reply) = join(&server, "r", "n").await;
     assert!(matches!(reply, ServerMessage::Joined { .. }));
-    send(&mut ok, &ClientMessage::PublishOffer { sdp: "v=0\r\nnonsense".into() }).await;
+    send(
+        &mut ok,
+        &ClientMessage::PublishOffer {
+            sdp: "v=0\r\nnonsense".into(),
+        },
+    )
+    .await;
     assert!(matches!(
         recv(&mut ok).await,
-        Some(ServerMessage::Error { code: ErrorCode::BadSdp, fatal: false, .. })
+        Some(ServerMessage::Error {
+            code: ErrorCode::BadSdp,
+            fatal: false,
+            ..
+        })
     ));
-    send(&mut ok, &ClientMessage::SubscribeAnswer { sdp: "v=0".into() }).await;
-    assert!(matches!(recv(&mut ok).await, Some(ServerMessage::Error { .. })));
+    send(
+        &mut ok,
+        &ClientMessage::SubscribeAnswer { sdp: "v=0".into() },
+    )
+    .await;
+    assert!(matches!(
+        recv(&mut ok).await,
+        Some(ServerMessage::Error { .. })
+    ));
 
     // A frame beyond the WebSocket limit closes that socket cleanly, nothing else.
     let mut huge = connect(&server).await;
-    let _ = huge.send(Message::Text("x".repeat(2 * 1024 * 1024).into())).await;
+    let _ = huge
+        .send(Message::Text("x".repeat(2 * 1024 * 1024).into()))
+        .await;
     assert_eq!(recv(&mut huge).await, None);
     let (_, reply) = join(&server, "r", "m").await;
     assert!(matches!(reply, ServerMessage::Joined { .. }));
@@ -298,7 +374,10 @@ async fn silent_participant_is_removed_by_heartbeat() {
     };
     // Ada keeps reading (and so answering pings) and learns Grace timed out.
     let started = std::time::Instant::now();
-    let msg = recv_until(&mut ada, |m| matches!(m, ServerMessage::ParticipantLeft { .. })).await;
+    let msg = recv_until(&mut ada, |m| {
+        matches!(m, ServerMessage::ParticipantLeft { .. })
+    })
+    .await;
     assert_eq!(
         msg,
         ServerMessage::ParticipantLeft {
@@ -321,7 +400,10 @@ async fn closed_socket_leaves_at_once_and_room_is_removed() {
         panic!("{reply:?}")
     };
     drop(grace);
-    let msg = recv_until(&mut ada, |m| matches!(m, ServerMessage::ParticipantLeft { .. })).await;
+    let msg = recv_until(&mut ada, |m| {
+        matches!(m, ServerMessage::ParticipantLeft { .. })
+    })
+    .await;
     assert!(matches!(msg, ServerMessage::ParticipantLeft { id, .. } if id == grace_id));
     send(&mut ada, &ClientMessage::Leave {}).await;
     assert_eq!(recv(&mut ada).await, None);
@@ -334,7 +416,9 @@ async fn closed_socket_leaves_at_once_and_room_is_removed() {
 async fn garbage_datagrams_do_not_disturb_the_server() {
     let server = server().await;
     let (mut ada, _) = join(&server, "lab", "Ada").await;
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     for i in 0..2000usize {
         // xorshift: deterministic junk, sometimes shaped like STUN/DTLS/RTP first bytes.
@@ -356,11 +440,23 @@ async fn garbage_datagrams_do_not_disturb_the_server() {
     // Signaling and media still work: a newcomer joins and Ada hears about it.
     let (_grace, reply) = join(&server, "lab", "Grace").await;
     assert!(matches!(reply, ServerMessage::Joined { .. }));
-    recv_until(&mut ada, |m| matches!(m, ServerMessage::ParticipantJoined { .. })).await;
-    send(&mut ada, &ClientMessage::PublishOffer { sdp: "garbage".into() }).await;
+    recv_until(&mut ada, |m| {
+        matches!(m, ServerMessage::ParticipantJoined { .. })
+    })
+    .await;
+    send(
+        &mut ada,
+        &ClientMessage::PublishOffer {
+            sdp: "garbage".into(),
+        },
+    )
+    .await;
     assert!(matches!(
         recv_until(&mut ada, |m| matches!(m, ServerMessage::Error { .. })).await,
-        ServerMessage::Error { code: ErrorCode::BadSdp, .. }
+        ServerMessage::Error {
+            code: ErrorCode::BadSdp,
+            ..
+        }
     ));
     let dropped: u64 = server
         .registry

@@ -133,11 +133,20 @@ mod tests {
         let mut s = active(MediaKind::Video);
         assert_eq!(s.verdict(70_000, false), Verdict::NeedKeyframe);
         assert_eq!(s.verdict(70_001, true), Verdict::Forward(FIRST_OUT_SEQ));
-        assert_eq!(s.verdict(70_002, false), Verdict::Forward(FIRST_OUT_SEQ + 1));
+        assert_eq!(
+            s.verdict(70_002, false),
+            Verdict::Forward(FIRST_OUT_SEQ + 1)
+        );
         // 70_003 lost upstream: the hole stays, so the subscriber can NACK it.
-        assert_eq!(s.verdict(70_004, false), Verdict::Forward(FIRST_OUT_SEQ + 3));
+        assert_eq!(
+            s.verdict(70_004, false),
+            Verdict::Forward(FIRST_OUT_SEQ + 3)
+        );
         // A late retransmission of a packet before the start still maps below it.
-        assert_eq!(s.verdict(70_000, false), Verdict::Forward(FIRST_OUT_SEQ - 1));
+        assert_eq!(
+            s.verdict(70_000, false),
+            Verdict::Forward(FIRST_OUT_SEQ - 1)
+        );
         // Ancient packets are dropped, never mapped to huge numbers.
         assert_eq!(s.verdict(10, false), Verdict::Drop);
     }

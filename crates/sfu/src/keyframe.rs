@@ -74,9 +74,7 @@ fn h264(p: &[u8]) -> bool {
             }
             false
         }
-        28 => p
-            .get(1)
-            .is_some_and(|fu| fu & 0x80 != 0 && is_key(*fu)),
+        28 => p.get(1).is_some_and(|fu| fu & 0x80 != 0 && is_key(*fu)),
         _ => is_key(first),
     }
 }

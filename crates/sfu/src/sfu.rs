@@ -258,9 +258,7 @@ impl Sfu {
     pub fn subscribe_answer(&mut self, now: Instant, id: ParticipantId, sdp: &str) {
         let answer = match SdpAnswer::from_sdp_string(sdp) {
             Ok(a) => a,
-            Err(e) => {
-                return self.signal_error(id, ErrorCode::BadSdp, format!("bad answer: {e}"))
-            }
+            Err(e) => return self.signal_error(id, ErrorCode::BadSdp, format!("bad answer: {e}")),
         };
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
@@ -406,8 +404,10 @@ impl Sfu {
         };
         if let Some((sdp, tracks)) = peer.make_subscribe_offer() {
             debug!(%id, tracks = tracks.len(), "subscribe offer");
-            self.outputs
-                .push_back(Output::Signal(id, ServerMessage::SubscribeOffer { sdp, tracks }));
+            self.outputs.push_back(Output::Signal(
+                id,
+                ServerMessage::SubscribeOffer { sdp, tracks },
+            ));
             self.dirty.push((id, Leg::Subscribe));
         }
     }
@@ -452,7 +452,9 @@ impl Sfu {
     fn handle_event(&mut self, now: Instant, id: ParticipantId, leg: Leg, event: Event) {
         match (leg, event) {
             (Leg::Publish, Event::RtpPacket(packet)) => self.forward_rtp(now, id, packet),
-            (Leg::Publish, Event::MediaAdded(added)) => self.track_published(id, added.mid, added.kind),
+            (Leg::Publish, Event::MediaAdded(added)) => {
+                self.track_published(id, added.mid, added.kind)
+            }
             (Leg::Subscribe, Event::KeyframeRequest(req)) => {
                 let source = self.peers.get(&id).and_then(|p| {
                     p.subscriptions
@@ -546,7 +548,8 @@ impl Sfu {
         let Some(kind) = peer.tracks.iter().find(|t| t.mid == mid).map(|t| t.kind) else {
             return;
         };
-        let keyframe = kind == MediaKind::Video && starts_keyframe(params.spec().codec, &packet.payload);
+        let keyframe =
+            kind == MediaKind::Video && starts_keyframe(params.spec().codec, &packet.payload);
         let members = match self.rooms.get(&peer.room) {
             Some(m) => m.clone(),
             None => return,

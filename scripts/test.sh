@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every test of lanmeet: Rust unit, scenario and server tests, the client's type
+# check, and the end-to-end tests in headless Chromium. Installs what is missing on a
+# fresh Debian machine (chromium via apt-get, npm packages via npm ci) and fails loudly
+# when it cannot: the browser tests are never skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing chromium (apt-get)"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+fi
+command -v chromium >/dev/null || { echo "chromium is required for the browser tests" >&2; exit 1; }
+
+if [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+
+log "cargo test (release)"
+cargo test --release --workspace --locked
+
+log "checking the browser client's JSDoc types"
+npx --no-install tsc -p web/jsconfig.json
+
+log "end-to-end tests in headless Chromium"
+cargo build --release --locked -p lanmeet-server
+LANMEET_BIN="$PWD/target/release/lanmeet" node --test --test-concurrency=1 tests/e2e/
+log "all tests passed"
