@@ -50,7 +50,7 @@ pub(crate) struct PublishedTrack {
 
 /// A participant's media state.
 pub(crate) struct Peer {
-    pub room: String,
+    pub room: std::sync::Arc<str>,
     pub publish: Option<Connection>,
     pub subscribe: Connection,
     pub tracks: Vec<PublishedTrack>,

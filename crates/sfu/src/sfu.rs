@@ -83,7 +83,7 @@ pub struct Sfu {
     crypto: Arc<CryptoProvider>,
     peers: HashMap<ParticipantId, Peer>,
     /// Participants of each room, in join order.
-    rooms: HashMap<String, Vec<ParticipantId>>,
+    rooms: HashMap<Arc<str>, Vec<ParticipantId>>,
     /// Which connection a remote address belongs to, learned from the first accepted
     /// datagram, so most datagrams skip the scan over all connections.
     by_source: HashMap<SocketAddr, (ParticipantId, Leg)>,
@@ -158,7 +158,8 @@ impl Sfu {
             warn!(%id, "join for a participant already present");
             return;
         }
-        let members = self.rooms.entry(room.to_string()).or_default();
+        let room: Arc<str> = Arc::from(room);
+        let members = self.rooms.entry(room.clone()).or_default();
         let mut subscriptions = Vec::new();
         for other in members.iter() {
             if let Some(p) = self.peers.get(other) {
@@ -172,7 +173,7 @@ impl Sfu {
         self.peers.insert(
             id,
             Peer {
-                room: room.to_string(),
+                room: room.clone(),
                 publish: None,
                 subscribe,
                 tracks: Vec::new(),
@@ -181,7 +182,7 @@ impl Sfu {
                 params_by_pt: Vec::new(),
             },
         );
-        info!(%id, room, "participant joined media");
+        info!(%id, %room, "participant joined media");
         self.offer_if_needed(id);
         self.drive(now);
     }
@@ -215,7 +216,7 @@ impl Sfu {
                 self.offer_if_needed(other);
             }
         }
-        info!(%id, room = peer.room, "participant left media");
+        info!(%id, room = %peer.room, "participant left media");
         self.drive(now);
     }
 
@@ -550,10 +551,12 @@ impl Sfu {
         };
         let keyframe =
             kind == MediaKind::Video && starts_keyframe(params.spec().codec, &packet.payload);
-        let members = match self.rooms.get(&peer.room) {
-            Some(m) => m.clone(),
-            None => return,
+        // Borrow the member list out of the map for the loop (no allocation per packet);
+        // it goes back below, and nothing in the loop changes membership.
+        let Some(members) = self.rooms.get_mut(&peer.room).map(std::mem::take) else {
+            return;
         };
+        let room = peer.room.clone();
         let exts = ExtensionValues {
             audio_level: packet.header.ext_vals.audio_level,
             voice_activity: packet.header.ext_vals.voice_activity,
@@ -562,7 +565,7 @@ impl Sfu {
         };
         let seq: u64 = *packet.seq_no;
         let mut need_keyframe = false;
-        for other in members {
+        for &other in &members {
             if other == source {
                 continue;
             }
@@ -608,6 +611,9 @@ impl Sfu {
             self.stats.packets_forwarded += 1;
             self.stats.bytes_forwarded += packet.payload.len() as u64;
             self.dirty.push((other, Leg::Subscribe));
+        }
+        if let Some(slot) = self.rooms.get_mut(&room) {
+            *slot = members;
         }
         if need_keyframe {
             self.request_keyframe(now, source, mid);
