@@ -95,6 +95,15 @@ pub enum ClientMessage {
         /// Microphone on.
         microphone: bool,
     },
+    /// A chat message to the room (`to` empty or absent) or privately to the listed
+    /// participants of the room.
+    Chat {
+        /// The text, at most [`MAX_CHAT_BYTES`] by default.
+        text: String,
+        /// Recipients; empty: the whole room.
+        #[serde(default)]
+        to: Vec<ParticipantId>,
+    },
     /// Leave the room; the server closes the socket afterwards. (A struct variant, so
     /// unknown fields are refused as for every other message.)
     Leave {},
@@ -112,6 +121,20 @@ pub enum ServerMessage {
         room: String,
         /// Everyone else already in the room.
         participants: Vec<Participant>,
+        /// Bearer token for this participant's HTTP requests (file upload and download);
+        /// valid while it is in the room.
+        token: String,
+    },
+    /// Recent room chat history (text messages and files shared with the room), oldest
+    /// first; sent right after `joined`.
+    ChatHistory {
+        /// The messages.
+        messages: Vec<ChatMessage>,
+    },
+    /// A new chat message or shared file for this participant.
+    Chat {
+        /// The message.
+        message: ChatMessage,
     },
     /// Someone entered the room.
     ParticipantJoined {
@@ -153,6 +176,49 @@ pub enum ServerMessage {
     },
 }
 
+/// A participant named in a chat message: id and the name it had then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantRef {
+    /// Id.
+    pub id: ParticipantId,
+    /// Name.
+    pub name: String,
+}
+
+/// A chat message or shared-file notice as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Server timestamp, milliseconds since the Unix epoch.
+    pub ts: u64,
+    /// Sender.
+    pub from: ParticipantRef,
+    /// Private recipients; empty for a room message.
+    pub to: Vec<ParticipantRef>,
+    /// Text; empty for a file notice.
+    pub text: String,
+    /// The shared file, for a file notice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<SharedFile>,
+}
+
+/// A file shared through the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedFile {
+    /// Name as the sender gave it (display only).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// MIME type as the sender gave it.
+    pub mime: String,
+    /// SHA-256 of the content, lowercase hex.
+    pub sha256: String,
+    /// Download URL (path with an unguessable token); needs the bearer token too.
+    pub url: String,
+}
+
+/// Default largest chat message, in bytes of UTF-8.
+pub const MAX_CHAT_BYTES: usize = 4096;
+
 /// Why a participant left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -185,6 +251,10 @@ pub enum ErrorCode {
     BadSdp,
     /// The server is shutting down or overloaded.
     Unavailable,
+    /// Too many messages too fast; wait a moment.
+    RateLimited,
+    /// A named recipient is not in the room.
+    UnknownRecipient,
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ fn client_examples_parse_and_cover_every_type() {
         "publish_offer",
         "subscribe_answer",
         "media_state",
+        "chat",
         "leave",
     ]
     .map(String::from)
@@ -53,6 +54,8 @@ fn server_examples_parse_and_cover_every_type() {
     }
     let all: BTreeSet<String> = [
         "joined",
+        "chat_history",
+        "chat",
         "participant_joined",
         "participant_updated",
         "participant_left",

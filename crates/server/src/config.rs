@@ -64,6 +64,27 @@ pub struct ServeArgs {
     /// Silence after which a participant is removed, in milliseconds [default: 12000].
     #[arg(long, value_name = "MS")]
     pub peer_timeout_ms: Option<u64>,
+    /// Largest chat message, in bytes [default: 4096].
+    #[arg(long, value_name = "BYTES")]
+    pub chat_max_bytes: Option<usize>,
+    /// Room messages a joining participant receives [default: 200].
+    #[arg(long, value_name = "N")]
+    pub chat_history: Option<usize>,
+    /// Chat messages a participant may send in a burst [default: 10].
+    #[arg(long, value_name = "N")]
+    pub chat_burst: Option<u32>,
+    /// Sustained chat messages per second per participant [default: 2].
+    #[arg(long, value_name = "N")]
+    pub chat_rate: Option<f64>,
+    /// Largest shared file, in MiB [default: 1024].
+    #[arg(long, value_name = "MIB")]
+    pub max_file_mib: Option<u64>,
+    /// Total storage for shared files, in MiB [default: 10240].
+    #[arg(long, value_name = "MIB")]
+    pub storage_quota_mib: Option<u64>,
+    /// Hours a shared file is kept [default: 168, a week].
+    #[arg(long, value_name = "HOURS")]
+    pub file_retention_hours: Option<u64>,
 }
 
 /// Every setting of the server.
@@ -90,6 +111,20 @@ pub struct Config {
     pub ping_interval_ms: u64,
     /// Silence before removal, milliseconds.
     pub peer_timeout_ms: u64,
+    /// Largest chat message in bytes.
+    pub chat_max_bytes: usize,
+    /// Room messages replayed to a joiner.
+    pub chat_history: usize,
+    /// Chat burst allowance.
+    pub chat_burst: u32,
+    /// Sustained chat messages per second.
+    pub chat_rate: f64,
+    /// Largest shared file, MiB.
+    pub max_file_mib: u64,
+    /// Storage quota for shared files, MiB.
+    pub storage_quota_mib: u64,
+    /// Retention of shared files, hours.
+    pub file_retention_hours: u64,
 }
 
 impl Default for Config {
@@ -105,6 +140,13 @@ impl Default for Config {
             workers: 0,
             ping_interval_ms: 5000,
             peer_timeout_ms: 12000,
+            chat_max_bytes: lanmeet_proto::MAX_CHAT_BYTES,
+            chat_history: 200,
+            chat_burst: 10,
+            chat_rate: 2.0,
+            max_file_mib: 1024,
+            storage_quota_mib: 10 * 1024,
+            file_retention_hours: 7 * 24,
         }
     }
 }
@@ -144,6 +186,22 @@ impl Config {
         if let Some(v) = args.peer_timeout_ms {
             config.peer_timeout_ms = v;
         }
+        macro_rules! take {
+            ($($field:ident),*) => {$(
+                if let Some(v) = args.$field {
+                    config.$field = v;
+                }
+            )*};
+        }
+        take!(
+            chat_max_bytes,
+            chat_history,
+            chat_burst,
+            chat_rate,
+            max_file_mib,
+            storage_quota_mib,
+            file_retention_hours
+        );
         config.check()?;
         Ok(config)
     }
@@ -161,6 +219,12 @@ impl Config {
         }
         if self.ping_interval_ms == 0 || self.peer_timeout_ms <= self.ping_interval_ms {
             bail!("the peer timeout must be longer than the ping interval, and both above 0");
+        }
+        if self.chat_max_bytes == 0 || self.chat_burst == 0 || self.chat_rate <= 0.0 {
+            bail!("chat limits must be above 0");
+        }
+        if self.max_file_mib == 0 || self.storage_quota_mib < self.max_file_mib {
+            bail!("the storage quota must be at least the largest file size, above 0");
         }
         if self.udp_port != 0 && usize::from(self.udp_port) + self.worker_count() > 65536 {
             bail!("--udp-port leaves no room for one port per worker");

@@ -6,6 +6,8 @@
 //! - [`tls`]: the given or generated HTTPS certificate.
 //! - [`media`]: media worker threads driving the sans-IO SFU over UDP.
 //! - [`rooms`]: the room registry on the signaling side.
+//! - [`chat`]: room and private chat, history.
+//! - [`files`]: file upload and download, retention.
 //! - [`signaling`]: the per-participant WebSocket actor.
 //! - [`web`]: HTTP routes and embedded assets.
 //!
@@ -20,7 +22,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::info;
 
+pub mod chat;
 pub mod config;
+pub mod files;
 pub mod media;
 pub mod net;
 pub mod rooms;
@@ -42,6 +46,8 @@ pub struct RunningServer {
     pub udp_ports: Vec<u16>,
     /// Rooms and workers, for inspection.
     pub registry: Arc<Registry>,
+    /// Shared files, for inspection and retention runs.
+    pub files: Arc<files::Files>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -86,12 +92,53 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }
     let udp_ports = workers.iter().map(|w| w.port).collect();
     let registry = Arc::new(Registry::new(workers));
+    let db = config.data_dir.join("lanmeet.sqlite");
+    let store = Arc::new(
+        lanmeet_store::Store::open(&db).with_context(|| format!("opening {}", db.display()))?,
+    );
+    let chat = Arc::new(chat::Chat::new(
+        registry.clone(),
+        store.clone(),
+        chat::ChatLimits {
+            max_bytes: config.chat_max_bytes,
+            history: config.chat_history,
+            burst: config.chat_burst,
+            rate: config.chat_rate,
+        },
+    ));
+    let files = Arc::new(files::Files::new(
+        &config.data_dir,
+        store,
+        registry.clone(),
+        files::FileLimits {
+            max_bytes: config.max_file_mib * 1024 * 1024,
+            quota_bytes: config.storage_quota_mib * 1024 * 1024,
+            retention: std::time::Duration::from_secs(config.file_retention_hours * 3600),
+        },
+    )?);
+    let retention = files.clone();
+    let retention_task = tokio::spawn(async move {
+        // Hourly is plenty for a retention counted in hours; the first run is at start.
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let files = retention.clone();
+            let result = tokio::task::spawn_blocking(move || files.expire(chat::now_ms())).await;
+            match result {
+                Ok(Err(e)) => tracing::warn!("file retention: {e:#}"),
+                Err(e) => tracing::warn!("file retention: {e}"),
+                Ok(Ok(_)) => {}
+            }
+        }
+    });
     let state = web::AppState {
         registry: registry.clone(),
         heartbeat: Heartbeat {
             interval: config.ping_interval(),
             timeout: config.peer_timeout(),
         },
+        chat,
+        files: files.clone(),
     };
     let app = web::router(state);
     let listener = std::net::TcpListener::bind(config.listen)
@@ -133,12 +180,18 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         });
         ("https", task)
     };
+    let task = tokio::spawn(async move {
+        let result = task.await.context("server task panicked");
+        retention_task.abort();
+        result?
+    });
     info!(%addr, scheme, ?udp_ports, "listening");
     Ok(RunningServer {
         addr,
         scheme,
         udp_ports,
         registry,
+        files,
         shutdown: Some(shutdown_tx),
         task,
     })

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use lanmeet_proto::{validate, ErrorCode, LeaveReason, Participant, ParticipantId, ServerMessage};
+use lanmeet_proto::{
+    validate, ErrorCode, LeaveReason, Participant, ParticipantId, ParticipantRef, ServerMessage,
+};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::info;
 
@@ -33,11 +35,25 @@ pub struct Joined {
     pub room: String,
     /// Everyone else already there.
     pub others: Vec<Participant>,
+    /// Bearer token for HTTP requests.
+    pub token: String,
 }
 
 struct Member {
     info: Participant,
     outbound: UnboundedSender<ToParticipant>,
+    token: String,
+}
+
+/// Who an HTTP bearer token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Room.
+    pub room: String,
+    /// Participant.
+    pub id: ParticipantId,
+    /// Its name.
+    pub name: String,
 }
 
 struct Room {
@@ -45,9 +61,16 @@ struct Room {
     members: BTreeMap<ParticipantId, Member>,
 }
 
+#[derive(Default)]
+struct Inner {
+    rooms: HashMap<String, Room>,
+    /// Bearer token → (room, participant).
+    sessions: HashMap<String, (String, ParticipantId)>,
+}
+
 /// Every room on this server.
 pub struct Registry {
-    rooms: Mutex<HashMap<String, Room>>,
+    inner: Mutex<Inner>,
     workers: Vec<WorkerHandle>,
     next_id: AtomicU64,
 }
@@ -57,9 +80,11 @@ impl Registry {
     pub fn new(workers: Vec<WorkerHandle>) -> Self {
         assert!(!workers.is_empty(), "at least one media worker");
         Registry {
-            rooms: Mutex::new(HashMap::new()),
+            inner: Mutex::new(Inner::default()),
             workers,
-            next_id: AtomicU64::new(1),
+            // Ids never repeat, also across restarts: stored private files name their
+            // recipients by id, so a later participant must never inherit one.
+            next_id: AtomicU64::new(first_id()),
         }
     }
 
@@ -68,10 +93,10 @@ impl Registry {
         &self.workers
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Room>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves maps that are still consistent (every
         // update is a single insert or remove), so a poisoned lock is safe to reuse.
-        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Puts `name` into `room`, creating the room on the least loaded worker if needed.
@@ -89,7 +114,8 @@ impl Registry {
         let name = validate::participant_name(name)
             .map_err(invalid)?
             .to_string();
-        let mut rooms = self.lock();
+        let mut inner = self.lock();
+        let Inner { rooms, sessions } = &mut *inner;
         if let Some(r) = rooms.get(&room) {
             if r.members
                 .values()
@@ -106,7 +132,7 @@ impl Registry {
         let id = ParticipantId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let worker = match rooms.get(&room) {
             Some(r) => r.worker,
-            None => least_loaded(&rooms, self.workers.len()),
+            None => least_loaded(rooms, self.workers.len()),
         };
         let entry = rooms.entry(room.clone()).or_insert_with(|| Room {
             worker,
@@ -125,11 +151,14 @@ impl Registry {
                 participant: info.clone(),
             },
         );
+        let token = new_token();
+        sessions.insert(token.clone(), (room.clone(), id));
         entry.members.insert(
             id,
             Member {
                 info,
                 outbound: outbound.clone(),
+                token: token.clone(),
             },
         );
         self.workers[worker].send(WorkerCommand::Join {
@@ -138,18 +167,25 @@ impl Registry {
             outbound,
         });
         info!(%id, room, worker, "joined");
-        Ok(Joined { id, room, others })
+        Ok(Joined {
+            id,
+            room,
+            others,
+            token,
+        })
     }
 
     /// Removes `id` from `room`, telling the others why. Idempotent.
     pub fn leave(&self, room: &str, id: ParticipantId, reason: LeaveReason) {
-        let mut rooms = self.lock();
+        let mut inner = self.lock();
+        let Inner { rooms, sessions } = &mut *inner;
         let Some(r) = rooms.get_mut(room) else {
             return;
         };
-        if r.members.remove(&id).is_none() {
+        let Some(member) = r.members.remove(&id) else {
             return;
-        }
+        };
+        sessions.remove(&member.token);
         self.workers[r.worker].send(WorkerCommand::Leave { id });
         broadcast(&r.members, ServerMessage::ParticipantLeft { id, reason });
         info!(%id, room, ?reason, "left");
@@ -161,8 +197,8 @@ impl Registry {
 
     /// Records a camera/microphone switch and tells the others.
     pub fn set_media_state(&self, room: &str, id: ParticipantId, camera: bool, microphone: bool) {
-        let mut rooms = self.lock();
-        let Some(r) = rooms.get_mut(room) else {
+        let mut inner = self.lock();
+        let Some(r) = inner.rooms.get_mut(room) else {
             return;
         };
         let Some(m) = r.members.get_mut(&id) else {
@@ -184,7 +220,7 @@ impl Registry {
 
     /// Passes a media command to the worker carrying `room`.
     pub fn to_worker(&self, room: &str, command: WorkerCommand) {
-        let worker = self.lock().get(room).map(|r| r.worker);
+        let worker = self.lock().rooms.get(room).map(|r| r.worker);
         if let Some(w) = worker {
             self.workers[w].send(command);
         }
@@ -192,9 +228,88 @@ impl Registry {
 
     /// (rooms, participants) right now.
     pub fn counts(&self) -> (usize, usize) {
-        let rooms = self.lock();
+        let inner = self.lock();
+        let rooms = &inner.rooms;
         (rooms.len(), rooms.values().map(|r| r.members.len()).sum())
     }
+
+    /// Who holds bearer token `token`, if it is a current participant.
+    pub fn session(&self, token: &str) -> Option<SessionInfo> {
+        let inner = self.lock();
+        let (room, id) = inner.sessions.get(token)?;
+        let member = inner.rooms.get(room)?.members.get(id)?;
+        Some(SessionInfo {
+            room: room.clone(),
+            id: *id,
+            name: member.info.name.clone(),
+        })
+    }
+
+    /// Name of participant `id` in `room`.
+    pub fn name_of(&self, room: &str, id: ParticipantId) -> Option<String> {
+        let inner = self.lock();
+        Some(inner.rooms.get(room)?.members.get(&id)?.info.name.clone())
+    }
+
+    /// Sends `msg` to `to` in `room` (everyone when `to` is `None`). Returns the
+    /// recipients' references, or the ids that are not in the room (then nothing is sent).
+    pub fn deliver(
+        &self,
+        room: &str,
+        to: Option<&[ParticipantId]>,
+        msg: impl Fn(&[ParticipantRef]) -> ServerMessage,
+    ) -> Result<Vec<ParticipantRef>, Vec<ParticipantId>> {
+        let inner = self.lock();
+        let Some(r) = inner.rooms.get(room) else {
+            return Err(to.map(<[_]>::to_vec).unwrap_or_default());
+        };
+        let targets: Vec<&Member> = match to {
+            None => r.members.values().collect(),
+            Some(ids) => {
+                let missing: Vec<ParticipantId> = ids
+                    .iter()
+                    .copied()
+                    .filter(|id| !r.members.contains_key(id))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(missing);
+                }
+                ids.iter().filter_map(|id| r.members.get(id)).collect()
+            }
+        };
+        let refs: Vec<ParticipantRef> = match to {
+            None => Vec::new(),
+            Some(_) => targets
+                .iter()
+                .map(|m| ParticipantRef {
+                    id: m.info.id,
+                    name: m.info.name.clone(),
+                })
+                .collect(),
+        };
+        let msg = msg(&refs);
+        for m in targets {
+            let _ = m.outbound.send(ToParticipant::Message(msg.clone()));
+        }
+        Ok(refs)
+    }
+}
+
+/// 128 random bits as hex: unguessable bearer and download tokens.
+pub fn new_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// A starting id that no earlier run of the server handed out: milliseconds since the
+/// epoch, times 1000 (still below 2^53, so exact in JavaScript).
+fn first_id() -> u64 {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    ms.saturating_mul(1000).max(1)
 }
 
 fn broadcast(members: &BTreeMap<ParticipantId, Member>, msg: ServerMessage) {

@@ -14,8 +14,10 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::Instant;
 use tracing::{debug, field, info, info_span, Instrument, Span};
 
+use crate::chat::{Chat, RateLimiter};
 use crate::media::{ToParticipant, WorkerCommand};
 use crate::rooms::Registry;
+use crate::web::AppState;
 
 /// Heartbeat timing.
 #[derive(Debug, Clone, Copy)]
@@ -40,21 +42,29 @@ enum Flow {
 struct Actor {
     socket: WebSocket,
     registry: Arc<Registry>,
+    chat: Arc<Chat>,
+    chat_rate: RateLimiter,
     outbound_tx: UnboundedSender<ToParticipant>,
     session: Option<Session>,
 }
 
 /// Serves one participant until it leaves, disconnects or goes silent.
-pub async fn serve(socket: WebSocket, registry: Arc<Registry>, heartbeat: Heartbeat) {
+pub async fn serve(socket: WebSocket, state: AppState) {
     let span = info_span!("participant", room = field::Empty, id = field::Empty);
     let (outbound_tx, outbound_rx) = unbounded_channel();
+    let limits = state.chat.limits();
     let actor = Actor {
         socket,
-        registry,
+        registry: state.registry,
+        chat: state.chat,
+        chat_rate: RateLimiter::new(limits.burst, limits.rate, std::time::Instant::now()),
         outbound_tx,
         session: None,
     };
-    actor.run(outbound_rx, heartbeat).instrument(span).await;
+    actor
+        .run(outbound_rx, state.heartbeat)
+        .instrument(span)
+        .await;
 }
 
 impl Actor {
@@ -165,6 +175,17 @@ impl Actor {
                     .set_media_state(&s.room, s.id, camera, microphone);
                 Flow::Continue
             }
+            (ClientMessage::Chat { text, to }, Some(s)) => {
+                if !self.chat_rate.allow(std::time::Instant::now()) {
+                    let message = "You are sending messages too fast; wait a moment.";
+                    return self.error(ErrorCode::RateLimited, message, false).await;
+                }
+                let (room, id) = (s.room.clone(), s.id);
+                match self.chat.post(&room, id, &text, &to) {
+                    Ok(()) => Flow::Continue,
+                    Err(e) => self.error(e.code, &e.message, false).await,
+                }
+            }
             (ClientMessage::Leave {}, Some(_)) => Flow::Close(LeaveReason::Left),
         }
     }
@@ -187,12 +208,16 @@ impl Actor {
                     id: joined.id,
                     room: joined.room.clone(),
                 });
+                let history = ServerMessage::ChatHistory {
+                    messages: self.chat.history(&joined.room),
+                };
                 let reply = ServerMessage::Joined {
                     you: joined.id,
                     room: joined.room,
                     participants: joined.others,
+                    token: joined.token,
                 };
-                if self.send(&reply).await {
+                if self.send(&reply).await && self.send(&history).await {
                     Flow::Continue
                 } else {
                     Flow::Close(LeaveReason::Disconnected)

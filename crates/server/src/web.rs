@@ -2,13 +2,15 @@
 
 use std::sync::Arc;
 
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, FromRef, State, WebSocketUpgrade};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use rust_embed::RustEmbed;
 
+use crate::chat::Chat;
+use crate::files::{self, Files};
 use crate::rooms::Registry;
 use crate::signaling::{self, Heartbeat};
 
@@ -24,6 +26,16 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Heartbeat timing for new sockets.
     pub heartbeat: Heartbeat,
+    /// Chat.
+    pub chat: Arc<Chat>,
+    /// Shared files.
+    pub files: Arc<Files>,
+}
+
+impl FromRef<AppState> for Arc<Files> {
+    fn from_ref(state: &AppState) -> Self {
+        state.files.clone()
+    }
 }
 
 /// Largest frame the WebSocket layer accepts at all; anything between this and
@@ -37,6 +49,12 @@ pub fn router(state: AppState) -> Router {
         .route("/r/{room}", get(index))
         .route("/ws", get(websocket))
         .route("/healthz", get(|| async { "ok" }))
+        // Uploads stream to disk with their own limit, checked as bytes arrive.
+        .route(
+            "/files",
+            post(files::upload_handler).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/files/{token}", get(files::download_handler))
         .fallback(get(asset))
         .with_state(state)
 }
@@ -72,5 +90,5 @@ async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> 
     upgrade
         .max_message_size(WS_FRAME_LIMIT)
         .max_frame_size(WS_FRAME_LIMIT)
-        .on_upgrade(move |socket| signaling::serve(socket, state.registry, state.heartbeat))
+        .on_upgrade(move |socket| signaling::serve(socket, state))
 }

@@ -1,103 +1,14 @@
 //! Signaling over real sockets, without a browser: a test client speaks the protocol to
 //! a server on 127.0.0.1:0.
 
+mod common;
+
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use common::*;
+use futures_util::SinkExt;
 use lanmeet_proto::{ClientMessage, ErrorCode, LeaveReason, ServerMessage};
-use lanmeet_server::config::Config;
-use lanmeet_server::RunningServer;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// Upper bound for any single expected event; tests wait on events, not on this.
-const PATIENCE: Duration = Duration::from_secs(10);
-
-async fn server_with(adjust: impl FnOnce(&mut Config)) -> RunningServer {
-    let dir = std::env::temp_dir().join(format!(
-        "lanmeet-test-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    let mut config = Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir,
-        http: true,
-        udp_port: 0,
-        public_ips: vec!["127.0.0.1".parse().expect("ip")],
-        workers: 2,
-        ..Config::default()
-    };
-    adjust(&mut config);
-    lanmeet_server::start(config).await.expect("server starts")
-}
-
-async fn server() -> RunningServer {
-    server_with(|_| {}).await
-}
-
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
-}
-
-async fn connect(server: &RunningServer) -> Ws {
-    let url = format!("ws://{}/ws", server.addr);
-    let (ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("ws connects");
-    ws
-}
-
-async fn send(ws: &mut Ws, msg: &ClientMessage) {
-    let json = serde_json::to_string(msg).expect("serializes");
-    ws.send(Message::Text(json.into())).await.expect("sends");
-}
-
-/// The next server message, skipping pings; None when the socket closes.
-async fn recv(ws: &mut Ws) -> Option<ServerMessage> {
-    loop {
-        let msg = tokio::time::timeout(PATIENCE, ws.next())
-            .await
-            .expect("a message in time")?;
-        match msg {
-            Ok(Message::Text(t)) => {
-                return Some(serde_json::from_str(t.as_str()).expect("server sends valid JSON"))
-            }
-            Ok(Message::Close(_)) | Err(_) => return None,
-            Ok(_) => continue,
-        }
-    }
-}
-
-/// Waits for the first message matching `pred`, failing if the socket closes first.
-async fn recv_until(ws: &mut Ws, pred: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
-    loop {
-        let msg = recv(ws).await.expect("socket stays open");
-        if pred(&msg) {
-            return msg;
-        }
-    }
-}
-
-async fn join(server: &RunningServer, room: &str, name: &str) -> (Ws, ServerMessage) {
-    let mut ws = connect(server).await;
-    send(
-        &mut ws,
-        &ClientMessage::Join {
-            version: 1,
-            room: room.into(),
-            name: name.into(),
-        },
-    )
-    .await;
-    let reply = recv(&mut ws).await.expect("a reply to join");
-    (ws, reply)
-}
 
 #[tokio::test]
 async fn join_sees_others_and_others_see_join_and_leave() {
@@ -107,6 +18,7 @@ async fn join_sees_others_and_others_see_join_and_leave() {
         you: ada_id,
         participants,
         room,
+        ..
     } = reply
     else {
         panic!("expected joined, got {reply:?}");

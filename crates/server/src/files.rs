@@ -1,0 +1,534 @@
+//! File sharing through the server: streaming uploads with SHA-256 computed on the way
+//! to disk, access-checked downloads with HTTP Range, retention.
+//!
+//! Bytes stream into `tmp/` under a random name and are renamed to `files/<sha256>` only
+//! when complete, so nothing partial is ever visible; a guard deletes the temporary file
+//! when an upload fails, is refused, or its connection drops (the handler future is then
+//! dropped mid-await). The file name the user gave is metadata only and never touches
+//! the file system. Identical content is stored once.
+
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::StreamExt;
+use lanmeet_proto::{ParticipantId, ServerMessage, SharedFile};
+use lanmeet_store::{FileRecord, NewFile, Person, Store};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tracing::{info, warn};
+
+use crate::chat::{file_message, now_ms, shared_file};
+use crate::rooms::{new_token, Registry, SessionInfo};
+
+/// File limits.
+#[derive(Debug, Clone, Copy)]
+pub struct FileLimits {
+    /// Largest file in bytes.
+    pub max_bytes: u64,
+    /// Total bytes of stored files.
+    pub quota_bytes: u64,
+    /// How long files are kept.
+    pub retention: Duration,
+}
+
+/// The file service.
+pub struct Files {
+    files_dir: PathBuf,
+    tmp_dir: PathBuf,
+    store: Arc<Store>,
+    registry: Arc<Registry>,
+    limits: FileLimits,
+    /// Bytes of uploads in progress, counted against the quota.
+    in_flight: AtomicU64,
+}
+
+/// An HTTP error with a JSON body `{"error": code, "message": text}`; never leaks
+/// internals (those go to the log).
+#[derive(Debug)]
+pub struct HttpError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl HttpError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        HttpError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn internal(context: &str, e: impl std::fmt::Display) -> Self {
+        warn!("{context}: {e}");
+        HttpError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "The server could not complete this; please try again.",
+        )
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": self.code, "message": self.message});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// Deletes a temporary file unless kept.
+struct TempFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Returns reserved quota bytes when an upload ends, however it ends.
+struct Reservation<'a> {
+    counter: &'a AtomicU64,
+    bytes: u64,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(self.bytes, Ordering::SeqCst);
+    }
+}
+
+impl Files {
+    /// The service over `data_dir`; creates its folders and removes leftovers of
+    /// interrupted uploads.
+    pub fn new(
+        data_dir: &Path,
+        store: Arc<Store>,
+        registry: Arc<Registry>,
+        limits: FileLimits,
+    ) -> anyhow::Result<Self> {
+        let files_dir = data_dir.join("files");
+        let tmp_dir = data_dir.join("tmp");
+        std::fs::create_dir_all(&files_dir).context("creating the files folder")?;
+        if tmp_dir.exists() {
+            std::fs::remove_dir_all(&tmp_dir).context("clearing the upload folder")?;
+        }
+        std::fs::create_dir_all(&tmp_dir).context("creating the upload folder")?;
+        let files = Files {
+            files_dir,
+            tmp_dir,
+            store,
+            registry,
+            limits,
+            in_flight: AtomicU64::new(0),
+        };
+        files.remove_orphans()?;
+        Ok(files)
+    }
+
+    /// Removes stored bytes that no record uses (left by a crash between rename and
+    /// insert).
+    fn remove_orphans(&self) -> anyhow::Result<()> {
+        for entry in std::fs::read_dir(&self.files_dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !self.store.sha_in_use(&name)? {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes files past their retention, records and bytes. Returns how many.
+    pub fn expire(&self, now_ms: u64) -> anyhow::Result<usize> {
+        let cutoff = now_ms.saturating_sub(self.limits.retention.as_millis() as u64);
+        let old = self.store.files_older_than(cutoff)?;
+        for f in &old {
+            let still_used = self.store.delete_file(f.id)?;
+            if !still_used {
+                let _ = std::fs::remove_file(self.files_dir.join(&f.sha256));
+            }
+            info!(name = f.name, room = f.room, "file expired");
+        }
+        Ok(old.len())
+    }
+
+    fn session(&self, headers: &HeaderMap) -> Result<SessionInfo, HttpError> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                HttpError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "Join a room first.",
+                )
+            })?;
+        self.registry.session(token.trim()).ok_or_else(|| {
+            HttpError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "This session has ended; rejoin the room.",
+            )
+        })
+    }
+
+    async fn upload(&self, headers: HeaderMap, body: Body) -> Result<SharedFile, HttpError> {
+        let session = self.session(&headers)?;
+        let name = file_name(&headers)?;
+        let mime = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 255)
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        let recipients = self.recipients(&session, &headers)?;
+        let too_large = || {
+            HttpError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "The file is too large: at most {} MiB.",
+                    self.limits.max_bytes / (1024 * 1024)
+                ),
+            )
+        };
+        let announced: Option<u64> = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        if announced.is_some_and(|n| n > self.limits.max_bytes) {
+            return Err(too_large());
+        }
+        let stored = self
+            .store
+            .stored_bytes()
+            .map_err(|e| HttpError::internal("reading storage use", e))?;
+        let mut reservation = Reservation {
+            counter: &self.in_flight,
+            bytes: 0,
+        };
+        let mut temp = TempFile {
+            path: self.tmp_dir.join(new_token()),
+            keep: false,
+        };
+        let mut out = tokio::fs::File::create(&temp.path)
+            .await
+            .map_err(|e| HttpError::internal("creating upload file", e))?;
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                HttpError::new(
+                    StatusCode::BAD_REQUEST,
+                    "interrupted",
+                    format!("Upload interrupted: {e}"),
+                )
+            })?;
+            let n = chunk.len() as u64;
+            size += n;
+            if size > self.limits.max_bytes {
+                return Err(too_large());
+            }
+            reservation.bytes += n;
+            let others = self.in_flight.fetch_add(n, Ordering::SeqCst);
+            if stored + others + n > self.limits.quota_bytes {
+                return Err(HttpError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "quota",
+                    "The server's file storage is full; ask the host to free space.",
+                ));
+            }
+            hasher.update(&chunk);
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| HttpError::internal("writing upload", e))?;
+        }
+        if announced.is_some_and(|n| n != size) {
+            return Err(HttpError::new(
+                StatusCode::BAD_REQUEST,
+                "interrupted",
+                "The upload ended early.",
+            ));
+        }
+        out.sync_all()
+            .await
+            .map_err(|e| HttpError::internal("flushing upload", e))?;
+        drop(out);
+        let sha256 = hex::encode(hasher.finalize());
+        let target = self.files_dir.join(&sha256);
+        if !target.exists() {
+            tokio::fs::rename(&temp.path, &target)
+                .await
+                .map_err(|e| HttpError::internal("storing upload", e))?;
+            temp.keep = true;
+        }
+        let sender = Person {
+            id: session.id.0,
+            name: session.name.clone(),
+        };
+        let token = new_token();
+        let record = self
+            .store
+            .add_file(&NewFile {
+                token: &token,
+                room: &session.room,
+                name: &name,
+                size,
+                mime: &mime,
+                sha256: &sha256,
+                sender: &sender,
+                recipients: &recipients,
+                ts_ms: now_ms(),
+            })
+            .map_err(|e| HttpError::internal("recording upload", e))?;
+        info!(name, size, sha256, room = session.room, "file shared");
+        self.announce(&session, &record);
+        Ok(shared_file(&record))
+    }
+
+    /// Parses `X-Recipients: 3,5` into people present in the room (empty: the room).
+    fn recipients(
+        &self,
+        session: &SessionInfo,
+        headers: &HeaderMap,
+    ) -> Result<Vec<Person>, HttpError> {
+        let Some(list) = headers.get("x-recipients").and_then(|v| v.to_str().ok()) else {
+            return Ok(Vec::new());
+        };
+        let mut people = Vec::new();
+        for part in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let id = part.parse::<u64>().map(ParticipantId).map_err(|_| {
+                HttpError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_recipients",
+                    "Recipients must be participant ids.",
+                )
+            })?;
+            if id == session.id || people.iter().any(|p: &Person| p.id == id.0) {
+                continue;
+            }
+            let name = self.registry.name_of(&session.room, id).ok_or_else(|| {
+                HttpError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unknown_recipient",
+                    "A chosen recipient is not in the room any more.",
+                )
+            })?;
+            people.push(Person { id: id.0, name });
+        }
+        Ok(people)
+    }
+
+    fn announce(&self, session: &SessionInfo, record: &FileRecord) {
+        let message = file_message(record);
+        let msg = |_: &[lanmeet_proto::ParticipantRef]| ServerMessage::Chat {
+            message: message.clone(),
+        };
+        if record.recipients.is_empty() {
+            let _ = self.registry.deliver(&session.room, None, msg);
+        } else {
+            let mut ids: Vec<ParticipantId> = record
+                .recipients
+                .iter()
+                .map(|p| ParticipantId(p.id))
+                .collect();
+            ids.push(session.id);
+            // Someone who left during the upload simply misses the notice.
+            ids.retain(|id| self.registry.name_of(&session.room, *id).is_some());
+            let _ = self.registry.deliver(&session.room, Some(&ids), msg);
+        }
+    }
+
+    async fn download(&self, token: &str, headers: &HeaderMap) -> Result<Response, HttpError> {
+        let session = self.session(headers)?;
+        let not_found = || {
+            HttpError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "No such file (it may have expired).",
+            )
+        };
+        let record = self
+            .store
+            .file_by_token(token)
+            .map_err(|e| HttpError::internal("looking up file", e))?
+            .ok_or_else(not_found)?;
+        let allowed = record.room == session.room
+            && (record.recipients.is_empty()
+                || record.sender.id == session.id.0
+                || record.recipients.iter().any(|p| p.id == session.id.0));
+        if !allowed {
+            // Indistinguishable from a missing file: no probing for tokens.
+            return Err(not_found());
+        }
+        let path = self.files_dir.join(&record.sha256);
+        let mut file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|_| not_found())?;
+        let len = record.size;
+        let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+            None => None,
+            Some(spec) => match parse_range(spec, len) {
+                Some(r) => Some(r),
+                None => {
+                    let mut resp = HttpError::new(
+                        StatusCode::RANGE_NOT_SATISFIABLE,
+                        "bad_range",
+                        "The requested range is outside the file.",
+                    )
+                    .into_response();
+                    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                        resp.headers_mut().insert(header::CONTENT_RANGE, v);
+                    }
+                    return Ok(resp);
+                }
+            },
+        };
+        let (start, end) = range.unwrap_or((0, len.saturating_sub(1)));
+        let count = if len == 0 { 0 } else { end - start + 1 };
+        file.seek(SeekFrom::Start(start))
+            .await
+            .map_err(|e| HttpError::internal("seeking file", e))?;
+        use tokio::io::AsyncReadExt;
+        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(count), 256 * 1024);
+        let mut resp = Response::new(Body::from_stream(stream));
+        *resp.status_mut() = if range.is_some() {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        };
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        let encoded = utf8_percent_encode(&record.name, NON_ALPHANUMERIC).to_string();
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename*=UTF-8''{encoded}")) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&record.sha256) {
+            h.insert("x-content-sha256", v);
+        }
+        if range.is_some() {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+                h.insert(header::CONTENT_RANGE, v);
+            }
+        }
+        Ok(resp)
+    }
+}
+
+/// The file name from `X-File-Name` (percent-encoded UTF-8): 1 to 255 characters, no
+/// control characters. Kept as given for display.
+fn file_name(headers: &HeaderMap) -> Result<String, HttpError> {
+    let bad = |m: &str| HttpError::new(StatusCode::BAD_REQUEST, "bad_name", m);
+    let raw = headers
+        .get("x-file-name")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| bad("The upload needs a file name (X-File-Name)."))?;
+    let name = percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| bad("The file name is not valid UTF-8."))?
+        .trim()
+        .to_string();
+    if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
+        return Err(bad("The file name must be 1 to 255 printable characters."));
+    }
+    Ok(name)
+}
+
+/// Parses a single `bytes=` range against a file of `len` bytes into inclusive bounds.
+/// Multiple ranges are not supported (clients resume with one).
+fn parse_range(spec: &str, len: u64) -> Option<(u64, u64)> {
+    let spec = spec.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') || len == 0 {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let (start, end) = if a.is_empty() {
+        let suffix: u64 = b.parse().ok()?;
+        if suffix == 0 {
+            return None;
+        }
+        (len.saturating_sub(suffix), len - 1)
+    } else {
+        let start: u64 = a.parse().ok()?;
+        let end = if b.is_empty() {
+            len - 1
+        } else {
+            b.parse::<u64>().ok()?.min(len - 1)
+        };
+        (start, end)
+    };
+    (start <= end && start < len).then_some((start, end))
+}
+
+/// `POST /files`: upload.
+pub async fn upload_handler(
+    State(files): State<Arc<Files>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<serde_json::Value>), HttpError> {
+    let file = files.upload(headers, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "file": file })),
+    ))
+}
+
+/// `GET /files/{token}`: download.
+pub async fn download_handler(
+    State(files): State<Arc<Files>>,
+    UrlPath(token): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    files.download(&token, &headers).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 9)));
+        assert_eq!(parse_range("bytes=90-", 100), Some((90, 99)));
+        assert_eq!(parse_range("bytes=-10", 100), Some((90, 99)));
+        assert_eq!(parse_range("bytes=50-500", 100), Some((50, 99)));
+        assert_eq!(parse_range("bytes=100-", 100), None);
+        assert_eq!(parse_range("bytes=9-3", 100), None);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+        assert_eq!(parse_range("bytes=x-", 100), None);
+        assert_eq!(parse_range("bytes=-0", 100), None);
+    }
+}

@@ -1,0 +1,444 @@
+//! lanmeet's storage: one SQLite database in the data directory (rusqlite with bundled
+//! SQLite, so no system library is needed) holding room chat history and the metadata of
+//! shared files. File bytes live beside it, named by their SHA-256 (see the server's
+//! `files` module); this crate only records them.
+//!
+//! Modules: this file only. Schema migrations run in [`Store::open`], versioned with
+//! `PRAGMA user_version`.
+//!
+//! Calls are short (one indexed statement each), so the server calls them from async code
+//! under a std mutex instead of shipping each to a blocking thread.
+#![deny(missing_docs)]
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+/// Storage errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Stored JSON did not parse (a corrupted row).
+    #[error("corrupt record: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+/// Result of storage calls.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A participant as recorded with a message: id and the name it had then.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Person {
+    /// Participant id.
+    pub id: u64,
+    /// Display name.
+    pub name: String,
+}
+
+/// A shared file's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    /// Row id.
+    pub id: i64,
+    /// Unguessable download token.
+    pub token: String,
+    /// Room it was shared in.
+    pub room: String,
+    /// File name as given by the sender (shown, never used as a path).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// MIME type as given by the sender.
+    pub mime: String,
+    /// SHA-256 of the bytes, lowercase hex; also the name of the bytes on disk.
+    pub sha256: String,
+    /// Who shared it.
+    pub sender: Person,
+    /// Who may download it; empty: everyone in the room.
+    pub recipients: Vec<Person>,
+    /// When, in milliseconds since the Unix epoch.
+    pub ts_ms: u64,
+}
+
+/// A stored room chat entry: a text message or a file shared with the room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// Row id, increasing in order of arrival.
+    pub id: i64,
+    /// Sender.
+    pub sender: Person,
+    /// Text ("" for a file entry).
+    pub text: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub ts_ms: u64,
+    /// The shared file, for file entries.
+    pub file: Option<FileRecord>,
+}
+
+/// A file about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewFile<'a> {
+    /// Download token.
+    pub token: &'a str,
+    /// Room.
+    pub room: &'a str,
+    /// Name as given.
+    pub name: &'a str,
+    /// Size in bytes.
+    pub size: u64,
+    /// MIME type.
+    pub mime: &'a str,
+    /// SHA-256 hex.
+    pub sha256: &'a str,
+    /// Sender.
+    pub sender: &'a Person,
+    /// Recipients; empty: the room.
+    pub recipients: &'a [Person],
+    /// Time, ms since epoch.
+    pub ts_ms: u64,
+}
+
+/// The database.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+const MIGRATIONS: &[&str] = &[
+    // 1: chat history and files.
+    "CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        token TEXT NOT NULL UNIQUE,
+        room TEXT NOT NULL,
+        name TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mime TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        sender_id INTEGER NOT NULL,
+        sender_name TEXT NOT NULL,
+        recipients TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL
+    );
+    CREATE INDEX files_ts ON files(ts_ms);
+    CREATE INDEX files_sha ON files(sha256);
+    CREATE TABLE chat (
+        id INTEGER PRIMARY KEY,
+        room TEXT NOT NULL,
+        sender_id INTEGER NOT NULL,
+        sender_name TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        file_id INTEGER REFERENCES files(id) ON DELETE CASCADE
+    );
+    CREATE INDEX chat_room ON chat(room, id);",
+];
+
+const FILE_COLUMNS: &str =
+    "f.id, f.token, f.room, f.name, f.size, f.mime, f.sha256, f.sender_id, f.sender_name, f.recipients, f.ts_ms";
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    /// An in-memory database, for tests.
+    pub fn open_in_memory() -> Result<Store> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Store> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let tx = conn.transaction()?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+        }
+        tx.commit()?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic mid-statement leaves SQLite consistent (statements are atomic).
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a room message; returns its id.
+    pub fn add_message(&self, room: &str, sender: &Person, text: &str, ts_ms: u64) -> Result<i64> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO chat (room, sender_id, sender_name, text, ts_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![room, sender.id as i64, sender.name, text, ts_ms as i64],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Records a shared file; a file for the whole room also becomes a history entry.
+    pub fn add_file(&self, f: &NewFile<'_>) -> Result<FileRecord> {
+        let recipients = serde_json::to_string(f.recipients)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO files (token, room, name, size, mime, sha256, sender_id, sender_name, recipients, ts_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                f.token,
+                f.room,
+                f.name,
+                f.size as i64,
+                f.mime,
+                f.sha256,
+                f.sender.id as i64,
+                f.sender.name,
+                recipients,
+                f.ts_ms as i64
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        if f.recipients.is_empty() {
+            tx.execute(
+                "INSERT INTO chat (room, sender_id, sender_name, text, ts_ms, file_id) VALUES (?1, ?2, ?3, '', ?4, ?5)",
+                params![f.room, f.sender.id as i64, f.sender.name, f.ts_ms as i64, id],
+            )?;
+        }
+        tx.commit()?;
+        Ok(FileRecord {
+            id,
+            token: f.token.to_string(),
+            room: f.room.to_string(),
+            name: f.name.to_string(),
+            size: f.size,
+            mime: f.mime.to_string(),
+            sha256: f.sha256.to_string(),
+            sender: f.sender.clone(),
+            recipients: f.recipients.to_vec(),
+            ts_ms: f.ts_ms,
+        })
+    }
+
+    /// The latest `limit` room entries of `room`, oldest first.
+    pub fn history(&self, room: &str, limit: usize) -> Result<Vec<HistoryEntry>> {
+        let conn = self.conn();
+        let sql = format!(
+            "SELECT * FROM (
+                SELECT c.id, c.sender_id, c.sender_name, c.text, c.ts_ms, c.file_id, {FILE_COLUMNS}
+                FROM chat c LEFT JOIN files f ON f.id = c.file_id
+                WHERE c.room = ?1 ORDER BY c.id DESC LIMIT ?2
+            ) ORDER BY id ASC"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![room, limit as i64], |r| {
+            let file_id: Option<i64> = r.get(5)?;
+            Ok((
+                HistoryEntry {
+                    id: r.get(0)?,
+                    sender: Person {
+                        id: r.get::<_, i64>(1)? as u64,
+                        name: r.get(2)?,
+                    },
+                    text: r.get(3)?,
+                    ts_ms: r.get::<_, i64>(4)? as u64,
+                    file: None,
+                },
+                match file_id {
+                    Some(_) => Some(file_row(r, 6)?),
+                    None => None,
+                },
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mut entry, file) = row?;
+            entry.file = file.map(RawFile::finish).transpose()?;
+            out.push(entry);
+        }
+        Ok(out)
+    }
+
+    /// The file with download token `token`.
+    pub fn file_by_token(&self, token: &str) -> Result<Option<FileRecord>> {
+        let conn = self.conn();
+        let sql = format!("SELECT {FILE_COLUMNS} FROM files f WHERE f.token = ?1");
+        let raw = conn
+            .prepare_cached(&sql)?
+            .query_row(params![token], |r| file_row(r, 0))
+            .optional()?;
+        raw.map(RawFile::finish).transpose()
+    }
+
+    /// Files shared before `ts_ms`.
+    pub fn files_older_than(&self, ts_ms: u64) -> Result<Vec<FileRecord>> {
+        let conn = self.conn();
+        let sql = format!("SELECT {FILE_COLUMNS} FROM files f WHERE f.ts_ms < ?1");
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let raws = stmt
+            .query_map(params![ts_ms as i64], |r| file_row(r, 0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        raws.into_iter().map(RawFile::finish).collect()
+    }
+
+    /// Deletes a file's record (and its history entry). Returns whether other records
+    /// still use the same bytes, in which case they must stay on disk.
+    pub fn delete_file(&self, id: i64) -> Result<bool> {
+        let conn = self.conn();
+        let sha: Option<String> = conn
+            .query_row("SELECT sha256 FROM files WHERE id = ?1", params![id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        conn.execute("DELETE FROM files WHERE id = ?1", params![id])?;
+        let Some(sha) = sha else { return Ok(false) };
+        let others: i64 = conn.query_row(
+            "SELECT count(*) FROM files WHERE sha256 = ?1",
+            params![sha],
+            |r| r.get(0),
+        )?;
+        Ok(others > 0)
+    }
+
+    /// Whether any record uses the bytes with this SHA-256.
+    pub fn sha_in_use(&self, sha256: &str) -> Result<bool> {
+        let n: i64 = self.conn().query_row(
+            "SELECT count(*) FROM files WHERE sha256 = ?1",
+            params![sha256],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Bytes of distinct stored files, for the storage quota.
+    pub fn stored_bytes(&self) -> Result<u64> {
+        let n: i64 = self.conn().query_row(
+            "SELECT coalesce(sum(size), 0) FROM (SELECT sha256, max(size) AS size FROM files GROUP BY sha256)",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+}
+
+/// A file row before its recipients JSON is parsed (rusqlite closures cannot return our
+/// error type).
+struct RawFile {
+    record: FileRecord,
+    recipients: String,
+}
+
+impl RawFile {
+    fn finish(mut self) -> Result<FileRecord> {
+        self.record.recipients = serde_json::from_str(&self.recipients)?;
+        Ok(self.record)
+    }
+}
+
+fn file_row(r: &Row<'_>, at: usize) -> rusqlite::Result<RawFile> {
+    Ok(RawFile {
+        record: FileRecord {
+            id: r.get(at)?,
+            token: r.get(at + 1)?,
+            room: r.get(at + 2)?,
+            name: r.get(at + 3)?,
+            size: r.get::<_, i64>(at + 4)? as u64,
+            mime: r.get(at + 5)?,
+            sha256: r.get(at + 6)?,
+            sender: Person {
+                id: r.get::<_, i64>(at + 7)? as u64,
+                name: r.get(at + 8)?,
+            },
+            recipients: Vec::new(),
+            ts_ms: r.get::<_, i64>(at + 10)? as u64,
+        },
+        recipients: r.get(at + 9)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ada() -> Person {
+        Person {
+            id: 1,
+            name: "Ada".into(),
+        }
+    }
+
+    #[test]
+    fn history_keeps_order_limit_and_rooms_apart() {
+        let s = Store::open_in_memory().expect("db");
+        for i in 0..10 {
+            s.add_message("lab", &ada(), &format!("m{i}"), 1000 + i)
+                .expect("insert");
+        }
+        s.add_message("other", &ada(), "elsewhere", 5)
+            .expect("insert");
+        let h = s.history("lab", 3).expect("history");
+        let texts: Vec<_> = h.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(texts, ["m7", "m8", "m9"]);
+        assert_eq!(s.history("other", 200).expect("history").len(), 1);
+        assert!(s.history("nobody", 200).expect("history").is_empty());
+    }
+
+    #[test]
+    fn room_files_enter_history_private_files_do_not() {
+        let s = Store::open_in_memory().expect("db");
+        let grace = Person {
+            id: 2,
+            name: "Grace".into(),
+        };
+        let file = |token, recipients: &'static [Person]| NewFile {
+            token,
+            room: "lab",
+            name: "../../etc/passwd",
+            size: 3,
+            mime: "text/plain",
+            sha256: "abc",
+            sender: Box::leak(Box::new(ada())),
+            recipients,
+            ts_ms: 7,
+        };
+        let room = s.add_file(&file("t1", &[])).expect("room file");
+        let private = s
+            .add_file(&file("t2", Box::leak(Box::new([grace.clone()]))))
+            .expect("private file");
+        let h = s.history("lab", 200).expect("history");
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].file.as_ref(), Some(&room));
+        assert_eq!(
+            s.file_by_token("t2").expect("lookup"),
+            Some(private.clone())
+        );
+        assert_eq!(s.file_by_token("nope").expect("lookup"), None);
+        assert_eq!(s.stored_bytes().expect("sum"), 3, "same bytes count once");
+        assert!(
+            s.delete_file(room.id).expect("delete"),
+            "t2 still uses the bytes"
+        );
+        assert!(s.history("lab", 200).expect("history").is_empty());
+        assert!(!s.delete_file(private.id).expect("delete"));
+        assert!(!s.sha_in_use("abc").expect("query"));
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_schema() {
+        let dir = std::env::temp_dir().join(format!("lanmeet-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("db.sqlite");
+        let _ = std::fs::remove_file(&path);
+        Store::open(&path)
+            .expect("db")
+            .add_message("lab", &ada(), "kept", 1)
+            .expect("insert");
+        let again = Store::open(&path).expect("reopen");
+        assert_eq!(again.history("lab", 10).expect("history")[0].text, "kept");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
