@@ -23,7 +23,7 @@ use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 use str0m::{Candidate, Event, Input, Rtc, RtcConfig};
 use tracing::{debug, info, warn};
 
-use crate::forward::{Subscription, Verdict};
+use crate::forward::{SubState, Subscription, Verdict};
 use crate::keyframe::starts_keyframe;
 use crate::peer::{Connection, Leg, Peer, PublishedTrack};
 
@@ -94,6 +94,13 @@ pub struct Sfu {
     /// The latest `now` seen, for the timeout of an idle worker.
     last_now: Instant,
 }
+
+/// Video packets kept per subscriber stream to answer NACKs (about 3 s of 720p).
+const RTX_CACHE_PACKETS: usize = 2000;
+/// Oldest packet a NACK may still recover.
+const RTX_CACHE_AGE: Duration = Duration::from_secs(3);
+/// Largest share of retransmitted bytes before str0m stops resending.
+const RTX_RATIO_CAP: f32 = 0.3;
 
 /// How long an Sfu without connections sleeps.
 const IDLE_WAKEUP: Duration = Duration::from_secs(3600);
@@ -275,15 +282,26 @@ impl Sfu {
             warn!(%id, "subscribe answer refused: {e}");
             return self.signal_error(id, ErrorCode::BadSdp, format!("answer refused: {e}"));
         }
-        peer.offer_answered();
         // New video subscriptions need a keyframe to start; ask now rather than waiting
-        // for the first packet to arrive.
-        let wanted: Vec<(ParticipantId, Mid)> = peer
-            .subscriptions
-            .iter()
-            .filter(|s| s.kind == MediaKind::Video)
-            .map(|s| (s.source, s.source_mid))
-            .collect();
+        // for the first packet to arrive. Running ones need none: asking would make every
+        // publisher send a costly keyframe on every join and leave in the room.
+        let mut wanted: Vec<(ParticipantId, Mid)> = Vec::new();
+        for sub in &peer.subscriptions {
+            let SubState::Negotiating(mid) = sub.state else {
+                continue;
+            };
+            if sub.kind != MediaKind::Video {
+                continue;
+            }
+            wanted.push((sub.source, sub.source_mid));
+            if let Some(tx) = peer.subscribe.rtc.direct_api().stream_tx_by_mid(mid, None) {
+                // str0m drops queued retransmissions once they pass 15% of a stream's
+                // bytes; a short burst of loss on a LAN link crosses that and freezes the
+                // picture until the next keyframe. Allow more, with a deeper cache.
+                tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, Some(RTX_RATIO_CAP));
+            }
+        }
+        peer.offer_answered();
         for (source, mid) in wanted {
             self.request_keyframe(now, source, mid);
         }

@@ -8,16 +8,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lanmeet_proto::{TrackInfo, TrackKind};
 use lanmeet_sfu::str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use lanmeet_sfu::str0m::config::CryptoProvider;
 use lanmeet_sfu::str0m::format::Codec;
-use lanmeet_sfu::str0m::media::{Direction, MediaData, MediaKind, MediaTime, Mid};
+use lanmeet_sfu::str0m::media::{
+    Direction, Frequency, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid,
+};
 use lanmeet_sfu::str0m::net::{Protocol, Receive};
 use lanmeet_sfu::str0m::rtp::rtcp::Rtcp;
 use lanmeet_sfu::str0m::rtp::{RawPacket, Ssrc};
 use lanmeet_sfu::str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 use lanmeet_sfu::{ParticipantId, ServerMessage};
-use lanmeet_proto::{TrackInfo, TrackKind};
 
 use super::net::Network;
 use super::payload::{self, FrameLabel};
@@ -157,8 +159,10 @@ impl ClientConn {
 /// The simulated camera and microphone.
 pub struct MediaSource {
     policy: KeyframePolicy,
-    audio_mid: Mid,
-    video_mid: Mid,
+    /// The microphone's media section in the publish connection.
+    pub audio_mid: Mid,
+    /// The camera's media section in the publish connection.
+    pub video_mid: Mid,
     /// When the first frames were produced; `None` until the connection is up.
     started_at: Option<Instant>,
     /// Stopped by the scenario (camera and microphone off).
@@ -227,7 +231,12 @@ pub struct SimClient {
 
 impl SimClient {
     /// A client with the given addresses; it has no connection yet.
-    pub fn new(name: &str, id: ParticipantId, publish_addr: SocketAddr, subscribe_addr: SocketAddr) -> Self {
+    pub fn new(
+        name: &str,
+        id: ParticipantId,
+        publish_addr: SocketAddr,
+        subscribe_addr: SocketAddr,
+    ) -> Self {
         SimClient {
             name: name.to_string(),
             id,
@@ -251,7 +260,12 @@ impl SimClient {
 
     /// Creates the publish connection and returns its SDP offer: sendonly audio and
     /// video, like `getUserMedia` + `addTransceiver(.., {direction: "sendonly"})`.
-    pub fn publish_offer(&mut self, crypto: &Arc<CryptoProvider>, now: Instant, policy: KeyframePolicy) -> String {
+    pub fn publish_offer(
+        &mut self,
+        crypto: &Arc<CryptoProvider>,
+        now: Instant,
+        policy: KeyframePolicy,
+    ) -> String {
         let mut conn = ClientConn::new(crypto, self.publish_addr, now);
         let stream = format!("{}-stream", self.name);
         let mut change = conn.rtc.sdp_api();
@@ -269,7 +283,9 @@ impl SimClient {
             Some(format!("{}-cam", self.name)),
             None,
         );
-        let (offer, pending) = change.apply().expect("adding media always changes the session");
+        let (offer, pending) = change
+            .apply()
+            .expect("adding media always changes the session");
         conn.pending = Some(pending);
         self.publish = Some(conn);
         self.source = Some(MediaSource {
@@ -288,7 +304,10 @@ impl SimClient {
 
     /// Applies the SFU's answer to the publish offer.
     pub fn accept_publish_answer(&mut self, now: Instant, sdp: &str) {
-        let conn = self.publish.as_mut().expect("an answer only follows our offer");
+        let conn = self
+            .publish
+            .as_mut()
+            .expect("an answer only follows our offer");
         let pending = conn.pending.take().expect("one answer per offer");
         let answer = SdpAnswer::from_sdp_string(sdp).expect("the SFU answers with valid SDP");
         conn.rtc
@@ -350,9 +369,18 @@ impl SimClient {
     }
 
     /// A datagram arrived on `leg`.
-    pub fn receive(&mut self, now: Instant, leg: Leg, from: SocketAddr, bytes: &[u8], net: &mut Network) {
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        leg: Leg,
+        from: SocketAddr,
+        bytes: &[u8],
+        net: &mut Network,
+    ) {
         let Some(conn) = self.conn(leg) else { return };
-        let Ok(contents) = bytes.try_into() else { return };
+        let Ok(contents) = bytes.try_into() else {
+            return;
+        };
         let input = Input::Receive(
             now,
             Receive {
@@ -391,7 +419,11 @@ impl SimClient {
             loop {
                 match conn.rtc.poll_output() {
                     Ok(Output::Timeout(t)) => {
-                        conn.timeout = if after_timeout && t <= now { now + MIN_WAKE } else { t };
+                        conn.timeout = if after_timeout && t <= now {
+                            now + MIN_WAKE
+                        } else {
+                            t
+                        };
                         break;
                     }
                     Ok(Output::Transmit(t)) => {
@@ -466,23 +498,55 @@ impl SimClient {
             let counter = source.video.len() as u32;
             let keyframe = counter == 0
                 || source.keyframe_asked
-                || matches!(source.policy, KeyframePolicy::Every(n) if counter % n == 0);
+                || matches!(source.policy, KeyframePolicy::Every(n) if counter.is_multiple_of(n));
             source.keyframe_asked = false;
             let frame = payload::video_frame(tag, counter, keyframe);
             let time = MediaTime::from_90khz(u64::from(counter) * VIDEO_TICKS);
             write(&mut conn.rtc, source.video_mid, Codec::Vp8, at, time, frame);
-            source.video.push(SentFrame { counter, keyframe, at });
+            source.video.push(SentFrame {
+                counter,
+                keyframe,
+                at,
+            });
             wrote = true;
         }
         while let Some(at) = source.next_audio().filter(|t| *t <= now) {
             let counter = source.audio_frames;
             let frame = payload::audio_frame(tag, counter);
-            let time = MediaTime::new(u64::from(counter) * AUDIO_TICKS, lanmeet_sfu::str0m::media::Frequency::FORTY_EIGHT_KHZ);
-            write(&mut conn.rtc, source.audio_mid, Codec::Opus, at, time, frame);
+            let time = MediaTime::new(u64::from(counter) * AUDIO_TICKS, Frequency::FORTY_EIGHT_KHZ);
+            write(
+                &mut conn.rtc,
+                source.audio_mid,
+                Codec::Opus,
+                at,
+                time,
+                frame,
+            );
             source.audio_frames += 1;
             wrote = true;
         }
         wrote
+    }
+
+    /// Asks for a key frame of `publisher`'s video, as a browser's decoder does after
+    /// a loss it cannot repair. Panics if there is no such track yet.
+    pub fn request_keyframe(&mut self, now: Instant, publisher: ParticipantId, net: &mut Network) {
+        let mid = self
+            .tracks
+            .iter()
+            .find(|t| t.participant == publisher && t.kind == TrackKind::Video)
+            .map(|t| Mid::from(t.mid.as_str()))
+            .expect("subscribed to the publisher's video");
+        let conn = self
+            .subscribe
+            .as_mut()
+            .expect("subscribed to the publisher's video");
+        conn.rtc
+            .writer(mid)
+            .expect("a negotiated track")
+            .request_keyframe(None, KeyframeRequestKind::Pli)
+            .expect("a receiving video track can ask for a key frame");
+        self.drive(now, Leg::Subscribe, false, net);
     }
 
     /// Camera and microphone off: no more frames.
@@ -494,7 +558,14 @@ impl SimClient {
 }
 
 /// Writes one frame on `mid` with the negotiated payload type of `codec`.
-fn write(rtc: &mut Rtc, mid: Mid, codec: Codec, wallclock: Instant, time: MediaTime, frame: Vec<u8>) {
+fn write(
+    rtc: &mut Rtc,
+    mid: Mid,
+    codec: Codec,
+    wallclock: Instant,
+    time: MediaTime,
+    frame: Vec<u8>,
+) {
     let writer = rtc.writer(mid).expect("the track was negotiated");
     let pt = writer
         .payload_params()

@@ -69,6 +69,8 @@ pub struct Network {
     pub sent: u64,
     /// Datagrams the network dropped.
     pub lost: u64,
+    /// Datagrams handed to the network, per sender.
+    pub sent_from: HashMap<SocketAddr, u64>,
     /// The latest datagrams sent, lost or not: real STUN, DTLS and SRTP to mutate.
     pub recent: VecDeque<Datagram>,
 }
@@ -83,6 +85,7 @@ impl Network {
             links: HashMap::new(),
             sent: 0,
             lost: 0,
+            sent_from: HashMap::new(),
             recent: VecDeque::new(),
         }
     }
@@ -95,6 +98,7 @@ impl Network {
     /// Sends a datagram at `now`.
     pub fn send(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>) {
         self.sent += 1;
+        *self.sent_from.entry(from).or_default() += 1;
         let link = self.links.get(&(from, to)).copied().unwrap_or_default();
         let datagram = Datagram {
             at: now + link.delay,

@@ -1,0 +1,352 @@
+//! Scenario harness for the SFU core: one [`Sfu`], simulated browsers ([`SimClient`])
+//! and a simulated network ([`Network`]), all on one virtual clock.
+//!
+//! The clock only moves in [`World::run_until`]: it jumps to the earliest of the SFU's
+//! timeout, any client connection's timeout, the next datagram arrival and the next
+//! frame a camera or microphone produces, and handles everything due then. Nothing
+//! sleeps; a simulated minute takes a fraction of a real second. Signaling is instant
+//! and lossless (it runs over a WebSocket in the real server).
+//!
+//! Modules:
+//! - [`client`]: the simulated browser and its media source.
+//! - [`net`]: the datagram queue with seeded loss and delay per link.
+//! - [`payload`]: labelled frames a receiver can check byte for byte.
+//! - [`check`]: comparing what a subscriber received with what a publisher sent.
+
+// Each scenario file compiles this module on its own and uses only part of it.
+#![allow(dead_code)]
+
+pub mod check;
+pub mod client;
+pub mod net;
+pub mod payload;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lanmeet_sfu::str0m::config::CryptoProvider;
+use lanmeet_sfu::{Output, ParticipantId, ServerMessage, Sfu, SfuConfig};
+
+pub use check::StreamReport;
+pub use client::{KeyframePolicy, Leg, SimClient};
+pub use net::{Link, Network};
+
+/// The SFU worker's address: its only host candidate.
+pub const SERVER_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(192, 168, 1, 1)), 4000);
+
+/// How long the SFU is left alone when it asks to be woken at the instant it was just
+/// woken (see `client::MIN_WAKE`).
+const MIN_WAKE: Duration = Duration::from_millis(1);
+
+/// How many times the clock may stand still before the harness declares a livelock.
+const MAX_STEPS_PER_INSTANT: u32 = 100_000;
+
+/// Which way along which connection a link runs, from a client's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// Publisher → SFU: the client's camera and microphone packets.
+    PublishUp,
+    /// SFU → publisher: feedback (NACK, PLI, receiver reports).
+    PublishDown,
+    /// Subscriber → SFU: feedback.
+    SubscribeUp,
+    /// SFU → subscriber: everyone else's media.
+    SubscribeDown,
+}
+
+/// The simulated world of one scenario.
+pub struct World {
+    now: Instant,
+    start: Instant,
+    sfu: Sfu,
+    sfu_timeout: Instant,
+    crypto: Arc<CryptoProvider>,
+    clients: Vec<SimClient>,
+    /// The network between everyone.
+    pub net: Network,
+}
+
+impl World {
+    /// An empty world whose randomness (loss, fuzz input) follows `seed`.
+    pub fn new(seed: u64) -> Self {
+        init_log();
+        // The only reading of the real clock: the simulation's origin. Everything after
+        // is this instant plus simulated time.
+        #[allow(clippy::disallowed_methods)]
+        let start = Instant::now();
+        World {
+            now: start,
+            start,
+            sfu: Sfu::new(SfuConfig::new(vec![SERVER_ADDR]), start),
+            sfu_timeout: start,
+            crypto: Arc::new(lanmeet_sfu::str0m::crypto::from_feature_flags()),
+            clients: Vec::new(),
+            net: Network::new(seed),
+        }
+    }
+
+    /// The current simulated time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Simulated time since the world was created.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    /// The SFU under test.
+    pub fn sfu(&self) -> &Sfu {
+        &self.sfu
+    }
+
+    /// Participant `name` enters `room` (media side only: the SFU's `join`).
+    pub fn join(&mut self, room: &str, name: &str) -> ParticipantId {
+        assert!(
+            self.clients.iter().all(|c| c.name != name),
+            "{name} joined twice"
+        );
+        let n = self.clients.len() as u8 + 1;
+        let id = ParticipantId(u64::from(n));
+        let ip = Ipv4Addr::new(10, 0, 0, n);
+        let publish = SocketAddr::new(ip.into(), 5000);
+        let subscribe = SocketAddr::new(ip.into(), 5001);
+        self.clients
+            .push(SimClient::new(name, id, publish, subscribe));
+        self.sfu.join(self.now, room, id);
+        self.drain_sfu(false);
+        id
+    }
+
+    /// `name` turns on camera and microphone: its publish connection offers them.
+    pub fn publish(&mut self, name: &str, policy: KeyframePolicy) {
+        let now = self.now;
+        let crypto = self.crypto.clone();
+        let client = self.client_mut(name);
+        let id = client.id;
+        let offer = client.publish_offer(&crypto, now, policy);
+        self.sfu.publish_offer(now, id, &offer);
+        self.drain_sfu(false);
+    }
+
+    /// `name` leaves (signaling tells the SFU). Its browser is not told: it keeps
+    /// sending, as a frozen tab would, and the SFU must ignore it.
+    pub fn leave(&mut self, name: &str) {
+        let id = self.id(name);
+        self.sfu.leave(self.now, id);
+        self.drain_sfu(false);
+    }
+
+    /// `subscriber`'s browser asks for a key frame of `publisher`'s video (RTCP PLI).
+    pub fn request_keyframe(&mut self, subscriber: &str, publisher: &str) {
+        let publisher = self.id(publisher);
+        let now = self.now;
+        let World { clients, net, .. } = self;
+        let client = clients
+            .iter_mut()
+            .find(|c| c.name == subscriber)
+            .unwrap_or_else(|| panic!("no participant {subscriber}"));
+        client.request_keyframe(now, publisher, net);
+    }
+
+    /// `name` turns camera and microphone off: no more frames are produced.
+    pub fn stop_media(&mut self, name: &str) {
+        self.client_mut(name).stop_media();
+    }
+
+    /// Sets the behaviour of one of `name`'s links, for datagrams sent from now on.
+    pub fn set_link(&mut self, name: &str, path: Path, link: Link) {
+        let c = self.client(name);
+        let (from, to) = match path {
+            Path::PublishUp => (c.publish_addr, SERVER_ADDR),
+            Path::PublishDown => (SERVER_ADDR, c.publish_addr),
+            Path::SubscribeUp => (c.subscribe_addr, SERVER_ADDR),
+            Path::SubscribeDown => (SERVER_ADDR, c.subscribe_addr),
+        };
+        self.net.set_link(from, to, link);
+    }
+
+    /// The id of participant `name`.
+    pub fn id(&self, name: &str) -> ParticipantId {
+        self.client(name).id
+    }
+
+    /// Participant `name`'s browser.
+    pub fn client(&self, name: &str) -> &SimClient {
+        self.clients
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no participant {name}"))
+    }
+
+    /// Participant `name`'s browser, mutably.
+    pub fn client_mut(&mut self, name: &str) -> &mut SimClient {
+        self.clients
+            .iter_mut()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no participant {name}"))
+    }
+
+    /// What `subscriber` has received of `publisher`'s video and audio, compared with
+    /// what `publisher` sent.
+    pub fn report(&self, subscriber: &str, publisher: &str) -> StreamReport {
+        let sub = self.client(subscriber);
+        let publ = self.client(publisher);
+        StreamReport::new(sub, publ)
+    }
+
+    /// Feeds an arbitrary datagram to the SFU as if it arrived now from `from`.
+    pub fn inject(&mut self, from: SocketAddr, bytes: &[u8]) {
+        self.sfu.handle_datagram(self.now, from, SERVER_ADDR, bytes);
+        self.drain_sfu(false);
+    }
+
+    /// Runs the world for `d` of simulated time.
+    pub fn run_for(&mut self, d: Duration) {
+        let deadline = self.now + d;
+        self.run_until(deadline);
+    }
+
+    /// Runs until `done` holds, for at most `limit` of simulated time. Returns whether
+    /// `done` came true.
+    pub fn run_until_cond(&mut self, limit: Duration, done: impl Fn(&World) -> bool) -> bool {
+        let deadline = self.now + limit;
+        while !done(self) {
+            if self.now >= deadline {
+                return false;
+            }
+            let step = (self.now + Duration::from_millis(10)).min(deadline);
+            self.run_until(step);
+        }
+        true
+    }
+
+    /// Runs until simulated time `deadline`.
+    pub fn run_until(&mut self, deadline: Instant) {
+        let mut still = 0;
+        loop {
+            let next = self.next_wakeup().max(self.now);
+            if next > deadline {
+                break;
+            }
+            if next == self.now {
+                still += 1;
+                assert!(
+                    still < MAX_STEPS_PER_INSTANT,
+                    "livelock: the clock stands still at {:?}",
+                    self.elapsed()
+                );
+            } else {
+                still = 0;
+            }
+            self.now = next;
+            self.step();
+        }
+        self.now = deadline;
+    }
+
+    fn next_wakeup(&self) -> Instant {
+        let clients = self.clients.iter().filter_map(SimClient::next_wakeup);
+        let net = self.net.next_arrival();
+        clients.chain(net).fold(self.sfu_timeout, |a, b| a.min(b))
+    }
+
+    /// Handles everything due at `self.now`.
+    fn step(&mut self) {
+        let now = self.now;
+        while let Some(d) = self.net.pop_due(now) {
+            if d.to == SERVER_ADDR {
+                self.sfu.handle_datagram(now, d.from, d.to, &d.bytes);
+                self.drain_sfu(false);
+                continue;
+            }
+            let target = self
+                .clients
+                .iter_mut()
+                .find_map(|c| c.leg_at(d.to).map(|leg| (c, leg)));
+            if let Some((client, leg)) = target {
+                client.receive(now, leg, d.from, &d.bytes, &mut self.net);
+            }
+        }
+        if self.sfu_timeout <= now {
+            self.sfu.handle_timeout(now);
+            self.drain_sfu(true);
+        }
+        for client in &mut self.clients {
+            client.wake(now, &mut self.net);
+        }
+    }
+
+    /// Takes every output of the SFU: datagrams go on the network, signaling goes to
+    /// the clients (whose answers go straight back to the SFU).
+    fn drain_sfu(&mut self, mut after_timeout: bool) {
+        let now = self.now;
+        loop {
+            let mut signals = Vec::new();
+            loop {
+                match self.sfu.poll_output() {
+                    Output::Transmit(t) => {
+                        self.net
+                            .send(now, t.source, t.destination, t.contents.to_vec());
+                    }
+                    Output::Signal(id, msg) => signals.push((id, msg)),
+                    Output::MediaFailed(id) => {
+                        if let Some(c) = self.clients.iter_mut().find(|c| c.id == id) {
+                            c.media_failed = true;
+                        }
+                    }
+                    Output::Timeout(t) => {
+                        self.sfu_timeout = if after_timeout && t <= now {
+                            now + MIN_WAKE
+                        } else {
+                            t
+                        };
+                        break;
+                    }
+                }
+            }
+            if signals.is_empty() {
+                return;
+            }
+            for (id, msg) in signals {
+                self.signal(id, msg);
+            }
+            after_timeout = false;
+        }
+    }
+
+    /// Delivers one signaling message from the SFU to a client, like the browser's
+    /// protocol module would handle it.
+    fn signal(&mut self, id: ParticipantId, msg: ServerMessage) {
+        let now = self.now;
+        let crypto = self.crypto.clone();
+        let Some(client) = self.clients.iter_mut().find(|c| c.id == id) else {
+            panic!("signal for unknown participant {id}: {msg:?}");
+        };
+        match msg {
+            ServerMessage::PublishAnswer { sdp } => {
+                client.accept_publish_answer(now, &sdp);
+                client.drive(now, Leg::Publish, false, &mut self.net);
+            }
+            ServerMessage::SubscribeOffer { sdp, tracks } => {
+                let answer = client.accept_subscribe_offer(&crypto, now, &sdp, tracks);
+                client.drive(now, Leg::Subscribe, false, &mut self.net);
+                self.sfu.subscribe_answer(now, id, &answer);
+            }
+            other => client.other_signals.push(other),
+        }
+    }
+}
+
+/// Logs to stderr when `RUST_LOG` asks for it (e.g. `RUST_LOG=lanmeet_sfu=debug`).
+fn init_log() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("off"));
+    // Several tests in one binary each try; the first wins.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
