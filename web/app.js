@@ -236,6 +236,8 @@ class Session {
       }
       return;
     }
+    // The camera is released: show the placeholder rather than a frozen black tile.
+    meetingView.setSelf(this.media.preview, false, false);
     const text = error ? errorText(error, this.name, this.room) : 'Connection lost.';
     meetingView.showLost(text);
   }

@@ -56,6 +56,17 @@ export const PROTOCOL_VERSION = 1;
 /** @typedef {'left' | 'timeout' | 'disconnected'} LeaveReason */
 
 /**
+ * A chat message or shared file (see docs/PROTOCOL.md, `chat`). This module only passes
+ * chat through; it has no UI yet.
+ * @typedef {object} ChatMessage
+ * @property {number} ts Server time, milliseconds since the Unix epoch.
+ * @property {{id: number, name: string}} from
+ * @property {{id: number, name: string}[]} to Private recipients; empty for the room.
+ * @property {string} text
+ * @property {{name: string, size: number, mime: string, sha256: string, url: string}} [file]
+ */
+
+/**
  * How the connection ended.
  * @typedef {object} CloseInfo
  * @property {boolean} byUser `leave()` or `close()` was called.
@@ -153,6 +164,10 @@ export class Connection {
      * @type {(participantId: number, kind: TrackKind, track: MediaStreamTrack) => void}
      */
     this.onTrack = () => {};
+    /** The room's recent chat, right after joining. @type {(messages: ChatMessage[]) => void} */
+    this.onChatHistory = () => {};
+    /** A new chat message or shared file. @type {(message: ChatMessage) => void} */
+    this.onChat = () => {};
     /** An error; if `fatal`, `onClose` follows. @type {(error: ServerError) => void} */
     this.onError = () => {};
     /** The connection ended; called once. @type {(info: CloseInfo) => void} */
@@ -247,6 +262,15 @@ export class Connection {
     this.send({ type: 'media_state', camera, microphone });
   }
 
+  /**
+   * Sends a chat message to the room, or privately to the participants in `to`.
+   * @param {string} text
+   * @param {number[]} [to]
+   */
+  sendChat(text, to) {
+    this.send(to && to.length ? { type: 'chat', text, to } : { type: 'chat', text });
+  }
+
   /** Leaves the room: sends `leave`, then closes everything. */
   leave() {
     if (this.closed) {
@@ -306,6 +330,12 @@ export class Connection {
           });
         break;
       }
+      case 'chat_history':
+        this.onChatHistory(msg.messages ?? []);
+        break;
+      case 'chat':
+        this.onChat(msg.message);
+        break;
       case 'error':
         if (msg.fatal) {
           this.fatalError = { code: msg.code, message: msg.message, fatal: true };
@@ -313,7 +343,8 @@ export class Connection {
         this.onError({ code: String(msg.code), message: String(msg.message), fatal: Boolean(msg.fatal) });
         break;
       default:
-        console.warn('lanmeet: ignoring unknown message', msg?.type);
+        // A newer server may send more; the protocol version guards anything essential.
+        console.debug('lanmeet: ignoring unknown message', msg?.type);
     }
   }
 

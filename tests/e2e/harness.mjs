@@ -71,8 +71,9 @@ class LogBuffer {
       try {
         stderr = readFileSync(this.stderrFile, 'utf8')
           .split('\n')
-          // Chromium's complaints about the missing system D-Bus are noise here.
-          .filter((line) => !/:ERROR:dbus\//.test(line))
+          // Complaints about the missing system D-Bus, and a shell warning from Debian's
+          // launcher script, are noise here.
+          .filter((line) => !/:ERROR:dbus\/|^\/usr\/bin\/chromium: \d+: \[/.test(line))
           .slice(-200)
           .join('\n');
       } catch {

@@ -69,17 +69,20 @@ pub async fn serve(socket: WebSocket, state: AppState) {
 
 impl Actor {
     async fn run(mut self, mut outbound: UnboundedReceiver<ToParticipant>, heartbeat: Heartbeat) {
-        let mut last_heard = Instant::now();
         let mut ping =
             tokio::time::interval_at(Instant::now() + heartbeat.interval, heartbeat.interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Removal comes exactly `timeout` after the last sign of life, not at the next
+        // ping tick, so a frozen participant is gone `timeout` after it froze.
+        let silence = tokio::time::sleep(heartbeat.timeout);
+        tokio::pin!(silence);
         let reason = loop {
             tokio::select! {
                 incoming = self.socket.recv() => {
                     let Some(Ok(msg)) = incoming else {
                         break LeaveReason::Disconnected;
                     };
-                    last_heard = Instant::now();
+                    silence.as_mut().reset(Instant::now() + heartbeat.timeout);
                     let flow = match msg {
                         Message::Text(text) => self.on_text(text.as_str()).await,
                         Message::Binary(_) => {
@@ -107,11 +110,11 @@ impl Actor {
                         }
                     }
                 }
+                _ = &mut silence => {
+                    info!("heartbeat timeout");
+                    break LeaveReason::Timeout;
+                }
                 _ = ping.tick() => {
-                    if last_heard.elapsed() >= heartbeat.timeout {
-                        info!("heartbeat timeout");
-                        break LeaveReason::Timeout;
-                    }
                     if self.socket.send(Message::Ping(Default::default())).await.is_err() {
                         break LeaveReason::Disconnected;
                     }
