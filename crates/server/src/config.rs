@@ -23,6 +23,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the meeting server.
     Serve(ServeArgs),
+    /// Load a running server with synthetic participants and report loss, latency
+    /// and throughput.
+    Loadgen(lanmeet_loadgen::LoadgenArgs),
 }
 
 /// Flags of `lanmeet serve`. Each overrides the same setting of `--config`.
@@ -270,7 +273,9 @@ mod tests {
             "--workers",
             "2",
         ]);
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("parsed as serve");
+        };
         let config = Config::from_args(args).expect("valid");
         assert_eq!(config.udp_port, 20000);
         assert!(config.http);

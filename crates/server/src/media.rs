@@ -67,6 +67,8 @@ pub enum WorkerCommand {
 
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
+/// Kernel buffer asked for each media socket, each way.
+const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 /// Datagrams read per system call.
 const BATCH: usize = 32;
 /// Receive buffer per datagram slot; room for GRO-coalesced segments.
@@ -125,6 +127,24 @@ pub fn spawn_worker(
     let std_socket = std::net::UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], port)))
         .with_context(|| format!("binding media UDP port {port}"))?;
     let port = std_socket.local_addr()?.port();
+    // A burst from one publisher becomes one send per subscriber; while the worker sends,
+    // arriving datagrams wait in the kernel. The default buffer (~200 KiB, ~90 video
+    // packets) overflows under load, and every drop costs a NACK or a keyframe.
+    let sock = socket2::SockRef::from(&std_socket);
+    if let Err(e) = sock.set_recv_buffer_size(SOCKET_BUFFER) {
+        warn!("cannot enlarge the media receive buffer: {e}");
+    }
+    if let Err(e) = sock.set_send_buffer_size(SOCKET_BUFFER) {
+        warn!("cannot enlarge the media send buffer: {e}");
+    }
+    let granted = sock.recv_buffer_size().unwrap_or(0);
+    if granted < SOCKET_BUFFER {
+        info!(
+            granted,
+            wanted = SOCKET_BUFFER,
+            "the kernel capped the media receive buffer; raise net.core.rmem_max for large meetings"
+        );
+    }
     let state = UdpSocketState::new(UdpSockRef::from(&std_socket))
         .context("configuring the media socket")?;
     std_socket.set_nonblocking(true)?;

@@ -1,0 +1,432 @@
+#!/usr/bin/env python3
+"""lanmeet benchmarks: runs the standard workloads against lanmeet, the no-crypto relay
+(the ceiling) and Janus (the peer), across a veth pair between two network namespaces,
+and writes BENCHMARKS.md. Called by bench/run.sh after the release build; run as root.
+
+Servers run in namespace lmb-srv (10.77.0.1), the load generator in lmb-cli (10.77.0.2).
+Each server is pinned to CPU 0 and the load generator to CPU 1, so the server's CPU time
+is one core's and the two do not steal cycles from each other.
+"""
+
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release")
+SRV_NS, CLI_NS = "lmb-srv", "lmb-cli"
+SRV_IP, CLI_IP = "10.77.0.1", "10.77.0.2"
+SERVER_CPU, LOADGEN_CPU = "0", "1"
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+TARGETS = os.environ.get("BENCH_TARGETS", "lanmeet,relay,janus").split(",")
+
+started = []  # processes we started, stopped on exit
+commands = []  # every load generator command line, for the report
+
+
+def sh(*args, check=True, **kw):
+    return subprocess.run(list(args), check=check, text=True, capture_output=True, **kw)
+
+
+def netns_up():
+    netns_down()
+    sh("ip", "netns", "add", SRV_NS)
+    sh("ip", "netns", "add", CLI_NS)
+    sh("ip", "link", "add", "lmb-veth0", "type", "veth", "peer", "name", "lmb-veth1")
+    sh("ip", "link", "set", "lmb-veth0", "netns", SRV_NS)
+    sh("ip", "link", "set", "lmb-veth1", "netns", CLI_NS)
+    sh("ip", "-n", SRV_NS, "addr", "add", SRV_IP + "/24", "dev", "lmb-veth0")
+    sh("ip", "-n", CLI_NS, "addr", "add", CLI_IP + "/24", "dev", "lmb-veth1")
+    for ns, dev in ((SRV_NS, "lmb-veth0"), (CLI_NS, "lmb-veth1")):
+        sh("ip", "-n", ns, "link", "set", dev, "up")
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+
+
+def netns_down():
+    for ns in (SRV_NS, CLI_NS):
+        sh("ip", "netns", "del", ns, check=False)
+
+
+def cleanup():
+    for p in started:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    netns_down()
+
+
+def wait_for_chromium():
+    """Other engineers' browser tests assert frame rates: never load the machine then."""
+    for _ in range(40):
+        if subprocess.run(["pgrep", "-f", "chromium"], capture_output=True).returncode != 0:
+            return
+        print("  chromium is running; waiting 30 s", flush=True)
+        time.sleep(30)
+    sys.exit("chromium kept running for 20 minutes; try later")
+
+
+def start(cmd, ready_text, ns=SRV_NS, cpu=SERVER_CPU, log=None):
+    full = ["ip", "netns", "exec", ns, "taskset", "-c", cpu] + cmd
+    out = open(log or os.devnull, "w")
+    p = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=out, text=True,
+                         cwd=tempfile.gettempdir())  # Janus dumps core on SIGINT
+    started.append(p)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        line = p.stdout.readline()
+        if not line:
+            break
+        if ready_text in line:
+            # Keep reading, or a chatty server blocks once the pipe fills.
+            threading.Thread(target=lambda: [None for _ in p.stdout], daemon=True).start()
+            return p
+    raise RuntimeError(f"{cmd[0]} did not start")
+
+
+def stop(p):
+    p.send_signal(signal.SIGINT)
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+class Server:
+    def __init__(self, target):
+        self.target = target
+        self.proc = None
+        self.tmp = tempfile.mkdtemp(prefix="lmb-")
+
+    def __enter__(self):
+        if self.target == "lanmeet":
+            self.url = f"http://{SRV_IP}:8080"
+            self.proc = start([os.path.join(BIN, "lanmeet"), "serve", "--http",
+                               "--listen", f"{SRV_IP}:8080", "--udp-port", "10000",
+                               "--public-ip", SRV_IP, "--workers", "1",
+                               "--data-dir", self.tmp], "lanmeet ready",
+                              log=os.path.join(self.tmp, "server.log"))
+        elif self.target == "relay":
+            self.url = f"{SRV_IP}:9000"
+            self.proc = start([os.path.join(BIN, "lanmeet-relay"), f"{SRV_IP}:9000"],
+                              "lanmeet-relay ready")
+        else:
+            self.url = f"ws://{SRV_IP}:8188"
+            self.proc = start_janus(self.tmp)
+        self.pid = server_pid(self.proc)
+        return self
+
+    def __exit__(self, *exc):
+        stop(self.proc)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def server_pid(proc):
+    """`ip netns exec` and `taskset` exec the server, so the pid is the server's."""
+    return proc.pid
+
+
+def start_janus(tmp):
+    conf = os.path.join(tmp, "janus")
+    shutil.copytree("/etc/janus", conf)
+    # Only the plugin and transport we use; no admin API, no event handlers.
+    for f in os.listdir(conf):
+        keep = f in ("janus.jcfg", "janus.plugin.videoroom.jcfg",
+                     "janus.transport.websockets.jcfg")
+        if not keep:
+            os.remove(os.path.join(conf, f))
+    # Listen on the veth address (libwebsockets' default wildcard bind fails in the
+    # namespace, which has no IPv6).
+    ws = os.path.join(conf, "janus.transport.websockets.jcfg")
+    with open(ws) as f:
+        text = f.read()
+    with open(ws, "w") as f:
+        f.write(text.replace("general: {", f'general: {{\n\tws_ip = "{SRV_IP}"', 1))
+    p = ["janus", "--configs-folder", conf, "--disable-colors",
+         "--nat-1-1", SRV_IP, "-d", "4", "--ice-enforce-list", "lmb-veth0",
+         "--rtp-port-range", "20000-40000"]
+    return start(p, "Websockets server started", log=None)
+
+
+def loadgen(server, target, name, extra, duration):
+    wait_for_chromium()
+    cmd = [os.path.join(BIN, "lanmeet"), "loadgen", "--target", target,
+           "--server", server.url, "--server-pid", str(server.pid), "--json",
+           "--duration", str(duration), "--room-prefix", name] + extra
+    commands.append(" ".join(["lanmeet", "loadgen"] + cmd[2:]).replace(str(server.pid), "$PID"))
+    full = ["ip", "netns", "exec", CLI_NS, "taskset", "-c", LOADGEN_CPU] + cmd
+    p = subprocess.run(full, capture_output=True, text=True, timeout=600)
+    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+    if p.returncode != 0 or not lines:
+        print(p.stdout, p.stderr[-2000:])
+        raise RuntimeError(f"loadgen failed for {name}")
+    r = json.loads(lines[-1])
+    print(f"  {target:8} {name:24} fwd {r['forwarded_pps']:9.0f} pps  loss {r['loss_pct']:6.3f}%  "
+          f"p50 {r['latency_ms']['p50']:7.3f}  p99 {r['latency_ms']['p99']:8.3f} ms  "
+          f"srv cpu {r.get('server_cpu_pct', 0):5.1f}%  lg cpu {r['loadgen_cpu_pct']:5.1f}%  "
+          f"joinfail {r['join_failures']}", flush=True)
+    return r
+
+
+def per_core(r):
+    cpu = r.get("server_cpu_pct") or 0
+    return r["forwarded_pps"] / (cpu / 100) if cpu > 1 else 0
+
+
+def mem_per_stream(r):
+    streams = r["streams_expected"]
+    if not streams or r.get("server_rss_mb") is None:
+        return None
+    return (r["server_rss_mb"] - r.get("server_rss_start_mb", 0)) / streams
+
+
+def meeting(target):
+    with Server(target) as s:
+        return loadgen(s, target, "meeting", ["--rooms", "5", "--participants", "10"],
+                       5 if QUICK else 10)
+
+
+def lecture(target):
+    steps = [50, 100, 200, 300, 400, 500, 600, 800, 1000]
+    results = []
+    with Server(target) as s:
+        for v in steps:
+            r = loadgen(s, target, f"lecture-{v}",
+                        ["--rooms", "1", "--participants", "1", "--viewers", str(v),
+                         "--join-rate", "100", "--join-timeout", "30"], 5)
+            r["viewers"] = v
+            ok_loss = r["join_failures"] == 0 and r["loss_pct"] < 1.0
+            r["pass_loss"] = ok_loss
+            r["pass"] = ok_loss and r["latency_ms"]["p99"] < 10.0
+            results.append(r)
+            if not ok_loss:
+                break
+    return results
+
+
+def capacity(target):
+    """Meeting-shaped rooms (10 publishers each), more rooms until loss passes 0.5%."""
+    results = []
+    with Server(target) as s:
+        for rooms in [1, 2, 3, 4, 6, 8]:
+            r = loadgen(s, target, f"capacity-{rooms}",
+                        ["--rooms", str(rooms), "--participants", "10",
+                         "--join-rate", "100"], 5)
+            r["rooms"] = rooms
+            r["pass"] = r["join_failures"] == 0 and r["loss_pct"] < 0.5
+            results.append(r)
+            if not r["pass"]:
+                break
+    return results
+
+
+def half_load(target, rooms):
+    with Server(target) as s:
+        return loadgen(s, target, f"half-{rooms}",
+                       ["--rooms", str(rooms), "--participants", "10"], 5)
+
+
+def profile_lanmeet():
+    """perf (cpu-clock sampling; this VM has no hardware counters) on the meeting load."""
+    if shutil.which("perf") is None:
+        return "perf is not installed."
+    with Server("lanmeet") as s:
+        data = os.path.join(s.tmp, "perf.data")
+        perf = subprocess.Popen(["perf", "record", "-F", "997", "-g", "-p", str(s.pid),
+                                 "-o", data], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        loadgen(s, "lanmeet", "profile", ["--rooms", "2", "--participants", "10"], 8)
+        perf.send_signal(signal.SIGINT)
+        perf.wait()
+        flat = sh("perf", "report", "-i", data, "--no-children", "--sort", "dso,symbol",
+                  "--stdio", "--percent-limit", "1.2", "-g", "none", check=False).stdout
+        incl = sh("perf", "report", "-i", data, "--children", "--sort", "symbol",
+                  "--stdio", "--percent-limit", "6", "-g", "none", check=False).stdout
+    def rows(text):
+        return "\n".join(l for l in text.splitlines() if l.strip() and not l.startswith("#"))
+    return ("Self time (top symbols):\n\n```\n" + rows(flat)[:4000] + "\n```\n\n"
+            "Inclusive time (children included):\n\n```\n" + rows(incl)[:4000] + "\n```\n")
+
+
+def fmt(x, d=1):
+    return "–" if x is None else f"{x:,.{d}f}"
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.exit("run as root: the benchmark creates network namespaces")
+    netns_up()
+    results = {}
+    try:
+        for t in TARGETS:
+            if t == "janus" and shutil.which("janus") is None:
+                results[t] = {"error": "janus is not installed (apt-get install janus)"}
+                continue
+            print(f"== {t}", flush=True)
+            try:
+                res = {"meeting": meeting(t)}
+                res["lecture"] = lecture(t)
+                res["capacity"] = capacity(t)
+                passing = [r for r in res["capacity"] if r["pass"]]
+                if passing:
+                    best = max(passing, key=lambda r: r["forwarded_pps"])
+                    res["half"] = half_load(t, max(1, best["rooms"] // 2))
+                results[t] = res
+            except Exception as e:  # noqa: BLE001 - reported in BENCHMARKS.md
+                results[t] = {"error": str(e)}
+                print(f"  {t} failed: {e}", flush=True)
+        prof = profile_lanmeet() if "lanmeet" in results and "error" not in results["lanmeet"] else ""
+    finally:
+        cleanup()
+    with open(os.path.join(ROOT, "bench", "last-results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    write_report(results, prof)
+
+
+def summary(res):
+    """Headline figures of one target."""
+    if "error" in res:
+        return None
+    cap = [r for r in res["capacity"] if r["pass"]]
+    best = max(cap, key=lambda r: r["forwarded_pps"]) if cap else None
+    lec = [r for r in res["lecture"] if r["pass"]]
+    return {
+        "capacity_pps": best["forwarded_pps"] if best else 0,
+        "capacity_per_core": per_core(best) if best else 0,
+        "capacity_rooms": best["rooms"] if best else 0,
+        "lecture": max((r["viewers"] for r in lec), default=0),
+        "lecture_loss": max((r["viewers"] for r in res["lecture"] if r["pass_loss"]), default=0),
+        "lecture_limit": res["lecture"][-1] if res["lecture"] and not res["lecture"][-1]["pass"] else None,
+        "meeting": res["meeting"],
+        "half": res.get("half"),
+        "mem": mem_per_stream(res["meeting"]),
+        "mem_lecture": mem_per_stream(lec[-1]) if lec else None,
+    }
+
+
+def write_report(results, prof):
+    commit = sh("git", "-C", ROOT, "rev-parse", "--short", "HEAD", check=False).stdout.strip()
+    dirty = sh("git", "-C", ROOT, "status", "--porcelain", check=False).stdout.strip()
+    cpu = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    s = {t: summary(r) for t, r in results.items()}
+    out = []
+    w = out.append
+    w("# lanmeet benchmarks\n")
+    w("Written by `bench/run.sh` (do not edit by hand; rerun it). Raw figures: "
+      "`bench/last-results.json`.\n")
+    w("## Machine and run\n")
+    w(f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+    w(f"- commit: `{commit}`{' (with uncommitted changes)' if dirty else ''}")
+    w(f"- machine: {cpu}, {os.cpu_count()} cores, {mem:.1f} GiB, "
+      f"{platform.system()} {platform.release()}")
+    w(f"- network: veth pair between namespaces `{SRV_NS}` ({SRV_IP}) and `{CLI_NS}` "
+      f"({CLI_IP}); servers pinned to CPU {SERVER_CPU}, load generator to CPU {LOADGEN_CPU} "
+      "(`taskset`), so each has one core of its own and the server's CPU figure is one "
+      "core's. lanmeet runs with `--workers 1` (one media thread on its core); the relay is "
+      "single-threaded; Janus keeps its own threads, all on the same core.")
+    w("- media per publisher: VP8-like video at 1.5 Mbit/s, 30 fps, 1,200-byte packets "
+      "(6 packets per frame, keyframe every 3 s and on PLI) plus Opus-like audio, 50 packets/s "
+      "of 100 bytes: 230 packets/s. Latency is one-way, send to receive on the same clock, "
+      "and includes the load generator's own queueing (it runs all participants on one core).\n")
+
+    w("## Headline\n")
+    lm, rl, jn = s.get("lanmeet"), s.get("relay"), s.get("janus")
+    w("| figure | goal | lanmeet | relay (ceiling) | lanmeet / relay | Janus 1.1.2 | lanmeet / Janus |")
+    w("| --- | --- | --- | --- | --- | --- | --- |")
+
+    def row(label, goal, key, d=0, higher=True):
+        vals = [x[key] if x else None for x in (lm, rl, jn)]
+        def ratio(a, b):
+            return f"{a / b:.2f}" if a and b else "–"
+        w(f"| {label} | {goal} | {fmt(vals[0], d)} | {fmt(vals[1], d)} | {ratio(vals[0], vals[1])} "
+          f"| {fmt(vals[2], d)} | {ratio(vals[0], vals[2])} |")
+    row("capacity: forwarded packets/s at < 0.5% loss (server on 1 core)", "≥ 250,000 per core",
+        "capacity_pps")
+    row("same, per core of server CPU used", "≥ 250,000", "capacity_per_core")
+    row("lecture: most viewers of one 1.5 Mbit/s stream (loss < 1%, p99 < 10 ms)", "≥ 500",
+        "lecture")
+    row("lecture, loss < 1% only (p99 as measured includes the load generator's queueing)",
+        "≥ 500", "lecture_loss")
+    if lm:
+        m = lm["meeting"]
+        w(f"\nMeeting (5 rooms × 10): lanmeet forwarded {fmt(m['forwarded_pps'], 0)} packets/s "
+          f"at {m['loss_pct']:.3f}% loss, latency p50 {m['latency_ms']['p50']:.2f} ms / "
+          f"p99 {m['latency_ms']['p99']:.2f} ms, server CPU {fmt(m.get('server_cpu_pct'))}% of one core.")
+        if lm["half"]:
+            h = lm["half"]
+            w(f"At half the capacity load ({h['rooms']} rooms of 10, {fmt(h['forwarded_pps'], 0)} "
+              f"packets/s): latency p99 {h['latency_ms']['p99']:.2f} ms (goal < 1 ms), "
+              f"p50 {h['latency_ms']['p50']:.2f} ms, loss {h['loss_pct']:.3f}%.")
+        w(f"Server memory per subscribed stream: {fmt(lm['mem'], 3)} MiB in the meeting, "
+          f"{fmt(lm['mem_lecture'], 3)} MiB in the largest passing lecture (goal < 1 MiB).\n")
+
+    for t, res in results.items():
+        w(f"## {t}\n")
+        if "error" in res:
+            w(f"Not measured: {res['error']}\n")
+            continue
+        w("| workload | joined fail | forwarded pps | loss % | p50 ms | p95 ms | p99 ms | max ms | "
+          "server CPU % | pps per core | server RSS MiB | MiB per stream | loadgen CPU % |")
+        w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        rows = [("meeting 5×10", res["meeting"])]
+        rows += [(f"lecture 1 + {r['viewers']}" + ("" if r["pass"] else " ✗"), r) for r in res["lecture"]]
+        rows += [(f"capacity {r['rooms']}×10" + ("" if r["pass"] else " ✗"), r) for r in res["capacity"]]
+        if res.get("half"):
+            rows.append((f"half load {res['half']['rooms']}×10", res["half"]))
+        for label, r in rows:
+            l = r["latency_ms"]
+            w(f"| {label} | {r['join_failures']} | {fmt(r['forwarded_pps'], 0)} | {r['loss_pct']:.3f} | "
+              f"{l['p50']:.2f} | {l['p95']:.2f} | {l['p99']:.2f} | {l['max']:.1f} | "
+              f"{fmt(r.get('server_cpu_pct'))} | {fmt(per_core(r), 0)} | {fmt(r.get('server_rss_mb'))} | "
+              f"{fmt(mem_per_stream(r), 3)} | {r['loadgen_cpu_pct']:.0f} |")
+        w("\n✗: failed the workload's limit (loss 0.5% for capacity; loss 1% or p99 10 ms for the "
+          "lecture, whose stepping continues past a latency failure and stops at a loss failure). "
+          "CPU busy per core (including kernel softirq work no process is charged for) is in "
+          "`bench/last-results.json` as `cpu_busy_pct`.\n")
+
+    w("## Commands\n")
+    w("Servers (in namespace lmb-srv, `taskset -c 0`):\n")
+    w("```\nlanmeet serve --http --listen 10.77.0.1:8080 --udp-port 10000 --public-ip 10.77.0.1 --workers 1 --data-dir TMP")
+    w("lanmeet-relay 10.77.0.1:9000")
+    w("janus --configs-folder TMP/janus --nat-1-1 10.77.0.1 --ice-enforce-list lmb-veth0 --rtp-port-range 20000-40000\n```\n")
+    w("Load generator (in namespace lmb-cli, `taskset -c 1`):\n")
+    w("```")
+    for c in commands:
+        w(c)
+    w("```\n")
+    w("## Where lanmeet's time goes\n")
+    w(prof or "No profile taken.")
+    notes = os.path.join(ROOT, "bench", "analysis.md")
+    if os.path.exists(notes):
+        w("\n## Analysis\n")
+        w("(From `bench/analysis.md`, written by hand after looking at the run above.)\n")
+        with open(notes) as f:
+            w(f.read())
+    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
+        f.write("\n".join(out) + "\n")
+    print("wrote BENCHMARKS.md")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        cleanup()
+        raise

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds release binaries and runs the standard benchmark workloads against lanmeet, the
+# no-crypto relay (ceiling) and Janus (peer), then writes BENCHMARKS.md.
+#
+#   sudo bash bench/run.sh                      # everything (about 10 minutes)
+#   BENCH_TARGETS=lanmeet,relay bash bench/run.sh
+#   BENCH_QUICK=1 bash bench/run.sh             # shorter meeting run
+#
+# Needs root (network namespaces), python3, taskset; Janus from `apt-get install janus`;
+# perf for the profile. Creates namespaces lmb-srv and lmb-cli joined by a veth pair and
+# removes them on exit, also when interrupted.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p lanmeet-server -p lanmeet-loadgen
+cleanup() { ip netns del lmb-srv 2>/dev/null || true; ip netns del lmb-cli 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+python3 bench/bench.py "$@"

@@ -1,0 +1,258 @@
+//! The outcome of a run: figures computed from what the engines measured, a readable
+//! summary and a JSON line.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::payload::Kind;
+use crate::session::Spec;
+use crate::stats::EngineStats;
+
+/// One-way latency through the server, milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Number of packets measured.
+    pub samples: u64,
+}
+
+/// Everything a run measured. Printed as a summary, and as JSON with `--json`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// `lanmeet`, `janus` or `relay`.
+    pub target: String,
+    /// Rooms.
+    pub rooms: u32,
+    /// Publishing participants per room.
+    pub participants: u32,
+    /// Watching-only participants per room.
+    pub viewers: u32,
+    /// Participants whose signaling or media did not come up.
+    pub join_failures: u32,
+    /// The first few reasons for join failures.
+    pub join_errors: Vec<String>,
+    /// Length of the measurement window, seconds.
+    pub duration_s: f64,
+    /// (subscriber, publisher track) pairs that should carry packets.
+    pub streams_expected: u64,
+    /// Expected streams that carried nothing in the window.
+    pub streams_silent: u64,
+    /// Packets publishers sent in the window.
+    pub packets_sent: u64,
+    /// Packets subscribers should have received.
+    pub packets_expected: u64,
+    /// Unique packets subscribers received.
+    pub packets_received: u64,
+    /// Expected packets that never arrived.
+    pub packets_lost: u64,
+    /// `packets_lost / packets_expected`, percent.
+    pub loss_pct: f64,
+    /// Packets that arrived twice.
+    pub duplicates: u64,
+    /// Packets that arrived after a later one.
+    pub reordered: u64,
+    /// One-way latency, send to receive, on the same host clock.
+    pub latency_ms: Latency,
+    /// Packets per second received by all subscribers together.
+    pub forwarded_pps: f64,
+    /// Packets per second sent by all publishers together.
+    pub sent_pps: f64,
+    /// Datagrams the load generator failed to send.
+    pub send_errors: u64,
+    /// CPU of the load generator process, percent of one core.
+    pub loadgen_cpu_pct: f64,
+    /// How busy each CPU of the machine was in the window, percent (includes the
+    /// kernel's interrupt and softirq work, which no process is charged for).
+    pub cpu_busy_pct: Vec<f64>,
+    /// CPU of the server (`--server-pid`), percent of one core.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_pct: Option<f64>,
+    /// Largest resident memory of the server during the window, MiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_rss_mb: Option<f64>,
+    /// Resident memory of the server before the first participant joined, MiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_rss_start_mb: Option<f64>,
+}
+
+impl Report {
+    /// Fills the media figures from the merged engine statistics. `joined` lists the
+    /// participants that came up; `kinds` the tracks each publisher sends.
+    pub fn add_media(&mut self, stats: &EngineStats, joined: &[Spec], kinds: &[Kind]) {
+        for sub in joined {
+            for publisher in joined.iter().filter(|p| p.publisher) {
+                if publisher.index == sub.index || publisher.room != sub.room {
+                    continue;
+                }
+                for &kind in kinds {
+                    self.streams_expected += 1;
+                    let sent = stats.sent.get(&(publisher.index, kind)).copied();
+                    let stream = stats.streams.get(&(sub.index, publisher.index, kind));
+                    let (Some((window_first, next)), Some(stream)) = (sent, stream) else {
+                        self.streams_silent += 1;
+                        if let Some((first, next)) = sent {
+                            self.packets_expected += next.saturating_sub(first);
+                            self.packets_lost += next.saturating_sub(first);
+                        }
+                        continue;
+                    };
+                    let first = stream.first.unwrap_or(window_first);
+                    let expected = next.saturating_sub(first);
+                    self.packets_expected += expected;
+                    self.packets_received += stream.received;
+                    self.packets_lost += expected.saturating_sub(stream.received);
+                    self.duplicates += stream.duplicates;
+                    self.reordered += stream.reordered;
+                }
+            }
+        }
+        self.packets_sent = stats
+            .sent
+            .values()
+            .map(|(first, next)| next.saturating_sub(*first))
+            .sum();
+        if self.packets_expected > 0 {
+            self.loss_pct = 100.0 * self.packets_lost as f64 / self.packets_expected as f64;
+        }
+        if self.duration_s > 0.0 {
+            self.forwarded_pps = (self.packets_received + self.duplicates) as f64 / self.duration_s;
+            self.sent_pps = self.packets_sent as f64 / self.duration_s;
+        }
+        self.send_errors = stats.send_errors;
+        let h = &stats.latency;
+        self.latency_ms = Latency {
+            p50: h.quantile_ms(0.50),
+            p95: h.quantile_ms(0.95),
+            p99: h.quantile_ms(0.99),
+            max: h.max_ms(),
+            mean: h.mean_ms(),
+            samples: h.count(),
+        };
+    }
+
+    /// The report as one line of JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: {} room(s) x {} publishing + {} watching, {:.1} s measured",
+            self.target, self.rooms, self.participants, self.viewers, self.duration_s
+        )?;
+        writeln!(f, "  join failures   {}", self.join_failures)?;
+        for e in &self.join_errors {
+            writeln!(f, "    {e}")?;
+        }
+        writeln!(
+            f,
+            "  streams         {} expected, {} silent",
+            self.streams_expected, self.streams_silent
+        )?;
+        writeln!(
+            f,
+            "  packets         {} sent ({:.0}/s), {} received ({:.0}/s forwarded)",
+            self.packets_sent, self.sent_pps, self.packets_received, self.forwarded_pps
+        )?;
+        writeln!(
+            f,
+            "  loss            {:.3}% ({} of {}), {} duplicate, {} reordered",
+            self.loss_pct,
+            self.packets_lost,
+            self.packets_expected,
+            self.duplicates,
+            self.reordered
+        )?;
+        let l = &self.latency_ms;
+        writeln!(
+            f,
+            "  latency (ms)    p50 {:.3}  p95 {:.3}  p99 {:.3}  max {:.3}  mean {:.3}",
+            l.p50, l.p95, l.p99, l.max, l.mean
+        )?;
+        let busy: Vec<String> = self
+            .cpu_busy_pct
+            .iter()
+            .map(|b| format!("{b:.0}%"))
+            .collect();
+        writeln!(f, "  CPUs busy       {}", busy.join(" "))?;
+        write!(f, "  load generator  {:.0}% CPU", self.loadgen_cpu_pct)?;
+        if self.send_errors > 0 {
+            write!(f, ", {} send errors", self.send_errors)?;
+        }
+        if let Some(cpu) = self.server_cpu_pct {
+            write!(f, "\n  server          {cpu:.0}% CPU")?;
+            if let Some(rss) = self.server_rss_mb {
+                write!(f, ", {rss:.1} MiB resident")?;
+            }
+            if let Some(rss) = self.server_rss_start_mb {
+                write!(f, " ({rss:.1} MiB before joins)")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(index: u32, publisher: bool) -> Spec {
+        Spec {
+            index,
+            room: "r".into(),
+            name: format!("p{index}"),
+            publisher,
+            expects_media: true,
+        }
+    }
+
+    #[test]
+    fn loss_counts_silent_streams_and_tails() {
+        let mut stats = EngineStats::default();
+        stats.sent.insert((0, Kind::Audio), (100, 200));
+        stats.sent.insert((1, Kind::Audio), (0, 50));
+        // Subscriber 1 got 90 of publisher 0's last 100 packets.
+        for seq in 105..195 {
+            stats.record(1, label(0, seq), 1_000_000);
+        }
+        // Subscriber 0 got nothing from publisher 1; viewer 2 got all of publisher 0's.
+        for seq in 100..200 {
+            stats.record(2, label(0, seq), 2_000_000);
+        }
+        let mut report = Report {
+            duration_s: 1.0,
+            ..Default::default()
+        };
+        let joined = [spec(0, true), spec(1, true), spec(2, false)];
+        report.add_media(&stats, &joined, &[Kind::Audio]);
+        assert_eq!(report.streams_expected, 4);
+        // 2 hears 1 too: nothing arrived, so two silent streams.
+        assert_eq!(report.streams_silent, 2);
+        assert_eq!(report.packets_expected, 95 + 50 + 100 + 50);
+        assert_eq!(report.packets_lost, 5 + 50 + 50);
+        assert_eq!(report.packets_received, 190);
+        assert_eq!(report.latency_ms.samples, 190);
+    }
+
+    fn label(publisher: u32, seq: u64) -> crate::payload::Label {
+        crate::payload::Label {
+            publisher,
+            kind: Kind::Audio,
+            seq,
+            sent_ns: 0,
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! What every kind of synthetic participant shares: who it is, how it reports that it
+//! is up, and the trivial relay-mode participant.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::{oneshot, watch};
+
+use crate::engine::EngineHandle;
+
+/// One synthetic participant.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Index within the run; written into every payload it publishes.
+    pub index: u32,
+    /// Room name.
+    pub room: String,
+    /// Display name.
+    pub name: String,
+    /// Publishes audio and video (otherwise only watches).
+    pub publisher: bool,
+    /// Someone else in the room publishes, so a subscribe connection must come up.
+    pub expects_media: bool,
+}
+
+/// Where a participant reports whether it joined: `Ok` once its media is up, `Err` with
+/// the reason otherwise.
+pub type Ready = oneshot::Sender<Result<(), String>>;
+
+/// A participant of the no-crypto relay: one plain UDP socket registered in its room.
+pub async fn relay_participant(
+    relay: SocketAddr,
+    spec: Spec,
+    engine: Arc<EngineHandle>,
+    ready: Ready,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (events_tx, _events) = tokio::sync::mpsc::unbounded_channel();
+    engine.add(spec.index, events_tx);
+    let joined = engine
+        .join_relay(spec.index, relay, spec.room.clone(), spec.publisher)
+        .await
+        .map_err(|e| format!("{}: {e:#}", spec.name));
+    let ok = joined.is_ok();
+    let _ = ready.send(joined);
+    if ok {
+        let _ = shutdown.changed().await;
+    }
+    engine.remove(spec.index);
+}
