@@ -7,6 +7,7 @@
 import { Connection } from './protocol.js';
 import { LocalMedia } from './media.js';
 import { JoinView, MeetingView } from './ui.js';
+import { CHAT_ERROR_CODES, ChatPanel } from './chat.js';
 import { validateName, validateRoom } from './validate.js';
 
 /** @typedef {import('./protocol.js').ServerError} ServerError */
@@ -15,6 +16,7 @@ const NAME_KEY = 'lanmeet.name';
 
 const joinView = new JoinView();
 const meetingView = new MeetingView();
+const chatPanel = new ChatPanel();
 
 /**
  * Reads the room and name from the address.
@@ -98,15 +100,26 @@ class Session {
     };
 
     conn.onJoined = (_you, room, participants) => this.enter(room, participants);
-    conn.onParticipantJoined = (p) => meetingView.upsertParticipant(p);
+    conn.onParticipantJoined = (p) => {
+      meetingView.upsertParticipant(p);
+      chatPanel.upsertParticipant(p);
+    };
     conn.onParticipantUpdated = (p) => meetingView.upsertParticipant(p);
-    conn.onParticipantLeft = (id) => meetingView.removeParticipant(id);
+    conn.onParticipantLeft = (id) => {
+      meetingView.removeParticipant(id);
+      chatPanel.removeParticipant(id);
+    };
+    conn.onChatHistory = (messages) => chatPanel.setHistory(messages);
+    conn.onChat = (message) => chatPanel.add(message);
+    chatPanel.onSend = (text, to) => conn.sendChat(text, to);
     conn.onTrack = (id, kind, track) => {
       meetingView.attachTrack(id, kind, track).catch((err) => this.soundBlocked(err));
     };
     conn.onError = (error) => {
       if (error.fatal) {
         this.end(error);
+      } else if (this.joined && CHAT_ERROR_CODES.has(error.code)) {
+        chatPanel.showServerError(error.message);
       } else if (this.joined) {
         meetingView.showNotice(error.message);
       }
@@ -130,6 +143,13 @@ class Session {
     window.history.replaceState(null, '', roomPath(room));
     joinView.hide();
     meetingView.show(room, this.name);
+    // Before any await: `chat_history` follows `joined` at once.
+    chatPanel.start({
+      you: /** @type {number} */ (this.conn.you),
+      name: this.name,
+      token: this.conn.token ?? '',
+      participants,
+    });
     meetingView.setSelf(this.media.preview, false, false);
     for (const p of participants) {
       meetingView.upsertParticipant(p);
@@ -201,6 +221,7 @@ class Session {
 
   leave() {
     this.ended = true;
+    chatPanel.stop();
     this.conn.leave();
     this.media.stop();
     meetingView.hide();
@@ -209,6 +230,7 @@ class Session {
 
   rejoin() {
     this.ended = true;
+    chatPanel.stop();
     this.conn.close();
     this.media.stop();
     meetingView.hide();
@@ -226,6 +248,7 @@ class Session {
     this.ended = true;
     this.media.stop();
     this.conn.close();
+    chatPanel.stop();
     if (!this.joined) {
       joinView.show({});
       if (error) {

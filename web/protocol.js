@@ -57,7 +57,7 @@ export const PROTOCOL_VERSION = 1;
 
 /**
  * A chat message or shared file (see docs/PROTOCOL.md, `chat`). This module only passes
- * chat through; it has no UI yet.
+ * chat through; chat.js renders it.
  * @typedef {object} ChatMessage
  * @property {number} ts Server time, milliseconds since the Unix epoch.
  * @property {{id: number, name: string}} from
@@ -119,6 +119,11 @@ export class Connection {
 
     /** Our id once joined. @type {number | null} */
     this.you = null;
+    /**
+     * Bearer token for file upload and download (`Authorization: Bearer <token>`), valid
+     * while joined. @type {string | null}
+     */
+    this.token = null;
     /** Mapping of the latest subscribe offer. @type {TrackInfo[]} */
     this.tracks = [];
     /** @type {WebSocket | null} */
@@ -306,6 +311,7 @@ export class Connection {
     switch (msg?.type) {
       case 'joined':
         this.you = msg.you;
+        this.token = typeof msg.token === 'string' ? msg.token : null;
         this.joined = true;
         this.onJoined(msg.you, msg.room, msg.participants ?? []);
         break;

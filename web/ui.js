@@ -43,7 +43,7 @@ export function icon(...names) {
  * @param {string} [text]
  * @returns {HTMLElementTagNameMap[K]}
  */
-function el(tag, className, text) {
+export function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) {
     node.className = className;
@@ -61,7 +61,7 @@ function el(tag, className, text) {
  * @param {new () => T} type
  * @returns {T}
  */
-function byId(id, type) {
+export function byId(id, type) {
   const node = document.getElementById(id);
   if (!(node instanceof type)) {
     throw new Error(`index.html lacks #${id}`);

@@ -15,6 +15,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { it } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -71,9 +72,9 @@ class LogBuffer {
       try {
         stderr = readFileSync(this.stderrFile, 'utf8')
           .split('\n')
-          // Complaints about the missing system D-Bus, and a shell warning from Debian's
-          // launcher script, are noise here.
-          .filter((line) => !/:ERROR:dbus\/|^\/usr\/bin\/chromium: \d+: \[/.test(line))
+          // Complaints about the missing system D-Bus and sound card, and a shell warning
+          // from Debian's launcher script, are noise here.
+          .filter((line) => !/:ERROR:dbus\/|^\/usr\/bin\/chromium: \d+: \[|^ALSA lib |alsa_util\.cc/.test(line))
           .slice(-200)
           .join('\n');
       } catch {
@@ -352,4 +353,52 @@ export async function waitUntil(check, { timeoutMs = 10_000, intervalMs = 100, m
  */
 export function diagnostics(server, participants) {
   return [server?.log.dump() ?? '', ...participants.map((p) => p.log.dump())].join('\n');
+}
+
+/**
+ * Opens the `/r/<room>?name=<name>` link, which joins at once, and resolves with the
+ * participant id the server gave once joined.
+ * @param {Participant} p
+ * @param {Server} server
+ * @param {string} room
+ * @param {string} name
+ * @returns {Promise<number>}
+ */
+export async function joinByLink(p, server, room, name) {
+  await p.page.goto(`${server.url}r/${room}?name=${encodeURIComponent(name)}`);
+  await p.page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 10_000 });
+  return p.page.evaluate(() => /** @type {any} */ (window).lanmeet.conn.you);
+}
+
+/**
+ * Makes `step(name, body, {setsUp})`: a test that prints the server's and every
+ * browser's logs when it fails. Steps share one scenario and run in order; once a step
+ * marked `setsUp` fails, the later ones are skipped rather than failing for that reason.
+ * @param {() => Server | undefined} server
+ * @param {() => Participant[]} participants
+ */
+export function scenarioSteps(server, participants) {
+  let setupFailed = '';
+  /**
+   * @param {string} name
+   * @param {() => Promise<void>} body
+   * @param {{setsUp?: boolean}} [options]
+   */
+  return function step(name, body, { setsUp = false } = {}) {
+    it(name, async (t) => {
+      if (setupFailed) {
+        t.skip(`needs the setup, which failed (${setupFailed})`);
+        return;
+      }
+      try {
+        await body();
+      } catch (err) {
+        if (setsUp) {
+          setupFailed = name;
+        }
+        console.error(`\n===== step "${name}" failed; logs follow =====\n${diagnostics(server(), participants())}`);
+        throw err;
+      }
+    });
+  };
 }

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { diagnostics, launchParticipant, startServer, waitUntil } from './harness.mjs';
+import { launchParticipant, scenarioSteps, startServer, waitUntil } from './harness.mjs';
 
 /** @typedef {import('./harness.mjs').Participant} Participant */
 /** @typedef {import('./harness.mjs').Server} Server */
@@ -155,8 +155,6 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
   const people = {};
   /** @type {Record<string, number>} */
   const ids = {};
-  /** Set when joining failed: every later step needs the meeting, so they are skipped. */
-  let noMeeting = '';
 
   before(async () => {
     server = await startServer();
@@ -167,29 +165,7 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
     await server?.stop();
   });
 
-  /**
-   * Runs one step; on failure prints the logs of the server and every browser.
-   * @param {string} name
-   * @param {() => Promise<void>} body
-   * @param {{setsUpMeeting?: boolean}} [options]
-   */
-  function step(name, body, { setsUpMeeting = false } = {}) {
-    it(name, async (t) => {
-      if (noMeeting) {
-        t.skip(`needs the meeting, which failed to start (${noMeeting})`);
-        return;
-      }
-      try {
-        await body();
-      } catch (err) {
-        if (setsUpMeeting) {
-          noMeeting = name;
-        }
-        console.error(`\n===== step "${name}" failed; logs follow =====\n${diagnostics(server, Object.values(people))}`);
-        throw err;
-      }
-    });
-  }
+  const step = scenarioSteps(() => server, () => Object.values(people));
 
   /**
    * Launches a browser for `label` that records its first decoded remote frame.
@@ -253,7 +229,7 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
       assert.equal(await page.getByRole('button', { name: 'Camera', exact: true }).getAttribute('aria-pressed'), 'true');
       assert.equal(await page.getByRole('button', { name: 'Microphone', exact: true }).getAttribute('aria-pressed'), 'true');
     }
-  }, { setsUpMeeting: true });
+  }, { setsUp: true });
 
   step('everyone decodes video and audio from both others', async () => {
     const trio = [people.A, people.B, people.C];

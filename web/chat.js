@@ -1,0 +1,450 @@
+// @ts-check
+/**
+ * The chat panel: the message log, the people list with its private-recipient picker,
+ * the message box ("Message", Enter sends, `/msg <name> <text>` sends privately), file
+ * sharing ("Share file" and drag and drop) and the server's chat errors.
+ *
+ * It renders and keeps chat state only; sending goes through the `onSend` callback, and
+ * files through files.js with the participant's bearer token. All user text (names,
+ * messages, file names) is set with `textContent`.
+ */
+
+import { FileCard, Uploads } from './files.js';
+import { byId, el } from './ui.js';
+
+/** @typedef {import('./protocol.js').ChatMessage} ChatMessage */
+/** @typedef {import('./protocol.js').Participant} Participant */
+
+/** Server error codes that concern chat; they are shown next to the message box. */
+export const CHAT_ERROR_CODES = new Set(['too_large', 'rate_limited', 'unknown_recipient', 'bad_message']);
+
+/** Distance from the bottom (px) within which the log keeps following new messages. */
+const FOLLOW_SLACK = 48;
+
+/**
+ * Resolves `/msg <name> <text>` against the participants' names, case-insensitively.
+ * Names may contain spaces, so the longest name that prefixes the rest wins.
+ * @param {string} input Everything the user typed.
+ * @param {{id: number, name: string}[]} people Candidates (including oneself).
+ * @returns {null | {error: string} | {id: number, name: string, text: string}} null when
+ *   the input is not a `/msg` command.
+ */
+export function parseDirectMessage(input, people) {
+  const match = /^\/msg(?:\s+([\s\S]*))?$/i.exec(input.trim());
+  if (!match) {
+    return null;
+  }
+  const rest = match[1] ?? '';
+  if (!rest) {
+    return { error: 'Write /msg, a name and the message, e.g. /msg Ada See you at three.' };
+  }
+  const lower = rest.toLowerCase();
+  const found = [...people]
+    .sort((a, b) => b.name.length - a.name.length)
+    .find((p) => {
+      const name = p.name.toLowerCase();
+      return lower.startsWith(name) && (lower.length === name.length || /\s/.test(lower[name.length]));
+    });
+  if (!found) {
+    const word = rest.split(/\s+/)[0];
+    return { error: `No one called \u201c${word}\u201d is in the room.` };
+  }
+  const text = rest.slice(found.name.length).trim();
+  if (!text) {
+    return { error: `Write the message after the name: /msg ${found.name} <message>` };
+  }
+  return { id: found.id, name: found.name, text };
+}
+
+/**
+ * A timestamp as local hours and minutes.
+ * @param {number} ts Milliseconds since the Unix epoch.
+ */
+export function localTime(ts) {
+  return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+/** @param {string[]} names */
+function listNames(names) {
+  return names.join(', ');
+}
+
+export class ChatPanel {
+  constructor() {
+    this.panel = byId('chat', HTMLElement);
+    this.toggleButton = byId('chat-toggle', HTMLButtonElement);
+    this.badge = byId('chat-unread', HTMLElement);
+    this.badgeCount = byId('chat-unread-count', HTMLElement);
+    this.peopleList = byId('chat-people', HTMLElement);
+    this.log = byId('chat-log', HTMLElement);
+    this.uploadsBox = byId('chat-uploads', HTMLElement);
+    this.error = byId('chat-error', HTMLElement);
+    this.toLabel = byId('chat-to', HTMLElement);
+    this.everyoneButton = byId('chat-everyone', HTMLButtonElement);
+    this.form = byId('chat-form', HTMLFormElement);
+    this.input = byId('chat-input', HTMLTextAreaElement);
+    this.fileInput = byId('chat-file', HTMLInputElement);
+
+    /** Our id and name; null when not in a room. @type {{id: number, name: string} | null} */
+    this.self = null;
+    /** @type {string | null} */
+    this.token = null;
+    /** Everyone else in the room. @type {Map<number, string>} */
+    this.people = new Map();
+    /** Chosen private recipients. @type {Set<number>} */
+    this.chosen = new Set();
+    /** @type {FileCard[]} */
+    this.cards = [];
+    this.uploads = new Uploads(this.uploadsBox);
+    /** What was last sent, to put back in the box if the server refuses it. */
+    this.lastSent = '';
+    this.unread = 0;
+    this.open = true;
+    /** Whether the log keeps showing the newest entry (the user has not scrolled up). */
+    this.following = true;
+
+    /**
+     * The user sends a message (to the room when `to` is empty).
+     * @type {(text: string, to: number[]) => void}
+     */
+    this.onSend = () => {};
+
+    this.toggleButton.addEventListener('click', () => {
+      this.setOpen(!this.open);
+      if (this.open) {
+        this.input.focus();
+      }
+    });
+    this.log.addEventListener('scroll', () => {
+      const log = this.log;
+      this.following = log.scrollHeight - log.scrollTop - log.clientHeight < FOLLOW_SLACK;
+    });
+    // The log shrinks when an upload row or an error appears below it: stay at the newest.
+    new ResizeObserver(() => {
+      if (this.following) {
+        this.log.scrollTop = this.log.scrollHeight;
+      }
+    }).observe(this.log);
+    this.everyoneButton.addEventListener('click', () => this.clearRecipients());
+    this.form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+    this.input.addEventListener('keydown', (event) => {
+      // Enter sends; Shift+Enter starts a new line; Enter while composing (IME) does neither.
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.submit();
+      }
+    });
+    this.input.addEventListener('input', () => this.autosize());
+    this.fileInput.addEventListener('change', () => {
+      this.share([...(this.fileInput.files ?? [])]);
+      this.fileInput.value = '';
+    });
+    this.panel.addEventListener('dragover', (event) => {
+      if (event.dataTransfer?.types.includes('Files')) {
+        event.preventDefault();
+        event.dataTransfer.dropEffect = 'copy';
+        this.panel.classList.add('dropping');
+      }
+    });
+    this.panel.addEventListener('dragleave', (event) => {
+      if (!(event.relatedTarget instanceof Node) || !this.panel.contains(event.relatedTarget)) {
+        this.panel.classList.remove('dropping');
+      }
+    });
+    this.panel.addEventListener('drop', (event) => {
+      this.panel.classList.remove('dropping');
+      const files = [...(event.dataTransfer?.files ?? [])];
+      if (files.length) {
+        event.preventDefault();
+        this.share(files);
+      }
+    });
+  }
+
+  /**
+   * Starts a fresh chat for a joined room.
+   * @param {{you: number, name: string, token: string, participants: Participant[]}} session
+   */
+  start({ you, name, token, participants }) {
+    this.reset();
+    this.self = { id: you, name };
+    this.token = token;
+    for (const p of participants) {
+      this.people.set(p.id, p.name);
+    }
+    this.renderPeople();
+    this.renderRecipients();
+    // A side panel on wide screens; on a phone it would cover the videos, so it starts closed.
+    this.setOpen(!window.matchMedia('(max-width: 760px)').matches);
+  }
+
+  /** Forgets the room: cancels transfers; the token no longer works anyway. */
+  stop() {
+    this.token = null;
+    this.uploads.clear();
+    for (const card of this.cards) {
+      card.cancel();
+    }
+  }
+
+  reset() {
+    this.stop();
+    this.self = null;
+    this.people.clear();
+    this.chosen.clear();
+    this.cards = [];
+    this.log.replaceChildren();
+    this.hideError();
+    this.input.value = '';
+    this.lastSent = '';
+    this.unread = 0;
+    this.following = true;
+    this.renderUnread();
+  }
+
+  /** @param {Participant} participant */
+  upsertParticipant(participant) {
+    this.people.set(participant.id, participant.name);
+    this.renderPeople();
+    this.renderRecipients();
+  }
+
+  /** @param {number} id */
+  removeParticipant(id) {
+    this.people.delete(id);
+    this.chosen.delete(id);
+    this.renderPeople();
+    this.renderRecipients();
+  }
+
+  /** @param {ChatMessage[]} messages */
+  setHistory(messages) {
+    for (const message of messages) {
+      this.append(message, false);
+    }
+    this.log.scrollTop = this.log.scrollHeight;
+  }
+
+  /** @param {ChatMessage} message */
+  add(message) {
+    const own = message.from.id === this.self?.id;
+    if (own) {
+      this.lastSent = '';
+    }
+    this.append(message, !own);
+  }
+
+  /**
+   * Shows an error next to the message box; a refused message goes back into the box.
+   * @param {string} message
+   */
+  showServerError(message) {
+    if (this.lastSent && !this.input.value) {
+      this.input.value = this.lastSent;
+      this.autosize();
+    }
+    this.lastSent = '';
+    this.showError(message);
+  }
+
+  /** @param {string} message */
+  showError(message) {
+    this.error.textContent = message;
+    this.error.hidden = false;
+    if (!this.open) {
+      this.setOpen(true);
+    }
+  }
+
+  hideError() {
+    this.error.textContent = '';
+    this.error.hidden = true;
+  }
+
+  /** @param {boolean} open */
+  setOpen(open) {
+    this.open = open;
+    this.panel.classList.toggle('closed', !open);
+    this.toggleButton.setAttribute('aria-expanded', String(open));
+    if (open) {
+      this.unread = 0;
+      this.renderUnread();
+    }
+  }
+
+  submit() {
+    const raw = this.input.value;
+    if (!raw.trim() || !this.self) {
+      return;
+    }
+    const direct = parseDirectMessage(raw, [...this.everyone()]);
+    let text = raw;
+    let to = [...this.chosen];
+    if (direct) {
+      if ('error' in direct) {
+        this.showError(direct.error);
+        return;
+      }
+      if (direct.id === this.self.id) {
+        this.showError('That is you: choose someone else for a private message.');
+        return;
+      }
+      text = direct.text;
+      to = [direct.id];
+    }
+    this.hideError();
+    this.lastSent = raw;
+    this.input.value = '';
+    this.autosize();
+    this.onSend(text, to);
+  }
+
+  /**
+   * Shares files with the chosen recipients, or the room.
+   * @param {File[]} files
+   */
+  share(files) {
+    if (!this.token) {
+      this.showError('Join the room to share files.');
+      return;
+    }
+    this.hideError();
+    const to = [...this.chosen];
+    const label = to.length ? listNames(to.map((id) => this.people.get(id) ?? `#${id}`)) : 'everyone';
+    for (const file of files) {
+      this.uploads.start(file, this.token, to, label);
+    }
+  }
+
+  /** Everyone who can be named in `/msg`, oneself included (to explain that mistake). */
+  *everyone() {
+    if (this.self) {
+      yield this.self;
+    }
+    for (const [id, name] of this.people) {
+      yield { id, name };
+    }
+  }
+
+  clearRecipients() {
+    this.chosen.clear();
+    this.renderPeople();
+    this.renderRecipients();
+    this.input.focus();
+  }
+
+  renderPeople() {
+    const sorted = [...this.people].sort((a, b) => a[1].localeCompare(b[1]));
+    const items = sorted.map(([id, name]) => {
+      const item = el('li', 'person');
+      const label = el('label', 'person-label');
+      const box = el('input');
+      box.type = 'checkbox';
+      box.checked = this.chosen.has(id);
+      box.dataset.participantId = String(id);
+      box.addEventListener('change', () => {
+        if (box.checked) {
+          this.chosen.add(id);
+        } else {
+          this.chosen.delete(id);
+        }
+        this.renderRecipients();
+      });
+      label.append(box, el('span', 'person-name', name));
+      item.append(label);
+      return item;
+    });
+    if (!items.length) {
+      items.push(el('li', 'people-empty', 'No one else is here yet.'));
+    }
+    this.peopleList.replaceChildren(...items);
+  }
+
+  renderRecipients() {
+    const names = [...this.chosen].map((id) => this.people.get(id) ?? `#${id}`);
+    const isPrivate = names.length > 0;
+    this.toLabel.textContent = isPrivate ? `To: ${listNames(names)} (private)` : 'To: Everyone';
+    this.toLabel.classList.toggle('private', isPrivate);
+    this.everyoneButton.hidden = !isPrivate;
+    this.form.classList.toggle('private', isPrivate);
+    this.input.placeholder = isPrivate ? `Private message to ${listNames(names)}` : 'Message everyone';
+  }
+
+  renderUnread() {
+    this.badge.hidden = this.unread === 0;
+    this.badgeCount.textContent = String(this.unread);
+  }
+
+  autosize() {
+    this.input.style.height = 'auto';
+    this.input.style.height = `${Math.min(this.input.scrollHeight, 160)}px`;
+  }
+
+  /**
+   * Adds one entry to the log.
+   * @param {ChatMessage} message
+   * @param {boolean} countUnread
+   */
+  append(message, countUnread) {
+    const log = this.log;
+    const own = message.from.id === this.self?.id;
+    log.append(this.entry(message, own));
+    if (this.following || own) {
+      log.scrollTop = log.scrollHeight;
+      this.following = true;
+    }
+    if (countUnread && !this.open) {
+      this.unread++;
+      this.renderUnread();
+    }
+  }
+
+  /**
+   * Renders a message or file entry.
+   * @param {ChatMessage} message
+   * @param {boolean} own
+   */
+  entry(message, own) {
+    const item = el('li', 'entry');
+    item.classList.toggle('own', own);
+    item.dataset.from = String(message.from.id);
+    const meta = el('div', 'entry-meta');
+    meta.append(el('span', 'entry-from', message.from.name));
+    const time = el('time', 'entry-time', localTime(message.ts));
+    time.dateTime = new Date(message.ts).toISOString();
+    time.title = new Date(message.ts).toLocaleString();
+    meta.append(time);
+    if (message.to.length) {
+      item.classList.add('private');
+      item.dataset.private = '';
+      meta.append(el('span', 'entry-private', this.privateLabel(message, own)));
+    }
+    item.append(meta);
+    if (message.text) {
+      item.append(el('div', 'entry-text', message.text));
+    }
+    if (message.file) {
+      item.classList.add('file');
+      const card = new FileCard(message.file, () => this.token);
+      this.cards.push(card);
+      item.append(card.root);
+    }
+    return item;
+  }
+
+  /**
+   * "Private to Bob", or for a recipient "Private to you" / "Private to you and Bob".
+   * @param {ChatMessage} message
+   * @param {boolean} own
+   */
+  privateLabel(message, own) {
+    if (own) {
+      return `Private to ${listNames(message.to.map((p) => p.name))}`;
+    }
+    const others = message.to.filter((p) => p.id !== this.self?.id).map((p) => p.name);
+    return others.length ? `Private to you and ${listNames(others)}` : 'Private to you';
+  }
+}
