@@ -5,6 +5,14 @@
 #   sudo bash bench/run.sh                      # everything (about 10 minutes)
 #   BENCH_TARGETS=lanmeet,relay bash bench/run.sh
 #   BENCH_QUICK=1 bash bench/run.sh             # shorter meeting run
+#   BENCH_TARGETS=lanmeet BENCH_WORKLOADS=capacity BENCH_SERVER_BIN=/tmp/lanmeet-old \
+#     BENCH_OUT=/tmp/old.json bash bench/run.sh   # compare a server build; no BENCHMARKS.md
+#   BENCH_REPORT_ONLY=1 python3 bench/bench.py  # rewrite BENCHMARKS.md from last-results.json
+#
+# Waits while Chromium e2e tests run (they assert frame rates); waits up to 5 minutes in
+# all for other people's compilers, then measures and names the affected workloads.
+# Janus gets a config folder generated per run (never /etc/janus); its last log is kept in
+# /tmp/lmb-janus-last.log.
 #
 # Needs root (network namespaces), python3, taskset; Janus from `apt-get install janus`;
 # perf for the profile. Creates namespaces lmb-srv and lmb-cli joined by a veth pair and

@@ -230,7 +230,7 @@ async fn session(
         .map_err(|_| anyhow!("connecting timed out"))??;
     let room = room_id(&spec.room);
     let pub_handle = attach(&mut conn).await?;
-    let create = json!({"request": "create", "room": room, "publishers": 1000,
+    let create = json!({"request": "create", "room": room, "publishers": 2000,
         "bitrate": 0, "audiocodec": "opus", "videocodec": "vp8", "notify_joining": false});
     if let Ok(reply) = conn.message(pub_handle, create, None).await {
         // "Room already exists" (427) is expected for everyone but the first.

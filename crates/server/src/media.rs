@@ -5,6 +5,13 @@
 //! The loop waits on the socket and a waker with `mio`, reads datagrams in batches with
 //! `quinn-udp` (which also tells the destination address, needed because the socket is
 //! bound to the wildcard address), feeds the [`Sfu`], and sends what it outputs.
+//!
+//! Sending is the expensive part (one system call and one trip through the kernel's UDP
+//! stack per datagram), so the worker collects every datagram the SFU outputs after a
+//! batch of reads, groups them by destination (keeping each destination's order) and
+//! sends runs of equal-sized datagrams to one destination as one UDP GSO message
+//! (`UDP_SEGMENT`): a publisher's video frame, forwarded to a subscriber, is one system
+//! call instead of six.
 
 use std::collections::HashMap;
 use std::io::{self, IoSliceMut};
@@ -20,6 +27,7 @@ use lanmeet_proto::{ParticipantId, ServerMessage};
 use lanmeet_sfu::{Output, Sfu, SfuConfig, SfuStats};
 use mio::{Events, Interest, Poll, Token, Waker};
 use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState};
+use str0m::net::Transmit;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, info_span, warn};
 
@@ -73,6 +81,8 @@ const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 const BATCH: usize = 32;
 /// Receive buffer per datagram slot; room for GRO-coalesced segments.
 const SLOT: usize = 64 * 1024;
+/// Largest UDP GSO message: the UDP length field's limit, less headers.
+const GSO_BYTES: usize = 65_000;
 
 /// The signaling side's handle on a worker.
 pub struct WorkerHandle {
@@ -174,6 +184,8 @@ pub fn spawn_worker(
             .unwrap_or(IpAddr::from([127, 0, 0, 1])),
         stop: stop.clone(),
         stats: stats.clone(),
+        pending: Vec::new(),
+        gso_buf: Vec::with_capacity(GSO_BYTES),
     };
     let thread = std::thread::Builder::new()
         .name(format!("media-{index}"))
@@ -206,6 +218,10 @@ struct Worker {
     default_ip: IpAddr,
     stop: Arc<AtomicBool>,
     stats: Arc<std::sync::Mutex<SfuStats>>,
+    /// Datagrams output by the SFU, not yet sent.
+    pending: Vec<Transmit>,
+    /// Where a GSO message's segments are put end to end.
+    gso_buf: Vec<u8>,
 }
 
 impl Worker {
@@ -268,27 +284,24 @@ impl Worker {
 
     /// Reads every waiting datagram into the SFU.
     fn read_socket(&mut self, buf: &mut [u8], meta: &mut [RecvMeta]) {
+        let mut slices: Vec<IoSliceMut> = buf.chunks_mut(SLOT).map(IoSliceMut::new).collect();
         loop {
-            let n = {
-                let mut slices: Vec<IoSliceMut> =
-                    buf.chunks_mut(SLOT).map(IoSliceMut::new).collect();
-                match self
-                    .state
-                    .recv(UdpSockRef::from(&self.socket), &mut slices, meta)
-                {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        // ICMP errors from a vanished peer land here on Linux; they say
-                        // nothing about the socket itself.
-                        debug!("media socket read error: {e}");
-                        continue;
-                    }
+            let n = match self
+                .state
+                .recv(UdpSockRef::from(&self.socket), &mut slices, meta)
+            {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // ICMP errors from a vanished peer land here on Linux; they say
+                    // nothing about the socket itself.
+                    debug!("media socket read error: {e}");
+                    continue;
                 }
             };
             let now = Instant::now();
-            for (m, slot) in meta.iter().zip(buf.chunks(SLOT)).take(n) {
+            for (m, slot) in meta.iter().zip(slices.iter()).take(n) {
                 let destination = SocketAddr::new(m.dst_ip.unwrap_or(self.default_ip), self.port);
                 let source = normalize(m.addr);
                 let stride = m.stride.max(1);
@@ -303,21 +316,11 @@ impl Worker {
     fn flush_outputs(&mut self) -> Instant {
         loop {
             match self.sfu.poll_output() {
-                Output::Timeout(t) => return t,
-                Output::Transmit(t) => {
-                    let transmit = quinn_udp::Transmit {
-                        destination: t.destination,
-                        ecn: None,
-                        contents: &t.contents,
-                        segment_size: None,
-                        src_ip: Some(t.source.ip()),
-                    };
-                    if let Err(e) = self.state.send(UdpSockRef::from(&self.socket), &transmit) {
-                        // A full send buffer drops the datagram, as a congested link would;
-                        // RTP recovers through NACK and keyframe requests.
-                        debug!(to = %t.destination, "media send failed: {e}");
-                    }
+                Output::Timeout(t) => {
+                    self.send_pending();
+                    return t;
                 }
+                Output::Transmit(t) => self.pending.push(t),
                 Output::Signal(id, msg) => {
                     if let Some(tx) = self.outbound.get(&id) {
                         let _ = tx.send(ToParticipant::Message(msg));
@@ -327,6 +330,97 @@ impl Worker {
                     if let Some(tx) = self.outbound.get(&id) {
                         let _ = tx.send(ToParticipant::MediaFailed);
                     }
+                }
+            }
+        }
+    }
+}
+
+impl Worker {
+    /// Sends the collected datagrams: grouped by destination (a stable sort keeps each
+    /// destination's order), each run of equal-sized datagrams to one destination (the
+    /// last may be shorter) as one GSO message.
+    fn send_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_by_key(|t| (t.destination, t.source));
+        let max_segments = self.state.max_gso_segments();
+        let mut i = 0;
+        while i < pending.len() {
+            let first = &pending[i];
+            let size = first.contents.len();
+            let limit = max_segments.min(GSO_BYTES / size.max(1)).max(1);
+            let mut j = i + 1;
+            while j < pending.len() && j - i < limit {
+                let t = &pending[j];
+                let len = t.contents.len();
+                if t.destination != first.destination || t.source != first.source || len > size {
+                    break;
+                }
+                j += 1;
+                if len < size {
+                    break; // only the last segment may be shorter
+                }
+            }
+            if j - i == 1 {
+                self.send_one(first);
+            } else {
+                self.send_gso(&pending[i..j], size);
+            }
+            i = j;
+        }
+        pending.clear();
+        self.pending = pending;
+    }
+
+    fn send_one(&self, t: &Transmit) {
+        let transmit = quinn_udp::Transmit {
+            destination: t.destination,
+            ecn: None,
+            contents: &t.contents,
+            segment_size: None,
+            src_ip: Some(t.source.ip()),
+        };
+        if let Err(e) = self
+            .state
+            .try_send(UdpSockRef::from(&self.socket), &transmit)
+        {
+            // A full send buffer drops the datagram, as a congested link would; RTP
+            // recovers through NACK and keyframe requests.
+            debug!(to = %t.destination, "media send failed: {e}");
+        }
+    }
+
+    /// `run`: datagrams to one destination, all `size` bytes but the last.
+    fn send_gso(&mut self, run: &[Transmit], size: usize) {
+        self.gso_buf.clear();
+        for t in run {
+            self.gso_buf.extend_from_slice(&t.contents);
+        }
+        let first = &run[0];
+        let transmit = quinn_udp::Transmit {
+            destination: first.destination,
+            ecn: None,
+            contents: &self.gso_buf,
+            segment_size: Some(size),
+            src_ip: Some(first.source.ip()),
+        };
+        match self
+            .state
+            .try_send(UdpSockRef::from(&self.socket), &transmit)
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                debug!(to = %first.destination, "media send failed: {e}");
+            }
+            Err(e) => {
+                // Some devices refuse GSO (EIO, EINVAL); quinn-udp then stops offering it
+                // (max_gso_segments becomes 1), and this run goes out one by one.
+                debug!(to = %first.destination, "GSO send failed, sending singly: {e}");
+                for t in run {
+                    self.send_one(t);
                 }
             }
         }

@@ -574,7 +574,6 @@ impl Sfu {
         let Some(members) = self.rooms.get_mut(&peer.room).map(std::mem::take) else {
             return;
         };
-        let room = peer.room.clone();
         let exts = ExtensionValues {
             audio_level: packet.header.ext_vals.audio_level,
             voice_activity: packet.header.ext_vals.voice_activity,
@@ -630,7 +629,13 @@ impl Sfu {
             self.stats.bytes_forwarded += packet.payload.len() as u64;
             self.dirty.push((other, Leg::Subscribe));
         }
-        if let Some(slot) = self.rooms.get_mut(&room) {
+        // The source is still a member (nothing above removes peers), so its room
+        // name is found without cloning it per packet.
+        if let Some(slot) = self
+            .peers
+            .get(&source)
+            .and_then(|p| self.rooms.get_mut(&p.room))
+        {
             *slot = members;
         }
         if need_keyframe {
