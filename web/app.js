@@ -111,6 +111,7 @@ class Session {
     };
     conn.onChatHistory = (messages) => chatPanel.setHistory(messages);
     conn.onChat = (message) => chatPanel.add(message);
+    conn.onActiveSpeaker = (id) => meetingView.setActiveSpeaker(id, conn.you);
     chatPanel.onSend = (text, to) => conn.sendChat(text, to);
     conn.onTrack = (id, kind, track) => {
       meetingView.attachTrack(id, kind, track).catch((err) => this.soundBlocked(err));

@@ -173,6 +173,11 @@ export class Connection {
     this.onChatHistory = () => {};
     /** A new chat message or shared file. @type {(message: ChatMessage) => void} */
     this.onChat = () => {};
+    /**
+     * The room's active speaker changed (null: nobody, e.g. the speaker left).
+     * @type {(id: number | null) => void}
+     */
+    this.onActiveSpeaker = () => {};
     /** An error; if `fatal`, `onClose` follows. @type {(error: ServerError) => void} */
     this.onError = () => {};
     /** The connection ended; called once. @type {(info: CloseInfo) => void} */
@@ -341,6 +346,9 @@ export class Connection {
         break;
       case 'chat':
         this.onChat(msg.message);
+        break;
+      case 'active_speaker':
+        this.onActiveSpeaker(typeof msg.id === 'number' ? msg.id : null);
         break;
       case 'error':
         if (msg.fatal) {

@@ -371,6 +371,18 @@ export class MeetingView {
     }
   }
 
+  /**
+   * Highlights the active speaker's tile (the own tile when it is `you`).
+   * @param {number | null} id
+   * @param {number | null} you
+   */
+  setActiveSpeaker(id, you) {
+    for (const [tileId, tile] of this.tiles) {
+      tile.root.classList.toggle('speaking', tileId === id);
+    }
+    this.selfTile?.root.classList.toggle('speaking', id !== null && id === you);
+  }
+
   /** @param {number} id */
   removeParticipant(id) {
     this.pendingTracks.delete(id);

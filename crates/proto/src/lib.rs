@@ -165,6 +165,12 @@ pub enum ServerMessage {
         /// Which participant each media section belongs to.
         tracks: Vec<TrackInfo>,
     },
+    /// The room's active speaker changed (`null`: nobody any more, e.g. the speaker
+    /// left).
+    ActiveSpeaker {
+        /// The participant now speaking.
+        id: Option<ParticipantId>,
+    },
     /// Something went wrong; `fatal` errors are followed by the socket closing.
     Error {
         /// Machine-readable code.

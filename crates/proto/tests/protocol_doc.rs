@@ -61,6 +61,7 @@ fn server_examples_parse_and_cover_every_type() {
         "participant_left",
         "publish_answer",
         "subscribe_offer",
+        "active_speaker",
         "error",
     ]
     .map(String::from)

@@ -10,12 +10,14 @@
 //!   the subscribe-side renegotiation.
 //! - `forward`: a subscription of one participant to another's track; RTP rewriting.
 //! - `keyframe`: recognising the start of a keyframe in VP8, VP9 and H.264 payloads.
+//! - `speaker`: active speaker detection from the audio level header extension.
 #![deny(missing_docs)]
 
 mod forward;
 mod keyframe;
 mod peer;
 pub mod sfu;
+mod speaker;
 
 pub use sfu::{Output, Sfu, SfuConfig, SfuStats};
 

@@ -26,6 +26,7 @@ use tracing::{debug, info, warn};
 use crate::forward::{SubState, Subscription, Verdict};
 use crate::keyframe::starts_keyframe;
 use crate::peer::{Connection, Leg, Peer, PublishedTrack};
+use crate::speaker::{SpeakerDetector, EVALUATION_INTERVAL};
 
 /// Settings of one [`Sfu`].
 #[derive(Debug, Clone)]
@@ -93,6 +94,10 @@ pub struct Sfu {
     stats: SfuStats,
     /// The latest `now` seen, for the timeout of an idle worker.
     last_now: Instant,
+    /// Active speaker detection, per room.
+    speakers: HashMap<Arc<str>, SpeakerDetector>,
+    /// When speakers are next evaluated.
+    next_speaker_evaluation: Instant,
 }
 
 /// Video packets kept per subscriber stream to answer NACKs (about 3 s of 720p).
@@ -118,6 +123,8 @@ impl Sfu {
             outputs: VecDeque::new(),
             stats: SfuStats::default(),
             last_now: now,
+            speakers: HashMap::new(),
+            next_speaker_evaluation: now,
         }
     }
 
@@ -205,14 +212,19 @@ impl Sfu {
         }
         self.by_source.retain(|_, (p, _)| *p != id);
         self.dirty.retain(|(p, _)| *p != id);
+        let speaker_change = self.speakers.get_mut(&peer.room).and_then(|d| d.remove(id));
         let mut others = Vec::new();
         if let Some(members) = self.rooms.get_mut(&peer.room) {
             members.retain(|p| *p != id);
             if members.is_empty() {
                 self.rooms.remove(&peer.room);
+                self.speakers.remove(&peer.room);
             } else {
                 others = members.clone();
             }
+        }
+        if let Some(speaker) = speaker_change {
+            self.announce_speaker(&others, speaker);
         }
         for other in others {
             let changed = self
@@ -369,6 +381,10 @@ impl Sfu {
 
     /// Time passed: wake every connection whose timeout is due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if now >= self.next_speaker_evaluation {
+            self.next_speaker_evaluation = now + EVALUATION_INTERVAL;
+            self.evaluate_speakers(now);
+        }
         for (id, peer) in &mut self.peers {
             for leg in [Leg::Publish, Leg::Subscribe] {
                 let Some(conn) = peer.connection(leg) else {
@@ -399,6 +415,11 @@ impl Sfu {
             }
             t
         });
+        let speakers_busy = self.speakers.values().any(|d| !d.is_idle());
+        let far = match far {
+            Some(t) if speakers_busy => Some(t.min(self.next_speaker_evaluation)),
+            other => other,
+        };
         match far {
             Some(t) => Output::Timeout(t),
             // No connection: nothing to wake for until the next input.
@@ -548,6 +569,29 @@ impl Sfu {
         self.dirty.push((source, Leg::Publish));
     }
 
+    fn evaluate_speakers(&mut self, now: Instant) {
+        let mut changes = Vec::new();
+        for (room, detector) in &mut self.speakers {
+            if let Some(speaker) = detector.evaluate(now) {
+                changes.push((room.clone(), speaker));
+            }
+        }
+        for (room, speaker) in changes {
+            let members = self.rooms.get(&room).cloned().unwrap_or_default();
+            self.announce_speaker(&members, speaker);
+        }
+    }
+
+    fn announce_speaker(&mut self, members: &[ParticipantId], speaker: Option<ParticipantId>) {
+        debug!(?speaker, "active speaker");
+        for member in members {
+            self.outputs.push_back(Output::Signal(
+                *member,
+                ServerMessage::ActiveSpeaker { id: speaker },
+            ));
+        }
+    }
+
     /// Writes one publisher packet to every subscriber of its track.
     fn forward_rtp(&mut self, now: Instant, source: ParticipantId, packet: RtpPacket) {
         self.stats.packets_in += 1;
@@ -567,6 +611,12 @@ impl Sfu {
         let Some(kind) = peer.tracks.iter().find(|t| t.mid == mid).map(|t| t.kind) else {
             return;
         };
+        if let (MediaKind::Audio, Some(level)) = (kind, packet.header.ext_vals.audio_level) {
+            self.speakers
+                .entry(peer.room.clone())
+                .or_default()
+                .on_audio(source, now, level);
+        }
         let keyframe =
             kind == MediaKind::Video && starts_keyframe(params.spec().codec, &packet.payload);
         // Borrow the member list out of the map for the loop (no allocation per packet);

@@ -174,6 +174,9 @@ pub struct MediaSource {
     pub audio_frames: u32,
     /// When keyframe requests arrived.
     pub keyframe_requests: Vec<Instant>,
+    /// Level put in the audio level header extension of each audio frame, in dBov
+    /// (0 loudest, -127 silence); `None` sends no level, like a browser without it.
+    pub audio_level: Option<i8>,
 }
 
 impl MediaSource {
@@ -225,6 +228,8 @@ pub struct SimClient {
     pub offers: Vec<(Instant, Vec<TrackInfo>)>,
     /// Signaling messages other than answers and offers (errors, mostly).
     pub other_signals: Vec<ServerMessage>,
+    /// Active speaker announcements, with when they arrived.
+    pub speakers: Vec<(Instant, Option<ParticipantId>)>,
     /// The SFU reported this participant's media dead.
     pub media_failed: bool,
 }
@@ -249,6 +254,7 @@ impl SimClient {
             tracks: Vec::new(),
             offers: Vec::new(),
             other_signals: Vec::new(),
+            speakers: Vec::new(),
             media_failed: false,
         }
     }
@@ -298,6 +304,7 @@ impl SimClient {
             video: Vec::new(),
             audio_frames: 0,
             keyframe_requests: Vec::new(),
+            audio_level: None,
         });
         offer.to_sdp_string()
     }
@@ -502,7 +509,13 @@ impl SimClient {
             source.keyframe_asked = false;
             let frame = payload::video_frame(tag, counter, keyframe);
             let time = MediaTime::from_90khz(u64::from(counter) * VIDEO_TICKS);
-            write(&mut conn.rtc, source.video_mid, Codec::Vp8, at, time, frame);
+            write(
+                &mut conn.rtc,
+                source.video_mid,
+                Codec::Vp8,
+                (at, time, None),
+                frame,
+            );
             source.video.push(SentFrame {
                 counter,
                 keyframe,
@@ -518,8 +531,7 @@ impl SimClient {
                 &mut conn.rtc,
                 source.audio_mid,
                 Codec::Opus,
-                at,
-                time,
+                (at, time, source.audio_level),
                 frame,
             );
             source.audio_frames += 1;
@@ -558,15 +570,19 @@ impl SimClient {
 }
 
 /// Writes one frame on `mid` with the negotiated payload type of `codec`.
+/// `when` is (wallclock, media time, audio level).
 fn write(
     rtc: &mut Rtc,
     mid: Mid,
     codec: Codec,
-    wallclock: Instant,
-    time: MediaTime,
+    when: (Instant, MediaTime, Option<i8>),
     frame: Vec<u8>,
 ) {
-    let writer = rtc.writer(mid).expect("the track was negotiated");
+    let (wallclock, time, level) = when;
+    let mut writer = rtc.writer(mid).expect("the track was negotiated");
+    if let Some(level) = level {
+        writer = writer.audio_level(level, level > -50);
+    }
     let pt = writer
         .payload_params()
         .find(|p| p.spec().codec == codec)

@@ -151,6 +151,12 @@ impl World {
         client.request_keyframe(now, publisher, net);
     }
 
+    /// `name`'s microphone hears this level from now on (dBov: 0 loudest, -127 silence).
+    pub fn set_audio_level(&mut self, name: &str, level: i8) {
+        let source = self.client_mut(name).source.as_mut();
+        source.expect("publishing").audio_level = Some(level);
+    }
+
     /// `name` turns camera and microphone off: no more frames are produced.
     pub fn stop_media(&mut self, name: &str) {
         self.client_mut(name).stop_media();
@@ -335,6 +341,7 @@ impl World {
                 client.drive(now, Leg::Subscribe, false, &mut self.net);
                 self.sfu.subscribe_answer(now, id, &answer);
             }
+            ServerMessage::ActiveSpeaker { id } => client.speakers.push((now, id)),
             other => client.other_signals.push(other),
         }
     }
