@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::engine::{EngineEvent, EngineHandle, Leg};
-use crate::session::{Ready, Spec};
+use crate::session::{finish, Ready, Spec};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -157,15 +157,7 @@ pub async fn participant(
         shutdown,
     )
     .await;
-    if let Err(e) = result {
-        match ready.take() {
-            Some(r) => {
-                let _ = r.send(Err(format!("{}: {e:#}", spec.name)));
-            }
-            None => tracing::warn!(name = %spec.name, "Janus participant ended: {e:#}"),
-        }
-    }
-    engine.remove(spec.index);
+    finish(&engine, &spec, ready, result, "Janus");
 }
 
 async fn connect(url: &str) -> anyhow::Result<Conn> {

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::engine::{EngineEvent, EngineHandle, Leg};
-use crate::session::{Ready, Spec};
+use crate::session::{finish, Ready, Spec};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -59,15 +59,7 @@ pub async fn participant(
         shutdown,
     )
     .await;
-    if let Err(e) = result {
-        match ready.take() {
-            Some(r) => {
-                let _ = r.send(Err(format!("{}: {e:#}", spec.name)));
-            }
-            None => tracing::warn!(name = %spec.name, "participant ended: {e:#}"),
-        }
-    }
-    engine.remove(spec.index);
+    finish(&engine, &spec, ready, result, "lanmeet");
 }
 
 async fn send(ws: &mut Ws, msg: &ClientMessage) -> anyhow::Result<()> {

@@ -27,6 +27,27 @@ pub struct Spec {
 /// the reason otherwise.
 pub type Ready = oneshot::Sender<Result<(), String>>;
 
+/// Ends a participant's run: reports a failure to join through `ready` if it is still
+/// pending (otherwise logs it, naming the `server` kind), and unregisters it from the
+/// media engine.
+pub fn finish(
+    engine: &EngineHandle,
+    spec: &Spec,
+    ready: Option<Ready>,
+    result: anyhow::Result<()>,
+    server: &str,
+) {
+    if let Err(e) = result {
+        match ready {
+            Some(r) => {
+                let _ = r.send(Err(format!("{}: {e:#}", spec.name)));
+            }
+            None => tracing::warn!(name = %spec.name, "{server} participant ended: {e:#}"),
+        }
+    }
+    engine.remove(spec.index);
+}
+
 /// A participant of the no-crypto relay: one plain UDP socket registered in its room.
 pub async fn relay_participant(
     relay: SocketAddr,
