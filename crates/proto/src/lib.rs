@@ -51,6 +51,55 @@ pub struct Participant {
     pub camera: bool,
     /// Whether the microphone is on.
     pub microphone: bool,
+    /// Whether this participant is sharing its screen (presenting).
+    #[serde(default)]
+    pub screen: bool,
+}
+
+/// What a published track carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackSource {
+    /// The camera (video, usually simulcast).
+    Camera,
+    /// The microphone (audio).
+    Microphone,
+    /// A shared screen, window or tab (video, one layer at full resolution).
+    Screen,
+}
+
+/// What one media section of the publish connection carries, as the browser declares it
+/// with its offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedTrack {
+    /// The media id in the publish SDP.
+    pub mid: String,
+    /// Camera, microphone or screen.
+    pub source: TrackSource,
+}
+
+/// How large the subscriber shows one video track, so the server can pick the simulcast
+/// layer that fits it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackView {
+    /// The media id in the subscribe SDP (from [`TrackInfo::mid`]).
+    pub mid: String,
+    /// Displayed width in device pixels; 0: not visible.
+    pub width: u32,
+    /// Displayed height in device pixels; 0: not visible.
+    pub height: u32,
+}
+
+/// Why a subscriber gets no video on a track for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseReason {
+    /// The subscriber's link cannot carry even the lowest layer; audio continues.
+    LowBandwidth,
+    /// The subscriber does not show the track.
+    NotVisible,
 }
 
 /// Maps one media section (`mid`) of the subscribe connection to the participant whose
@@ -63,6 +112,8 @@ pub struct TrackInfo {
     pub participant: ParticipantId,
     /// Audio or video.
     pub kind: TrackKind,
+    /// Camera, microphone or screen.
+    pub source: TrackSource,
 }
 
 /// A message from the browser to the server.
@@ -82,6 +133,10 @@ pub enum ClientMessage {
     PublishOffer {
         /// The SDP.
         sdp: String,
+        /// What each media section carries. Sections not listed are the camera (video)
+        /// or the microphone (audio).
+        #[serde(default)]
+        tracks: Vec<PublishedTrack>,
     },
     /// SDP answer to a [`ServerMessage::SubscribeOffer`].
     SubscribeAnswer {
@@ -94,6 +149,21 @@ pub enum ClientMessage {
         camera: bool,
         /// Microphone on.
         microphone: bool,
+    },
+    /// Start (`active`) or stop sharing the screen. Starting is refused with
+    /// [`ErrorCode::PresenterBusy`] while the room has as many presenters as allowed; on
+    /// success everyone (the sender too) gets a `participant_updated` with `screen` set.
+    /// Send it before adding the screen track to the publish connection.
+    ScreenShare {
+        /// Whether to share.
+        active: bool,
+    },
+    /// The size at which each video track of the subscribe connection is displayed.
+    /// Replaces the previous view; a video track not listed is not visible and gets no
+    /// video. Until the first `view`, every track gets the best layer the link carries.
+    View {
+        /// Displayed size per track.
+        tracks: Vec<TrackView>,
     },
     /// A chat message to the room (`to` empty or absent) or privately to the listed
     /// participants of the room.
@@ -170,6 +240,18 @@ pub enum ServerMessage {
     ActiveSpeaker {
         /// The participant now speaking.
         id: Option<ParticipantId>,
+    },
+    /// What the server now forwards on one video track of the subscribe connection:
+    /// sent when the layer changes or video pauses or resumes.
+    VideoState {
+        /// The media id in the subscribe SDP.
+        mid: String,
+        /// Whose track.
+        participant: ParticipantId,
+        /// Simulcast layer forwarded (0 is the lowest), or `null` while paused.
+        layer: Option<u8>,
+        /// Why no video is forwarded, while paused.
+        paused: Option<PauseReason>,
     },
     /// Something went wrong; `fatal` errors are followed by the socket closing.
     Error {
@@ -261,6 +343,8 @@ pub enum ErrorCode {
     RateLimited,
     /// A named recipient is not in the room.
     UnknownRecipient,
+    /// Someone else is already sharing a screen; the message names them.
+    PresenterBusy,
 }
 
 #[cfg(test)]

@@ -63,6 +63,15 @@ pub enum WorkerCommand {
         id: ParticipantId,
         /// SDP.
         sdp: String,
+        /// What each media section carries.
+        tracks: Vec<lanmeet_proto::PublishedTrack>,
+    },
+    /// The sizes at which a subscriber shows its video tracks.
+    View {
+        /// Whose.
+        id: ParticipantId,
+        /// Displayed size per track.
+        tracks: Vec<lanmeet_proto::TrackView>,
     },
     /// Subscribe-connection answer.
     SubscribeAnswer {
@@ -274,7 +283,10 @@ impl Worker {
                     self.outbound.remove(&id);
                     self.sfu.leave(now, id);
                 }
-                WorkerCommand::PublishOffer { id, sdp } => self.sfu.publish_offer(now, id, &sdp),
+                WorkerCommand::PublishOffer { id, sdp, tracks } => {
+                    self.sfu.publish_offer(now, id, &sdp, &tracks)
+                }
+                WorkerCommand::View { id, tracks } => self.sfu.set_view(now, id, &tracks),
                 WorkerCommand::SubscribeAnswer { id, sdp } => {
                     self.sfu.subscribe_answer(now, id, &sdp)
                 }

@@ -143,6 +143,7 @@ impl Registry {
             name,
             camera: true,
             microphone: true,
+            screen: false,
         };
         let others: Vec<Participant> = entry.members.values().map(|m| m.info.clone()).collect();
         broadcast(

@@ -163,8 +163,12 @@ impl Actor {
                 self.error(ErrorCode::WrongState, "Join a room first.", false)
                     .await
             }
-            (ClientMessage::PublishOffer { sdp }, Some(s)) => {
-                let command = WorkerCommand::PublishOffer { id: s.id, sdp };
+            (ClientMessage::PublishOffer { sdp, tracks }, Some(s)) => {
+                let command = WorkerCommand::PublishOffer {
+                    id: s.id,
+                    sdp,
+                    tracks,
+                };
                 self.registry.to_worker(&s.room, command);
                 Flow::Continue
             }
@@ -178,6 +182,12 @@ impl Actor {
                     .set_media_state(&s.room, s.id, camera, microphone);
                 Flow::Continue
             }
+            (ClientMessage::View { tracks }, Some(s)) => {
+                let command = WorkerCommand::View { id: s.id, tracks };
+                self.registry.to_worker(&s.room, command);
+                Flow::Continue
+            }
+            (ClientMessage::ScreenShare { .. }, Some(_)) => Flow::Continue,
             (ClientMessage::Chat { text, to }, Some(s)) => {
                 if !self.chat_rate.allow(std::time::Instant::now()) {
                     let message = "You are sending messages too fast; wait a moment.";

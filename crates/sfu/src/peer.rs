@@ -114,6 +114,10 @@ impl Peer {
                         MediaKind::Audio => TrackKind::Audio,
                         MediaKind::Video => TrackKind::Video,
                     },
+                    source: match s.kind {
+                        MediaKind::Audio => lanmeet_proto::TrackSource::Microphone,
+                        MediaKind::Video => lanmeet_proto::TrackSource::Camera,
+                    },
                 })
             })
             .collect();

@@ -241,7 +241,14 @@ impl Sfu {
 
     /// The browser's offer for its publish connection. Answers with
     /// [`ServerMessage::PublishAnswer`] or an error.
-    pub fn publish_offer(&mut self, now: Instant, id: ParticipantId, sdp: &str) {
+    pub fn publish_offer(
+        &mut self,
+        now: Instant,
+        id: ParticipantId,
+        sdp: &str,
+        tracks: &[lanmeet_proto::PublishedTrack],
+    ) {
+        let _ = tracks;
         let offer = match SdpOffer::from_sdp_string(sdp) {
             Ok(o) => o,
             Err(e) => return self.signal_error(id, ErrorCode::BadSdp, format!("bad offer: {e}")),
@@ -320,6 +327,11 @@ impl Sfu {
         self.dirty.push((id, Leg::Subscribe));
         self.offer_if_needed(id);
         self.drive(now);
+    }
+
+    /// The subscriber `id` now shows its video tracks at these sizes.
+    pub fn set_view(&mut self, now: Instant, id: ParticipantId, tracks: &[lanmeet_proto::TrackView]) {
+        let _ = (now, id, tracks);
     }
 
     /// A datagram arrived on the worker's socket.

@@ -127,7 +127,7 @@ impl World {
         let client = self.client_mut(name);
         let id = client.id;
         let offer = client.publish_offer(&crypto, now, policy);
-        self.sfu.publish_offer(now, id, &offer);
+        self.sfu.publish_offer(now, id, &offer, &[]);
         self.drain_sfu(false);
     }
 
