@@ -37,6 +37,9 @@ pub struct SfuConfig {
     /// Least time between two keyframe requests to one publisher track. Browsers answer
     /// every request with an expensive keyframe, so bursts of requests are merged.
     pub keyframe_request_interval: Duration,
+    /// In rooms with more audio publishers than this, each subscriber gets only this many
+    /// of the loudest audio streams.
+    pub audio_top_n: usize,
 }
 
 impl SfuConfig {
@@ -45,6 +48,7 @@ impl SfuConfig {
         SfuConfig {
             candidates,
             keyframe_request_interval: Duration::from_millis(300),
+            audio_top_n: 8,
         }
     }
 }
