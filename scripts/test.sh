@@ -16,6 +16,13 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 command -v chromium >/dev/null || { echo "chromium is required for the browser tests" >&2; exit 1; }
 
+# The bandwidth test puts a browser in a network namespace behind a tc limit (ip, tc).
+if ! command -v ip >/dev/null 2>&1 || ! command -v tc >/dev/null 2>&1; then
+  log "installing iproute2 (apt-get)"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q iproute2
+fi
+
 if [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm packages (npm ci)"
   npm ci --no-audit --no-fund

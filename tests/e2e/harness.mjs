@@ -116,6 +116,27 @@ function chromiumWrapper() {
   return wrapperPath;
 }
 
+/** @type {string | null} */
+let netnsWrapperPath = null;
+
+/**
+ * Like `chromiumWrapper`, but runs Chromium inside the network namespace named by
+ * $LANMEET_E2E_NETNS (`ip netns exec`, as root; see netns.mjs).
+ */
+function chromiumNetnsWrapper() {
+  if (!netnsWrapperPath) {
+    const dir = freshDir('lanmeet-e2e-bin-');
+    netnsWrapperPath = path.join(dir, 'chromium-netns');
+    writeFileSync(
+      netnsWrapperPath,
+      '#!/bin/sh\nexec ip netns exec "$LANMEET_E2E_NETNS" "$LANMEET_E2E_CHROMIUM" "$@" 2>>"$LANMEET_E2E_STDERR"\n',
+    );
+    chmodSync(netnsWrapperPath, 0o755);
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return netnsWrapperPath;
+}
+
 /** @param {string} prefix */
 function freshDir(prefix) {
   return mkdtempSync(path.join(tmpdir(), prefix));
@@ -125,6 +146,7 @@ function freshDir(prefix) {
  * A running lanmeet server.
  * @typedef {object} Server
  * @property {string} url Base URL ending in `/`, e.g. http://127.0.0.1:41234/
+ * @property {number} port The HTTP port.
  * @property {import('node:child_process').ChildProcess} process
  * @property {LogBuffer} log
  * @property {() => Promise<void>} stop
@@ -133,18 +155,23 @@ function freshDir(prefix) {
 /**
  * Starts `lanmeet serve` on an ephemeral port with a fresh data directory and resolves
  * once it prints its ready line.
- * @param {{timeoutMs?: number}} [options]
+ *
+ * `listen` (default 127.0.0.1:0) and `publicIps` (the media candidates, default
+ * 127.0.0.1) let browsers in a network namespace reach it: e.g. listen 0.0.0.0:0 and
+ * public IPs 127.0.0.1 and the namespace's host-side address. With 0.0.0.0 the ready
+ * line, and so `url`, names localhost (a secure context for loopback browsers).
+ * @param {{timeoutMs?: number, listen?: string, publicIps?: string[]}} [options]
  * @returns {Promise<Server>}
  */
-export async function startServer({ timeoutMs = 20_000 } = {}) {
+export async function startServer({ timeoutMs = 20_000, listen = '127.0.0.1:0', publicIps = ['127.0.0.1'] } = {}) {
   checkPrerequisites();
   const dataDir = freshDir('lanmeet-e2e-data-');
   const args = [
     'serve',
     '--http',
-    '--listen', '127.0.0.1:0',
+    '--listen', listen,
     '--udp-port', '0',
-    '--public-ip', '127.0.0.1',
+    ...publicIps.flatMap((ip) => ['--public-ip', ip]),
     '--data-dir', dataDir,
   ];
   const log = new LogBuffer('server', 2000);
@@ -182,6 +209,7 @@ export async function startServer({ timeoutMs = 20_000 } = {}) {
 
   return {
     url,
+    port: Number(new URL(url).port),
     process: child,
     log,
     async stop() {
@@ -213,10 +241,16 @@ export async function startServer({ timeoutMs = 20_000 } = {}) {
 
 /**
  * Launches a fresh Chromium (own profile directory) for one participant.
+ *
+ * Options: `netns` runs the browser inside that network namespace (see netns.mjs; it
+ * reaches the server at the namespace's host-side address, not localhost); `args` adds
+ * Chromium flags, e.g. `--unsafely-treat-insecure-origin-as-secure=http://10.77.1.1:8080`
+ * so that a page on plain HTTP off localhost may still use the camera.
  * @param {string} label
+ * @param {{netns?: string, args?: string[]}} [options]
  * @returns {Promise<Participant>}
  */
-export async function launchParticipant(label) {
+export async function launchParticipant(label, { netns, args = [] } = {}) {
   checkPrerequisites();
   const userDataDir = freshDir(`lanmeet-e2e-${label}-`);
   const log = new LogBuffer(`browser ${label}`);
@@ -225,10 +259,10 @@ export async function launchParticipant(label) {
   const stderrFile = `${userDataDir}.stderr.log`;
   log.stderrFile = stderrFile;
   const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: chromiumWrapper(),
-    env: { ...process.env, LANMEET_E2E_CHROMIUM: CHROMIUM, LANMEET_E2E_STDERR: stderrFile },
+    executablePath: netns ? chromiumNetnsWrapper() : chromiumWrapper(),
+    env: { ...process.env, LANMEET_E2E_CHROMIUM: CHROMIUM, LANMEET_E2E_STDERR: stderrFile, LANMEET_E2E_NETNS: netns ?? '' },
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...args],
     permissions: ['camera', 'microphone'],
     viewport: { width: 1280, height: 720 },
   });

@@ -1,0 +1,316 @@
+// A subscriber on a slow link: the server's link to browser B (in its own network
+// namespace, see netns.mjs) is limited to 300 kbit/s while A publishes 720p simulcast
+// (layers q, h, f). B must keep watching A, at a lower layer, smoothly (>= 10 fps), with
+// A's audio; C on loopback, unlimited, keeps the high layer. Once the limit goes, B climbs
+// back to a higher layer.
+//
+// Assertions are on outcomes (frames decoded, frame sizes, audio samples from getStats()),
+// never on how fast something happened: those times are printed as METRIC lines only.
+
+import assert from 'node:assert/strict';
+import { after, before, describe } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { launchParticipant, scenarioSteps, startServer, waitUntil } from './harness.mjs';
+import { createNetns, leftovers, netnsUnavailable } from './netns.mjs';
+
+/** @typedef {import('./harness.mjs').Participant} Participant */
+/** @typedef {import('./harness.mjs').Server} Server */
+/** @typedef {import('./netns.mjs').Netns} Netns */
+
+const ROOM = `bw-${process.pid}`;
+const LIMIT_KBIT = 300;
+const MIN_FPS = 10;
+/** How long the measurements run: rates over a window, not waits for a condition. */
+const WINDOW_MS = 10_000;
+/** Generous bounds for adaptation to happen at all (outcomes, not timing claims). */
+const ADAPT_TIMEOUT_MS = 30_000;
+
+/**
+ * Inbound RTP streams of the subscribe connection with the participant each belongs to
+ * (from the latest subscribe offer's tracks), plus the transport's received bytes. Runs in
+ * the page.
+ */
+async function inboundStats() {
+  const lm = /** @type {any} */ (window).lanmeet;
+  if (!lm?.subscribePc || lm.subscribePc.connectionState === 'closed') {
+    return { streams: [], transportBytes: 0, at: performance.now() };
+  }
+  const pc = /** @type {RTCPeerConnection} */ (lm.subscribePc);
+  const report = await pc.getStats();
+  const streams = [];
+  let transportBytes = 0;
+  for (const r of report.values()) {
+    if (r.type === 'transport') {
+      transportBytes += r.bytesReceived ?? 0;
+    }
+    if (r.type !== 'inbound-rtp') {
+      continue;
+    }
+    let mid = r.mid;
+    if (mid === undefined) {
+      const t = pc.getTransceivers().find((x) => x.receiver.track.id === r.trackIdentifier);
+      mid = t?.mid ?? undefined;
+    }
+    const info = (lm.conn?.tracks ?? []).find((/** @type {any} */ t) => t.mid === mid);
+    streams.push({
+      kind: r.kind,
+      mid: mid ?? null,
+      participant: info ? info.participant : null,
+      timestamp: r.timestamp,
+      framesDecoded: r.framesDecoded ?? 0,
+      frameWidth: r.frameWidth ?? null,
+      frameHeight: r.frameHeight ?? null,
+      freezeCount: r.freezeCount ?? null,
+      bytesReceived: r.bytesReceived ?? 0,
+      packetsReceived: r.packetsReceived ?? 0,
+      packetsLost: r.packetsLost ?? 0,
+      totalSamplesReceived: r.totalSamplesReceived ?? null,
+      concealedSamples: r.concealedSamples ?? null,
+    });
+  }
+  return { streams, transportBytes, at: performance.now() };
+}
+
+/** @typedef {Awaited<ReturnType<typeof inboundStats>>} Snapshot */
+/** @typedef {Snapshot['streams'][number]} Stream */
+
+/** @param {Participant} p @returns {Promise<Snapshot>} */
+function snapshot(p) {
+  return p.page.evaluate(inboundStats);
+}
+
+/**
+ * The stream of `kind` received from participant `id`.
+ * @param {Snapshot} s @param {number} id @param {'audio' | 'video'} kind
+ * @returns {Stream | undefined}
+ */
+function streamOf(s, id, kind) {
+  return s.streams.find((x) => x.participant === id && x.kind === kind);
+}
+
+/**
+ * What happened between two snapshots of one receiver, for sender `id`.
+ * @param {Snapshot} s0 @param {Snapshot} s1 @param {number} id
+ */
+function between(s0, s1, id) {
+  const v0 = streamOf(s0, id, 'video');
+  const v1 = streamOf(s1, id, 'video');
+  const a0 = streamOf(s0, id, 'audio');
+  const a1 = streamOf(s1, id, 'audio');
+  const seconds = (s1.at - s0.at) / 1000;
+  return {
+    seconds,
+    fps: v0 && v1 ? (v1.framesDecoded - v0.framesDecoded) / seconds : 0,
+    frameWidth: v1?.frameWidth ?? null,
+    frameHeight: v1?.frameHeight ?? null,
+    videoKbit: v0 && v1 ? ((v1.bytesReceived - v0.bytesReceived) * 8) / 1000 / seconds : 0,
+    videoLost: v0 && v1 ? v1.packetsLost - v0.packetsLost : 0,
+    freezes: v0 && v1 && v1.freezeCount !== null ? v1.freezeCount - (v0.freezeCount ?? 0) : null,
+    audioPackets: a0 && a1 ? a1.packetsReceived - a0.packetsReceived : 0,
+    audioSamples: a0 && a1 ? (a1.totalSamplesReceived ?? 0) - (a0.totalSamplesReceived ?? 0) : 0,
+    audioConcealed: a0 && a1 ? (a1.concealedSamples ?? 0) - (a0.concealedSamples ?? 0) : 0,
+    transportKbit: ((s1.transportBytes - s0.transportBytes) * 8) / 1000 / seconds,
+    hasVideo: Boolean(v0 && v1),
+    hasAudio: Boolean(a0 && a1),
+  };
+}
+
+/** @param {string} name @param {ReturnType<typeof between>} m @param {string} extra */
+function logWindow(name, m, extra = '') {
+  const concealedPct = m.audioSamples > 0 ? ((100 * m.audioConcealed) / m.audioSamples).toFixed(1) : 'n/a';
+  console.log(
+    `METRIC ${name} fps=${m.fps.toFixed(1)} size=${m.frameWidth}x${m.frameHeight} video_kbit_s=${m.videoKbit.toFixed(0)} ` +
+      `transport_kbit_s=${m.transportKbit.toFixed(0)} video_packets_lost=${m.videoLost} freezes=${m.freezes} ` +
+      `audio_packets_s=${(m.audioPackets / m.seconds).toFixed(1)} audio_concealed_pct=${concealedPct}${extra ? ` ${extra}` : ''}`,
+  );
+}
+
+/**
+ * Measures `receivers` over the same window, for sender `id`.
+ * @param {Participant[]} receivers @param {number} id @param {number} ms
+ */
+async function measure(receivers, id, ms) {
+  const s0 = await Promise.all(receivers.map(snapshot));
+  await delay(ms);
+  const s1 = await Promise.all(receivers.map(snapshot));
+  return receivers.map((_, i) => between(s0[i], s1[i], id));
+}
+
+/** The height of the video `p` decodes from `id` now (null: none yet). @param {Participant} p @param {number} id */
+async function heightFrom(p, id) {
+  return streamOf(await snapshot(p), id, 'video')?.frameHeight ?? null;
+}
+
+/** Whether `p` shows A's tile as paused for low bandwidth (the client's mark), for logs. */
+async function pausedMark(/** @type {Participant} */ p, /** @type {number} */ id) {
+  return p.page
+    .evaluate((sel) => /paused/i.test(document.querySelector(sel)?.textContent ?? ''), `[data-participant-id="${id}"]`)
+    .catch(() => null);
+}
+
+// Namespaces need root; without it (a developer's own machine) the test is skipped with
+// the reason. A missing `ip` or `tc` as root is an error, not a skip: scripts/test.sh
+// installs iproute2.
+const unavailable = typeof process.getuid === 'function' && process.getuid() !== 0 ? netnsUnavailable() : null;
+
+describe('a subscriber on a 300 kbit/s link', { timeout: 300_000, skip: unavailable ?? false }, () => {
+  /** @type {Server} */
+  let server;
+  /** @type {Netns} */
+  let ns;
+  /** @type {Record<string, Participant>} */
+  const people = {};
+  /** @type {Record<string, number>} */
+  const ids = {};
+  /** B's frame height from A while limited. */
+  let limitedHeight = 0;
+
+  before(async () => {
+    ns = createNetns();
+    // Loopback browsers use localhost (a secure context: A can use its camera); B reaches
+    // the server at the namespace's host-side address. Both addresses are media candidates.
+    server = await startServer({ listen: '0.0.0.0:0', publicIps: ['127.0.0.1', ns.hostIp] });
+  });
+
+  after(async () => {
+    await Promise.all(Object.values(people).map((p) => p.close()));
+    await server?.stop();
+    ns?.destroy();
+  });
+
+  const step = scenarioSteps(() => server, () => Object.values(people));
+
+  /**
+   * @param {Participant} p @param {string} base @param {string} name
+   */
+  async function join(p, base, name) {
+    await p.page.goto(`${base}r/${ROOM}?name=${encodeURIComponent(name)}`);
+    await p.page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 15_000 });
+    ids[p.label] = await p.page.evaluate(() => /** @type {any} */ (window).lanmeet.conn.you);
+  }
+
+  /** @param {Participant} p @param {number} id */
+  async function waitForVideo(p, id, timeoutMs = 20_000) {
+    try {
+      await waitUntil(async () => (streamOf(await snapshot(p), id, 'video')?.framesDecoded ?? 0) > 0, {
+        timeoutMs,
+        message: `${p.label} to decode video from ${id}`,
+      });
+    } catch (err) {
+      throw new Error(`${err instanceof Error ? err.message : err}; stats now: ${JSON.stringify(await snapshot(p).catch(String))}`);
+    }
+  }
+
+  step('A publishes on loopback; B (in the namespace) and C (loopback) receive it', async () => {
+    const [A, B, C] = await Promise.all([
+      launchParticipant('A'),
+      // B is a subscriber only: http://10.77.x.1 is no secure context, so the page joins
+      // without camera and microphone (as the client does on plain HTTP off localhost).
+      launchParticipant('B', { netns: ns.name }),
+      launchParticipant('C'),
+    ]);
+    Object.assign(people, { A, B, C });
+    await join(A, server.url, 'A');
+    await join(B, `http://${ns.hostIp}:${server.port}/`, 'B');
+    await join(C, server.url, 'C');
+    await Promise.all([waitForVideo(B, ids.A), waitForVideo(C, ids.A)]);
+  }, { setsUp: true });
+
+  step('unlimited, B decodes A as well as C does', async () => {
+    const { B, C } = people;
+    // Let the publisher's bandwidth estimate ramp up to its top layer first.
+    await delay(5000);
+    const [b, c] = await measure([B, C], ids.A, 3000);
+    logWindow('unlimited receiver=B', b, `veth_qdisc=none`);
+    logWindow('unlimited receiver=C', c);
+    assert.ok(b.hasVideo && b.hasAudio, 'B has a video and an audio stream from A');
+    assert.ok(b.fps >= MIN_FPS, `B decodes ${b.fps.toFixed(1)} fps from A unlimited, want >= ${MIN_FPS}`);
+    assert.ok(b.audioSamples > 0, 'B decodes audio from A');
+  });
+
+  step(`limited to ${LIMIT_KBIT} kbit/s, B decodes A at a lower layer at >= ${MIN_FPS} fps, with audio`, async () => {
+    const { B, C } = people;
+    const bytes0 = ns.bytesToNamespace();
+    const started = Date.now();
+    ns.setLimit({ rateKbit: LIMIT_KBIT });
+
+    // Wait (generously) for B to drop below what C gets; how long it took is a metric.
+    let dropMs = null;
+    try {
+      await waitUntil(
+        async () => {
+          const [hb, hc] = await Promise.all([heightFrom(B, ids.A), heightFrom(C, ids.A)]);
+          return hb !== null && hc !== null && hb < hc;
+        },
+        { timeoutMs: ADAPT_TIMEOUT_MS, intervalMs: 250, message: "B's frame height from A to drop below C's" },
+      );
+      dropMs = Date.now() - started;
+    } catch (err) {
+      console.log(`B did not drop below C: ${err instanceof Error ? err.message : err}`);
+    }
+    console.log(`METRIC limit_on_to_lower_layer_ms=${dropMs ?? 'never'}`);
+
+    // Settle, then measure.
+    await delay(3000);
+    const [b, c] = await measure([B, C], ids.A, WINDOW_MS);
+    const wireKbit = ((ns.bytesToNamespace() - bytes0) * 8) / (Date.now() - started);
+    logWindow(`limited_${LIMIT_KBIT}kbit receiver=B`, b, `paused_mark=${await pausedMark(B, ids.A)}`);
+    logWindow(`limited_${LIMIT_KBIT}kbit receiver=C`, c);
+    console.log(`METRIC limited veth_kbit_s_since_limit=${wireKbit.toFixed(0)} qdisc="${ns.qdiscStats().replace(/\s+/g, ' ')}"`);
+    limitedHeight = b.frameHeight ?? 0;
+
+    // The limit itself works: B gets no more than the link carries (plus slack for the
+    // token bucket's burst and tc's rounding).
+    assert.ok(b.transportKbit <= LIMIT_KBIT * 1.15, `B receives ${b.transportKbit.toFixed(0)} kbit/s through a ${LIMIT_KBIT} kbit/s link`);
+
+    assert.ok(b.hasAudio, 'B still has an audio stream from A');
+    assert.ok(b.audioPackets > 0 && b.audioSamples > 0, `B keeps receiving and decoding A's audio (packets +${b.audioPackets}, samples +${b.audioSamples})`);
+    assert.ok(b.hasVideo, 'B still has a video stream from A');
+    assert.ok(b.fps >= MIN_FPS, `B decodes ${b.fps.toFixed(1)} fps from A over a ${LIMIT_KBIT} kbit/s link, want >= ${MIN_FPS}`);
+    assert.ok(
+      b.frameHeight !== null && c.frameHeight !== null && b.frameHeight < c.frameHeight,
+      `B gets a lower layer than C (B ${b.frameWidth}x${b.frameHeight}, C ${c.frameWidth}x${c.frameHeight})`,
+    );
+    assert.ok(c.fps >= MIN_FPS, `C, unlimited, still decodes ${c.fps.toFixed(1)} fps from A`);
+  });
+
+  step('with the limit removed, B climbs back to a higher layer', async () => {
+    const { B, C } = people;
+    const from = limitedHeight || ((await heightFrom(B, ids.A)) ?? 0);
+    const started = Date.now();
+    ns.clearLimit();
+    let riseMs = null;
+    try {
+      await waitUntil(async () => ((await heightFrom(B, ids.A)) ?? 0) > from, {
+        timeoutMs: ADAPT_TIMEOUT_MS,
+        intervalMs: 250,
+        message: `B's frame height from A to rise above ${from}`,
+      });
+      riseMs = Date.now() - started;
+    } catch (err) {
+      console.log(`B did not climb: ${err instanceof Error ? err.message : err}`);
+    }
+    console.log(`METRIC limit_off_to_higher_layer_ms=${riseMs ?? 'never'}`);
+    const [b, c] = await measure([B, C], ids.A, 3000);
+    logWindow('recovered receiver=B', b);
+    logWindow('recovered receiver=C', c);
+    assert.ok((b.frameHeight ?? 0) > from, `B's frame height from A rises above ${from} once the limit is gone (now ${b.frameWidth}x${b.frameHeight})`);
+    assert.ok(b.fps >= MIN_FPS, `B decodes ${b.fps.toFixed(1)} fps from A after recovery`);
+  });
+
+  step('teardown leaves no namespace, veth or qdisc behind', async () => {
+    const hostIf = ns.hostIf;
+    await Promise.all(Object.values(people).map((p) => p.close()));
+    ns.destroy();
+    assert.deepEqual(leftovers(process.pid), [], 'no namespace or link of this run remains');
+    await waitUntil(async () => !(await import('node:fs')).existsSync(`/sys/class/net/${hostIf}`), {
+      timeoutMs: 5000,
+      message: `${hostIf} to disappear`,
+    });
+  });
+});
+
+if (unavailable) {
+  // Say why loudly rather than pass silently: describe's skip shows in the report too.
+  console.error(`bandwidth test skipped: ${unavailable}`);
+}
