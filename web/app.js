@@ -9,6 +9,9 @@ import { LocalMedia } from './media.js';
 import { JoinView, MeetingView } from './ui.js';
 import { CHAT_ERROR_CODES, ChatPanel } from './chat.js';
 import { validateName, validateRoom } from './validate.js';
+import { SettingsDialog, loadSettings, saveSettings } from './settings.js';
+import { ScreenShare } from './screen.js';
+import { ViewReporter } from './viewsize.js';
 
 /** @typedef {import('./protocol.js').ServerError} ServerError */
 
@@ -17,6 +20,7 @@ const NAME_KEY = 'lanmeet.name';
 const joinView = new JoinView();
 const meetingView = new MeetingView();
 const chatPanel = new ChatPanel();
+const settingsDialog = new SettingsDialog();
 
 /**
  * Reads the room and name from the address.
@@ -83,8 +87,14 @@ class Session {
   constructor(name, room) {
     this.name = name;
     this.room = room;
-    this.media = new LocalMedia();
+    this.media = new LocalMedia(loadSettings());
     this.conn = new Connection({ room, name });
+    this.screen = new ScreenShare({ conn: this.conn, view: meetingView });
+    this.viewReporter = new ViewReporter({
+      mids: () => this.conn.tracks.filter((t) => t.kind === 'video').map((t) => t.mid),
+      placement: (mid) => meetingView.placementOf(mid),
+      send: (tracks) => this.conn.sendView(tracks),
+    });
     this.ended = false;
     this.joined = false;
     this.soundNoticeShown = false;
@@ -104,7 +114,13 @@ class Session {
       meetingView.upsertParticipant(p);
       chatPanel.upsertParticipant(p);
     };
-    conn.onParticipantUpdated = (p) => meetingView.upsertParticipant(p);
+    conn.onParticipantUpdated = (p) => {
+      if (p.id === conn.you) {
+        this.screen.selfUpdated(Boolean(p.screen));
+      } else {
+        meetingView.upsertParticipant(p);
+      }
+    };
     conn.onParticipantLeft = (id) => {
       meetingView.removeParticipant(id);
       chatPanel.removeParticipant(id);
@@ -113,12 +129,21 @@ class Session {
     conn.onChat = (message) => chatPanel.add(message);
     conn.onActiveSpeaker = (id) => meetingView.setActiveSpeaker(id, conn.you);
     chatPanel.onSend = (text, to) => conn.sendChat(text, to);
-    conn.onTrack = (id, kind, track) => {
-      meetingView.attachTrack(id, kind, track).catch((err) => this.soundBlocked(err));
+    conn.onTrack = (id, kind, track, source, mid) => {
+      meetingView.attachTrack(id, kind, track, source, mid).catch((err) => this.soundBlocked(err));
     };
+    conn.onSubscribed = () => this.viewReporter.schedule(true);
+    conn.onVideoState = (mid, participant, _layer, paused) => {
+      const source = conn.tracks.find((t) => t.mid === mid)?.source ?? 'camera';
+      meetingView.setPaused(participant, source, paused === 'low_bandwidth');
+    };
+    meetingView.onLayoutChange = () => this.viewReporter.schedule();
+    meetingView.onVideoElement = (video) => this.viewReporter.observe(video);
     conn.onError = (error) => {
       if (error.fatal) {
         this.end(error);
+      } else if (error.code === 'presenter_busy' && this.screen.state === 'asking') {
+        this.screen.refused(error.message);
       } else if (this.joined && CHAT_ERROR_CODES.has(error.code)) {
         chatPanel.showServerError(error.message);
       } else if (this.joined) {
@@ -160,6 +185,8 @@ class Session {
     meetingView.onLeave = () => this.leave();
     meetingView.onRejoin = () => this.rejoin();
     meetingView.onCopyLink = () => this.copyLink();
+    meetingView.onScreen = () => this.screen.toggle();
+    meetingView.onSettings = () => this.openSettings();
 
     await this.mediaReady;
     if (this.ended) {
@@ -172,6 +199,7 @@ class Session {
     }
     await conn.setLocalTrack('audio', media.audio);
     await conn.setLocalTrack('video', media.video);
+    await conn.setCameraQuality(media.settings.quality);
     try {
       await conn.publish();
     } catch (err) {
@@ -198,6 +226,39 @@ class Session {
     }
   }
 
+  openSettings() {
+    const { media, conn } = this;
+    settingsDialog.onQuality = async (quality) => {
+      await media.setQuality(quality);
+      await conn.setCameraQuality(quality);
+      saveSettings(media.settings);
+    };
+    settingsDialog.onCamera = async (deviceId) => {
+      await media.setCameraDevice(deviceId);
+      saveSettings(media.settings);
+    };
+    settingsDialog.onMicrophone = async (deviceId) => {
+      await media.setMicrophoneDevice(deviceId);
+      saveSettings(media.settings);
+    };
+    settingsDialog.onProcessing = async (processing) => {
+      await media.setAudioProcessing(processing);
+      saveSettings(media.settings);
+    };
+    const inUse = {
+      camera: media.video?.getSettings().deviceId ?? '',
+      microphone: media.audio?.getSettings().deviceId ?? '',
+    };
+    settingsDialog.open(media.settings, inUse).catch(() => {});
+  }
+
+  /** Ends everything that outlives the connection: capture, reports, dialogs. */
+  stopExtras() {
+    this.screen.dispose();
+    this.viewReporter.stop();
+    settingsDialog.close();
+  }
+
   /** @param {unknown} err */
   soundBlocked(err) {
     if (err instanceof DOMException && err.name === 'NotAllowedError' && !this.soundNoticeShown) {
@@ -222,6 +283,7 @@ class Session {
 
   leave() {
     this.ended = true;
+    this.stopExtras();
     chatPanel.stop();
     this.conn.leave();
     this.media.stop();
@@ -231,6 +293,7 @@ class Session {
 
   rejoin() {
     this.ended = true;
+    this.stopExtras();
     chatPanel.stop();
     this.conn.close();
     this.media.stop();
@@ -247,6 +310,7 @@ class Session {
       return;
     }
     this.ended = true;
+    this.stopExtras();
     this.media.stop();
     this.conn.close();
     chatPanel.stop();

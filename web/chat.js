@@ -10,7 +10,7 @@
  */
 
 import { FileCard, Uploads } from './files.js';
-import { byId, el } from './ui.js';
+import { byId, el } from './dom.js';
 
 /** @typedef {import('./protocol.js').ChatMessage} ChatMessage */
 /** @typedef {import('./protocol.js').Participant} Participant */

@@ -8,24 +8,80 @@
  * (it sends silence), which keeps switching instant.
  */
 
-/** Microphone constraints: the processing a meeting needs. */
-export const AUDIO_CONSTRAINTS = {
-  echoCancellation: true,
-  noiseSuppression: true,
-  autoGainControl: true,
-};
-
-/** Camera constraints: 720p if the camera can. */
-export const VIDEO_CONSTRAINTS = {
-  width: { ideal: 1280 },
-  height: { ideal: 720 },
-  frameRate: { ideal: 30 },
-};
+import { DEFAULT_QUALITY, QUALITIES } from './publish.js';
 
 /** @typedef {'audio' | 'video'} TrackKind */
+/** @typedef {import('./publish.js').Quality} Quality */
+
+/**
+ * What the user chose in Settings.
+ * @typedef {object} MediaSettings
+ * @property {Quality} quality Camera capture size.
+ * @property {string} cameraId Camera device id; '' for the default.
+ * @property {string} microphoneId Microphone device id; '' for the default.
+ * @property {boolean} echoCancellation
+ * @property {boolean} noiseSuppression
+ * @property {boolean} autoGainControl
+ */
+
+/** @returns {MediaSettings} */
+export function defaultSettings() {
+  return {
+    quality: DEFAULT_QUALITY,
+    cameraId: '',
+    microphoneId: '',
+    echoCancellation: true,
+    noiseSuppression: true,
+    autoGainControl: true,
+  };
+}
+
+/**
+ * A device constraint: `exact` when switching on purpose (fail rather than silently use
+ * another device), `ideal` when starting (a remembered device may be gone).
+ * @param {string} id
+ * @param {boolean} exact
+ */
+function deviceConstraint(id, exact) {
+  return id ? { deviceId: exact ? { exact: id } : { ideal: id } } : {};
+}
+
+/**
+ * Microphone constraints for the settings.
+ * @param {MediaSettings} s
+ * @param {boolean} [exact]
+ * @returns {MediaTrackConstraints}
+ */
+export function audioConstraints(s, exact = false) {
+  return {
+    echoCancellation: s.echoCancellation,
+    noiseSuppression: s.noiseSuppression,
+    autoGainControl: s.autoGainControl,
+    ...deviceConstraint(s.microphoneId, exact),
+  };
+}
+
+/**
+ * Camera constraints for the settings: the quality's size if the camera can.
+ * @param {MediaSettings} s
+ * @param {boolean} [exact]
+ * @returns {MediaTrackConstraints}
+ */
+export function videoConstraints(s, exact = false) {
+  const { width, height } = QUALITIES[s.quality].capture;
+  return {
+    width: { ideal: width },
+    height: { ideal: height },
+    frameRate: { ideal: 30 },
+    ...deviceConstraint(s.cameraId, exact),
+  };
+}
 
 export class LocalMedia {
-  constructor() {
+  /** @param {MediaSettings} [settings] */
+  constructor(settings = defaultSettings()) {
+    /** @type {MediaSettings} */
+    this.settings = { ...settings };
     /** @type {MediaStreamTrack | null} */
     this.audio = null;
     /** @type {MediaStreamTrack | null} */
@@ -64,8 +120,8 @@ export class LocalMedia {
     const problems = [];
     try {
       const stream = await navigator.mediaDevices.getUserMedia({
-        audio: AUDIO_CONSTRAINTS,
-        video: VIDEO_CONSTRAINTS,
+        audio: audioConstraints(this.settings),
+        video: videoConstraints(this.settings),
       });
       this.adopt(stream);
     } catch (bothErr) {
@@ -73,7 +129,7 @@ export class LocalMedia {
       for (const kind of /** @type {TrackKind[]} */ (['audio', 'video'])) {
         try {
           const stream = await navigator.mediaDevices.getUserMedia(
-            kind === 'audio' ? { audio: AUDIO_CONSTRAINTS } : { video: VIDEO_CONSTRAINTS },
+            kind === 'audio' ? { audio: audioConstraints(this.settings) } : { video: videoConstraints(this.settings) },
           );
           this.adopt(stream);
         } catch (err) {
@@ -132,7 +188,7 @@ export class LocalMedia {
       return;
     }
     if (on) {
-      const stream = await navigator.mediaDevices.getUserMedia({ video: VIDEO_CONSTRAINTS });
+      const stream = await navigator.mediaDevices.getUserMedia({ video: videoConstraints(this.settings) });
       const track = stream.getVideoTracks()[0];
       if (this.stopped || this.camera) {
         track.stop();
@@ -159,7 +215,7 @@ export class LocalMedia {
       return;
     }
     if (on && !this.audio) {
-      const stream = await navigator.mediaDevices.getUserMedia({ audio: AUDIO_CONSTRAINTS });
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: audioConstraints(this.settings) });
       const track = stream.getAudioTracks()[0];
       if (this.stopped) {
         track.stop();
@@ -173,6 +229,95 @@ export class LocalMedia {
     }
     this.microphone = on;
     this.onChange();
+  }
+
+  /**
+   * Changes the camera's capture size at once. Shrinking or growing the live track is
+   * enough when the camera allows it; otherwise the camera is opened again at the new
+   * size and the track replaced (no renegotiation either way).
+   * @param {Quality} quality
+   */
+  async setQuality(quality) {
+    this.settings.quality = quality;
+    const track = this.video;
+    if (!track) {
+      return;
+    }
+    const want = QUALITIES[quality].capture.height;
+    try {
+      await track.applyConstraints(videoConstraints(this.settings));
+    } catch (err) {
+      console.warn('lanmeet: applyConstraints on the camera failed', err);
+    }
+    const got = track.getSettings().height ?? 0;
+    if (Math.abs(got - want) > want * 0.1 && this.video === track) {
+      await this.reopenCamera();
+    }
+  }
+
+  /**
+   * Switches to another camera while live.
+   * @param {string} deviceId '' for the default
+   */
+  async setCameraDevice(deviceId) {
+    this.settings.cameraId = deviceId;
+    if (this.video) {
+      await this.reopenCamera();
+    }
+  }
+
+  /** Opens the camera again with the current settings and replaces the live track. */
+  async reopenCamera() {
+    const old = this.video;
+    const stream = await navigator.mediaDevices.getUserMedia({ video: videoConstraints(this.settings, true) });
+    const track = stream.getVideoTracks()[0];
+    if (this.stopped || this.video !== old) {
+      // Switched off (or stopped) meanwhile.
+      track.stop();
+      return;
+    }
+    this.setVideo(track);
+    await this.onTrack('video', track);
+    old?.stop();
+    this.onChange();
+  }
+
+  /**
+   * Switches to another microphone while live.
+   * @param {string} deviceId '' for the default
+   */
+  async setMicrophoneDevice(deviceId) {
+    this.settings.microphoneId = deviceId;
+    await this.reopenMicrophone();
+  }
+
+  /**
+   * Changes echo cancellation, noise suppression or automatic gain control while live.
+   * Chromium does not reliably apply these to a running track, so the microphone is
+   * opened again and the track replaced.
+   * @param {Partial<Pick<MediaSettings, 'echoCancellation' | 'noiseSuppression' | 'autoGainControl'>>} processing
+   */
+  async setAudioProcessing(processing) {
+    Object.assign(this.settings, processing);
+    await this.reopenMicrophone();
+  }
+
+  /** Opens the microphone again with the current settings, keeping the mute state. */
+  async reopenMicrophone() {
+    const old = this.audio;
+    if (!old) {
+      return;
+    }
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: audioConstraints(this.settings, true) });
+    const track = stream.getAudioTracks()[0];
+    if (this.stopped || this.audio !== old) {
+      track.stop();
+      return;
+    }
+    track.enabled = this.microphone;
+    this.audio = track;
+    await this.onTrack('audio', track);
+    old.stop();
   }
 
   /** Releases camera and microphone. */

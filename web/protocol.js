@@ -3,9 +3,10 @@
  * The connection to a lanmeet server, free of any UI: one signaling WebSocket and two
  * peer connections, as described in docs/PROTOCOL.md.
  *
- * - *publish*: this browser offers its microphone and camera (`sendonly`), the server
- *   answers. Its two transceivers are kept for the whole meeting, so switching the camera
- *   off and on is `sender.replaceTrack()` with no renegotiation.
+ * - *publish* (publish.js): this browser offers its microphone, its camera as three
+ *   simulcast layers and, while presenting, its screen (`sendonly`); the server answers.
+ *   Transceivers are kept for the whole meeting, so switching the camera off and on is
+ *   `sender.replaceTrack()` with no renegotiation.
  * - *subscribe*: the server offers the other participants' tracks, this browser answers.
  *   Offers are handled one at a time, in order.
  *
@@ -13,7 +14,7 @@
  * ```js
  * const conn = new Connection({ room: 'lab', name: 'Ada' });
  * conn.onJoined = (you, room, participants) => { ... };
- * conn.onTrack = (participantId, kind, track) => { ... };
+ * conn.onTrack = (participantId, kind, track, source, mid) => { ... };
  * conn.connect();
  * // once local media is known:
  * conn.setLocalTrack('audio', micTrack);
@@ -22,8 +23,13 @@
  * ```
  */
 
+import { PC_CONFIG, PublishConnection } from './publish.js';
+
 /** Protocol version sent in `join`. */
 export const PROTOCOL_VERSION = 1;
+
+/** @typedef {import('./publish.js').TrackSource} TrackSource */
+/** @typedef {import('./publish.js').Quality} Quality */
 
 /**
  * A participant as the others see it.
@@ -32,6 +38,7 @@ export const PROTOCOL_VERSION = 1;
  * @property {string} name Display name, unique within the room.
  * @property {boolean} camera Camera on.
  * @property {boolean} microphone Microphone on.
+ * @property {boolean} [screen] Sharing the screen (presenting).
  */
 
 /** @typedef {'audio' | 'video'} TrackKind */
@@ -42,7 +49,19 @@ export const PROTOCOL_VERSION = 1;
  * @property {string} mid
  * @property {number} participant
  * @property {TrackKind} kind
+ * @property {TrackSource} [source] Camera, microphone or screen.
  */
+
+/**
+ * The displayed size of one video track of the subscribe connection, in device pixels
+ * (0×0: not visible).
+ * @typedef {object} TrackView
+ * @property {string} mid
+ * @property {number} width
+ * @property {number} height
+ */
+
+/** @typedef {'low_bandwidth' | 'not_visible'} PauseReason */
 
 /**
  * An error reported by the server (or by this module, with a code of its own such as
@@ -83,16 +102,6 @@ export function socketUrlFor(loc = window.location) {
   return `${scheme}//${loc.host}/ws`;
 }
 
-/** Peer connection settings: LAN only, the server lists its host candidates in its SDP. */
-const PC_CONFIG = /** @type {RTCConfiguration} */ ({
-  iceServers: [],
-  bundlePolicy: 'max-bundle',
-  rtcpMuxPolicy: 'require',
-});
-
-/** @type {TrackKind[]} */
-const KINDS = ['audio', 'video'];
-
 /**
  * Publishes what this module holds for tests and debugging at `window.lanmeet`.
  * @param {Connection | null} conn
@@ -102,6 +111,10 @@ function expose(conn) {
     conn,
     publishPc: conn?.publishPc ?? null,
     subscribePc: conn?.subscribePc ?? null,
+    /** The last `view` sent: `{tracks: [{mid, width, height}]}`, or null. */
+    get view() {
+      return conn?.lastView ?? null;
+    },
   };
 }
 
@@ -132,13 +145,18 @@ export class Connection {
     this.publishPc = null;
     /** @type {RTCPeerConnection | null} */
     this.subscribePc = null;
-
-    /** Tracks to send; kept even before publishing. @type {Record<TrackKind, MediaStreamTrack | null>} */
-    this.localTracks = { audio: null, video: null };
-    /** @type {Record<TrackKind, RTCRtpSender | null>} */
-    this.senders = { audio: null, video: null };
-    /** One stream for both local tracks, so the server sees them as one participant's. */
-    this.localStream = new MediaStream();
+    this.publisher = new PublishConnection((msg) => this.send(msg));
+    this.publisher.onError = (message) => {
+      if (!this.closed) {
+        this.reportError('media_failed', message, false);
+      }
+    };
+    /** Tracks to send (the publisher's). */
+    this.localTracks = this.publisher.localTracks;
+    /** The publish connection's camera and microphone senders. */
+    this.senders = this.publisher.senders;
+    /** The last `view` message sent. @type {{tracks: TrackView[]} | null} */
+    this.lastView = null;
 
     /** Track ids already reported per mid, to report each remote track once. @type {Map<string, string>} */
     this.reported = new Map();
@@ -165,10 +183,22 @@ export class Connection {
     this.onParticipantLeft = () => {};
     /**
      * A remote track arrived on the subscribe connection. May be called again for the
-     * same participant and kind when the server replaces the track.
-     * @type {(participantId: number, kind: TrackKind, track: MediaStreamTrack) => void}
+     * same participant and source when the server replaces the track. `source` is what
+     * it carries (camera, microphone or screen); `mid` its media section.
+     * @type {(participantId: number, kind: TrackKind, track: MediaStreamTrack, source: TrackSource, mid: string) => void}
      */
     this.onTrack = () => {};
+    /**
+     * A subscribe offer was answered: `tracks` is the new mapping of media sections.
+     * @type {(tracks: TrackInfo[]) => void}
+     */
+    this.onSubscribed = () => {};
+    /**
+     * What the server forwards on a video track changed (`paused` non-null: no video, and
+     * why).
+     * @type {(mid: string, participant: number, layer: number | null, paused: PauseReason | null) => void}
+     */
+    this.onVideoState = () => {};
     /** The room's recent chat, right after joining. @type {(messages: ChatMessage[]) => void} */
     this.onChatHistory = () => {};
     /** A new chat message or shared file. @type {(message: ChatMessage) => void} */
@@ -217,50 +247,58 @@ export class Connection {
    * @param {TrackKind} kind
    * @param {MediaStreamTrack | null} track
    */
-  async setLocalTrack(kind, track) {
-    const previous = this.localTracks[kind];
-    if (previous && previous !== track) {
-      this.localStream.removeTrack(previous);
-    }
-    if (track && previous !== track) {
-      this.localStream.addTrack(track);
-    }
-    this.localTracks[kind] = track;
-    const sender = this.senders[kind];
-    if (sender && sender.track !== track) {
-      await sender.replaceTrack(track);
-    }
+  setLocalTrack(kind, track) {
+    return this.publisher.setLocalTrack(kind, track);
   }
 
   /**
-   * Creates the publish connection with one `sendonly` audio and one `sendonly` video
-   * transceiver (holding the local tracks, or none yet) and sends `publish_offer`.
+   * Creates the publish connection (microphone and simulcast camera, holding the local
+   * tracks or none yet) and sends `publish_offer`.
+   * @returns {Promise<void>} settles when the server answered
    */
-  async publish() {
-    if (this.publishPc || this.closed) {
-      return;
+  publish() {
+    if (this.closed) {
+      return Promise.resolve();
     }
-    const pc = new RTCPeerConnection(PC_CONFIG);
-    this.publishPc = pc;
+    const answered = this.publisher.start();
+    this.publishPc = this.publisher.pc;
     expose(this);
-    pc.onconnectionstatechange = () => {
-      if (pc.connectionState === 'failed' && !this.closed) {
-        this.reportError('media_failed', 'The connection for your camera and microphone failed.', false);
-      }
-    };
-    for (const kind of KINDS) {
-      const track = this.localTracks[kind];
-      const transceiver = pc.addTransceiver(track ?? kind, {
-        direction: 'sendonly',
-        streams: [this.localStream],
-      });
-      this.senders[kind] = transceiver.sender;
-    }
-    const offer = await pc.createOffer();
-    await pc.setLocalDescription(offer);
-    // No trickle: the server is ICE-lite and learns our address from connectivity checks.
-    const sdp = pc.localDescription?.sdp ?? offer.sdp ?? '';
-    this.send({ type: 'publish_offer', sdp });
+    return answered;
+  }
+
+  /**
+   * Changes the camera's simulcast layers to suit a capture quality.
+   * @param {Quality} quality
+   */
+  setCameraQuality(quality) {
+    return this.publisher.setQuality(quality);
+  }
+
+  /**
+   * Sends the shared screen (null: stop). The first share renegotiates the publish
+   * connection; later ones do not.
+   * @param {MediaStreamTrack | null} track
+   */
+  setScreenTrack(track) {
+    return this.publisher.setScreenTrack(track);
+  }
+
+  /**
+   * Asks to start or stop presenting. The answer is a `participant_updated` about
+   * ourselves (`screen`), or an error `presenter_busy`.
+   * @param {boolean} active
+   */
+  sendScreenShare(active) {
+    this.send({ type: 'screen_share', active });
+  }
+
+  /**
+   * Tells the server how large each video track of the subscribe connection is shown.
+   * @param {TrackView[]} tracks
+   */
+  sendView(tracks) {
+    this.lastView = { tracks };
+    this.send({ type: 'view', tracks });
   }
 
   /**
@@ -330,7 +368,7 @@ export class Connection {
         this.onParticipantLeft(msg.id, msg.reason);
         break;
       case 'publish_answer':
-        this.applyPublishAnswer(msg.sdp);
+        this.publisher.applyAnswer(msg.sdp);
         break;
       case 'subscribe_offer': {
         const { sdp, tracks } = msg;
@@ -350,6 +388,9 @@ export class Connection {
       case 'active_speaker':
         this.onActiveSpeaker(typeof msg.id === 'number' ? msg.id : null);
         break;
+      case 'video_state':
+        this.onVideoState(String(msg.mid), msg.participant, msg.layer ?? null, msg.paused ?? null);
+        break;
       case 'error':
         if (msg.fatal) {
           this.fatalError = { code: msg.code, message: msg.message, fatal: true };
@@ -359,20 +400,6 @@ export class Connection {
       default:
         // A newer server may send more; the protocol version guards anything essential.
         console.debug('lanmeet: ignoring unknown message', msg?.type);
-    }
-  }
-
-  /** @param {string} sdp */
-  async applyPublishAnswer(sdp) {
-    const pc = this.publishPc;
-    if (!pc || pc.signalingState !== 'have-local-offer') {
-      console.warn('lanmeet: publish_answer without an offer');
-      return;
-    }
-    try {
-      await pc.setRemoteDescription({ type: 'answer', sdp });
-    } catch (err) {
-      this.reportError('bad_sdp', `Could not use the server's answer: ${describe(err)}`, false);
     }
   }
 
@@ -399,6 +426,7 @@ export class Connection {
         this.reportTrack(info.mid, transceiver.receiver.track);
       }
     }
+    this.onSubscribed(tracks);
   }
 
   createSubscribePc() {
@@ -435,13 +463,14 @@ export class Connection {
     if (participant === undefined) {
       return;
     }
-    const key = `${participant}/${track.id}`;
+    const key = `${participant}/${info?.source ?? ''}/${track.id}`;
     if (this.reported.get(mid) === key) {
       return;
     }
     this.reported.set(mid, key);
     const kind = info?.kind ?? /** @type {TrackKind} */ (track.kind);
-    this.onTrack(participant, kind, track);
+    const source = info?.source ?? (kind === 'audio' ? 'microphone' : 'camera');
+    this.onTrack(participant, kind, track, source, mid);
   }
 
   /**
@@ -459,7 +488,7 @@ export class Connection {
       return;
     }
     this.closed = true;
-    this.publishPc?.close();
+    this.publisher.close();
     this.subscribePc?.close();
     if (this.socket && this.socket.readyState !== WebSocket.CLOSED) {
       this.socket.close(1000);

@@ -9,87 +9,17 @@
 /** @typedef {import('./protocol.js').Participant} Participant */
 /** @typedef {import('./protocol.js').TrackKind} TrackKind */
 
-const SVG_NS = 'http://www.w3.org/2000/svg';
+/** @typedef {import('./protocol.js').TrackSource} TrackSource */
+/** @typedef {'grid' | 'speaker'} ViewMode */
 
-/** Icon outlines (24×24, stroked). */
-const ICONS = {
-  microphone: 'M12 3a3 3 0 0 1 3 3v6a3 3 0 0 1-6 0V6a3 3 0 0 1 3-3zM5 11a7 7 0 0 0 14 0M12 18v3',
-  slash: 'M3 3l18 18',
-};
+import { byId, el, icon, initials } from './dom.js';
+import { PresentationTile, RemoteTile, Tile } from './tiles.js';
+import { StageLayout } from './layout.js';
 
-/**
- * An SVG icon, hidden from assistive technology (the control carries the name).
- * @param {(keyof typeof ICONS)[]} names
- */
-export function icon(...names) {
-  const svg = document.createElementNS(SVG_NS, 'svg');
-  svg.setAttribute('viewBox', '0 0 24 24');
-  svg.setAttribute('aria-hidden', 'true');
-  svg.setAttribute('class', `icon ${names.map((n) => `icon-${n}`).join(' ')}`);
-  for (const name of names) {
-    const path = document.createElementNS(SVG_NS, 'path');
-    path.setAttribute('d', ICONS[name]);
-    path.setAttribute('class', `path-${name}`);
-    svg.append(path);
-  }
-  return svg;
-}
+export { byId, el, icon, initials };
 
-/**
- * Creates an element with a class and optional text.
- * @template {keyof HTMLElementTagNameMap} K
- * @param {K} tag
- * @param {string} [className]
- * @param {string} [text]
- * @returns {HTMLElementTagNameMap[K]}
- */
-export function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
-
-/**
- * Finds a required element of the page.
- * @template {HTMLElement} T
- * @param {string} id
- * @param {new () => T} type
- * @returns {T}
- */
-export function byId(id, type) {
-  const node = document.getElementById(id);
-  if (!(node instanceof type)) {
-    throw new Error(`index.html lacks #${id}`);
-  }
-  return node;
-}
-
-/**
- * Up to two initials of a name, for the camera-off placeholder.
- * @param {string} name
- */
-export function initials(name) {
-  const words = name.trim().split(/\s+/).filter(Boolean);
-  const letters = words.length > 1 ? [words[0], words[words.length - 1]] : words;
-  return letters.map((w) => [...w][0] ?? '').join('').toUpperCase() || '?';
-}
-
-/**
- * A stable hue for a name, so each avatar keeps its colour.
- * @param {string} name
- */
-function hueOf(name) {
-  let h = 0;
-  for (const c of name) {
-    h = (h * 31 + (c.codePointAt(0) ?? 0)) % 360;
-  }
-  return h;
-}
+/** The remembered view mode. */
+const VIEW_MODE_KEY = 'lanmeet.view';
 
 export class JoinView {
   constructor() {
@@ -161,91 +91,16 @@ export class JoinView {
   }
 }
 
+
 /**
- * One tile of the grid: video, camera-off placeholder, name and muted mark.
+ * A track that arrived before its participant's tile (the subscribe connection and the
+ * signaling messages race); attached when the tile appears.
+ * @typedef {object} PendingTrack
+ * @property {TrackKind} kind
+ * @property {MediaStreamTrack} track
+ * @property {TrackSource} source
+ * @property {string} mid
  */
-class Tile {
-  /**
-   * @param {string} name
-   * @param {boolean} self
-   */
-  constructor(name, self) {
-    this.root = el('div', self ? 'tile self' : 'tile');
-    this.video = el('video');
-    this.video.autoplay = true;
-    this.video.playsInline = true;
-    this.video.muted = true;
-    this.video.setAttribute('playsinline', '');
-    this.video.setAttribute('muted', '');
-    this.video.addEventListener('loadeddata', () => this.root.classList.remove('waiting'));
-
-    this.avatar = el('div', 'avatar');
-    this.placeholderName = el('div', 'placeholder-name');
-    const placeholder = el('div', 'placeholder');
-    placeholder.append(this.avatar, this.placeholderName);
-
-    this.nameLabel = el('span', 'name');
-    this.mutedMark = el('span', 'muted-mark');
-    this.mutedMark.setAttribute('role', 'img');
-    this.mutedMark.setAttribute('aria-label', 'muted');
-    this.mutedMark.title = 'Microphone off';
-    this.mutedMark.append(icon('microphone', 'slash'));
-    this.mutedMark.hidden = true;
-    const caption = el('div', 'caption');
-    caption.append(this.mutedMark, this.nameLabel);
-
-    this.root.append(this.video, placeholder, caption);
-    this.root.classList.add('waiting');
-    this.setName(name, self);
-  }
-
-  /**
-   * @param {string} name
-   * @param {boolean} self
-   */
-  setName(name, self) {
-    this.nameLabel.textContent = self ? `${name} (you)` : name;
-    this.placeholderName.textContent = name;
-    this.avatar.textContent = initials(name);
-    this.avatar.style.setProperty('--hue', String(hueOf(name)));
-  }
-
-  /**
-   * @param {boolean} camera
-   * @param {boolean} microphone
-   */
-  setState(camera, microphone) {
-    this.root.classList.toggle('camera-off', !camera);
-    this.mutedMark.hidden = microphone;
-  }
-
-  /** @param {MediaStream | null} stream */
-  setVideo(stream) {
-    if (this.video.srcObject !== stream) {
-      this.root.classList.add('waiting');
-      this.video.srcObject = stream;
-    }
-    if (stream) {
-      // Autoplay of muted video is always allowed; a rejection here is only an interruption.
-      this.video.play().catch(() => {});
-    }
-  }
-}
-
-/** A remote participant's tile, with a separate element for their sound. */
-class RemoteTile extends Tile {
-  /** @param {Participant} participant */
-  constructor(participant) {
-    super(participant.name, false);
-    this.root.dataset.participantId = String(participant.id);
-    // Sound plays through its own element so it keeps playing when the video is off.
-    this.audio = el('audio');
-    this.audio.autoplay = true;
-    this.audio.hidden = true;
-    this.root.append(this.audio);
-    this.setState(participant.camera, participant.microphone);
-  }
-}
 
 export class MeetingView {
   constructor() {
@@ -257,40 +112,62 @@ export class MeetingView {
     this.copyStatus = byId('copy-status', HTMLElement);
     this.cameraButton = byId('camera-toggle', HTMLButtonElement);
     this.micButton = byId('mic-toggle', HTMLButtonElement);
+    this.screenButton = byId('screen-toggle', HTMLButtonElement);
+    this.settingsButton = byId('settings-open', HTMLButtonElement);
+    this.gridViewButton = byId('view-grid', HTMLButtonElement);
+    this.speakerViewButton = byId('view-speaker', HTMLButtonElement);
     this.leaveButton = byId('leave', HTMLButtonElement);
     this.lost = byId('lost', HTMLElement);
     this.lostMessage = byId('lost-message', HTMLElement);
     this.rejoinButton = byId('rejoin', HTMLButtonElement);
+    this.stage = new StageLayout(this.grid);
+    this.stage.onChange = () => this.onLayoutChange();
 
     /** @type {Tile | null} */
     this.selfTile = null;
     /** @type {Map<number, RemoteTile>} */
     this.tiles = new Map();
-    /**
-     * Tracks that arrived before their participant's tile (the subscribe connection and
-     * the signaling messages race); attached when the tile appears.
-     * @type {Map<number, Map<TrackKind, MediaStreamTrack>>}
-     */
+    /** Everyone else as last announced. @type {Map<number, Participant>} */
+    this.participants = new Map();
+    /** Shared screens by presenter. @type {Map<number, PresentationTile>} */
+    this.screens = new Map();
+    /** @type {Map<number, PendingTrack[]>} */
     this.pendingTracks = new Map();
+    /** @type {ViewMode} */
+    this.mode = storedViewMode();
+    /** The pinned tile: a participant id, 'self', or none. @type {number | 'self' | null} */
+    this.pinned = null;
+    /** The latest remote active speaker. @type {number | null} */
+    this.speaker = null;
 
     /** @type {() => void} */
     this.onCamera = () => {};
     /** @type {() => void} */
     this.onMicrophone = () => {};
     /** @type {() => void} */
+    this.onScreen = () => {};
+    /** @type {() => void} */
+    this.onSettings = () => {};
+    /** @type {() => void} */
     this.onLeave = () => {};
     /** @type {() => void} */
     this.onRejoin = () => {};
     /** @type {() => void} */
     this.onCopyLink = () => {};
+    /** Tiles moved, appeared or changed size. @type {() => void} */
+    this.onLayoutChange = () => {};
+    /** A video element to watch for size and visibility. @type {(video: HTMLVideoElement) => void} */
+    this.onVideoElement = () => {};
 
     this.cameraButton.addEventListener('click', () => this.onCamera());
     this.micButton.addEventListener('click', () => this.onMicrophone());
+    this.screenButton.addEventListener('click', () => this.onScreen());
+    this.settingsButton.addEventListener('click', () => this.onSettings());
+    this.gridViewButton.addEventListener('click', () => this.setMode('grid'));
+    this.speakerViewButton.addEventListener('click', () => this.setMode('speaker'));
     this.leaveButton.addEventListener('click', () => this.onLeave());
     this.rejoinButton.addEventListener('click', () => this.onRejoin());
     this.copyButton.addEventListener('click', () => this.onCopyLink());
-
-    new ResizeObserver(() => this.layout()).observe(this.grid);
   }
 
   /**
@@ -302,12 +179,14 @@ export class MeetingView {
     this.clear();
     this.roomName.textContent = room;
     document.title = `${room} \u2013 lanmeet`;
-    this.selfTile = new Tile(name, true);
-    this.selfTile.root.dataset.self = '';
-    this.selfTile.video.classList.add('mirrored');
-    this.grid.append(this.selfTile.root);
+    const self = new Tile(name, true);
+    self.root.dataset.self = '';
+    self.video.classList.add('mirrored');
+    self.onPin = () => this.togglePin('self');
+    this.selfTile = self;
     this.root.hidden = false;
-    this.layout();
+    this.setScreenSharing(false);
+    this.arrange();
   }
 
   hide() {
@@ -320,9 +199,13 @@ export class MeetingView {
       tile.audio.srcObject = null;
     }
     this.tiles.clear();
+    this.participants.clear();
+    this.screens.clear();
     this.pendingTracks.clear();
+    this.pinned = null;
+    this.speaker = null;
     this.selfTile = null;
-    this.grid.replaceChildren();
+    this.stage.arrange([], null);
     this.notices.replaceChildren();
     this.copyStatus.textContent = '';
     this.lost.hidden = true;
@@ -349,25 +232,68 @@ export class MeetingView {
     this.micButton.disabled = busy;
   }
 
+  /** @param {boolean} sharing */
+  setScreenSharing(sharing) {
+    this.screenButton.setAttribute('aria-pressed', String(sharing));
+  }
+
+  /** @param {boolean} busy */
+  setScreenBusy(busy) {
+    this.screenButton.disabled = busy;
+  }
+
+  /**
+   * Switches between the grid and the speaker view.
+   * @param {ViewMode} mode
+   */
+  setMode(mode) {
+    this.mode = mode;
+    try {
+      window.localStorage.setItem(VIEW_MODE_KEY, mode);
+    } catch {
+      // Storage disabled: the choice lasts this meeting only.
+    }
+    this.arrange();
+  }
+
+  /**
+   * Pins a tile (large in the speaker view), or unpins it if it was pinned. Pinning
+   * switches to the speaker view.
+   * @param {number | 'self'} id
+   */
+  togglePin(id) {
+    if (this.pinned === id) {
+      this.pinned = null;
+    } else {
+      this.pinned = id;
+      this.mode = 'speaker';
+    }
+    this.arrange();
+  }
+
   /**
    * Adds a tile for a participant, or updates theirs.
    * @param {Participant} participant
    */
   upsertParticipant(participant) {
+    this.participants.set(participant.id, participant);
     const tile = this.tiles.get(participant.id);
     if (tile) {
       tile.setName(participant.name, false);
       tile.setState(participant.camera, participant.microphone);
+      this.screens.get(participant.id)?.setName(participant.name);
+      this.arrange();
       return;
     }
     const created = new RemoteTile(participant);
+    created.onPin = () => this.togglePin(participant.id);
     this.tiles.set(participant.id, created);
-    this.grid.append(created.root);
-    this.layout();
+    this.onVideoElement(created.video);
+    this.arrange();
     const pending = this.pendingTracks.get(participant.id);
     this.pendingTracks.delete(participant.id);
-    for (const [kind, track] of pending ?? []) {
-      this.attachTrack(participant.id, kind, track).catch(() => {});
+    for (const p of pending ?? []) {
+      this.attachTrack(participant.id, p.kind, p.track, p.source, p.mid).catch(() => {});
     }
   }
 
@@ -381,44 +307,174 @@ export class MeetingView {
       tile.root.classList.toggle('speaking', tileId === id);
     }
     this.selfTile?.root.classList.toggle('speaking', id !== null && id === you);
+    if (id !== null && id !== you && this.tiles.has(id)) {
+      this.speaker = id;
+      this.arrange();
+    }
   }
 
   /** @param {number} id */
   removeParticipant(id) {
     this.pendingTracks.delete(id);
-    const tile = this.tiles.get(id);
-    if (!tile) {
-      return;
+    this.participants.delete(id);
+    const screen = this.screens.get(id);
+    if (screen) {
+      screen.video.srcObject = null;
+      this.screens.delete(id);
     }
-    tile.audio.srcObject = null;
-    tile.video.srcObject = null;
-    tile.root.remove();
-    this.tiles.delete(id);
-    this.layout();
+    if (this.pinned === id) {
+      this.pinned = null;
+    }
+    if (this.speaker === id) {
+      this.speaker = null;
+    }
+    const tile = this.tiles.get(id);
+    if (tile) {
+      tile.audio.srcObject = null;
+      tile.video.srcObject = null;
+      this.tiles.delete(id);
+    }
+    this.arrange();
   }
 
   /**
-   * Puts a remote track on its participant's tile.
+   * Puts a remote track on its participant's tile, or a screen on its presentation tile.
    * @param {number} id
    * @param {TrackKind} kind
    * @param {MediaStreamTrack} track
+   * @param {TrackSource} [source]
+   * @param {string} [mid]
    * @returns {Promise<void>} rejects if the browser blocked sound from playing
    */
-  async attachTrack(id, kind, track) {
+  async attachTrack(id, kind, track, source = kind === 'audio' ? 'microphone' : 'camera', mid = '') {
     const tile = this.tiles.get(id);
     if (!tile) {
-      const pending = this.pendingTracks.get(id) ?? new Map();
-      pending.set(kind, track);
+      const pending = (this.pendingTracks.get(id) ?? []).filter((p) => p.source !== source);
+      pending.push({ kind, track, source, mid });
       this.pendingTracks.set(id, pending);
       return;
     }
-    const stream = new MediaStream([track]);
-    if (kind === 'video') {
-      tile.setVideo(stream);
+    if (source === 'screen') {
+      let screen = this.screens.get(id);
+      if (!screen) {
+        screen = new PresentationTile(id);
+        this.screens.set(id, screen);
+        this.onVideoElement(screen.video);
+      }
+      screen.mid = mid;
+      screen.setName(tile.name);
+      screen.setTrack(track);
+      this.arrange();
+    } else if (kind === 'video') {
+      tile.mid = mid;
+      tile.setVideo(new MediaStream([track]));
+      this.onLayoutChange();
     } else {
-      tile.audio.srcObject = stream;
+      tile.audio.srcObject = new MediaStream([track]);
       await tile.audio.play();
     }
+  }
+
+  /**
+   * Where a video mid of the subscribe connection is shown, for the view report.
+   * @param {string} mid
+   * @returns {{video: HTMLVideoElement, shown: boolean} | null}
+   */
+  placementOf(mid) {
+    for (const [id, screen] of this.screens) {
+      if (screen.mid === mid) {
+        return { video: screen.video, shown: this.presenting(id) };
+      }
+    }
+    for (const tile of this.tiles.values()) {
+      if (tile.mid === mid) {
+        return { video: tile.video, shown: tile.camera };
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Marks a participant's camera or screen as paused for lack of bandwidth.
+   * @param {number} id
+   * @param {TrackSource} source
+   * @param {boolean} paused
+   */
+  setPaused(id, source, paused) {
+    if (source === 'screen') {
+      this.screens.get(id)?.setPaused(paused);
+    } else {
+      this.tiles.get(id)?.setPaused(paused);
+    }
+  }
+
+  /**
+   * The name of another participant who is presenting, if any.
+   * @returns {string | null}
+   */
+  presenterName() {
+    for (const p of this.participants.values()) {
+      if (p.screen) {
+        return p.name;
+      }
+    }
+    return null;
+  }
+
+  /** @param {number} id */
+  presenting(id) {
+    return Boolean(this.participants.get(id)?.screen) && this.screens.has(id);
+  }
+
+  /**
+   * Places the tiles for the current state: a shared screen is large whenever someone
+   * presents; otherwise the speaker view shows the pinned tile, or the active speaker,
+   * or the first other person large; the grid view shows everyone alike.
+   */
+  arrange() {
+    if (!this.selfTile) {
+      this.stage.arrange([], null);
+      return;
+    }
+    const people = [this.selfTile, ...this.tiles.values()];
+    for (const tile of people) {
+      tile.setPinned(this.pinned !== null && tile === this.tileOf(this.pinned));
+    }
+    const presenter = [...this.screens.keys()].find((id) => this.presenting(id));
+    /** @type {HTMLElement | null} */
+    let main = null;
+    if (presenter !== undefined) {
+      main = /** @type {PresentationTile} */ (this.screens.get(presenter)).root;
+    } else if (this.mode === 'speaker') {
+      const first = this.tiles.values().next().value;
+      const chosen =
+        (this.pinned !== null ? this.tileOf(this.pinned) : null) ??
+        (this.speaker !== null ? this.tiles.get(this.speaker) : null) ??
+        first ??
+        this.selfTile;
+      main = chosen.root;
+    }
+    this.grid.classList.toggle('presenting', presenter !== undefined);
+    this.gridViewButton.setAttribute('aria-pressed', String(this.mode === 'grid'));
+    this.speakerViewButton.setAttribute('aria-pressed', String(this.mode === 'speaker'));
+    this.stage.arrange(
+      people.map((t) => t.root),
+      main,
+    );
+    for (const tile of people) {
+      tile.resume();
+    }
+    for (const screen of this.screens.values()) {
+      screen.resume();
+    }
+  }
+
+  /**
+   * @param {number | 'self'} id
+   * @returns {Tile | null}
+   */
+  tileOf(id) {
+    return id === 'self' ? this.selfTile : (this.tiles.get(id) ?? null);
   }
 
   /** Tries to start every participant's sound again (after a click). */
@@ -472,35 +528,14 @@ export class MeetingView {
     this.lost.hidden = false;
     this.rejoinButton.focus();
   }
+}
 
-  /**
-   * Chooses the column count that gives the largest 16:9 tiles fitting the grid area,
-   * so two people sit side by side on a desktop and stack on a phone held upright.
-   */
-  layout() {
-    const count = this.grid.children.length;
-    if (count === 0) {
-      return;
-    }
-    const style = getComputedStyle(this.grid);
-    const gap = parseFloat(style.columnGap) || 0;
-    const width = this.grid.clientWidth - (parseFloat(style.paddingLeft) || 0) - (parseFloat(style.paddingRight) || 0);
-    const height = this.grid.clientHeight - (parseFloat(style.paddingTop) || 0) - (parseFloat(style.paddingBottom) || 0);
-    if (width <= 0 || height <= 0) {
-      return;
-    }
-    let best = { cols: 1, tileWidth: 0 };
-    for (let cols = 1; cols <= count; cols++) {
-      const rows = Math.ceil(count / cols);
-      const byWidth = (width - gap * (cols - 1)) / cols;
-      const byHeight = ((height - gap * (rows - 1)) / rows) * (16 / 9);
-      const tileWidth = Math.min(byWidth, byHeight);
-      if (tileWidth > best.tileWidth) {
-        best = { cols, tileWidth };
-      }
-    }
-    this.grid.style.setProperty('--cols', String(best.cols));
-    this.grid.style.setProperty('--tile-width', `${Math.floor(best.tileWidth)}px`);
+/** The remembered view mode, if the browser allows storage. @returns {ViewMode} */
+function storedViewMode() {
+  try {
+    return window.localStorage.getItem(VIEW_MODE_KEY) === 'speaker' ? 'speaker' : 'grid';
+  } catch {
+    return 'grid';
   }
 }
 

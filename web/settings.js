@@ -1,0 +1,171 @@
+// @ts-check
+/**
+ * The Settings dialog (camera quality, camera and microphone, microphone processing)
+ * and where the choices are remembered. Every change applies at once, in the meeting;
+ * app.js does the applying through the callbacks.
+ */
+
+import { byId, el } from './dom.js';
+import { defaultSettings } from './media.js';
+import { isQuality } from './publish.js';
+
+/** @typedef {import('./media.js').MediaSettings} MediaSettings */
+/** @typedef {import('./publish.js').Quality} Quality */
+
+const SETTINGS_KEY = 'lanmeet.settings';
+
+/**
+ * The remembered settings (defaults for anything missing or unreadable).
+ * @returns {MediaSettings}
+ */
+export function loadSettings() {
+  const settings = defaultSettings();
+  /** @type {any} */
+  let stored = null;
+  try {
+    stored = JSON.parse(window.localStorage.getItem(SETTINGS_KEY) ?? 'null');
+  } catch {
+    // Storage disabled or damaged: the defaults will do.
+  }
+  if (stored && typeof stored === 'object') {
+    if (isQuality(stored.quality)) {
+      settings.quality = stored.quality;
+    }
+    for (const key of /** @type {const} */ (['cameraId', 'microphoneId'])) {
+      if (typeof stored[key] === 'string') {
+        settings[key] = stored[key];
+      }
+    }
+    for (const key of /** @type {const} */ (['echoCancellation', 'noiseSuppression', 'autoGainControl'])) {
+      if (typeof stored[key] === 'boolean') {
+        settings[key] = stored[key];
+      }
+    }
+  }
+  return settings;
+}
+
+/** @param {MediaSettings} settings */
+export function saveSettings(settings) {
+  try {
+    window.localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings));
+  } catch {
+    // Private mode or storage disabled: remembering is a convenience only.
+  }
+}
+
+export class SettingsDialog {
+  constructor() {
+    this.dialog = byId('settings', HTMLDialogElement);
+    this.form = byId('settings-form', HTMLFormElement);
+    this.quality = byId('settings-quality', HTMLSelectElement);
+    this.camera = byId('settings-camera', HTMLSelectElement);
+    this.microphone = byId('settings-microphone', HTMLSelectElement);
+    this.echo = byId('settings-echo', HTMLInputElement);
+    this.noise = byId('settings-noise', HTMLInputElement);
+    this.gain = byId('settings-gain', HTMLInputElement);
+    this.error = byId('settings-error', HTMLElement);
+
+    /** @type {(quality: Quality) => Promise<void>} */
+    this.onQuality = async () => {};
+    /** @type {(deviceId: string) => Promise<void>} */
+    this.onCamera = async () => {};
+    /** @type {(deviceId: string) => Promise<void>} */
+    this.onMicrophone = async () => {};
+    /** @type {(processing: {echoCancellation: boolean, noiseSuppression: boolean, autoGainControl: boolean}) => Promise<void>} */
+    this.onProcessing = async () => {};
+
+    this.quality.addEventListener('change', () => {
+      const value = this.quality.value;
+      if (isQuality(value)) {
+        this.run(this.onQuality(value));
+      }
+    });
+    this.camera.addEventListener('change', () => this.run(this.onCamera(this.camera.value)));
+    this.microphone.addEventListener('change', () => this.run(this.onMicrophone(this.microphone.value)));
+    for (const box of [this.echo, this.noise, this.gain]) {
+      box.addEventListener('change', () =>
+        this.run(
+          this.onProcessing({
+            echoCancellation: this.echo.checked,
+            noiseSuppression: this.noise.checked,
+            autoGainControl: this.gain.checked,
+          }),
+        ),
+      );
+    }
+  }
+
+  /**
+   * Opens the dialog showing `settings` and the devices in use.
+   * @param {MediaSettings} settings
+   * @param {{camera: string, microphone: string}} inUse device ids of the live tracks
+   */
+  async open(settings, inUse) {
+    this.quality.value = settings.quality;
+    this.echo.checked = settings.echoCancellation;
+    this.noise.checked = settings.noiseSuppression;
+    this.gain.checked = settings.autoGainControl;
+    this.error.hidden = true;
+    await this.listDevices(settings.cameraId || inUse.camera, settings.microphoneId || inUse.microphone);
+    if (!this.dialog.open) {
+      this.dialog.showModal();
+    }
+  }
+
+  close() {
+    if (this.dialog.open) {
+      this.dialog.close();
+    }
+  }
+
+  /**
+   * Fills the device selects (labels are known once a device was allowed).
+   * @param {string} cameraId
+   * @param {string} microphoneId
+   */
+  async listDevices(cameraId, microphoneId) {
+    /** @type {MediaDeviceInfo[]} */
+    let devices = [];
+    try {
+      devices = (await navigator.mediaDevices?.enumerateDevices()) ?? [];
+    } catch {
+      // No device access: the selects offer the default only.
+    }
+    fillDevices(this.camera, devices.filter((d) => d.kind === 'videoinput'), cameraId, 'Camera');
+    fillDevices(this.microphone, devices.filter((d) => d.kind === 'audioinput'), microphoneId, 'Microphone');
+  }
+
+  /**
+   * Shows a failed change in the dialog.
+   * @param {Promise<void>} change
+   */
+  run(change) {
+    this.error.hidden = true;
+    change.catch((err) => {
+      this.error.textContent = `Could not apply that: ${err instanceof Error ? err.message || err.name : String(err)}`;
+      this.error.hidden = false;
+    });
+  }
+}
+
+/**
+ * @param {HTMLSelectElement} select
+ * @param {MediaDeviceInfo[]} devices
+ * @param {string} selected
+ * @param {string} what
+ */
+function fillDevices(select, devices, selected, what) {
+  const options = [el('option', '', 'Default')];
+  options[0].value = '';
+  devices.forEach((d, i) => {
+    if (!d.deviceId || d.deviceId === 'default') {
+      return;
+    }
+    const option = el('option', '', d.label || `${what} ${i + 1}`);
+    option.value = d.deviceId;
+    options.push(option);
+  });
+  select.replaceChildren(...options);
+  select.value = options.some((o) => o.value === selected) ? selected : '';
+}
