@@ -211,7 +211,8 @@ pub enum ServerMessage {
         /// Who.
         participant: Participant,
     },
-    /// Someone changed camera or microphone state.
+    /// Someone switched camera or microphone, or started or stopped sharing a screen (the
+    /// sharer gets it too, as the confirmation of its `screen_share`).
     ParticipantUpdated {
         /// The new state.
         participant: Participant,

@@ -88,6 +88,14 @@ pub struct ServeArgs {
     /// Hours a shared file is kept [default: 168, a week].
     #[arg(long, value_name = "HOURS")]
     pub file_retention_hours: Option<u64>,
+    /// Participants of one room who may share a screen at the same time; at least 1
+    /// [default: 1].
+    #[arg(long, value_name = "N")]
+    pub max_presenters: Option<usize>,
+    /// In rooms with more microphones than this, each participant receives only the N
+    /// loudest; at least 1 [default: 8].
+    #[arg(long, value_name = "N")]
+    pub audio_top_n: Option<usize>,
 }
 
 /// Every setting of the server.
@@ -128,6 +136,11 @@ pub struct Config {
     pub storage_quota_mib: u64,
     /// Retention of shared files, hours.
     pub file_retention_hours: u64,
+    /// Most simultaneous screen sharers per room. 0 is refused rather than read as
+    /// "unlimited" or "disabled", since either reading would surprise someone.
+    pub max_presenters: usize,
+    /// Loudest audio streams forwarded to each participant in large rooms (at least 1).
+    pub audio_top_n: usize,
 }
 
 impl Default for Config {
@@ -150,6 +163,8 @@ impl Default for Config {
             max_file_mib: 1024,
             storage_quota_mib: 10 * 1024,
             file_retention_hours: 7 * 24,
+            max_presenters: 1,
+            audio_top_n: 8,
         }
     }
 }
@@ -203,7 +218,9 @@ impl Config {
             chat_rate,
             max_file_mib,
             storage_quota_mib,
-            file_retention_hours
+            file_retention_hours,
+            max_presenters,
+            audio_top_n
         );
         config.check()?;
         Ok(config)
@@ -228,6 +245,14 @@ impl Config {
         }
         if self.max_file_mib == 0 || self.storage_quota_mib < self.max_file_mib {
             bail!("the storage quota must be at least the largest file size, above 0");
+        }
+        if self.max_presenters == 0 {
+            bail!(
+                "--max-presenters must be at least 1 (use a large number to let everyone present)"
+            );
+        }
+        if self.audio_top_n == 0 {
+            bail!("--audio-top-n must be at least 1");
         }
         if self.udp_port != 0 && usize::from(self.udp_port) + self.worker_count() > 65536 {
             bail!("--udp-port leaves no room for one port per worker");
@@ -281,6 +306,32 @@ mod tests {
         assert!(config.http);
         assert_eq!(config.workers, 2);
         assert_eq!(config.listen, Config::default().listen);
+    }
+
+    #[test]
+    fn presenter_and_audio_limits_come_from_file_and_flags() {
+        let dir =
+            std::env::temp_dir().join(format!("lanmeet-config-limits-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("lanmeet.toml");
+        std::fs::write(&file, "max_presenters = 3\naudio_top_n = 4\n").expect("write");
+        let path = file.to_str().expect("utf-8 path");
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["lanmeet", "serve", "--config", path];
+            argv.extend_from_slice(extra);
+            let Command::Serve(args) = Cli::parse_from(argv).command else {
+                panic!("parsed as serve");
+            };
+            Config::from_args(args)
+        };
+        let config = parse(&[]).expect("valid");
+        assert_eq!((config.max_presenters, config.audio_top_n), (3, 4));
+        let config = parse(&["--max-presenters", "2", "--audio-top-n", "6"]).expect("valid");
+        assert_eq!((config.max_presenters, config.audio_top_n), (2, 6));
+        assert!(parse(&["--max-presenters", "0"]).is_err());
+        assert!(parse(&["--audio-top-n", "0"]).is_err());
+        let defaults = Config::default();
+        assert_eq!((defaults.max_presenters, defaults.audio_top_n), (1, 8));
     }
 
     #[test]

@@ -88,10 +88,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             // `Config::check` guarantees this fits.
             config.udp_port + i as u16
         };
-        workers.push(media::spawn_worker(i, port, &candidate_ips)?);
+        workers.push(media::spawn_worker(
+            i,
+            port,
+            &candidate_ips,
+            config.audio_top_n,
+        )?);
     }
     let udp_ports = workers.iter().map(|w| w.port).collect();
-    let registry = Arc::new(Registry::new(workers));
+    let registry = Arc::new(Registry::new(workers, config.max_presenters));
     let db = config.data_dir.join("lanmeet.sqlite");
     let store = Arc::new(
         lanmeet_store::Store::open(&db).with_context(|| format!("opening {}", db.display()))?,

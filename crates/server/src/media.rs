@@ -137,11 +137,13 @@ impl Drop for WorkerHandle {
 }
 
 /// Starts worker `index`, binding UDP `port` (0: any) on all IPv4 interfaces and
-/// offering `candidate_ips` with the bound port.
+/// offering `candidate_ips` with the bound port. Each subscriber gets at most
+/// `audio_top_n` audio streams, the loudest.
 pub fn spawn_worker(
     index: usize,
     port: u16,
     candidate_ips: &[IpAddr],
+    audio_top_n: usize,
 ) -> anyhow::Result<WorkerHandle> {
     let std_socket = std::net::UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], port)))
         .with_context(|| format!("binding media UDP port {port}"))?;
@@ -179,8 +181,10 @@ pub fn spawn_worker(
         .collect();
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(std::sync::Mutex::new(SfuStats::default()));
+    let mut sfu_config = SfuConfig::new(candidates.clone());
+    sfu_config.audio_top_n = audio_top_n;
     let worker = Worker {
-        sfu: Sfu::new(SfuConfig::new(candidates.clone()), Instant::now()),
+        sfu: Sfu::new(sfu_config, Instant::now()),
         socket,
         state,
         poll,

@@ -1,5 +1,6 @@
-//! The room registry on the signaling side: who is in which room under which name, which
-//! worker carries the room's media, and the fan-out of membership changes.
+//! The room registry on the signaling side: who is in which room under which name, who
+//! presents (shares a screen), which worker carries the room's media, and the fan-out of
+//! membership changes.
 //!
 //! A std mutex guards it: every operation is a few map updates and channel sends, never
 //! an await, so holding it is short and cannot deadlock across tasks.
@@ -23,6 +24,14 @@ pub struct JoinError {
     /// Protocol error code.
     pub code: ErrorCode,
     /// Text for the user.
+    pub message: String,
+}
+
+/// A refused screen share: the room already has as many presenters as allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PresenterBusy {
+    /// Text for the user, naming the current presenters.
     pub message: String,
 }
 
@@ -73,13 +82,17 @@ pub struct Registry {
     inner: Mutex<Inner>,
     workers: Vec<WorkerHandle>,
     next_id: AtomicU64,
+    /// Most participants of one room sharing a screen at once (at least 1).
+    max_presenters: usize,
 }
 
 impl Registry {
-    /// A registry placing rooms on `workers`.
-    pub fn new(workers: Vec<WorkerHandle>) -> Self {
+    /// A registry placing rooms on `workers` and letting up to `max_presenters`
+    /// participants per room share a screen at once.
+    pub fn new(workers: Vec<WorkerHandle>, max_presenters: usize) -> Self {
         assert!(!workers.is_empty(), "at least one media worker");
         Registry {
+            max_presenters: max_presenters.max(1),
             inner: Mutex::new(Inner::default()),
             workers,
             // Ids never repeat, also across restarts: stored private files name their
@@ -219,6 +232,53 @@ impl Registry {
         }
     }
 
+    /// Starts (`active`) or stops screen sharing for `id`. On success everyone in the room,
+    /// `id` included, gets `participant_updated`: the sender takes it as the confirmation.
+    /// Starting is refused while the room has `max_presenters` other presenters; starting
+    /// again while presenting confirms again; stopping when not presenting does nothing.
+    /// A presenter who leaves frees the slot with the membership itself.
+    pub fn set_screen(
+        &self,
+        room: &str,
+        id: ParticipantId,
+        active: bool,
+    ) -> Result<(), PresenterBusy> {
+        let mut inner = self.lock();
+        let Some(r) = inner.rooms.get_mut(room) else {
+            return Ok(());
+        };
+        let Some(current) = r.members.get(&id).map(|m| m.info.screen) else {
+            return Ok(());
+        };
+        if !active && !current {
+            return Ok(());
+        }
+        if active && !current {
+            let presenters: Vec<&str> = r
+                .members
+                .values()
+                .filter(|m| m.info.screen)
+                .map(|m| m.info.name.as_str())
+                .collect();
+            if presenters.len() >= self.max_presenters {
+                return Err(PresenterBusy {
+                    message: busy_message(&presenters),
+                });
+            }
+        }
+        let Some(m) = r.members.get_mut(&id) else {
+            return Ok(());
+        };
+        m.info.screen = active;
+        let participant = m.info.clone();
+        info!(%id, room, active, "screen share");
+        broadcast(
+            &r.members,
+            ServerMessage::ParticipantUpdated { participant },
+        );
+        Ok(())
+    }
+
     /// Passes a media command to the worker carrying `room`.
     pub fn to_worker(&self, room: &str, command: WorkerCommand) {
         let worker = self.lock().rooms.get(room).map(|r| r.worker);
@@ -313,6 +373,17 @@ fn first_id() -> u64 {
     ms.saturating_mul(1000).max(1)
 }
 
+/// "Ada is presenting. …" or "Ada, Grace and Alan are presenting. …".
+fn busy_message(presenters: &[&str]) -> String {
+    let names = match presenters {
+        [] => "Someone".to_string(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    };
+    let verb = if presenters.len() > 1 { "are" } else { "is" };
+    format!("{names} {verb} presenting. Ask them to stop, or wait.")
+}
+
 fn broadcast(members: &BTreeMap<ParticipantId, Member>, msg: ServerMessage) {
     for m in members.values() {
         let _ = m.outbound.send(ToParticipant::Message(msg.clone()));
@@ -326,4 +397,25 @@ fn least_loaded(rooms: &HashMap<String, Room>, workers: usize) -> usize {
         load[r.worker] += r.members.len().max(1);
     }
     (0..workers).min_by_key(|w| load[*w]).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::busy_message;
+
+    #[test]
+    fn busy_message_names_every_presenter() {
+        assert_eq!(
+            busy_message(&["Ada"]),
+            "Ada is presenting. Ask them to stop, or wait."
+        );
+        assert_eq!(
+            busy_message(&["Ada", "Grace"]),
+            "Ada and Grace are presenting. Ask them to stop, or wait."
+        );
+        assert_eq!(
+            busy_message(&["Ada", "Grace", "Alan"]),
+            "Ada, Grace and Alan are presenting. Ask them to stop, or wait."
+        );
+    }
 }

@@ -187,7 +187,15 @@ impl Actor {
                 self.registry.to_worker(&s.room, command);
                 Flow::Continue
             }
-            (ClientMessage::ScreenShare { .. }, Some(_)) => Flow::Continue,
+            (ClientMessage::ScreenShare { active }, Some(s)) => {
+                match self.registry.set_screen(&s.room, s.id, active) {
+                    Ok(()) => Flow::Continue,
+                    Err(e) => {
+                        self.error(ErrorCode::PresenterBusy, &e.message, false)
+                            .await
+                    }
+                }
+            }
             (ClientMessage::Chat { text, to }, Some(s)) => {
                 if !self.chat_rate.allow(std::time::Instant::now()) {
                     let message = "You are sending messages too fast; wait a moment.";

@@ -85,7 +85,14 @@ async fn join_sees_others_and_others_see_join_and_leave() {
     assert_eq!(server.registry.counts(), (2, 2));
 
     // The other room heard nothing: its next message is the answer to its own request.
-    send(&mut other, &ClientMessage::PublishOffer { sdp: "x".into() }).await;
+    send(
+        &mut other,
+        &ClientMessage::PublishOffer {
+            sdp: "x".into(),
+            tracks: Vec::new(),
+        },
+    )
+    .await;
     let msg = recv(&mut other).await.expect("reply");
     assert!(
         matches!(
@@ -190,7 +197,14 @@ async fn malformed_messages_get_errors_and_the_session_survives() {
         })
     ));
     // Media before join is refused without closing.
-    send(&mut ws, &ClientMessage::PublishOffer { sdp: "v=0".into() }).await;
+    send(
+        &mut ws,
+        &ClientMessage::PublishOffer {
+            sdp: "v=0".into(),
+            tracks: Vec::new(),
+        },
+    )
+    .await;
     assert!(matches!(
         recv(&mut ws).await,
         Some(ServerMessage::Error {
@@ -239,6 +253,7 @@ async fn malformed_messages_get_errors_and_the_session_survives() {
         &mut ok,
         &ClientMessage::PublishOffer {
             sdp: "v=0\r\nnonsense".into(),
+            tracks: Vec::new(),
         },
     )
     .await;
@@ -360,6 +375,7 @@ async fn garbage_datagrams_do_not_disturb_the_server() {
         &mut ada,
         &ClientMessage::PublishOffer {
             sdp: "garbage".into(),
+            tracks: Vec::new(),
         },
     )
     .await;
