@@ -414,7 +414,7 @@ export class Connection {
     }
     this.tracks = tracks;
     const pc = this.subscribePc ?? this.createSubscribePc();
-    await pc.setRemoteDescription({ type: 'offer', sdp });
+    await pc.setRemoteDescription({ type: 'offer', sdp: uniqueMsids(sdp) });
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
     this.send({ type: 'subscribe_answer', sdp: pc.localDescription?.sdp ?? answer.sdp ?? '' });
@@ -495,6 +495,34 @@ export class Connection {
     }
     this.onClose({ byUser: this.byUser, wasJoined: this.joined, error: this.fatalError });
   }
+}
+
+/**
+ * Makes each media section's `msid` unique, appending the section's mid to a repeated
+ * track id. Chromium refuses an offer in which two sections carry the same msid; a
+ * server that names tracks after participant and kind only (`<id>-video`) gives a
+ * presenter's camera and screen the same one.
+ * @param {string} sdp
+ */
+export function uniqueMsids(sdp) {
+  const sections = sdp.split(/\r\n(?=m=)/);
+  const seen = new Set();
+  return sections
+    .map((section) => {
+      const msid = /^a=msid:(\S+ \S+)$/m.exec(section)?.[1];
+      if (!msid || !section.startsWith('m=')) {
+        return section;
+      }
+      if (!seen.has(msid)) {
+        seen.add(msid);
+        return section;
+      }
+      const mid = /^a=mid:(\S+)$/m.exec(section)?.[1] ?? String(seen.size);
+      const unique = `${msid}-${mid}`;
+      seen.add(unique);
+      return section.split(`msid:${msid}`).join(`msid:${unique}`);
+    })
+    .join('\r\n');
 }
 
 /**
