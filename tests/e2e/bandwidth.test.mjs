@@ -56,6 +56,7 @@ async function inboundStats() {
       kind: r.kind,
       mid: mid ?? null,
       participant: info ? info.participant : null,
+      source: info?.source ?? null,
       timestamp: r.timestamp,
       framesDecoded: r.framesDecoded ?? 0,
       frameWidth: r.frameWidth ?? null,
@@ -85,7 +86,8 @@ function snapshot(p) {
  * @returns {Stream | undefined}
  */
 function streamOf(s, id, kind) {
-  return s.streams.find((x) => x.participant === id && x.kind === kind);
+  // Camera and microphone, not a shared screen (older clients name no source).
+  return s.streams.find((x) => x.participant === id && x.kind === kind && x.source !== 'screen');
 }
 
 /**
@@ -244,6 +246,14 @@ describe('a subscriber on a 300 kbit/s link', { timeout: 300_000, skip: unavaila
       await pressed('true');
       await C.page.getByRole('button', { name, exact: true }).click();
       await pressed('false');
+    }
+    // B and C show A large (chat closed, A pinned), as someone watching A on a small
+    // screen would: the server then forwards A's top layer unless the link cannot take it.
+    for (const p of [B, C]) {
+      await p.page.getByRole('button', { name: 'Chat', exact: true }).click();
+      const pin = p.page.getByRole('button', { name: 'Pin A', exact: true });
+      await pin.click();
+      await waitUntil(async () => (await pin.getAttribute('aria-pressed')) === 'true', { timeoutMs: 5000, message: `${p.label} to pin A` });
     }
     await Promise.all([waitForVideo(B, ids.A), waitForVideo(C, ids.A)]);
   }, { setsUp: true });
