@@ -6,6 +6,10 @@
 //
 // Assertions are on outcomes (frames decoded, frame sizes, audio samples from getStats()),
 // never on how fast something happened: those times are printed as METRIC lines only.
+//
+// To see why the server chose a layer, run with RUST_LOG=info,lanmeet_sfu=trace: the
+// server's log (printed when a step fails) then has each subscriber's bandwidth estimate,
+// budget and layer choice ("allocation" lines).
 
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
@@ -250,8 +254,21 @@ describe('a subscriber on a 300 kbit/s link', { timeout: 300_000, skip: unavaila
    * @param {Participant} p @param {string} base @param {string} name
    */
   async function join(p, base, name) {
-    await p.page.goto(`${base}r/${ROOM}?name=${encodeURIComponent(name)}`);
-    await p.page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 15_000 });
+    // Chromium abandons loads with net::ERR_NETWORK_CHANGED when the host's interfaces
+    // change (a namespace's veth appearing or going, e.g. from another run on the same
+    // machine): one more try then.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await p.page.goto(`${base}r/${ROOM}?name=${encodeURIComponent(name)}`);
+        await p.page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 15_000 });
+        break;
+      } catch (err) {
+        if (attempt >= 2) {
+          throw err;
+        }
+        console.log(`${p.label}: joining failed (${err instanceof Error ? err.message.split('\n')[0] : err}); trying again`);
+      }
+    }
     ids[p.label] = await p.page.evaluate(() => /** @type {any} */ (window).lanmeet.conn.you);
   }
 
