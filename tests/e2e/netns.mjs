@@ -269,7 +269,12 @@ export function createNetns() {
   try {
     run('ip', ['netns', 'add', name]);
     run('ip', ['link', 'add', ns.hostIf, 'type', 'veth', 'peer', 'name', ns.nsIf]);
+    // No IPv6 link-local addresses: they would appear a moment after the link comes up
+    // (after duplicate address detection), and Chromium on the host abandons page loads
+    // with net::ERR_NETWORK_CHANGED whenever the host's addresses change.
+    run('ip', ['link', 'set', ns.hostIf, 'addrgenmode', 'none']);
     run('ip', ['link', 'set', ns.nsIf, 'netns', name]);
+    run('ip', ['-n', name, 'link', 'set', ns.nsIf, 'addrgenmode', 'none']);
     run('ip', ['addr', 'add', `${ns.hostIp}/24`, 'dev', ns.hostIf]);
     run('ip', ['link', 'set', ns.hostIf, 'up']);
     run('ip', ['-n', name, 'addr', 'add', `${ns.nsIp}/24`, 'dev', ns.nsIf]);
