@@ -1,8 +1,20 @@
 //! A subscription: one participant receiving one track of another, and the rewriting
-//! that turns the publisher's RTP stream into a stream the subscriber can start on.
+//! that turns the publisher's RTP streams into one stream the subscriber can decode.
+//!
+//! What reaches the subscriber is a series of *segments*: runs of packets from one
+//! simulcast layer (or, for audio, one run between two silences the SFU imposed). Each
+//! segment maps the publisher's sequence numbers, timestamps and VP8 picture ids so that
+//! they go on from the previous segment's last ones: the subscriber sees one continuous
+//! stream and never a jump its jitter buffer would take for loss or reordering. Inside
+//! a segment the mapping is a constant offset, so every loss upstream stays visible as
+//! a hole and the subscriber's NACKs still mean something.
 
-use lanmeet_proto::ParticipantId;
+use std::time::Instant;
+
+use lanmeet_proto::{ParticipantId, PauseReason, TrackSource};
 use str0m::media::{MediaKind, Mid};
+
+use crate::vp8;
 
 /// Where a subscription is in the subscribe connection's negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +31,15 @@ pub(crate) enum SubState {
     Stopping(Mid),
 }
 
+/// What the subscriber should get of the track now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// This layer (index into the published track's layers; 0 without simulcast).
+    Layer(usize),
+    /// Nothing.
+    Paused(PauseReason),
+}
+
 /// One participant's subscription to one track of another participant.
 #[derive(Debug)]
 pub(crate) struct Subscription {
@@ -28,33 +49,74 @@ pub(crate) struct Subscription {
     pub source_mid: Mid,
     /// Audio or video.
     pub kind: MediaKind,
+    /// Camera, microphone or screen.
+    pub track_source: TrackSource,
     /// Negotiation state, with the mid in the subscriber's subscribe connection.
     pub state: SubState,
-    /// Rewrites sequence numbers; `None` until the first packet is forwarded.
-    seq: Option<SeqRewrite>,
-    /// A video subscription forwards nothing until the first packet of a keyframe.
-    waiting_keyframe: bool,
+    /// The size at which the subscriber shows this video, in device pixels; `None`
+    /// until it says.
+    pub view: Option<(u32, u32)>,
+    /// What the subscriber should get (layer selection, top-N audio).
+    pub target: Target,
+    /// The layer being forwarded now; `None` while nothing is (before the first key
+    /// frame, while paused).
+    pub current: Option<usize>,
+    /// What the subscriber was last told about this track (`video_state`).
+    pub reported: Option<(Option<u8>, Option<PauseReason>)>,
+    /// The mapping of the segment being forwarded.
+    segment: Option<Segment>,
+    /// The latest packet forwarded, across segments.
+    last: Option<Sent>,
+}
+
+/// How one segment maps incoming numbers to outgoing ones.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    /// Incoming packets below this sequence number belong to no segment.
+    floor: u64,
+    seq_offset: u64,
+    ts_offset: u32,
+    picture_id_offset: u16,
+    tl0_offset: u8,
+}
+
+/// The outgoing numbers of the latest packet forwarded.
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    seq: u64,
+    ts: u32,
+    at: Instant,
+    picture_id: Option<u16>,
+    tl0: Option<u8>,
+}
+
+/// One incoming packet, as far as forwarding cares.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Incoming {
+    /// Layer index (0 without simulcast).
+    pub layer: usize,
+    /// Extended sequence number.
+    pub seq: u64,
+    /// RTP timestamp.
+    pub ts: u32,
+    /// Arrival.
+    pub at: Instant,
+    /// Starts a key frame (always true for audio).
+    pub keyframe: bool,
+    /// RTP clock rate.
+    pub clock_rate: u32,
 }
 
 /// Decision for one incoming packet.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// Send with this outgoing sequence number.
-    Forward(u64),
-    /// Drop; the subscriber needs a keyframe first, so ask the publisher for one.
-    NeedKeyframe,
-    /// Drop silently (not negotiated yet, or a packet from before the start).
+    /// Send with this outgoing sequence number and timestamp; `switched` when this
+    /// packet starts a new layer.
+    Forward { seq: u64, ts: u32, switched: bool },
+    /// Drop; the subscriber needs a key frame of this layer first, so ask for one.
+    NeedKeyframe(usize),
+    /// Drop silently.
     Drop,
-}
-
-/// The subscriber must see sequence numbers that start small (str0m cannot tell a new
-/// receiver the rollover counter of a long-running source) and have no holes where we
-/// skipped packets before the first keyframe. `out = in + offset` keeps every later
-/// publisher loss visible as a hole, so the subscriber's NACKs still mean something.
-#[derive(Debug, Clone, Copy)]
-struct SeqRewrite {
-    first_in: u64,
-    offset: u64,
 }
 
 /// The first outgoing sequence number of a subscription. Not zero: some receivers treat
@@ -66,14 +128,24 @@ const FIRST_OUT_SEQ: u64 = 1000;
 const LATE_WINDOW: u64 = FIRST_OUT_SEQ - 1;
 
 impl Subscription {
-    pub(crate) fn new(source: ParticipantId, source_mid: Mid, kind: MediaKind) -> Self {
+    pub(crate) fn new(
+        source: ParticipantId,
+        source_mid: Mid,
+        kind: MediaKind,
+        track_source: TrackSource,
+    ) -> Self {
         Subscription {
             source,
             source_mid,
             kind,
+            track_source,
             state: SubState::ToOpen,
-            seq: None,
-            waiting_keyframe: kind == MediaKind::Video,
+            view: None,
+            target: Target::Layer(0),
+            current: None,
+            reported: None,
+            segment: None,
+            last: None,
         }
     }
 
@@ -96,66 +168,310 @@ impl Subscription {
         )
     }
 
-    /// Decides what to do with an incoming packet with extended sequence number `seq`.
-    pub(crate) fn verdict(&mut self, seq: u64, starts_keyframe: bool) -> Verdict {
+    /// What to tell the subscriber about this video track: the layer forwarded, and
+    /// why nothing is.
+    pub(crate) fn video_state(&self) -> (Option<u8>, Option<PauseReason>) {
+        match self.target {
+            Target::Paused(reason) => (None, Some(reason)),
+            Target::Layer(_) => (self.current.and_then(|l| u8::try_from(l).ok()), None),
+        }
+    }
+
+    /// Decides what to do with an incoming packet.
+    pub(crate) fn verdict(&mut self, p: &Incoming) -> Verdict {
         if !matches!(self.state, SubState::Active(_)) {
             return Verdict::Drop;
         }
-        if self.waiting_keyframe {
-            if !starts_keyframe {
-                return Verdict::NeedKeyframe;
+        let target = match self.target {
+            Target::Paused(_) => {
+                self.current = None;
+                return Verdict::Drop;
             }
-            self.waiting_keyframe = false;
-        }
-        let rewrite = *self.seq.get_or_insert(SeqRewrite {
-            first_in: seq,
-            offset: FIRST_OUT_SEQ.wrapping_sub(seq),
-        });
-        if seq + LATE_WINDOW < rewrite.first_in {
+            Target::Layer(t) => t,
+        };
+        let switched = if self.current == Some(p.layer) && self.segment.is_some() {
+            false
+        } else if p.layer == target {
+            if !p.keyframe {
+                return Verdict::NeedKeyframe(target);
+            }
+            self.start_segment(p);
+            self.current = Some(p.layer);
+            true
+        } else {
+            return Verdict::Drop;
+        };
+        let Some(seg) = self.segment else {
+            return Verdict::Drop;
+        };
+        if p.seq < seg.floor {
             return Verdict::Drop;
         }
-        Verdict::Forward(seq.wrapping_add(rewrite.offset))
+        let seq = p.seq.wrapping_add(seg.seq_offset);
+        let ts = p.ts.wrapping_add(seg.ts_offset);
+        if self.last.is_none_or(|l| seq > l.seq) {
+            let picture_id = self.last.and_then(|l| l.picture_id);
+            let tl0 = self.last.and_then(|l| l.tl0);
+            self.last = Some(Sent {
+                seq,
+                ts,
+                at: p.at,
+                picture_id,
+                tl0,
+            });
+        }
+        Verdict::Forward { seq, ts, switched }
+    }
+
+    /// Ends forwarding for now (top-N audio left this track out, or the layer's
+    /// publisher stopped): the next packet forwarded starts a new segment.
+    pub(crate) fn interrupt(&mut self) {
+        self.segment = None;
+        self.current = None;
+    }
+
+    /// Starts a segment at packet `p`, going on from the last packet sent.
+    fn start_segment(&mut self, p: &Incoming) {
+        let (out_seq, out_ts) = match self.last {
+            None => (FIRST_OUT_SEQ, p.ts),
+            Some(last) => {
+                let elapsed = p.at.saturating_duration_since(last.at).as_secs_f64();
+                let ticks = (elapsed * f64::from(p.clock_rate)) as u32;
+                (last.seq + 1, last.ts.wrapping_add(ticks.max(1)))
+            }
+        };
+        let floor = if self.last.is_none() {
+            p.seq.saturating_sub(LATE_WINDOW)
+        } else {
+            p.seq
+        };
+        self.segment = Some(Segment {
+            floor,
+            seq_offset: out_seq.wrapping_sub(p.seq),
+            ts_offset: out_ts.wrapping_sub(p.ts),
+            picture_id_offset: 0,
+            tl0_offset: 0,
+        });
+    }
+
+    /// Whether a VP8 packet forwarded now needs its picture ids rewritten: it starts a
+    /// segment, or the segment maps them to other numbers. (Most subscriptions never
+    /// switch layers; their packets go out as they came, without a copy.)
+    pub(crate) fn vp8_rewrites(&self, switched: bool) -> bool {
+        switched
+            || self
+                .segment
+                .is_some_and(|s| s.picture_id_offset != 0 || s.tl0_offset != 0)
+    }
+
+    /// Rewrites the VP8 picture id and TL0PICIDX of a packet forwarded as `out_seq`, so
+    /// they go on from the previous segment's. `switched`: it starts a segment.
+    pub(crate) fn rewrite_vp8(&mut self, payload: &mut [u8], out_seq: u64, switched: bool) {
+        let Some(d) = vp8::descriptor(payload) else {
+            return;
+        };
+        let (Some(seg), Some(last)) = (self.segment.as_mut(), self.last.as_mut()) else {
+            return;
+        };
+        let modulus = d.picture_id_modulus();
+        if let Some(pid) = d.read_picture_id(payload) {
+            if switched {
+                seg.picture_id_offset = match last.picture_id {
+                    Some(prev) => (prev + 1).wrapping_sub(pid) % modulus,
+                    None => 0,
+                };
+            }
+            let out = pid.wrapping_add(seg.picture_id_offset) % modulus;
+            d.write_picture_id(payload, out);
+            if last.seq == out_seq {
+                last.picture_id = Some(out);
+            }
+        }
+        if let Some(tl0) = d.read_tl0(payload) {
+            if switched {
+                seg.tl0_offset = match last.tl0 {
+                    Some(prev) => prev.wrapping_add(1).wrapping_sub(tl0),
+                    None => 0,
+                };
+            }
+            let out = tl0.wrapping_add(seg.tl0_offset);
+            d.write_tl0(payload, out);
+            if last.seq == out_seq {
+                last.tl0 = Some(out);
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn active(kind: MediaKind) -> Subscription {
-        let mut s = Subscription::new(ParticipantId(1), Mid::from("0"), kind);
+        let source = match kind {
+            MediaKind::Audio => TrackSource::Microphone,
+            MediaKind::Video => TrackSource::Camera,
+        };
+        let mut s = Subscription::new(ParticipantId(1), Mid::from("0"), kind, source);
         s.state = SubState::Active(Mid::from("1"));
         s
     }
 
+    fn packet(at: Instant, layer: usize, seq: u64, ts: u32, keyframe: bool) -> Incoming {
+        Incoming {
+            layer,
+            seq,
+            ts,
+            at,
+            keyframe,
+            clock_rate: 90_000,
+        }
+    }
+
+    fn fwd(seq: u64, ts: u32, switched: bool) -> Verdict {
+        Verdict::Forward { seq, ts, switched }
+    }
+
+    #[allow(clippy::disallowed_methods)] // a unit test's fixed origin
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
     #[test]
     fn video_waits_for_keyframe_then_keeps_holes() {
+        let t = origin();
         let mut s = active(MediaKind::Video);
-        assert_eq!(s.verdict(70_000, false), Verdict::NeedKeyframe);
-        assert_eq!(s.verdict(70_001, true), Verdict::Forward(FIRST_OUT_SEQ));
         assert_eq!(
-            s.verdict(70_002, false),
-            Verdict::Forward(FIRST_OUT_SEQ + 1)
+            s.verdict(&packet(t, 0, 70_000, 5, false)),
+            Verdict::NeedKeyframe(0)
+        );
+        assert_eq!(
+            s.verdict(&packet(t, 0, 70_001, 9, true)),
+            fwd(FIRST_OUT_SEQ, 9, true)
+        );
+        assert_eq!(
+            s.verdict(&packet(t, 0, 70_002, 9, false)),
+            fwd(FIRST_OUT_SEQ + 1, 9, false)
         );
         // 70_003 lost upstream: the hole stays, so the subscriber can NACK it.
         assert_eq!(
-            s.verdict(70_004, false),
-            Verdict::Forward(FIRST_OUT_SEQ + 3)
+            s.verdict(&packet(t, 0, 70_004, 12, false)),
+            fwd(FIRST_OUT_SEQ + 3, 12, false)
         );
         // A late retransmission of a packet before the start still maps below it.
         assert_eq!(
-            s.verdict(70_000, false),
-            Verdict::Forward(FIRST_OUT_SEQ - 1)
+            s.verdict(&packet(t, 0, 70_000, 5, false)),
+            fwd(FIRST_OUT_SEQ - 1, 5, false)
         );
         // Ancient packets are dropped, never mapped to huge numbers.
-        assert_eq!(s.verdict(10, false), Verdict::Drop);
+        assert_eq!(s.verdict(&packet(t, 0, 10, 0, false)), Verdict::Drop);
     }
 
     #[test]
     fn audio_starts_at_once_and_inactive_drops() {
+        let t = origin();
         let mut s = active(MediaKind::Audio);
-        assert_eq!(s.verdict(5, false), Verdict::Forward(FIRST_OUT_SEQ));
-        let mut n = Subscription::new(ParticipantId(1), Mid::from("0"), MediaKind::Audio);
-        assert_eq!(n.verdict(5, false), Verdict::Drop);
+        assert_eq!(
+            s.verdict(&packet(t, 0, 5, 0, true)),
+            fwd(FIRST_OUT_SEQ, 0, true)
+        );
+        let mut n = Subscription::new(
+            ParticipantId(1),
+            Mid::from("0"),
+            MediaKind::Audio,
+            TrackSource::Microphone,
+        );
+        assert_eq!(n.verdict(&packet(t, 0, 5, 0, true)), Verdict::Drop);
+    }
+
+    #[test]
+    fn layer_switch_waits_for_keyframe_and_continues_numbers() {
+        let t = origin();
+        let mut s = active(MediaKind::Video);
+        assert!(matches!(
+            s.verdict(&packet(t, 0, 100, 1000, true)),
+            Verdict::Forward { .. }
+        ));
+        assert_eq!(s.verdict(&packet(t, 2, 9000, 777, true)), Verdict::Drop);
+        s.target = Target::Layer(2);
+        // The old layer goes on until the new one has a key frame.
+        assert_eq!(
+            s.verdict(&packet(t, 0, 101, 1000, false)),
+            fwd(FIRST_OUT_SEQ + 1, 1000, false)
+        );
+        assert_eq!(
+            s.verdict(&packet(t, 2, 9001, 800, false)),
+            Verdict::NeedKeyframe(2)
+        );
+        let later = t + Duration::from_millis(100);
+        assert_eq!(
+            s.verdict(&packet(later, 2, 9002, 900, true)),
+            fwd(FIRST_OUT_SEQ + 2, 1000 + 9000, true)
+        );
+        assert_eq!(s.current, Some(2));
+        assert_eq!(
+            s.verdict(&packet(later, 0, 102, 4000, false)),
+            Verdict::Drop
+        );
+        assert_eq!(
+            s.verdict(&packet(later, 2, 9003, 3900, false)),
+            fwd(FIRST_OUT_SEQ + 3, 1000 + 9000 + 3000, false)
+        );
+        // Packets from before the switch point of the new layer map to nothing.
+        assert_eq!(
+            s.verdict(&packet(later, 2, 9001, 800, false)),
+            Verdict::Drop
+        );
+        // Pausing stops at once; resuming needs a key frame and goes on.
+        s.target = Target::Paused(PauseReason::LowBandwidth);
+        assert_eq!(
+            s.verdict(&packet(later, 2, 9004, 3900, false)),
+            Verdict::Drop
+        );
+        assert_eq!(s.video_state(), (None, Some(PauseReason::LowBandwidth)));
+        s.target = Target::Layer(0);
+        assert_eq!(
+            s.verdict(&packet(later, 0, 110, 9000, false)),
+            Verdict::NeedKeyframe(0)
+        );
+        assert!(matches!(
+            s.verdict(&packet(later, 0, 111, 9000, true)),
+            Verdict::Forward { seq, switched: true, .. } if seq == FIRST_OUT_SEQ + 4
+        ));
+        assert_eq!(s.video_state(), (Some(0), None));
+    }
+
+    #[test]
+    fn vp8_picture_ids_continue_across_a_switch() {
+        let t = origin();
+        let mut s = active(MediaKind::Video);
+        let vp8 = |pid: u16, tl0: u8| {
+            let [hi, lo] = pid.to_be_bytes();
+            vec![0x90, 0xc0, 0x80 | hi, lo, tl0, 0, 0]
+        };
+        let mut a = vp8(500, 7);
+        assert_eq!(
+            s.verdict(&packet(t, 0, 1, 0, true)),
+            fwd(FIRST_OUT_SEQ, 0, true)
+        );
+        s.rewrite_vp8(&mut a, FIRST_OUT_SEQ, true);
+        assert_eq!(a, vp8(500, 7));
+        s.target = Target::Layer(1);
+        let mut b = vp8(32_000, 200);
+        assert!(matches!(
+            s.verdict(&packet(t, 1, 50, 0, true)),
+            Verdict::Forward { .. }
+        ));
+        s.rewrite_vp8(&mut b, FIRST_OUT_SEQ + 1, true);
+        assert_eq!(b, vp8(501, 8));
+        let mut c = vp8(32_767, 201);
+        assert!(matches!(
+            s.verdict(&packet(t, 1, 51, 0, false)),
+            Verdict::Forward { .. }
+        ));
+        s.rewrite_vp8(&mut c, FIRST_OUT_SEQ + 2, false);
+        assert_eq!(c, vp8(1268, 9));
     }
 }

@@ -10,14 +10,19 @@
 //!   the subscribe-side renegotiation.
 //! - `forward`: a subscription of one participant to another's track; RTP rewriting.
 //! - `keyframe`: recognising the start of a keyframe in VP8, VP9 and H.264 payloads.
+//! - `vp8`: the VP8 payload descriptor: picture ids to rewrite, key frame sizes.
+//! - `layers`: simulcast layers of a published track, and `layers::allocate`-ing a
+//!   subscriber's bandwidth over the tracks it shows.
 //! - `speaker`: active speaker detection from the audio level header extension.
 #![deny(missing_docs)]
 
 mod forward;
 mod keyframe;
+mod layers;
 mod peer;
 pub mod sfu;
 mod speaker;
+mod vp8;
 
 pub use sfu::{Output, Sfu, SfuConfig, SfuStats};
 

@@ -4,13 +4,14 @@
 
 use std::time::Instant;
 
-use lanmeet_proto::{ParticipantId, TrackInfo, TrackKind};
+use lanmeet_proto::{ParticipantId, TrackInfo, TrackKind, TrackSource};
 use str0m::change::SdpPendingOffer;
 use str0m::format::PayloadParams;
 use str0m::media::{Direction, MediaKind, Mid};
 use str0m::Rtc;
 
 use crate::forward::{SubState, Subscription};
+use crate::layers::{Layers, RateMeter};
 
 /// Which of a participant's two connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,8 +45,10 @@ impl Connection {
 pub(crate) struct PublishedTrack {
     pub mid: Mid,
     pub kind: MediaKind,
-    /// When we last asked the browser for a keyframe on this track.
-    pub last_keyframe_request: Option<Instant>,
+    /// Camera, microphone or screen, as the browser declared it.
+    pub source: TrackSource,
+    /// The simulcast layers (one without simulcast), their rates and sizes.
+    pub layers: Layers,
 }
 
 /// A participant's media state.
@@ -59,6 +62,16 @@ pub(crate) struct Peer {
     pub pending_offer: Option<SdpPendingOffer>,
     /// Parameters of each incoming payload type, cached from the publish connection.
     pub params_by_pt: Vec<(u8, PayloadParams)>,
+    /// What the browser said each publish mid carries.
+    pub declared: Vec<(Mid, TrackSource)>,
+    /// The subscribe connection's latest bandwidth estimate, bits per second.
+    pub estimate: Option<u64>,
+    /// No padding probes the subscribe link before this time.
+    pub probe_after: Instant,
+    /// What the subscribe connection is sent.
+    pub sent: RateMeter,
+    /// The latest loss the subscriber reported (share of packets), and when.
+    pub loss: Option<(Instant, f32)>,
 }
 
 impl Peer {
@@ -80,9 +93,13 @@ impl Peer {
         for sub in &mut self.subscriptions {
             match sub.state {
                 SubState::ToOpen => {
-                    let kind = match sub.kind {
-                        MediaKind::Audio => "audio",
-                        MediaKind::Video => "video",
+                    // The track id names the source: a presenter's camera and screen
+                    // share one stream (the participant), and a browser refuses two
+                    // sections with the same stream and track id.
+                    let kind = match sub.track_source {
+                        TrackSource::Microphone => "audio",
+                        TrackSource::Camera => "video",
+                        TrackSource::Screen => "screen",
                     };
                     let mid = change.add_media(
                         sub.kind,
@@ -114,10 +131,7 @@ impl Peer {
                         MediaKind::Audio => TrackKind::Audio,
                         MediaKind::Video => TrackKind::Video,
                     },
-                    source: match s.kind {
-                        MediaKind::Audio => lanmeet_proto::TrackSource::Microphone,
-                        MediaKind::Video => lanmeet_proto::TrackSource::Camera,
-                    },
+                    source: s.track_source,
                 })
             })
             .collect();

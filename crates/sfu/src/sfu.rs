@@ -14,19 +14,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lanmeet_proto::{ErrorCode, ParticipantId, ServerMessage};
+use lanmeet_proto::{ErrorCode, ParticipantId, PauseReason, ServerMessage, TrackSource, TrackView};
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::config::CryptoProvider;
+use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 use str0m::{Candidate, Event, Input, Rtc, RtcConfig};
 use tracing::{debug, info, warn};
 
-use crate::forward::{SubState, Subscription, Verdict};
+use crate::forward::{Incoming, SubState, Subscription, Target, Verdict};
 use crate::keyframe::starts_keyframe;
+use crate::layers::{allocate, Choice, Demand, Layers, RateMeter, RATE_WINDOW};
 use crate::peer::{Connection, Leg, Peer, PublishedTrack};
 use crate::speaker::{SpeakerDetector, EVALUATION_INTERVAL};
+use crate::vp8;
 
 /// Settings of one [`Sfu`].
 #[derive(Debug, Clone)]
@@ -40,6 +44,12 @@ pub struct SfuConfig {
     /// In rooms with more audio publishers than this, each subscriber gets only this many
     /// of the loudest audio streams.
     pub audio_top_n: usize,
+    /// Bandwidth assumed towards a subscriber before its estimate arrives, bits per
+    /// second.
+    pub initial_bandwidth_bps: u64,
+    /// Estimate each subscriber's bandwidth (TWCC) and fit its layers to it. Off, every
+    /// subscriber gets the layer its view asks for.
+    pub bandwidth_estimation: bool,
 }
 
 impl SfuConfig {
@@ -49,6 +59,8 @@ impl SfuConfig {
             candidates,
             keyframe_request_interval: Duration::from_millis(300),
             audio_top_n: 8,
+            initial_bandwidth_bps: 800_000,
+            bandwidth_estimation: true,
         }
     }
 }
@@ -80,6 +92,8 @@ pub struct SfuStats {
     pub keyframe_requests: u64,
     /// Datagrams that no connection accepted.
     pub datagrams_dropped: u64,
+    /// Times a subscriber moved to another simulcast layer.
+    pub layer_switches: u64,
 }
 
 /// A media worker's rooms.
@@ -102,6 +116,8 @@ pub struct Sfu {
     speakers: HashMap<Arc<str>, SpeakerDetector>,
     /// When speakers are next evaluated.
     next_speaker_evaluation: Instant,
+    /// When layer rates are next measured and bandwidth reallocated.
+    next_layer_tick: Instant,
 }
 
 /// Video packets kept per subscriber stream to answer NACKs (about 3 s of 720p).
@@ -110,6 +126,19 @@ const RTX_CACHE_PACKETS: usize = 2000;
 const RTX_CACHE_AGE: Duration = Duration::from_secs(3);
 /// Largest share of retransmitted bytes before str0m stops resending.
 const RTX_RATIO_CAP: f32 = 0.3;
+
+/// An estimate below this share of what a subscriber is sent, while the subscriber
+/// reports loss, means its link is congested.
+const CONGESTION_SHARE: f64 = 0.85;
+/// Share of packets a subscriber must report lost for its link to count as congested.
+const CONGESTION_LOSS: f32 = 0.02;
+/// How often str0m reports what subscribers say they lost.
+const LOSS_INTERVAL: Duration = Duration::from_secs(1);
+/// After a subscriber's layers had to go down, how long no padding probes its link: on
+/// a link that is full, probes would only crowd out the media that still fits.
+const PROBE_HOLDOFF: Duration = Duration::from_secs(8);
+/// Bytes each packet costs on the wire beyond its payload (RTP, SRTP, UDP, IPv4).
+const PACKET_OVERHEAD: usize = 60;
 
 /// How long an Sfu without connections sleeps.
 const IDLE_WAKEUP: Duration = Duration::from_secs(3600);
@@ -129,6 +158,7 @@ impl Sfu {
             last_now: now,
             speakers: HashMap::new(),
             next_speaker_evaluation: now,
+            next_layer_tick: now,
         }
     }
 
@@ -147,8 +177,8 @@ impl Sfu {
         self.rooms.len()
     }
 
-    fn new_rtc(&self, now: Instant) -> Rtc {
-        let mut rtc = RtcConfig::new()
+    fn new_rtc(&self, now: Instant, leg: Leg) -> Rtc {
+        let mut config = RtcConfig::new()
             .set_crypto_provider(self.crypto.clone())
             .set_ice_lite(true)
             .set_rtp_mode(true)
@@ -156,8 +186,15 @@ impl Sfu {
             .enable_opus(true, false)
             .enable_vp8(true)
             .enable_h264(true)
-            .enable_vp9(true)
-            .build(now);
+            .enable_vp9(true);
+        if leg == Leg::Subscribe && self.config.bandwidth_estimation {
+            // The subscriber's bandwidth, estimated from its transport-wide congestion
+            // control feedback, decides which layers it gets.
+            config = config
+                .enable_bwe(Some(Bitrate::bps(self.config.initial_bandwidth_bps)))
+                .set_stats_interval(Some(LOSS_INTERVAL));
+        }
+        let mut rtc = config.build(now);
         for addr in &self.config.candidates {
             match Candidate::host(*addr, "udp") {
                 Ok(c) => {
@@ -182,12 +219,12 @@ impl Sfu {
         for other in members.iter() {
             if let Some(p) = self.peers.get(other) {
                 for t in &p.tracks {
-                    subscriptions.push(Subscription::new(*other, t.mid, t.kind));
+                    subscriptions.push(Subscription::new(*other, t.mid, t.kind, t.source));
                 }
             }
         }
         members.push(id);
-        let subscribe = Connection::new(self.new_rtc(now), now);
+        let subscribe = Connection::new(self.new_rtc(now, Leg::Subscribe), now);
         self.peers.insert(
             id,
             Peer {
@@ -198,6 +235,11 @@ impl Sfu {
                 subscriptions,
                 pending_offer: None,
                 params_by_pt: Vec::new(),
+                declared: Vec::new(),
+                estimate: None,
+                probe_after: now,
+                sent: RateMeter::new(now),
+                loss: None,
             },
         );
         info!(%id, %room, "participant joined media");
@@ -252,7 +294,6 @@ impl Sfu {
         sdp: &str,
         tracks: &[lanmeet_proto::PublishedTrack],
     ) {
-        let _ = tracks;
         let offer = match SdpOffer::from_sdp_string(sdp) {
             Ok(o) => o,
             Err(e) => return self.signal_error(id, ErrorCode::BadSdp, format!("bad offer: {e}")),
@@ -260,10 +301,14 @@ impl Sfu {
         if !self.peers.contains_key(&id) {
             return;
         }
-        let rtc = self.new_rtc(now);
+        let rtc = self.new_rtc(now, Leg::Publish);
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
+        peer.declared = tracks
+            .iter()
+            .map(|t| (Mid::from(t.mid.as_str()), t.source))
+            .collect();
         let conn = peer
             .publish
             .get_or_insert_with(|| Connection::new(rtc, now));
@@ -325,17 +370,34 @@ impl Sfu {
             }
         }
         peer.offer_answered();
+        self.allocate(now, id);
         for (source, mid) in wanted {
-            self.request_keyframe(now, source, mid);
+            self.request_keyframe(now, source, mid, None);
         }
         self.dirty.push((id, Leg::Subscribe));
         self.offer_if_needed(id);
         self.drive(now);
     }
 
-    /// The subscriber `id` now shows its video tracks at these sizes.
-    pub fn set_view(&mut self, now: Instant, id: ParticipantId, tracks: &[lanmeet_proto::TrackView]) {
-        let _ = (now, id, tracks);
+    /// The subscriber `id` now shows its video tracks at these sizes (device pixels;
+    /// 0×0 or not listed: not visible).
+    pub fn set_view(&mut self, now: Instant, id: ParticipantId, tracks: &[TrackView]) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        for sub in &mut peer.subscriptions {
+            if sub.kind != MediaKind::Video {
+                continue;
+            }
+            let mid = sub.mid();
+            let shown = tracks
+                .iter()
+                .find(|t| mid.is_some_and(|m| *m == *t.mid))
+                .map_or((0, 0), |t| (t.width, t.height));
+            sub.view = Some(shown);
+        }
+        self.allocate(now, id);
+        self.drive(now);
     }
 
     /// A datagram arrived on the worker's socket.
@@ -346,6 +408,13 @@ impl Sfu {
         destination: SocketAddr,
         contents: &[u8],
     ) {
+        // Our own address as the source is a reflection or a forgery, never a browser:
+        // str0m would take our own packets for the peer's and its bandwidth estimate and
+        // pacing would go astray.
+        if source == destination || self.config.candidates.contains(&source) {
+            self.stats.datagrams_dropped += 1;
+            return;
+        }
         let Ok(contents) = contents.try_into() else {
             self.stats.datagrams_dropped += 1;
             return;
@@ -401,6 +470,10 @@ impl Sfu {
             self.next_speaker_evaluation = now + EVALUATION_INTERVAL;
             self.evaluate_speakers(now);
         }
+        if now >= self.next_layer_tick {
+            self.next_layer_tick = now + RATE_WINDOW;
+            self.tick_layers(now);
+        }
         for (id, peer) in &mut self.peers {
             for leg in [Leg::Publish, Leg::Subscribe] {
                 let Some(conn) = peer.connection(leg) else {
@@ -434,6 +507,10 @@ impl Sfu {
         let speakers_busy = self.speakers.values().any(|d| !d.is_idle());
         let far = match far {
             Some(t) if speakers_busy => Some(t.min(self.next_speaker_evaluation)),
+            other => other,
+        };
+        let far = match far {
+            Some(t) => Some(t.min(self.next_layer_tick)),
             other => other,
         };
         match far {
@@ -509,17 +586,33 @@ impl Sfu {
         match (leg, event) {
             (Leg::Publish, Event::RtpPacket(packet)) => self.forward_rtp(now, id, packet),
             (Leg::Publish, Event::MediaAdded(added)) => {
-                self.track_published(id, added.mid, added.kind)
+                self.track_published(now, id, added.mid, added.kind)
             }
             (Leg::Subscribe, Event::KeyframeRequest(req)) => {
                 let source = self.peers.get(&id).and_then(|p| {
                     p.subscriptions
                         .iter()
                         .find(|s| s.mid() == Some(req.mid))
-                        .map(|s| (s.source, s.source_mid))
+                        .map(|s| (s.source, s.source_mid, s.current))
                 });
-                if let Some((source, mid)) = source {
-                    self.request_keyframe(now, source, mid);
+                if let Some((source, mid, layer)) = source {
+                    self.request_keyframe(now, source, mid, layer);
+                }
+            }
+            (Leg::Subscribe, Event::MediaEgressStats(stats)) => {
+                if let (Some(loss), Some(p)) = (stats.loss, self.peers.get_mut(&id)) {
+                    // The worst of the subscriber's streams in this report.
+                    let keep = p.loss.filter(|(at, _)| *at == now).map_or(0.0, |(_, l)| l);
+                    p.loss = Some((now, loss.max(keep)));
+                }
+            }
+            (Leg::Subscribe, Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. })) => {
+                let changed = self.peers.get_mut(&id).is_some_and(|p| {
+                    let bps = estimate.as_u64();
+                    p.estimate.replace(bps) != Some(bps)
+                });
+                if changed {
+                    self.allocate(now, id);
                 }
             }
             (_, Event::IceConnectionStateChange(state)) => {
@@ -530,18 +623,29 @@ impl Sfu {
         }
     }
 
-    fn track_published(&mut self, id: ParticipantId, mid: Mid, kind: MediaKind) {
+    fn track_published(&mut self, now: Instant, id: ParticipantId, mid: Mid, kind: MediaKind) {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
         if peer.tracks.iter().any(|t| t.mid == mid) {
             return;
         }
-        debug!(%id, %mid, ?kind, "track published");
+        let source = peer
+            .declared
+            .iter()
+            .find(|(m, _)| *m == mid)
+            .map(|(_, s)| *s)
+            .filter(|s| (*s == TrackSource::Microphone) == (kind == MediaKind::Audio))
+            .unwrap_or(match kind {
+                MediaKind::Audio => TrackSource::Microphone,
+                MediaKind::Video => TrackSource::Camera,
+            });
+        debug!(%id, %mid, ?kind, ?source, "track published");
         peer.tracks.push(PublishedTrack {
             mid,
             kind,
-            last_keyframe_request: None,
+            source,
+            layers: Layers::new(now),
         });
         let others: Vec<ParticipantId> = self
             .rooms
@@ -550,15 +654,23 @@ impl Sfu {
             .unwrap_or_default();
         for other in others {
             if let Some(p) = self.peers.get_mut(&other) {
-                p.subscriptions.push(Subscription::new(id, mid, kind));
+                p.subscriptions
+                    .push(Subscription::new(id, mid, kind, source));
             }
             self.offer_if_needed(other);
         }
     }
 
-    /// Asks `source` for a keyframe on track `mid`, at most once per
-    /// [`SfuConfig::keyframe_request_interval`].
-    fn request_keyframe(&mut self, now: Instant, source: ParticipantId, mid: Mid) {
+    /// Asks `source` for a keyframe on track `mid`, on simulcast layer `layer` (`None`:
+    /// the only or the lowest layer), at most once per
+    /// [`SfuConfig::keyframe_request_interval`] per layer.
+    fn request_keyframe(
+        &mut self,
+        now: Instant,
+        source: ParticipantId,
+        mid: Mid,
+        layer: Option<usize>,
+    ) {
         let interval = self.config.keyframe_request_interval;
         let Some(peer) = self.peers.get_mut(&source) else {
             return;
@@ -566,31 +678,37 @@ impl Sfu {
         let Some(track) = peer.tracks.iter_mut().find(|t| t.mid == mid) else {
             return;
         };
-        if track
-            .last_keyframe_request
-            .is_some_and(|t| now.saturating_duration_since(t) < interval)
-        {
+        let index = layer.unwrap_or(0);
+        let (rid, last) = match track.layers.list.get_mut(index) {
+            Some(l) => (l.rid, &mut l.last_keyframe_request),
+            // No packet has arrived yet, so no layer is known: ask the plain stream.
+            None => (None, &mut None),
+        };
+        if last.is_some_and(|t| now.saturating_duration_since(t) < interval) {
             return;
         }
         let Some(conn) = peer.publish.as_mut() else {
             return;
         };
         let mut api = conn.rtc.direct_api();
-        let Some(rx) = api.stream_rx_by_mid(mid, None) else {
+        let Some(rx) = api.stream_rx_by_mid(mid, rid) else {
             return;
         };
         rx.request_keyframe(KeyframeRequestKind::Pli);
-        track.last_keyframe_request = Some(now);
+        *last = Some(now);
         self.stats.keyframe_requests += 1;
         self.dirty.push((source, Leg::Publish));
     }
 
     fn evaluate_speakers(&mut self, now: Instant) {
         let mut changes = Vec::new();
+        // One more than each subscriber may hear, since nobody hears itself.
+        let ranked = self.config.audio_top_n + 1;
         for (room, detector) in &mut self.speakers {
             if let Some(speaker) = detector.evaluate(now) {
                 changes.push((room.clone(), speaker));
             }
+            detector.rank_audible(now, ranked);
         }
         for (room, speaker) in changes {
             let members = self.rooms.get(&room).cloned().unwrap_or_default();
@@ -608,6 +726,184 @@ impl Sfu {
         }
     }
 
+    /// Measures layer rates, then re-splits every subscriber's bandwidth.
+    fn tick_layers(&mut self, now: Instant) {
+        let mut any_video = false;
+        for peer in self.peers.values_mut() {
+            for track in &mut peer.tracks {
+                track.layers.tick(now);
+                any_video |= track.kind == MediaKind::Video;
+            }
+        }
+        if !any_video {
+            return;
+        }
+        let ids: Vec<ParticipantId> = self.peers.keys().copied().collect();
+        for id in ids {
+            self.allocate(now, id);
+        }
+    }
+
+    /// Chooses the layer of every video track subscriber `id` receives from its view
+    /// and its bandwidth estimate (see `layers`), asks publishers for the key frames the
+    /// changes need, tells the subscriber what changed, and points its bandwidth
+    /// estimator at the rate that would serve it fully.
+    fn allocate(&mut self, now: Instant, id: ParticipantId) {
+        let Some(sent) = self.peers.get_mut(&id).map(|p| p.sent.rate(now)) else {
+            return;
+        };
+        let Some(peer) = self.peers.get(&id) else {
+            return;
+        };
+        let mut audio = 0u64;
+        // (subscription index, live layers) per demand.
+        let mut slots: Vec<(usize, Vec<usize>)> = Vec::new();
+        let mut demands = Vec::new();
+        for (i, sub) in peer.subscriptions.iter().enumerate() {
+            if !matches!(sub.state, SubState::Active(_)) {
+                continue;
+            }
+            let Some(track) = self
+                .peers
+                .get(&sub.source)
+                .and_then(|p| p.tracks.iter().find(|t| t.mid == sub.source_mid))
+            else {
+                continue;
+            };
+            if sub.kind == MediaKind::Audio {
+                // What the microphone actually sends: nothing while muted.
+                audio += track.layers.measured(0);
+                continue;
+            }
+            let layers = &track.layers;
+            let live = layers.live(now);
+            if live.is_empty() {
+                // Nothing arrives yet: keep waiting for the first key frame.
+                continue;
+            }
+            let wanted = match sub.view {
+                None => live.len().checked_sub(1),
+                Some((w, h)) if w == 0 || h == 0 => None,
+                Some((_, h)) => layers
+                    .fitting(&live, h)
+                    .and_then(|l| live.iter().position(|x| *x == l)),
+            };
+            let current = match sub.target {
+                Target::Layer(l) if sub.current.is_some() => live.iter().position(|x| *x == l),
+                _ => None,
+            };
+            let area = sub.view.map_or(1, |(w, h)| u64::from(w) * u64::from(h));
+            let priority = match sub.track_source {
+                TrackSource::Screen => u64::MAX / 2 + area,
+                _ => area,
+            };
+            demands.push(Demand {
+                costs: live.iter().map(|l| layers.cost(*l)).collect(),
+                wanted,
+                current,
+                priority,
+            });
+            slots.push((i, live));
+        }
+        let estimate = match peer.estimate {
+            Some(e) => e,
+            None if self.config.bandwidth_estimation => self.config.initial_bandwidth_bps,
+            None => u64::MAX / 4,
+        };
+        // str0m's estimate follows what is acknowledged: while we send less than the
+        // link carries, it sits near what we send, not near the capacity. So an estimate
+        // below our own rate only means congestion when it is clearly below; until then
+        // what flows now is kept, and only upgrades wait for the estimate (raised by
+        // padding probes) to make room.
+        let lossy = peer
+            .loss
+            .is_some_and(|(at, loss)| loss > CONGESTION_LOSS && now < at + LOSS_INTERVAL * 3);
+        let congested = lossy && sent > 0 && (estimate as f64) < sent as f64 * CONGESTION_SHARE;
+        let current_total: u64 = demands
+            .iter()
+            .filter_map(|d| d.current.map(|c| d.costs[c]))
+            .sum();
+        let budget = if congested {
+            estimate
+        } else {
+            estimate.max(current_total + audio)
+        }
+        .saturating_sub(audio);
+        let (choices, next_step) = allocate(budget, &demands);
+        tracing::trace!(%id, estimate, sent, congested, lossy, budget, ?demands, ?choices, "allocation");
+        let allocated: u64 = choices
+            .iter()
+            .zip(&demands)
+            .map(|(c, d)| match c {
+                Choice::Layer(p) => d.costs[*p],
+                _ => 0,
+            })
+            .sum();
+        let desired: u64 = demands
+            .iter()
+            .filter_map(|d| d.wanted.map(|w| d.costs[w.min(d.costs.len() - 1)]))
+            .sum();
+
+        let mut keyframes = Vec::new();
+        let mut signals = Vec::new();
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let went_down = slots.iter().zip(&choices).any(|((i, live), c)| {
+            let before = match peer.subscriptions[*i].target {
+                Target::Layer(l) => live.iter().position(|x| *x == l),
+                Target::Paused(_) => None,
+            };
+            match (c, before) {
+                (Choice::Starved, _) => true,
+                (Choice::Layer(p), Some(b)) => *p < b,
+                _ => false,
+            }
+        });
+        if went_down {
+            peer.probe_after = now + PROBE_HOLDOFF;
+        }
+        for ((i, live), choice) in slots.into_iter().zip(choices) {
+            let sub = &mut peer.subscriptions[i];
+            let target = match choice {
+                Choice::Layer(p) => Target::Layer(live[p]),
+                Choice::Hidden => Target::Paused(PauseReason::NotVisible),
+                Choice::Starved => Target::Paused(PauseReason::LowBandwidth),
+            };
+            if sub.target != target {
+                debug!(%id, source = %sub.source, from = ?sub.target, to = ?target, "layer target");
+                sub.target = target;
+                if let Target::Layer(l) = target {
+                    if sub.current != Some(l) {
+                        keyframes.push((sub.source, sub.source_mid, l));
+                    }
+                }
+            }
+            signals.extend(video_state_change(sub));
+        }
+        if self.config.bandwidth_estimation {
+            // Padding fills the link up to `floor` (never beyond the estimate), so the
+            // estimate can grow until the next layer fits. Without a next step there is
+            // nothing to make room for, and no padding.
+            let floor = match next_step {
+                Some(step) if now >= peer.probe_after => allocated + audio + step,
+                _ => 0,
+            };
+            let want = (desired + audio).max(floor);
+            peer.subscribe
+                .rtc
+                .bwe()
+                .set_bitrate(Bitrate::bps(floor), Bitrate::bps(want));
+            self.dirty.push((id, Leg::Subscribe));
+        }
+        for msg in signals {
+            self.outputs.push_back(Output::Signal(id, msg));
+        }
+        for (source, mid, layer) in keyframes {
+            self.request_keyframe(now, source, mid, Some(layer));
+        }
+    }
+
     /// Writes one publisher packet to every subscriber of its track.
     fn forward_rtp(&mut self, now: Instant, source: ParticipantId, packet: RtpPacket) {
         self.stats.packets_in += 1;
@@ -618,36 +914,59 @@ impl Sfu {
             return;
         };
         let ssrc = packet.header.ssrc;
-        let Some(mid) = conn.rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid()) else {
+        let Some((mid, rid)) = conn
+            .rtc
+            .direct_api()
+            .stream_rx(&ssrc)
+            .map(|s| (s.mid(), s.rid()))
+        else {
             return;
         };
         let Some(params) = peer.params_of(*packet.header.payload_type) else {
             return;
         };
-        let Some(kind) = peer.tracks.iter().find(|t| t.mid == mid).map(|t| t.kind) else {
+        let Some(track) = peer.tracks.iter_mut().find(|t| t.mid == mid) else {
             return;
         };
+        let kind = track.kind;
+        let codec = params.spec().codec;
+        let keyframe = kind == MediaKind::Video && starts_keyframe(codec, &packet.payload);
+        let vp8 = codec == Codec::Vp8;
+        let index = track.layers.index_of(rid);
+        let size = (keyframe && vp8)
+            .then(|| vp8::keyframe_size(&packet.payload))
+            .flatten();
+        let bytes = packet.payload.len() + PACKET_OVERHEAD;
+        track.layers.on_packet(index, now, bytes, size);
+        let layer = if kind == MediaKind::Video { index } else { 0 };
         if let (MediaKind::Audio, Some(level)) = (kind, packet.header.ext_vals.audio_level) {
             self.speakers
                 .entry(peer.room.clone())
                 .or_default()
                 .on_audio(source, now, level);
         }
-        let keyframe =
-            kind == MediaKind::Video && starts_keyframe(params.spec().codec, &packet.payload);
         // Borrow the member list out of the map for the loop (no allocation per packet);
         // it goes back below, and nothing in the loop changes membership.
         let Some(members) = self.rooms.get_mut(&peer.room).map(std::mem::take) else {
             return;
         };
+        let speakers = self.speakers.get(&peer.room);
         let exts = ExtensionValues {
             audio_level: packet.header.ext_vals.audio_level,
             voice_activity: packet.header.ext_vals.voice_activity,
             video_orientation: packet.header.ext_vals.video_orientation,
             ..Default::default()
         };
-        let seq: u64 = *packet.seq_no;
-        let mut need_keyframe = false;
+        let incoming = Incoming {
+            layer,
+            seq: *packet.seq_no,
+            ts: packet.header.timestamp,
+            at: now,
+            keyframe: kind == MediaKind::Audio || keyframe,
+            clock_rate: params.spec().clock_rate.get(),
+        };
+        let top_n = self.config.audio_top_n;
+        let mut need_keyframe = None;
         for &other in &members {
             if other == source {
                 continue;
@@ -662,15 +981,35 @@ impl Sfu {
             else {
                 continue;
             };
-            let out_seq = match sub.verdict(seq, keyframe) {
-                Verdict::Forward(s) => s,
-                Verdict::NeedKeyframe => {
-                    need_keyframe = true;
+            if kind == MediaKind::Audio
+                && speakers.is_some_and(|d| !d.is_audible(other, source, top_n))
+            {
+                sub.interrupt();
+                continue;
+            }
+            let (out_seq, out_ts, switched) = match sub.verdict(&incoming) {
+                Verdict::Forward { seq, ts, switched } => (seq, ts, switched),
+                Verdict::NeedKeyframe(l) => {
+                    need_keyframe = Some(l);
                     continue;
                 }
                 Verdict::Drop => continue,
             };
             let Some(out_mid) = sub.mid() else { continue };
+            let mut payload = packet.payload.clone();
+            if vp8 && kind == MediaKind::Video && sub.vp8_rewrites(switched) {
+                // The one copy per subscriber: after a layer switch its picture ids
+                // differ from the publisher's.
+                let mut own = payload.to_vec();
+                sub.rewrite_vp8(&mut own, out_seq, switched);
+                payload = own.into();
+            }
+            if switched && kind == MediaKind::Video {
+                self.stats.layer_switches += 1;
+                if let Some(msg) = video_state_change(sub) {
+                    self.outputs.push_back(Output::Signal(other, msg));
+                }
+            }
             let rtc = &mut sub_peer.subscribe.rtc;
             let Some(pt) = rtc.codec_config().match_params(params).map(|p| p.pt()) else {
                 continue;
@@ -679,20 +1018,15 @@ impl Sfu {
             let Some(tx) = api.stream_tx_by_mid(out_mid, None) else {
                 continue;
             };
-            tx.write_rtp(
-                RtpWrite::new(
-                    pt,
-                    out_seq.into(),
-                    packet.header.timestamp,
-                    packet.timestamp,
-                    packet.payload.clone(),
-                )
-                .marker(packet.header.marker)
-                .ext_vals(exts.clone())
-                .nackable(kind == MediaKind::Video),
-            );
             self.stats.packets_forwarded += 1;
-            self.stats.bytes_forwarded += packet.payload.len() as u64;
+            self.stats.bytes_forwarded += payload.len() as u64;
+            sub_peer.sent.add(now, payload.len() + PACKET_OVERHEAD);
+            tx.write_rtp(
+                RtpWrite::new(pt, out_seq.into(), out_ts, packet.timestamp, payload)
+                    .marker(packet.header.marker)
+                    .ext_vals(exts.clone())
+                    .nackable(kind == MediaKind::Video),
+            );
             self.dirty.push((other, Leg::Subscribe));
         }
         // The source is still a member (nothing above removes peers), so its room
@@ -704,8 +1038,29 @@ impl Sfu {
         {
             *slot = members;
         }
-        if need_keyframe {
-            self.request_keyframe(now, source, mid);
+        if let Some(layer) = need_keyframe {
+            self.request_keyframe(now, source, mid, Some(layer));
         }
     }
+}
+
+/// A `video_state` message for `sub` if what it forwards changed since the subscriber
+/// was last told.
+fn video_state_change(sub: &mut Subscription) -> Option<ServerMessage> {
+    let state = sub.video_state();
+    if sub.reported == Some(state) {
+        return None;
+    }
+    // Nothing to say about a track that has not started: the client shows it loading.
+    if sub.reported.is_none() && state == (None, None) {
+        return None;
+    }
+    sub.reported = Some(state);
+    let mid = sub.mid()?;
+    Some(ServerMessage::VideoState {
+        mid: mid.to_string(),
+        participant: sub.source,
+        layer: state.0,
+        paused: state.1,
+    })
 }

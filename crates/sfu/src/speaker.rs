@@ -52,6 +52,8 @@ pub(crate) struct SpeakerDetector {
     loudness: HashMap<ParticipantId, Loudness>,
     current: Option<ParticipantId>,
     challenger: Option<(ParticipantId, u32)>,
+    /// The loudest participants, loudest first, for top-N audio forwarding.
+    audible: Vec<ParticipantId>,
 }
 
 impl SpeakerDetector {
@@ -76,6 +78,7 @@ impl SpeakerDetector {
     /// Forgets a participant who left. Returns the new speaker if it was the speaker.
     pub(crate) fn remove(&mut self, id: ParticipantId) -> Option<Option<ParticipantId>> {
         self.loudness.remove(&id);
+        self.audible.retain(|a| *a != id);
         if self.challenger.is_some_and(|(c, _)| c == id) {
             self.challenger = None;
         }
@@ -123,6 +126,67 @@ impl SpeakerDetector {
             self.challenger = Some((candidate, wins));
             None
         }
+    }
+
+    /// Re-ranks the `k` loudest participants. A participant outside the ranking takes
+    /// the place of the quietest one inside only when louder by [`MARGIN`], so two
+    /// similar voices at the boundary do not flip streams on and off.
+    pub(crate) fn rank_audible(&mut self, now: Instant, k: usize) {
+        let score = |id: &ParticipantId| self.loudness.get(id).map_or(0.0, |l| l.at(now));
+        let mut scored: Vec<(ParticipantId, f32)> = self
+            .loudness
+            .iter()
+            .map(|(id, l)| (*id, l.at(now)))
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut keep: Vec<ParticipantId> = self
+            .audible
+            .iter()
+            .copied()
+            .filter(|id| self.loudness.contains_key(id))
+            .collect();
+        keep.truncate(k);
+        for (candidate, s) in scored {
+            if keep.contains(&candidate) {
+                continue;
+            }
+            if keep.len() < k {
+                keep.push(candidate);
+                continue;
+            }
+            let weakest = keep
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (i, score(id)))
+                .min_by(|a, b| a.1.total_cmp(&b.1));
+            if let Some((i, weak)) = weakest {
+                if s > weak + MARGIN {
+                    keep[i] = candidate;
+                }
+            }
+        }
+        keep.sort_by(|a, b| score(b).total_cmp(&score(a)).then(a.cmp(b)));
+        self.audible = keep;
+    }
+
+    /// Whether `subscriber` gets `source`'s audio when it may hear only `n` streams:
+    /// yes when there are no more than `n` others to hear, else when `source` is among
+    /// the `n` loudest others.
+    pub(crate) fn is_audible(
+        &self,
+        subscriber: ParticipantId,
+        source: ParticipantId,
+        n: usize,
+    ) -> bool {
+        let others = self.loudness.len() - usize::from(self.loudness.contains_key(&subscriber));
+        if others <= n {
+            return true;
+        }
+        self.audible
+            .iter()
+            .filter(|id| **id != subscriber)
+            .take(n)
+            .any(|id| *id == source)
     }
 
     /// Whether there is anything to evaluate.

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lanmeet_proto::{TrackInfo, TrackKind};
+use lanmeet_proto::{PauseReason, TrackInfo, TrackKind};
 use lanmeet_sfu::str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use lanmeet_sfu::str0m::config::CryptoProvider;
 use lanmeet_sfu::str0m::format::Codec;
@@ -93,10 +93,14 @@ pub struct WireCounters {
     pub nacks_received: u64,
     /// PLI messages this side received.
     pub plis_received: u64,
+    /// Transport-wide congestion control feedback reports this side sent.
+    pub twcc_sent: u64,
     /// RTP packets received, per SSRC.
     pub rtp_rx: HashMap<Ssrc, u64>,
     /// RTP packets sent, per SSRC.
     pub rtp_tx: HashMap<Ssrc, u64>,
+    /// RTP padding packets (bandwidth probes) received, per SSRC.
+    pub padding_rx: HashMap<Ssrc, u64>,
 }
 
 /// One str0m connection of a client and its network address.
@@ -149,7 +153,9 @@ impl ClientConn {
             RawPacket::RtcpTx(Rtcp::Nack(_)) => w.nacks_sent += 1,
             RawPacket::RtcpRx(Rtcp::Nack(_)) => w.nacks_received += 1,
             RawPacket::RtcpRx(Rtcp::Pli(_)) => w.plis_received += 1,
-            RawPacket::RtpRx(h, _) => *w.rtp_rx.entry(h.ssrc).or_default() += 1,
+            RawPacket::RtcpTx(Rtcp::Twcc(_)) => w.twcc_sent += 1,
+            RawPacket::RtpRx(h, _) if !h.has_padding => *w.rtp_rx.entry(h.ssrc).or_default() += 1,
+            RawPacket::RtpRx(h, _) => *w.padding_rx.entry(h.ssrc).or_default() += 1,
             RawPacket::RtpTx(h, _) => *w.rtp_tx.entry(h.ssrc).or_default() += 1,
             _ => {}
         }
@@ -230,6 +236,8 @@ pub struct SimClient {
     pub other_signals: Vec<ServerMessage>,
     /// Active speaker announcements, with when they arrived.
     pub speakers: Vec<(Instant, Option<ParticipantId>)>,
+    /// `video_state` messages: when, whose track, layer, pause reason.
+    pub video_states: Vec<(Instant, ParticipantId, Option<u8>, Option<PauseReason>)>,
     /// The SFU reported this participant's media dead.
     pub media_failed: bool,
 }
@@ -255,6 +263,7 @@ impl SimClient {
             offers: Vec::new(),
             other_signals: Vec::new(),
             speakers: Vec::new(),
+            video_states: Vec::new(),
             media_failed: false,
         }
     }

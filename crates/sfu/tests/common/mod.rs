@@ -71,15 +71,22 @@ pub struct World {
 impl World {
     /// An empty world whose randomness (loss, fuzz input) follows `seed`.
     pub fn new(seed: u64) -> Self {
+        Self::with_config(seed, |_| {})
+    }
+
+    /// Like [`World::new`], with the SFU's config adjusted by `tune`.
+    pub fn with_config(seed: u64, tune: impl FnOnce(&mut SfuConfig)) -> Self {
         init_log();
         // The only reading of the real clock: the simulation's origin. Everything after
         // is this instant plus simulated time.
         #[allow(clippy::disallowed_methods)]
         let start = Instant::now();
+        let mut config = SfuConfig::new(vec![SERVER_ADDR]);
+        tune(&mut config);
         World {
             now: start,
             start,
-            sfu: Sfu::new(SfuConfig::new(vec![SERVER_ADDR]), start),
+            sfu: Sfu::new(config, start),
             sfu_timeout: start,
             crypto: Arc::new(lanmeet_sfu::str0m::crypto::from_feature_flags()),
             clients: Vec::new(),
@@ -342,6 +349,12 @@ impl World {
                 self.sfu.subscribe_answer(now, id, &answer);
             }
             ServerMessage::ActiveSpeaker { id } => client.speakers.push((now, id)),
+            ServerMessage::VideoState {
+                participant,
+                layer,
+                paused,
+                ..
+            } => client.video_states.push((now, participant, layer, paused)),
             other => client.other_signals.push(other),
         }
     }
