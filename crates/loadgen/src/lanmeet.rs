@@ -145,7 +145,14 @@ async fn handle(
     match msg {
         ServerMessage::Joined { .. } if spec.publisher => {
             let sdp = engine.publish_offer(spec.index).await?;
-            send(ws, &ClientMessage::PublishOffer { sdp, tracks: Vec::new() }).await?;
+            send(
+                ws,
+                &ClientMessage::PublishOffer {
+                    sdp,
+                    tracks: Vec::new(),
+                },
+            )
+            .await?;
         }
         ServerMessage::PublishAnswer { sdp } => engine.publish_answer(spec.index, sdp).await?,
         ServerMessage::SubscribeOffer { sdp, .. } => {
