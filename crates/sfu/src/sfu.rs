@@ -854,8 +854,10 @@ impl Sfu {
                 Target::Layer(l) => live.iter().position(|x| *x == l),
                 Target::Paused(_) => None,
             };
+            // Only a step down counts: a track that stays paused must go on probing,
+            // or it would never learn that its link recovered.
             match (c, before) {
-                (Choice::Starved, _) => true,
+                (Choice::Starved, Some(_)) => true,
                 (Choice::Layer(p), Some(b)) => *p < b,
                 _ => false,
             }
