@@ -14,7 +14,10 @@ import { launchParticipant, scenarioSteps, startServer, waitUntil } from './harn
 /** @typedef {import('./harness.mjs').Server} Server */
 
 const ROOM = `e2e-${process.pid}`;
-const MIN_FPS = 15;
+// Chromium's fake camera runs at 20 fps; each browser now encodes three simulcast layers,
+// and three browsers share the 2-core CI machine, which cost about 2-5 fps at the first
+// seconds (measured 14.2 once). 12 fps is still smooth motion; a stall would read 0-5.
+const MIN_FPS = 12;
 
 /**
  * Inbound RTP streams of the subscribe connection, each with the participant it belongs
