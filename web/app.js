@@ -9,6 +9,7 @@ import { LocalMedia } from './media.js';
 import { JoinView, MeetingView } from './ui.js';
 import { CHAT_ERROR_CODES, ChatPanel } from './chat.js';
 import { validateName, validateRoom } from './validate.js';
+import { remember, remembered } from './dom.js';
 import { SettingsDialog, loadSettings, saveSettings } from './settings.js';
 import { ScreenShare } from './screen.js';
 import { ViewReporter } from './viewsize.js';
@@ -46,20 +47,12 @@ function roomPath(room) {
 
 /** The remembered name, if the browser allows storage. */
 function storedName() {
-  try {
-    return window.localStorage.getItem(NAME_KEY) ?? '';
-  } catch {
-    return '';
-  }
+  return remembered(NAME_KEY) ?? '';
 }
 
 /** @param {string} name */
 function rememberName(name) {
-  try {
-    window.localStorage.setItem(NAME_KEY, name);
-  } catch {
-    // Private mode or storage disabled: remembering is a convenience only.
-  }
+  remember(NAME_KEY, name);
 }
 
 /**

@@ -84,3 +84,30 @@ export function hueOf(name) {
   return h;
 }
 
+
+/**
+ * A value this browser remembered under `key`, or null (none, or storage disabled:
+ * remembering is a convenience only, never a requirement).
+ * @param {string} key
+ * @returns {string | null}
+ */
+export function remembered(key) {
+  try {
+    return window.localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Remembers `value` under `key` if the browser allows storage (private mode may not).
+ * @param {string} key
+ * @param {string} value
+ */
+export function remember(key, value) {
+  try {
+    window.localStorage.setItem(key, value);
+  } catch {
+    // Storage disabled: the choice lasts this page only.
+  }
+}

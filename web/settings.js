@@ -5,7 +5,7 @@
  * app.js does the applying through the callbacks.
  */
 
-import { byId, el } from './dom.js';
+import { byId, el, remember, remembered } from './dom.js';
 import { defaultSettings } from './media.js';
 import { isQuality } from './publish.js';
 
@@ -23,9 +23,9 @@ export function loadSettings() {
   /** @type {any} */
   let stored = null;
   try {
-    stored = JSON.parse(window.localStorage.getItem(SETTINGS_KEY) ?? 'null');
+    stored = JSON.parse(remembered(SETTINGS_KEY) ?? 'null');
   } catch {
-    // Storage disabled or damaged: the defaults will do.
+    // Damaged: the defaults will do.
   }
   if (stored && typeof stored === 'object') {
     if (isQuality(stored.quality)) {
@@ -47,11 +47,7 @@ export function loadSettings() {
 
 /** @param {MediaSettings} settings */
 export function saveSettings(settings) {
-  try {
-    window.localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings));
-  } catch {
-    // Private mode or storage disabled: remembering is a convenience only.
-  }
+  remember(SETTINGS_KEY, JSON.stringify(settings));
 }
 
 export class SettingsDialog {

@@ -12,7 +12,7 @@
 /** @typedef {import('./protocol.js').TrackSource} TrackSource */
 /** @typedef {'grid' | 'speaker'} ViewMode */
 
-import { byId, el, icon, initials } from './dom.js';
+import { byId, el, icon, initials, remember, remembered } from './dom.js';
 import { PresentationTile, RemoteTile, Tile } from './tiles.js';
 import { StageLayout } from './layout.js';
 
@@ -248,11 +248,7 @@ export class MeetingView {
    */
   setMode(mode) {
     this.mode = mode;
-    try {
-      window.localStorage.setItem(VIEW_MODE_KEY, mode);
-    } catch {
-      // Storage disabled: the choice lasts this meeting only.
-    }
+    remember(VIEW_MODE_KEY, mode);
     this.arrange();
   }
 
@@ -532,11 +528,7 @@ export class MeetingView {
 
 /** The remembered view mode, if the browser allows storage. @returns {ViewMode} */
 function storedViewMode() {
-  try {
-    return window.localStorage.getItem(VIEW_MODE_KEY) === 'speaker' ? 'speaker' : 'grid';
-  } catch {
-    return 'grid';
-  }
+  return remembered(VIEW_MODE_KEY) === 'speaker' ? 'speaker' : 'grid';
 }
 
 /**

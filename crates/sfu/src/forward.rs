@@ -223,8 +223,8 @@ impl Subscription {
         Verdict::Forward { seq, ts, switched }
     }
 
-    /// Ends forwarding for now (top-N audio left this track out, or the layer's
-    /// publisher stopped): the next packet forwarded starts a new segment.
+    /// Ends forwarding for now (top-N audio left this track out): the next packet
+    /// forwarded starts a new segment.
     pub(crate) fn interrupt(&mut self) {
         self.segment = None;
         self.current = None;

@@ -28,11 +28,11 @@ const DEFAULT_TOP_HEIGHT: u32 = 720;
 const FIT_SHARE: f64 = 0.8;
 /// Moving above the layer a subscriber has now must fit with this much to spare, so a
 /// bandwidth estimate that wobbles around a threshold does not flip layers back and forth.
-pub(crate) const UPGRADE_MARGIN: f64 = 1.25;
+const UPGRADE_MARGIN: f64 = 1.25;
 /// A layer a subscriber already has is kept while the budget covers this share of its
 /// measured cost: rates wobble with key frames and motion, and every switch costs a key
 /// frame, so only a clear shortfall moves a subscriber down.
-pub(crate) const KEEP_SHARE: f64 = 0.8;
+const KEEP_SHARE: f64 = 0.8;
 
 /// One simulcast encoding of a track (or the only one, for a track without simulcast).
 #[derive(Debug)]
@@ -171,8 +171,7 @@ impl Layers {
 
     /// What layer `index` costs, bits per second.
     pub(crate) fn cost(&self, index: usize) -> u64 {
-        let measured = self.list.get(index).map_or(0.0, |l| l.rate_bps);
-        (measured as u64).max(MIN_LAYER_BPS)
+        self.measured(index).max(MIN_LAYER_BPS)
     }
 
     /// The picture height of layer `index`: known from a key frame, or estimated from
