@@ -4,11 +4,9 @@
 mod common;
 
 use common::*;
-use futures_util::SinkExt;
 use lanmeet_proto::{
     ClientMessage, ErrorCode, LeaveReason, Participant, ParticipantId, ServerMessage,
 };
-use tokio_tungstenite::tungstenite::Message;
 
 fn id_of(joined: &ServerMessage) -> ParticipantId {
     match joined {
@@ -264,19 +262,7 @@ async fn screen_share_and_view_garbage_is_refused_and_the_session_survives() {
         r#"{"type":"screen_share","active":true,"source":"tab"}"#,
     ];
     for g in garbage {
-        ada.send(Message::Text(g.into())).await.expect("sends");
-        let reply = recv(&mut ada).await.expect("a reply");
-        assert!(
-            matches!(
-                reply,
-                ServerMessage::Error {
-                    code: ErrorCode::BadMessage,
-                    fatal: false,
-                    ..
-                }
-            ),
-            "{g:?}: {reply:?}"
-        );
+        expect_bad_message(&mut ada, g).await;
     }
     // Well-formed views of tracks that do not exist are not errors.
     let tracks = (0..500)

@@ -172,19 +172,7 @@ async fn malformed_messages_get_errors_and_the_session_survives() {
         "\u{0}\u{1}",
     ];
     for g in garbage {
-        ws.send(Message::Text(g.into())).await.expect("sends");
-        let reply = recv(&mut ws).await.expect("a reply");
-        assert!(
-            matches!(
-                reply,
-                ServerMessage::Error {
-                    code: ErrorCode::BadMessage,
-                    fatal: false,
-                    ..
-                }
-            ),
-            "{g:?}: {reply:?}"
-        );
+        expect_bad_message(&mut ws, g).await;
     }
     ws.send(Message::Binary(vec![1, 2, 3].into()))
         .await

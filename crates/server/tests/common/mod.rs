@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use lanmeet_proto::{ChatMessage, ClientMessage, ServerMessage};
+use lanmeet_proto::{ChatMessage, ClientMessage, ErrorCode, ServerMessage};
 use lanmeet_server::config::Config;
 use lanmeet_server::RunningServer;
 use tokio::net::TcpStream;
@@ -73,6 +73,23 @@ pub async fn recv(ws: &mut Ws) -> Option<ServerMessage> {
             Ok(_) => continue,
         }
     }
+}
+
+/// Sends raw text `g` and expects a non-fatal `bad_message` reply.
+pub async fn expect_bad_message(ws: &mut Ws, g: &str) {
+    ws.send(Message::Text(g.into())).await.expect("sends");
+    let reply = recv(ws).await.expect("a reply");
+    assert!(
+        matches!(
+            reply,
+            ServerMessage::Error {
+                code: ErrorCode::BadMessage,
+                fatal: false,
+                ..
+            }
+        ),
+        "{g:?}: {reply:?}"
+    );
 }
 
 /// Waits for the first message matching `pred`, failing if the socket closes first.
