@@ -823,10 +823,18 @@ impl Sfu {
             .iter()
             .filter_map(|d| d.current.map(|c| d.costs[c]))
             .sum();
+        // Without congestion, every visible track may have at least its lowest layer:
+        // a low estimate then only says we have not sent much yet (a new subscriber,
+        // a new publisher), not that the link is short.
+        let lowest_total: u64 = demands
+            .iter()
+            .filter(|d| d.wanted.is_some())
+            .filter_map(|d| d.costs.first())
+            .sum();
         let budget = if congested {
             estimate
         } else {
-            estimate.max(current_total + audio)
+            estimate.max(current_total.max(lowest_total) + audio)
         }
         .saturating_sub(audio);
         let (choices, next_step) = allocate(budget, &demands);
