@@ -401,7 +401,7 @@ describe(`a subscriber on a ${LIMIT_KBIT} kbit/s link`, { timeout: 300_000, skip
       [c.fps >= MIN_FPS, `C, unlimited, still decodes ${c.fps.toFixed(1)} fps from A, want >= ${MIN_FPS}`],
     ]);
     assert.deepEqual(misses, [], 'all expectations for the limited link hold');
-  }, { todo: 'open issue: at 300 kbit/s the SFU pauses B\'s video (estimate stays below the lowest layer plus audio); see docs/ARCHITECTURE.md Known gaps' });
+  });
 
   step('with the limit removed, B climbs back to a higher layer', async () => {
     const { B, C } = people;
@@ -436,7 +436,7 @@ describe(`a subscriber on a ${LIMIT_KBIT} kbit/s link`, { timeout: 300_000, skip
       [c.fps >= MIN_FPS, `C decodes ${c.fps.toFixed(1)} fps from A, want >= ${MIN_FPS}`],
     ]);
     assert.deepEqual(misses, [], 'all expectations after the limit is removed hold');
-  }, { todo: 'open issue: at 300 kbit/s the SFU pauses B\'s video (estimate stays below the lowest layer plus audio); see docs/ARCHITECTURE.md Known gaps' });
+  });
 
   step('teardown leaves no namespace, veth or qdisc behind', async () => {
     const hostIf = ns.hostIf;

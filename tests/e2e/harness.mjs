@@ -416,12 +416,10 @@ export function scenarioSteps(server, participants) {
   /**
    * @param {string} name
    * @param {() => Promise<void>} body
-   * @param {{setsUp?: boolean, todo?: string}} [options]
+   * @param {{setsUp?: boolean}} [options]
    */
-  return function step(name, body, { setsUp = false, todo = undefined } = {}) {
-    // `todo`: a known gap, named in the string; the step runs and reports, but a
-    // failure does not fail the run.
-    it(name, { todo }, async (t) => {
+  return function step(name, body, { setsUp = false } = {}) {
+    it(name, async (t) => {
       if (setupFailed) {
         t.skip(`needs the setup, which failed (${setupFailed})`);
         return;
