@@ -51,6 +51,42 @@ pub(crate) struct PublishedTrack {
     pub layers: Layers,
 }
 
+/// The two latest loss reports of a subscriber (share of packets lost, the worst of its
+/// streams in each report), and when the latest came.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LossReports {
+    pub at: Option<Instant>,
+    pub latest: f32,
+    pub previous: f32,
+}
+
+impl LossReports {
+    /// A stream's report at `now` (str0m reports every stream at the same instant).
+    pub(crate) fn add(&mut self, now: Instant, loss: f32) {
+        if self.at == Some(now) {
+            self.latest = self.latest.max(loss);
+        } else {
+            self.previous = self.latest;
+            self.latest = loss;
+            self.at = Some(now);
+        }
+    }
+
+    /// Whether the two latest reports, the latest no older than `fresh`, both exceed
+    /// `threshold`. One report alone is not enough: the first report after a link
+    /// recovered still covers the time it was short.
+    pub(crate) fn sustained(
+        &self,
+        now: Instant,
+        fresh: std::time::Duration,
+        threshold: f32,
+    ) -> bool {
+        self.at.is_some_and(|at| now < at + fresh)
+            && self.latest > threshold
+            && self.previous > threshold
+    }
+}
+
 /// A participant's media state.
 pub(crate) struct Peer {
     pub room: std::sync::Arc<str>,
@@ -70,8 +106,8 @@ pub(crate) struct Peer {
     pub probe_after: Instant,
     /// What the subscribe connection is sent.
     pub sent: RateMeter,
-    /// The latest loss the subscriber reported (share of packets), and when.
-    pub loss: Option<(Instant, f32)>,
+    /// The loss the subscriber reported lately.
+    pub loss: LossReports,
 }
 
 impl Peer {

@@ -28,7 +28,7 @@ use tracing::{debug, info, warn};
 use crate::forward::{Incoming, SubState, Subscription, Target, Verdict};
 use crate::keyframe::starts_keyframe;
 use crate::layers::{allocate, Choice, Demand, Layers, RateMeter, RATE_WINDOW};
-use crate::peer::{Connection, Leg, Peer, PublishedTrack};
+use crate::peer::{Connection, Leg, LossReports, Peer, PublishedTrack};
 use crate::speaker::{SpeakerDetector, EVALUATION_INTERVAL};
 use crate::vp8;
 
@@ -128,7 +128,7 @@ const RTX_CACHE_AGE: Duration = Duration::from_secs(3);
 const RTX_RATIO_CAP: f32 = 0.3;
 
 /// An estimate below this share of what a subscriber is sent, while the subscriber
-/// reports loss, means its link is congested.
+/// reports loss in two reports in a row, means its link is congested.
 const CONGESTION_SHARE: f64 = 0.85;
 /// Share of packets a subscriber must report lost for its link to count as congested.
 const CONGESTION_LOSS: f32 = 0.02;
@@ -239,7 +239,7 @@ impl Sfu {
                 estimate: None,
                 probe_after: now,
                 sent: RateMeter::new(now),
-                loss: None,
+                loss: LossReports::default(),
             },
         );
         info!(%id, %room, "participant joined media");
@@ -601,9 +601,7 @@ impl Sfu {
             }
             (Leg::Subscribe, Event::MediaEgressStats(stats)) => {
                 if let (Some(loss), Some(p)) = (stats.loss, self.peers.get_mut(&id)) {
-                    // The worst of the subscriber's streams in this report.
-                    let keep = p.loss.filter(|(at, _)| *at == now).map_or(0.0, |(_, l)| l);
-                    p.loss = Some((now, loss.max(keep)));
+                    p.loss.add(now, loss);
                 }
             }
             (Leg::Subscribe, Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. })) => {
@@ -815,9 +813,7 @@ impl Sfu {
         // below our own rate only means congestion when it is clearly below; until then
         // what flows now is kept, and only upgrades wait for the estimate (raised by
         // padding probes) to make room.
-        let lossy = peer
-            .loss
-            .is_some_and(|(at, loss)| loss > CONGESTION_LOSS && now < at + LOSS_INTERVAL * 3);
+        let lossy = peer.loss.sustained(now, LOSS_INTERVAL * 2, CONGESTION_LOSS);
         let congested = lossy && sent > 0 && (estimate as f64) < sent as f64 * CONGESTION_SHARE;
         let current_total: u64 = demands
             .iter()
