@@ -223,6 +223,19 @@ impl Subscription {
         Verdict::Forward { seq, ts, switched }
     }
 
+    /// A new layer went in at index `at` of the published track's layers: indices at or
+    /// above it moved up by one.
+    pub(crate) fn layer_inserted(&mut self, at: usize) {
+        if let Target::Layer(l) = &mut self.target {
+            if *l >= at {
+                *l += 1;
+            }
+        }
+        if let Some(c) = self.current.as_mut().filter(|c| **c >= at) {
+            *c += 1;
+        }
+    }
+
     /// Ends forwarding for now (top-N audio left this track out): the next packet
     /// forwarded starts a new segment.
     pub(crate) fn interrupt(&mut self) {
@@ -441,6 +454,25 @@ mod tests {
             Verdict::Forward { seq, switched: true, .. } if seq == FIRST_OUT_SEQ + 4
         ));
         assert_eq!(s.video_state(), (Some(0), None));
+    }
+
+    #[test]
+    fn a_layer_appearing_below_keeps_the_forwarded_layer() {
+        let t = origin();
+        let mut s = active(MediaKind::Video);
+        // The top layer's packets came first and got index 0.
+        assert!(matches!(
+            s.verdict(&packet(t, 0, 100, 0, true)),
+            Verdict::Forward { .. }
+        ));
+        // The lowest layer then arrives and takes index 0; the top one is now 1.
+        s.layer_inserted(0);
+        assert_eq!((s.target, s.current), (Target::Layer(1), Some(1)));
+        assert_eq!(s.verdict(&packet(t, 0, 5, 0, false)), Verdict::Drop);
+        assert_eq!(
+            s.verdict(&packet(t, 1, 101, 0, false)),
+            fwd(FIRST_OUT_SEQ + 1, 0, false)
+        );
     }
 
     #[test]

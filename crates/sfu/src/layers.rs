@@ -82,10 +82,12 @@ impl Layers {
         }
     }
 
-    /// The index of the layer with `rid`, creating it when it is new.
-    pub(crate) fn index_of(&mut self, rid: Option<Rid>) -> usize {
+    /// The index of the layer with `rid`, creating it when it is new, and whether the
+    /// new layer went in below others: then every index at or above it moved up by one,
+    /// and whoever holds such an index must move it too.
+    pub(crate) fn index_of(&mut self, rid: Option<Rid>) -> (usize, bool) {
         if let Some(i) = self.list.iter().position(|l| l.rid == rid) {
-            return i;
+            return (i, false);
         }
         let layer = Layer {
             rid,
@@ -102,7 +104,7 @@ impl Layers {
             .position(|l| rank(l.rid.as_ref()) > key)
             .unwrap_or(self.list.len());
         self.list.insert(at, layer);
-        at
+        (at, at + 1 < self.list.len())
     }
 
     /// A packet of `bytes` arrived on layer `index`; `size` if it starts a key frame
@@ -343,12 +345,10 @@ mod tests {
         #[allow(clippy::disallowed_methods)] // a unit test's fixed origin
         let now = Instant::now();
         let mut l = Layers::new(now);
-        let f = l.index_of(Some(Rid::from("f")));
-        let q = l.index_of(Some(Rid::from("q")));
-        let h = l.index_of(Some(Rid::from("h")));
-        assert_eq!((q, h), (0, 1));
-        assert_eq!(l.index_of(Some(Rid::from("f"))), 2);
-        let _ = f;
+        assert_eq!(l.index_of(Some(Rid::from("f"))), (0, false));
+        assert_eq!(l.index_of(Some(Rid::from("q"))), (0, true));
+        assert_eq!(l.index_of(Some(Rid::from("h"))), (1, true));
+        assert_eq!(l.index_of(Some(Rid::from("f"))), (2, false));
         assert_eq!([l.height(0), l.height(1), l.height(2)], [180, 360, 720]);
         l.on_packet(2, now, 1000, Some((1600, 900)));
         assert_eq!(l.height(2), 900);
@@ -362,7 +362,7 @@ mod tests {
         #[allow(clippy::disallowed_methods)] // a unit test's fixed origin
         let now = Instant::now();
         let mut l = Layers::new(now);
-        let i = l.index_of(None);
+        let (i, _) = l.index_of(None);
         l.on_packet(i, now, 62_500, None);
         assert!(l.tick(now + RATE_WINDOW));
         assert_eq!(l.cost(i), 1_000_000);

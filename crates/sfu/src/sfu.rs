@@ -938,7 +938,7 @@ impl Sfu {
         let codec = params.spec().codec;
         let keyframe = kind == MediaKind::Video && starts_keyframe(codec, &packet.payload);
         let vp8 = codec == Codec::Vp8;
-        let index = track.layers.index_of(rid);
+        let (index, shifted) = track.layers.index_of(rid);
         let size = (keyframe && vp8)
             .then(|| vp8::keyframe_size(&packet.payload))
             .flatten();
@@ -987,6 +987,11 @@ impl Sfu {
             else {
                 continue;
             };
+            if shifted {
+                // A layer appeared below others (layers start in any order): the indices
+                // subscriptions hold must follow, or they would forward the wrong layer.
+                sub.layer_inserted(index);
+            }
             if kind == MediaKind::Audio
                 && speakers.is_some_and(|d| !d.is_audible(other, source, top_n))
             {
