@@ -87,6 +87,41 @@ impl LossReports {
     }
 }
 
+/// The highest bandwidth estimate of the last [`EstimatePeak::WINDOW`]: an estimate
+/// clearly below it is falling, which str0m's estimator does when it sees queues grow
+/// (delay) or packets lost on the way, well before the loss reports come back.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct EstimatePeak {
+    /// Estimates with when they came, each larger than every later one (so the front is
+    /// the window's highest).
+    recent: std::collections::VecDeque<(Instant, u64)>,
+}
+
+impl EstimatePeak {
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+
+    /// A new estimate at `now`.
+    pub(crate) fn add(&mut self, now: Instant, bps: u64) {
+        while self.recent.back().is_some_and(|(_, b)| *b <= bps) {
+            self.recent.pop_back();
+        }
+        self.recent.push_back((now, bps));
+    }
+
+    /// The highest estimate since `now - WINDOW`, if any.
+    pub(crate) fn peak(&mut self, now: Instant) -> Option<u64> {
+        while self
+            .recent
+            .front()
+            .is_some_and(|(at, _)| *at + Self::WINDOW < now)
+            && self.recent.len() > 1
+        {
+            self.recent.pop_front();
+        }
+        self.recent.front().map(|(_, b)| *b)
+    }
+}
+
 /// A participant's media state.
 pub(crate) struct Peer {
     pub room: std::sync::Arc<str>,
@@ -102,6 +137,8 @@ pub(crate) struct Peer {
     pub declared: Vec<(Mid, TrackSource)>,
     /// The subscribe connection's latest bandwidth estimate, bits per second.
     pub estimate: Option<u64>,
+    /// The recent highest of those estimates.
+    pub estimate_peak: EstimatePeak,
     /// No padding probes the subscribe link before this time.
     pub probe_after: Instant,
     /// What the subscribe connection is sent.
@@ -215,5 +252,30 @@ impl Peer {
         let params = *rtc.codec_config().find(|p| *p.pt() == pt)?;
         self.params_by_pt.push((pt, params));
         Some(params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_peak_is_the_highest_estimate_of_the_last_two_seconds() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut p = EstimatePeak::default();
+        assert_eq!(p.peak(t0), None);
+        p.add(at(0), 1_000);
+        p.add(at(500), 3_000);
+        p.add(at(1000), 2_000);
+        p.add(at(1500), 500);
+        assert_eq!(p.peak(at(1500)), Some(3_000));
+        // 3000 ages out after two seconds; 2000 is then the highest.
+        assert_eq!(p.peak(at(2600)), Some(2_000));
+        assert_eq!(p.peak(at(3100)), Some(500));
+        // The latest estimate is kept however old: it is still the estimate.
+        assert_eq!(p.peak(at(60_000)), Some(500));
     }
 }

@@ -28,7 +28,7 @@ use tracing::{debug, info, warn};
 use crate::forward::{Incoming, SubState, Subscription, Target, Verdict};
 use crate::keyframe::starts_keyframe;
 use crate::layers::{allocate, Choice, Demand, Layers, RateMeter, RATE_WINDOW};
-use crate::peer::{Connection, Leg, LossReports, Peer, PublishedTrack};
+use crate::peer::{Connection, EstimatePeak, Leg, LossReports, Peer, PublishedTrack};
 use crate::speaker::{SpeakerDetector, EVALUATION_INTERVAL};
 use crate::vp8;
 
@@ -128,8 +128,11 @@ const RTX_CACHE_AGE: Duration = Duration::from_secs(3);
 const RTX_RATIO_CAP: f32 = 0.3;
 
 /// An estimate below this share of what a subscriber is sent, while the subscriber
-/// reports loss in two reports in a row, means its link is congested.
+/// reports loss in two reports in a row or the estimate falls, means its link is
+/// congested.
 const CONGESTION_SHARE: f64 = 0.85;
+/// An estimate below this share of its recent peak is falling.
+const FALLING_SHARE: f64 = 0.85;
 /// Share of packets a subscriber must report lost for its link to count as congested.
 const CONGESTION_LOSS: f32 = 0.02;
 /// How often str0m reports what subscribers say they lost.
@@ -238,6 +241,7 @@ impl Sfu {
                 declared: Vec::new(),
                 estimate: None,
                 probe_after: now,
+                estimate_peak: EstimatePeak::default(),
                 sent: RateMeter::new(now),
                 loss: LossReports::default(),
             },
@@ -607,6 +611,7 @@ impl Sfu {
             (Leg::Subscribe, Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. })) => {
                 let changed = self.peers.get_mut(&id).is_some_and(|p| {
                     let bps = estimate.as_u64();
+                    p.estimate_peak.add(now, bps);
                     p.estimate.replace(bps) != Some(bps)
                 });
                 if changed {
@@ -747,7 +752,11 @@ impl Sfu {
     /// changes need, tells the subscriber what changed, and points its bandwidth
     /// estimator at the rate that would serve it fully.
     fn allocate(&mut self, now: Instant, id: ParticipantId) {
-        let Some(sent) = self.peers.get_mut(&id).map(|p| p.sent.rate(now)) else {
+        let Some((sent, peak)) = self
+            .peers
+            .get_mut(&id)
+            .map(|p| (p.sent.rate(now), p.estimate_peak.peak(now)))
+        else {
             return;
         };
         let Some(peer) = self.peers.get(&id) else {
@@ -810,31 +819,52 @@ impl Sfu {
         };
         // str0m's estimate follows what is acknowledged: while we send less than the
         // link carries, it sits near what we send, not near the capacity. So an estimate
-        // below our own rate only means congestion when it is clearly below; until then
+        // below our own rate only means congestion when it is clearly below and the link
+        // shows trouble: sustained loss, or an estimate that is falling (str0m lowers it
+        // when queues grow, a second or two before loss reports arrive; meanwhile what
+        // exceeds the estimate waits in the pacer and delays everything). Until then
         // what flows now is kept, and only upgrades wait for the estimate (raised by
         // padding probes) to make room.
         let lossy = peer.loss.sustained(now, LOSS_INTERVAL * 2, CONGESTION_LOSS);
-        let congested = lossy && sent > 0 && (estimate as f64) < sent as f64 * CONGESTION_SHARE;
+        let falling = peer
+            .estimate
+            .zip(peak)
+            .is_some_and(|(e, p)| (e as f64) < p as f64 * FALLING_SHARE);
+        let congested =
+            (lossy || falling) && sent > 0 && (estimate as f64) < sent as f64 * CONGESTION_SHARE;
         let current_total: u64 = demands
             .iter()
             .filter_map(|d| d.current.map(|c| d.costs[c]))
             .sum();
         // Without congestion, every visible track may have at least its lowest layer:
         // a low estimate then only says we have not sent much yet (a new subscriber,
-        // a new publisher), not that the link is short.
+        // a new publisher), not that the link is short. A track paused because the link
+        // was short is the exception: the link has not been shown to carry it since, and
+        // resuming it blindly would pause it again at the next loss report, over and
+        // over. It resumes once probing has raised the estimate enough.
         let lowest_total: u64 = demands
             .iter()
-            .filter(|d| d.wanted.is_some())
-            .filter_map(|d| d.costs.first())
+            .zip(&slots)
+            .filter(|(d, _)| d.wanted.is_some())
+            .filter(|(_, (i, _))| {
+                peer.subscriptions[*i].target != Target::Paused(PauseReason::LowBandwidth)
+            })
+            .filter_map(|(d, _)| d.costs.first())
             .sum();
-        let budget = if congested {
+        let budget = if congested && lossy {
             estimate
+        } else if congested {
+            // A falling estimate alone moves tracks down, but pauses none: after a
+            // squeeze str0m's estimate often undershoots what the link carries for a few
+            // seconds, and a picture lost for that long is worse than a lower layer.
+            // Only loss that goes on proves the lowest layer does not fit.
+            estimate.max(lowest_total + audio)
         } else {
             estimate.max(current_total.max(lowest_total) + audio)
         }
         .saturating_sub(audio);
         let (choices, next_step) = allocate(budget, &demands);
-        tracing::trace!(%id, estimate, sent, congested, lossy, budget, ?demands, ?choices, "allocation");
+        tracing::trace!(%id, estimate, sent, congested, lossy, falling, budget, ?demands, ?choices, "allocation");
         let allocated: u64 = choices
             .iter()
             .zip(&demands)

@@ -18,6 +18,7 @@ fn late_subscriber_triggers_a_keyframe_and_starts_on_it() {
     let slow = Link {
         loss: 0.0,
         delay: Duration::from_millis(100),
+        ..Link::default()
     };
     world.set_link("alice", Path::PublishUp, slow);
     world.set_link("alice", Path::PublishDown, slow);

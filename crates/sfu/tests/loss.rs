@@ -165,6 +165,7 @@ fn loss_both_ways_with_delay() {
     let bad = Link {
         loss: 0.05,
         delay: Duration::from_millis(20),
+        ..Link::default()
     };
     for name in ["alice", "bob"] {
         for path in [

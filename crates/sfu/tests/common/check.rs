@@ -116,7 +116,7 @@ impl StreamReport {
         let (sent_video, sent_audio) = publisher
             .source
             .as_ref()
-            .map(|s| (s.video.len() as u32, s.audio_frames))
+            .map(|s| (s.video_ticks, s.audio_frames))
             .unwrap_or_default();
         let mut video = TrackReport::build(of_kind(TrackKind::Video), tag, |first| {
             sent_video.saturating_sub(first)

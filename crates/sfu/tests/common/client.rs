@@ -1,7 +1,7 @@
 //! A simulated browser: two str0m connections (full ICE, frame mode) shaped like the
-//! lanmeet web client's. The publish connection offers sendonly Opus + VP8 and sends
-//! labelled frames at 30 fps and every 20 ms; the subscribe connection answers the SFU's
-//! offers and records every frame it reassembles.
+//! lanmeet web client's. The publish connection offers sendonly Opus + VP8 (one stream
+//! or simulcast) and sends labelled frames at 30 fps and every 20 ms; the subscribe
+//! connection answers the SFU's offers and records every frame it reassembles.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,7 +13,8 @@ use lanmeet_sfu::str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use lanmeet_sfu::str0m::config::CryptoProvider;
 use lanmeet_sfu::str0m::format::Codec;
 use lanmeet_sfu::str0m::media::{
-    Direction, Frequency, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid,
+    Direction, Frequency, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid, Rid,
+    Simulcast, SimulcastLayer,
 };
 use lanmeet_sfu::str0m::net::{Protocol, Receive};
 use lanmeet_sfu::str0m::rtp::rtcp::Rtcp;
@@ -22,7 +23,7 @@ use lanmeet_sfu::str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 use lanmeet_sfu::{ParticipantId, ServerMessage};
 
 use super::net::Network;
-use super::payload::{self, FrameLabel};
+use super::payload::{self, Encoding, FrameLabel};
 
 /// Time between two video frames (30 fps).
 pub const VIDEO_INTERVAL: Duration = Duration::from_nanos(1_000_000_000 / 30);
@@ -57,8 +58,10 @@ pub enum KeyframePolicy {
 /// A frame the camera produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SentFrame {
-    /// Position in the stream.
+    /// Position in the stream (the same for every encoding of one picture).
     pub counter: u32,
+    /// Which encoding (see [`payload::encoding`]).
+    pub encoding: u8,
     /// A key frame.
     pub keyframe: bool,
     /// When it was handed to the connection.
@@ -165,6 +168,8 @@ impl ClientConn {
 /// The simulated camera and microphone.
 pub struct MediaSource {
     policy: KeyframePolicy,
+    /// The camera's encodings, lowest first: one, or the simulcast layers.
+    pub encodings: Vec<Encoding>,
     /// The microphone's media section in the publish connection.
     pub audio_mid: Mid,
     /// The camera's media section in the publish connection.
@@ -173,7 +178,10 @@ pub struct MediaSource {
     started_at: Option<Instant>,
     /// Stopped by the scenario (camera and microphone off).
     stopped: bool,
-    keyframe_asked: bool,
+    /// Per encoding: the next frame must be a key frame.
+    keyframe_asked: Vec<bool>,
+    /// Pictures the camera took; each was sent once per encoding.
+    pub video_ticks: u32,
     /// Video frames produced, in order.
     pub video: Vec<SentFrame>,
     /// Audio frames produced.
@@ -187,7 +195,7 @@ pub struct MediaSource {
 
 impl MediaSource {
     fn next_video(&self) -> Option<Instant> {
-        self.due_at(VIDEO_INTERVAL, self.video.len() as u32)
+        self.due_at(VIDEO_INTERVAL, self.video_ticks)
     }
 
     fn next_audio(&self) -> Option<Instant> {
@@ -274,12 +282,14 @@ impl SimClient {
     }
 
     /// Creates the publish connection and returns its SDP offer: sendonly audio and
-    /// video, like `getUserMedia` + `addTransceiver(.., {direction: "sendonly"})`.
+    /// video, like `getUserMedia` + `addTransceiver(.., {direction: "sendonly"})`. The
+    /// video is sent as `encodings` (simulcast when they have rids).
     pub fn publish_offer(
         &mut self,
         crypto: &Arc<CryptoProvider>,
         now: Instant,
         policy: KeyframePolicy,
+        encodings: &[Encoding],
     ) -> String {
         let mut conn = ClientConn::new(crypto, self.publish_addr, now);
         let stream = format!("{}-stream", self.name);
@@ -291,12 +301,20 @@ impl SimClient {
             Some(format!("{}-mic", self.name)),
             None,
         );
+        let rids: Vec<&str> = encodings.iter().filter_map(|e| e.rid).collect();
+        let simulcast = (!rids.is_empty()).then(|| {
+            let mut s = Simulcast::new();
+            for rid in rids {
+                s.add_send_layer(SimulcastLayer::new(rid));
+            }
+            s
+        });
         let video_mid = change.add_media(
             MediaKind::Video,
             Direction::SendOnly,
             Some(stream),
             Some(format!("{}-cam", self.name)),
-            None,
+            simulcast,
         );
         let (offer, pending) = change
             .apply()
@@ -305,11 +323,13 @@ impl SimClient {
         self.publish = Some(conn);
         self.source = Some(MediaSource {
             policy,
+            encodings: encodings.to_vec(),
             audio_mid,
             video_mid,
             started_at: None,
             stopped: false,
-            keyframe_asked: false,
+            keyframe_asked: vec![false; encodings.len()],
+            video_ticks: 0,
             video: Vec::new(),
             audio_frames: 0,
             keyframe_requests: Vec::new(),
@@ -467,10 +487,17 @@ impl SimClient {
                     }
                 }
             }
-            Event::KeyframeRequest(_) if leg == Leg::Publish => {
+            Event::KeyframeRequest(req) if leg == Leg::Publish => {
                 if let Some(source) = self.source.as_mut() {
-                    // Like a browser's encoder: the next frame becomes a key frame.
-                    source.keyframe_asked = true;
+                    // Like a browser's encoder: the next frame of the encoding asked
+                    // for (of every encoding, if the request names none) becomes a key
+                    // frame.
+                    let asked = req.rid.map(|r| r.to_string());
+                    for (e, flag) in source.encodings.iter().zip(&mut source.keyframe_asked) {
+                        if asked.is_none() || asked.as_deref() == e.rid {
+                            *flag = true;
+                        }
+                    }
                     source.keyframe_requests.push(now);
                 }
             }
@@ -511,38 +538,37 @@ impl SimClient {
         };
         let mut wrote = false;
         while let Some(at) = source.next_video().filter(|t| *t <= now) {
-            let counter = source.video.len() as u32;
-            let keyframe = counter == 0
-                || source.keyframe_asked
-                || matches!(source.policy, KeyframePolicy::Every(n) if counter.is_multiple_of(n));
-            source.keyframe_asked = false;
-            let frame = payload::video_frame(tag, counter, keyframe);
+            let counter = source.video_ticks;
             let time = MediaTime::from_90khz(u64::from(counter) * VIDEO_TICKS);
-            write(
-                &mut conn.rtc,
-                source.video_mid,
-                Codec::Vp8,
-                (at, time, None),
-                frame,
-            );
-            source.video.push(SentFrame {
-                counter,
-                keyframe,
-                at,
-            });
+            let simulcast = source.encodings.len() > 1 || source.encodings[0].rid.is_some();
+            for (i, e) in source.encodings.iter().enumerate() {
+                let keyframe = counter == 0
+                    || source.keyframe_asked[i]
+                    || matches!(source.policy, KeyframePolicy::Every(n) if counter.is_multiple_of(n));
+                source.keyframe_asked[i] = false;
+                let n = if simulcast { i as u8 + 1 } else { 0 };
+                let frame = payload::video_frame(tag, n, counter, keyframe);
+                let mut writer = conn.rtc.writer(source.video_mid).expect("negotiated");
+                if let Some(rid) = e.rid {
+                    writer = writer.rid(Rid::from(rid));
+                }
+                write(writer, Codec::Vp8, (at, time, None), frame);
+                source.video.push(SentFrame {
+                    counter,
+                    encoding: n,
+                    keyframe,
+                    at,
+                });
+            }
+            source.video_ticks += 1;
             wrote = true;
         }
         while let Some(at) = source.next_audio().filter(|t| *t <= now) {
             let counter = source.audio_frames;
             let frame = payload::audio_frame(tag, counter);
             let time = MediaTime::new(u64::from(counter) * AUDIO_TICKS, Frequency::FORTY_EIGHT_KHZ);
-            write(
-                &mut conn.rtc,
-                source.audio_mid,
-                Codec::Opus,
-                (at, time, source.audio_level),
-                frame,
-            );
+            let writer = conn.rtc.writer(source.audio_mid).expect("negotiated");
+            write(writer, Codec::Opus, (at, time, source.audio_level), frame);
             source.audio_frames += 1;
             wrote = true;
         }
@@ -578,17 +604,15 @@ impl SimClient {
     }
 }
 
-/// Writes one frame on `mid` with the negotiated payload type of `codec`.
+/// Writes one frame with the negotiated payload type of `codec`.
 /// `when` is (wallclock, media time, audio level).
 fn write(
-    rtc: &mut Rtc,
-    mid: Mid,
+    mut writer: lanmeet_sfu::str0m::media::Writer<'_>,
     codec: Codec,
     when: (Instant, MediaTime, Option<i8>),
     frame: Vec<u8>,
 ) {
     let (wallclock, time, level) = when;
-    let mut writer = rtc.writer(mid).expect("the track was negotiated");
     if let Some(level) = level {
         writer = writer.audio_level(level, level > -50);
     }

@@ -25,12 +25,14 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lanmeet_proto::{TrackKind, TrackView};
 use lanmeet_sfu::str0m::config::CryptoProvider;
 use lanmeet_sfu::{Output, ParticipantId, ServerMessage, Sfu, SfuConfig};
 
 pub use check::StreamReport;
 pub use client::{KeyframePolicy, Leg, SimClient};
 pub use net::{Link, Network};
+pub use payload::Encoding;
 
 /// The SFU worker's address: its only host candidate.
 pub const SERVER_ADDR: SocketAddr =
@@ -129,11 +131,21 @@ impl World {
 
     /// `name` turns on camera and microphone: its publish connection offers them.
     pub fn publish(&mut self, name: &str, policy: KeyframePolicy) {
+        self.publish_encodings(name, policy, &[payload::SINGLE]);
+    }
+
+    /// Like [`World::publish`], with the camera sent as three simulcast layers
+    /// ([`payload::SIMULCAST`]).
+    pub fn publish_simulcast(&mut self, name: &str, policy: KeyframePolicy) {
+        self.publish_encodings(name, policy, &payload::SIMULCAST);
+    }
+
+    fn publish_encodings(&mut self, name: &str, policy: KeyframePolicy, encodings: &[Encoding]) {
         let now = self.now;
         let crypto = self.crypto.clone();
         let client = self.client_mut(name);
         let id = client.id;
-        let offer = client.publish_offer(&crypto, now, policy);
+        let offer = client.publish_offer(&crypto, now, policy, encodings);
         self.sfu.publish_offer(now, id, &offer, &[]);
         self.drain_sfu(false);
     }
@@ -162,6 +174,34 @@ impl World {
     pub fn set_audio_level(&mut self, name: &str, level: i8) {
         let source = self.client_mut(name).source.as_mut();
         source.expect("publishing").audio_level = Some(level);
+    }
+
+    /// `subscriber`'s page now shows each listed publisher's camera in a tile of this
+    /// size (device pixels); publishers not listed are not visible. Panics if the
+    /// subscriber has no track of a listed publisher yet.
+    pub fn set_view(&mut self, subscriber: &str, tiles: &[(&str, u32, u32)]) {
+        let views: Vec<TrackView> = tiles
+            .iter()
+            .map(|(publisher, width, height)| {
+                let owner = self.id(publisher);
+                let mid = self
+                    .client(subscriber)
+                    .tracks
+                    .iter()
+                    .find(|t| t.participant == owner && t.kind == TrackKind::Video)
+                    .unwrap_or_else(|| panic!("{subscriber} has no video of {publisher}"))
+                    .mid
+                    .clone();
+                TrackView {
+                    mid,
+                    width: *width,
+                    height: *height,
+                }
+            })
+            .collect();
+        let id = self.id(subscriber);
+        self.sfu.set_view(self.now, id, &views);
+        self.drain_sfu(false);
     }
 
     /// `name` turns camera and microphone off: no more frames are produced.

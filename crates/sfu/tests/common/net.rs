@@ -1,6 +1,8 @@
 //! A simulated UDP network: datagrams wait in one queue ordered by delivery time, and
 //! each directed link (source address → destination address) may lose a seeded random
-//! share of them and delay the rest.
+//! share of them, delay the rest, and carry only so many bits per second: like a
+//! `tc tbf` qdisc, what exceeds the rate waits in a bounded queue, and a datagram that
+//! would wait longer than the queue holds is dropped.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -17,6 +19,11 @@ pub struct Link {
     pub loss: f64,
     /// One-way delay.
     pub delay: Duration,
+    /// Capacity in bits per second; `None` is unlimited.
+    pub rate_bps: Option<u64>,
+    /// Longest a datagram may wait for its turn on a rate-limited link before it is
+    /// dropped (the queue's size, in time).
+    pub queue: Duration,
 }
 
 impl Link {
@@ -24,7 +31,18 @@ impl Link {
     pub fn lossy(loss: f64) -> Self {
         Link {
             loss,
-            delay: Duration::ZERO,
+            ..Link::default()
+        }
+    }
+
+    /// A link carrying at most `rate_bps`, with a queue of 100 ms (drop-tail beyond)
+    /// and 10 ms of delay: a slow Wi-Fi or an uplink shaped with `tc tbf`.
+    pub fn limited(rate_bps: u64) -> Self {
+        Link {
+            rate_bps: Some(rate_bps),
+            queue: Duration::from_millis(100),
+            delay: Duration::from_millis(10),
+            ..Link::default()
         }
     }
 }
@@ -56,6 +74,9 @@ impl PartialOrd for Datagram {
     }
 }
 
+/// IPv4 and UDP headers, counted against a link's rate like a real link would.
+const UDP_IP_OVERHEAD: u64 = 28;
+
 /// How many recently sent datagrams are kept for the fuzz tests to mutate.
 const RECENT_KEPT: usize = 512;
 
@@ -65,6 +86,8 @@ pub struct Network {
     next_seq: u64,
     rng: StdRng,
     links: HashMap<(SocketAddr, SocketAddr), Link>,
+    /// When each rate-limited link has finished sending what it queued.
+    busy_until: HashMap<(SocketAddr, SocketAddr), Instant>,
     /// Datagrams handed to the network.
     pub sent: u64,
     /// Datagrams the network dropped.
@@ -83,6 +106,7 @@ impl Network {
             next_seq: 0,
             rng: StdRng::seed_from_u64(seed),
             links: HashMap::new(),
+            busy_until: HashMap::new(),
             sent: 0,
             lost: 0,
             sent_from: HashMap::new(),
@@ -100,8 +124,28 @@ impl Network {
         self.sent += 1;
         *self.sent_from.entry(from).or_default() += 1;
         let link = self.links.get(&(from, to)).copied().unwrap_or_default();
+        let departs = match link.rate_bps {
+            Some(rate) => {
+                let start = self
+                    .busy_until
+                    .get(&(from, to))
+                    .copied()
+                    .unwrap_or(now)
+                    .max(now);
+                let bits = (bytes.len() as u64 + UDP_IP_OVERHEAD) * 8;
+                let done = start + Duration::from_nanos(bits * 1_000_000_000 / rate.max(1));
+                if start - now > link.queue {
+                    // The queue is full: drop-tail, as tbf does.
+                    None
+                } else {
+                    self.busy_until.insert((from, to), done);
+                    Some(done)
+                }
+            }
+            None => Some(now),
+        };
         let datagram = Datagram {
-            at: now + link.delay,
+            at: departs.unwrap_or(now) + link.delay,
             seq: self.next_seq,
             from,
             to,
@@ -112,7 +156,7 @@ impl Network {
             self.recent.pop_front();
         }
         self.recent.push_back(datagram.clone());
-        if link.loss > 0.0 && self.rng.gen_bool(link.loss) {
+        if departs.is_none() || (link.loss > 0.0 && self.rng.gen_bool(link.loss)) {
             self.lost += 1;
             return;
         }
