@@ -140,6 +140,9 @@ const LOSS_INTERVAL: Duration = Duration::from_secs(1);
 /// After a subscriber's layers had to go down, how long no padding probes its link: on
 /// a link that is full, probes would only crowd out the media that still fits.
 const PROBE_HOLDOFF: Duration = Duration::from_secs(8);
+/// The same when no video is left: probes then crowd out nothing but audio for a
+/// moment, and they are what brings the picture back once the link allows it.
+const PAUSED_PROBE_HOLDOFF: Duration = Duration::from_secs(2);
 /// Bytes each packet costs on the wire beyond its payload (RTP, SRTP, UDP, IPv4).
 const PACKET_OVERHEAD: usize = 60;
 
@@ -897,7 +900,12 @@ impl Sfu {
             }
         });
         if went_down {
-            peer.probe_after = now + PROBE_HOLDOFF;
+            let holdoff = if allocated == 0 {
+                PAUSED_PROBE_HOLDOFF
+            } else {
+                PROBE_HOLDOFF
+            };
+            peer.probe_after = now + holdoff;
         }
         for ((i, live), choice) in slots.into_iter().zip(choices) {
             let sub = &mut peer.subscriptions[i];

@@ -51,21 +51,23 @@ fn audio(world: &World, subscriber: &str, publisher: &str, since: Instant) -> us
     distinct.len()
 }
 
-/// The encoding of the latest video frame `subscriber` received from `publisher`.
-fn latest_layer(world: &World, subscriber: &str, publisher: &str) -> Option<u8> {
+/// The encoding of the latest video frame `subscriber` received from `publisher`
+/// since `since`.
+fn latest_layer(world: &World, subscriber: &str, publisher: &str, since: Instant) -> Option<u8> {
     let owner = world.id(publisher);
     world
         .client(subscriber)
         .received
         .iter()
         .rev()
+        .take_while(|f| f.at >= since)
         .find(|f| f.kind == Some(TrackKind::Video) && f.track_owner == Some(owner))
         .and_then(|f| f.label)
         .map(|l| l.encoding)
 }
 
-/// Runs until `subscriber` receives `layer` of `publisher`'s camera; returns how long
-/// that took, or panics after `limit`.
+/// Runs until `subscriber` receives a frame of `layer` of `publisher`'s camera as the
+/// latest; returns how long that took, or panics after `limit`.
 fn wait_for_layer(
     world: &mut World,
     subscriber: &str,
@@ -75,12 +77,12 @@ fn wait_for_layer(
 ) -> Duration {
     let start = world.now();
     let reached = world.run_until_cond(limit, |w| {
-        latest_layer(w, subscriber, publisher) == Some(layer)
+        latest_layer(w, subscriber, publisher, start) == Some(layer)
     });
     assert!(
         reached,
         "{subscriber} did not get layer {layer} of {publisher} within {limit:?}; it has {:?}",
-        latest_layer(world, subscriber, publisher)
+        latest_layer(world, subscriber, publisher, start)
     );
     world.now() - start
 }
@@ -304,12 +306,25 @@ fn starvation_pauses_video_keeps_audio_and_resumes() {
     println!("110 kbit/s, paused: {heard} of 500 audio frames");
     assert!(heard >= 475, "{heard} of 500 audio frames while paused");
 
-    // The link recovers: the video resumes, starting on a key frame.
-    let restored = world.now();
-    world.set_link("bob", Path::SubscribeDown, Link::default());
-    let back = wait_for_layer(&mut world, "bob", "alice", MID, Duration::from_secs(30));
-    println!("link restored: video back at 360p after {back:?}");
-    let frames = video(&world, "bob", "alice", restored);
+    // The link widens to 300 kbit/s, enough for the lowest layer: the video resumes
+    // there, starting on a key frame.
+    let widened = world.now();
+    world.set_link("bob", Path::SubscribeDown, Link::limited(300_000));
+    let back = wait_for_layer(&mut world, "bob", "alice", LOW, Duration::from_secs(15));
+    println!("300 kbit/s: video back at 180p after {back:?}");
+    let frames = video(&world, "bob", "alice", widened);
     assert!(frames[0].label.is_some_and(|l| l.keyframe));
+    world.run_for(Duration::from_secs(2));
+    let t = world.now();
+    world.run_for(Duration::from_secs(5));
+    let frames = video(&world, "bob", "alice", t);
+    let low_fps = fps(&frames, LOW, Duration::from_secs(5));
+    println!("300 kbit/s: {low_fps:.1} fps at 180p");
+    assert!(low_fps >= 25.0, "{low_fps:.1} fps at 180p on 300 kbit/s");
+
+    // The link recovers fully: back to the layer the tile asks for.
+    world.set_link("bob", Path::SubscribeDown, Link::default());
+    let up = wait_for_layer(&mut world, "bob", "alice", MID, Duration::from_secs(30));
+    println!("link restored: 360p after {up:?}");
     assert_switches_on_keyframes(&world, "bob", "alice");
 }
