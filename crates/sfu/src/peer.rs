@@ -7,7 +7,8 @@ use std::time::Instant;
 use lanmeet_proto::{ParticipantId, TrackInfo, TrackKind, TrackSource};
 use str0m::change::SdpPendingOffer;
 use str0m::format::PayloadParams;
-use str0m::media::{Direction, MediaKind, Mid};
+use str0m::media::{Direction, MediaKind, Mid, Rid};
+use str0m::rtp::Ssrc;
 use str0m::Rtc;
 
 use crate::forward::{SubState, Subscription};
@@ -49,6 +50,16 @@ pub(crate) struct PublishedTrack {
     pub source: TrackSource,
     /// The simulcast layers (one without simulcast), their rates and sizes.
     pub layers: Layers,
+}
+
+/// The SSRCs a publish stream (mid, rid) last arrived on in a packet that passed SRTP
+/// authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BoundSsrc {
+    pub mid: Mid,
+    pub rid: Option<Rid>,
+    pub ssrc: Ssrc,
+    pub rtx: Option<Ssrc>,
 }
 
 /// The two latest loss reports of a subscriber (share of packets lost, the worst of its
@@ -128,6 +139,9 @@ pub(crate) struct Peer {
     pub publish: Option<Connection>,
     pub subscribe: Connection,
     pub tracks: Vec<PublishedTrack>,
+    /// The authenticated SSRC of every publish stream, to undo rebinding by forged
+    /// headers (see `Sfu::undo_forged_rebinds`).
+    pub bound_ssrcs: Vec<BoundSsrc>,
     pub subscriptions: Vec<Subscription>,
     /// The subscribe offer awaiting the browser's answer.
     pub pending_offer: Option<SdpPendingOffer>,

@@ -28,7 +28,9 @@ use tracing::{debug, info, warn};
 use crate::forward::{Incoming, SubState, Subscription, Target, Verdict};
 use crate::keyframe::starts_keyframe;
 use crate::layers::{allocate, Choice, Demand, Layers, RateMeter, RATE_WINDOW};
-use crate::peer::{Connection, EstimatePeak, Leg, LossReports, Peer, PublishedTrack};
+use crate::peer::{
+    BoundSsrc, Connection, EstimatePeak, Leg, LossReports, Peer, PublishedTrack,
+};
 use crate::speaker::{SpeakerDetector, EVALUATION_INTERVAL};
 use crate::vp8;
 
@@ -94,6 +96,9 @@ pub struct SfuStats {
     pub datagrams_dropped: u64,
     /// Times a subscriber moved to another simulcast layer.
     pub layer_switches: u64,
+    /// Publish streams put back on their SSRC after an unauthenticated packet had moved
+    /// them to another (see `Sfu::undo_forged_rebinds`).
+    pub forged_rebinds_undone: u64,
 }
 
 /// A media worker's rooms.
@@ -238,6 +243,7 @@ impl Sfu {
                 publish: None,
                 subscribe,
                 tracks: Vec::new(),
+                bound_ssrcs: Vec::new(),
                 subscriptions,
                 pending_offer: None,
                 params_by_pt: Vec::new(),
@@ -586,6 +592,47 @@ impl Sfu {
             for e in events.drain(..) {
                 self.handle_event(now, id, leg, e);
             }
+            if leg == Leg::Publish {
+                self.undo_forged_rebinds(id);
+            }
+        }
+    }
+
+    /// Puts every publish stream of `id` back on the SSRC it last arrived on in an
+    /// authenticated packet, if an unauthenticated one moved it.
+    ///
+    /// str0m binds an RTP packet's SSRC to a receive stream by the packet's MID (and RID)
+    /// header extension *before* SRTP authentication (`Session::handle_rtp` calls
+    /// `map_dynamic` before `unprotect_rtp`), and then renames the stream that had that
+    /// MID to the new SSRC (`Streams::change_stream_rx_ssrc`). One datagram from the
+    /// publisher's address with a valid-looking header — a replayed early packet with one
+    /// bit of the SSRC flipped does — so moves the stream onto an SSRC nothing is sent
+    /// on. The browser's real packets no longer match it and, since browsers (and str0m)
+    /// stop sending the MID once a receiver report acknowledged the SSRC, they cannot
+    /// bind again (`StreamRx::change_ssrc` also refuses to go back to the previous SSRC):
+    /// the track is silent for good. A genuine SSRC change authenticates, reaches
+    /// `forward_rtp` and updates the binding first, so it is left alone.
+    fn undo_forged_rebinds(&mut self, id: ParticipantId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Some(conn) = peer.publish.as_mut() else {
+            return;
+        };
+        let mut api = conn.rtc.direct_api();
+        for b in &peer.bound_ssrcs {
+            if api.stream_rx(&b.ssrc).is_some() {
+                continue;
+            }
+            // The stream is gone from its SSRC. Renamed: it still holds the mid and rid.
+            let Some(forged) = api.stream_rx_by_mid(b.mid, b.rid).map(|s| s.ssrc()) else {
+                continue;
+            };
+            debug!(%id, mid = %b.mid, ssrc = %b.ssrc, %forged, "undoing an unauthenticated SSRC rebind");
+            api.remove_stream_rx(forged);
+            api.expect_stream_rx(b.ssrc, b.rtx, b.mid, b.rid)
+                .suppress_nack(b.rtx.is_none());
+            self.stats.forged_rebinds_undone += 1;
         }
     }
 
@@ -958,14 +1005,29 @@ impl Sfu {
             return;
         };
         let ssrc = packet.header.ssrc;
-        let Some((mid, rid)) = conn
+        let Some((mid, rid, rtx)) = conn
             .rtc
             .direct_api()
             .stream_rx(&ssrc)
-            .map(|s| (s.mid(), s.rid()))
+            .map(|s| (s.mid(), s.rid(), s.rtx()))
         else {
             return;
         };
+        // The packet passed SRTP authentication: its SSRC is the stream's.
+        let bound = BoundSsrc {
+            mid,
+            rid,
+            ssrc,
+            rtx,
+        };
+        match peer
+            .bound_ssrcs
+            .iter_mut()
+            .find(|b| b.mid == mid && b.rid == rid)
+        {
+            Some(b) => *b = bound,
+            None => peer.bound_ssrcs.push(bound),
+        }
         let Some(params) = peer.params_of(*packet.header.payload_type) else {
             return;
         };
