@@ -28,9 +28,7 @@ use tracing::{debug, info, warn};
 use crate::forward::{Incoming, SubState, Subscription, Target, Verdict};
 use crate::keyframe::starts_keyframe;
 use crate::layers::{allocate, Choice, Demand, Layers, RateMeter, RATE_WINDOW};
-use crate::peer::{
-    BoundSsrc, Connection, EstimatePeak, Leg, LossReports, Peer, PublishedTrack,
-};
+use crate::peer::{BoundSsrc, Connection, EstimatePeak, Leg, LossReports, Peer, PublishedTrack};
 use crate::speaker::{SpeakerDetector, EVALUATION_INTERVAL};
 use crate::vp8;
 
