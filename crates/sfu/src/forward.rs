@@ -63,6 +63,9 @@ pub(crate) struct Subscription {
     pub current: Option<usize>,
     /// What the subscriber was last told about this track (`video_state`).
     pub reported: Option<(Option<u8>, Option<PauseReason>)>,
+    /// Since when the bandwidth has not covered even the lowest layer (see
+    /// `Sfu::allocate`: the track is paused only once that has lasted).
+    pub starved_since: Option<Instant>,
     /// The mapping of the segment being forwarded.
     segment: Option<Segment>,
     /// The latest packet forwarded, across segments.
@@ -144,6 +147,7 @@ impl Subscription {
             target: Target::Layer(0),
             current: None,
             reported: None,
+            starved_since: None,
             segment: None,
             last: None,
         }

@@ -153,8 +153,8 @@ pub(crate) struct Peer {
     pub estimate: Option<u64>,
     /// The recent highest of those estimates.
     pub estimate_peak: EstimatePeak,
-    /// No padding probes the subscribe link before this time.
-    pub probe_after: Instant,
+    /// Whether its layers may go up and its link be probed.
+    pub growth: crate::growth::Growth,
     /// What the subscribe connection is sent.
     pub sent: RateMeter,
     /// The loss the subscriber reported lately.

@@ -26,6 +26,7 @@ use str0m::{Candidate, Event, Input, Rtc, RtcConfig};
 use tracing::{debug, info, warn};
 
 use crate::forward::{Incoming, SubState, Subscription, Target, Verdict};
+use crate::growth::Growth;
 use crate::keyframe::starts_keyframe;
 use crate::layers::{allocate, Choice, Demand, Layers, RateMeter, RATE_WINDOW};
 use crate::peer::{BoundSsrc, Connection, EstimatePeak, Leg, LossReports, Peer, PublishedTrack};
@@ -138,14 +139,18 @@ const CONGESTION_SHARE: f64 = 0.85;
 const FALLING_SHARE: f64 = 0.85;
 /// Share of packets a subscriber must report lost for its link to count as congested.
 const CONGESTION_LOSS: f32 = 0.02;
+/// Share of packets lost, in two reports in a row, that shows even the lowest layers
+/// do not fit: only then may video be paused. A link that carries the lowest layer
+/// with little to spare loses a few percent in bursts (str0m's estimate then collapses
+/// to a fraction of the link); one that cannot carry it loses far more.
+const STARVATION_LOSS: f32 = 0.10;
 /// How often str0m reports what subscribers say they lost.
 const LOSS_INTERVAL: Duration = Duration::from_secs(1);
-/// After a subscriber's layers had to go down, how long no padding probes its link: on
-/// a link that is full, probes would only crowd out the media that still fits.
-const PROBE_HOLDOFF: Duration = Duration::from_secs(8);
-/// The same when no video is left: probes then crowd out nothing but audio for a
-/// moment, and they are what brings the picture back once the link allows it.
-const PAUSED_PROBE_HOLDOFF: Duration = Duration::from_secs(2);
+/// How long the bandwidth must fall short of a track's lowest layer before the track
+/// is paused. Estimates dip for a second or two after every burst of loss on a link
+/// that carries the lowest layer well (seen on a 300 kbit/s `tc tbf` link carrying
+/// 180p and audio at 250 kbit/s); a paused picture is worse than a few lost packets.
+const STARVE_HOLD: Duration = Duration::from_secs(3);
 /// Bytes each packet costs on the wire beyond its payload (RTP, SRTP, UDP, IPv4).
 const PACKET_OVERHEAD: usize = 60;
 
@@ -247,7 +252,7 @@ impl Sfu {
                 params_by_pt: Vec::new(),
                 declared: Vec::new(),
                 estimate: None,
-                probe_after: now,
+                growth: Growth::new(now),
                 estimate_peak: EstimatePeak::default(),
                 sent: RateMeter::new(now),
                 loss: LossReports::default(),
@@ -800,11 +805,13 @@ impl Sfu {
     /// changes need, tells the subscriber what changed, and points its bandwidth
     /// estimator at the rate that would serve it fully.
     fn allocate(&mut self, now: Instant, id: ParticipantId) {
-        let Some((sent, peak)) = self
-            .peers
-            .get_mut(&id)
-            .map(|p| (p.sent.rate(now), p.estimate_peak.peak(now)))
-        else {
+        let Some((sent, peak, growing)) = self.peers.get_mut(&id).map(|p| {
+            (
+                p.sent.rate(now),
+                p.estimate_peak.peak(now),
+                p.growth.allowed(now),
+            )
+        }) else {
             return;
         };
         let Some(peer) = self.peers.get(&id) else {
@@ -874,6 +881,7 @@ impl Sfu {
         // what flows now is kept, and only upgrades wait for the estimate (raised by
         // padding probes) to make room.
         let lossy = peer.loss.sustained(now, LOSS_INTERVAL * 2, CONGESTION_LOSS);
+        let starving = peer.loss.sustained(now, LOSS_INTERVAL * 2, STARVATION_LOSS);
         let falling = peer
             .estimate
             .zip(peak)
@@ -899,28 +907,23 @@ impl Sfu {
             })
             .filter_map(|(d, _)| d.costs.first())
             .sum();
-        let budget = if congested && lossy {
+        // What keeps every track where it is (or gives it its lowest layer).
+        let held = current_total.max(lowest_total) + audio;
+        let budget = if congested && starving {
             estimate
         } else if congested {
-            // A falling estimate alone moves tracks down, but pauses none: after a
-            // squeeze str0m's estimate often undershoots what the link carries for a few
-            // seconds, and a picture lost for that long is worse than a lower layer.
-            // Only loss that goes on proves the lowest layer does not fit.
+            // A falling estimate or some loss moves tracks down, but pauses none: after
+            // a squeeze str0m's estimate often undershoots what the link carries for a
+            // few seconds, and a picture lost for that long is worse than a lower
+            // layer. Only heavy loss that goes on proves the lowest layer does not fit.
             estimate.max(lowest_total + audio)
         } else {
-            estimate.max(current_total.max(lowest_total) + audio)
-        }
-        .saturating_sub(audio);
-        let (choices, next_step) = allocate(budget, &demands);
-        tracing::trace!(%id, estimate, sent, congested, lossy, falling, budget, ?demands, ?choices, "allocation");
-        let allocated: u64 = choices
-            .iter()
-            .zip(&demands)
-            .map(|(c, d)| match c {
-                Choice::Layer(p) => d.costs[*p],
-                _ => 0,
-            })
-            .sum();
+            estimate.max(held)
+        };
+        // After a step down, nothing climbs until the hold-off (longer after each step
+        // up the link could not carry, see `growth`) is over.
+        let budget = if growing { budget } else { budget.min(held) }.saturating_sub(audio);
+        let (mut choices, next_step) = allocate(budget, &demands);
         let desired: u64 = demands
             .iter()
             .filter_map(|d| d.wanted.map(|w| d.costs[w.min(d.costs.len() - 1)]))
@@ -931,26 +934,57 @@ impl Sfu {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
-        let went_down = slots.iter().zip(&choices).any(|((i, live), c)| {
-            let before = match peer.subscriptions[*i].target {
+        // A track is paused only when even its lowest layer has not fitted for a while;
+        // until then it keeps the lowest layer. Not so right after a step up (resuming
+        // is one): the link has just shown it does not carry it.
+        let on_trial = peer.growth.on_trial(now);
+        for ((i, _), choice) in slots.iter().zip(choices.iter_mut()) {
+            let sub = &mut peer.subscriptions[*i];
+            if *choice != Choice::Starved {
+                sub.starved_since = None;
+            } else if sub.target != Target::Paused(PauseReason::LowBandwidth) && !on_trial {
+                let since = *sub.starved_since.get_or_insert(now);
+                if now < since + STARVE_HOLD {
+                    *choice = Choice::Layer(0);
+                }
+            }
+        }
+        tracing::trace!(%id, estimate, sent, congested, lossy, starving, falling, growing, loss = ?peer.loss, budget, ?demands, ?choices, "allocation");
+        let allocated: u64 = choices
+            .iter()
+            .zip(&demands)
+            .map(|(c, d)| match c {
+                Choice::Layer(p) => d.costs[*p],
+                _ => 0,
+            })
+            .sum();
+        // Steps down for bandwidth start a hold-off; steps up (resuming is one) are
+        // trials of what the link carries (see `growth`). A step down to the layer a
+        // smaller tile wants is neither, and a track that stays paused is neither, so
+        // it goes on probing and learns when its link recovers.
+        let (mut went_down, mut went_up) = (false, false);
+        for (((i, live), c), d) in slots.iter().zip(&choices).zip(&demands) {
+            let target = peer.subscriptions[*i].target;
+            let before = match target {
                 Target::Layer(l) => live.iter().position(|x| *x == l),
                 Target::Paused(_) => None,
             };
-            // Only a step down counts: a track that stays paused must go on probing,
-            // or it would never learn that its link recovered.
             match (c, before) {
-                (Choice::Starved, Some(_)) => true,
-                (Choice::Layer(p), Some(b)) => *p < b,
-                _ => false,
+                (Choice::Starved, Some(_)) => went_down = true,
+                (Choice::Layer(p), Some(b)) => {
+                    went_down |= *p < b && d.wanted.is_some_and(|w| *p < w);
+                    went_up |= *p > b;
+                }
+                (Choice::Layer(_), None) => {
+                    went_up |= target == Target::Paused(PauseReason::LowBandwidth);
+                }
+                _ => {}
             }
-        });
+        }
         if went_down {
-            let holdoff = if allocated == 0 {
-                PAUSED_PROBE_HOLDOFF
-            } else {
-                PROBE_HOLDOFF
-            };
-            peer.probe_after = now + holdoff;
+            peer.growth.stepped_down(now);
+        } else if went_up {
+            peer.growth.stepped_up(now);
         }
         for ((i, live), choice) in slots.into_iter().zip(choices) {
             let sub = &mut peer.subscriptions[i];
@@ -974,11 +1008,16 @@ impl Sfu {
             // Padding fills the link up to `floor` (never beyond the estimate), so the
             // estimate can grow until the next layer fits. Without a next step there is
             // nothing to make room for, and no padding.
-            let floor = match next_step {
-                Some(step) if now >= peer.probe_after => allocated + audio + step,
-                _ => 0,
+            // While growth is held off, nothing probes: not our padding, and not str0m's
+            // own probes towards a desired rate above what is sent.
+            let (floor, want) = match next_step {
+                Some(step) if growing => {
+                    let floor = allocated + audio + step;
+                    (floor, (desired + audio).max(floor))
+                }
+                _ if growing => (0, desired + audio),
+                _ => (0, allocated + audio),
             };
-            let want = (desired + audio).max(floor);
             peer.subscribe
                 .rtc
                 .bwe()

@@ -1,8 +1,10 @@
 //! A simulated UDP network: datagrams wait in one queue ordered by delivery time, and
 //! each directed link (source address → destination address) may lose a seeded random
 //! share of them, delay the rest, and carry only so many bits per second: like a
-//! `tc tbf` qdisc, what exceeds the rate waits in a bounded queue, and a datagram that
-//! would wait longer than the queue holds is dropped.
+//! `tc tbf` qdisc, a burst of up to the bucket's size passes at once, what exceeds the
+//! rate waits in a bounded queue, and a datagram that would wait longer than the queue
+//! holds is dropped. The burst matters: a short probe passes a full bucket far faster
+//! than the link's rate, so a bandwidth estimator sees more than the link carries.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -24,6 +26,8 @@ pub struct Link {
     /// Longest a datagram may wait for its turn on a rate-limited link before it is
     /// dropped (the queue's size, in time).
     pub queue: Duration,
+    /// Bytes a rate-limited link lets through at once after being idle (tbf's bucket).
+    pub burst: u64,
 }
 
 impl Link {
@@ -35,12 +39,14 @@ impl Link {
         }
     }
 
-    /// A link carrying at most `rate_bps`, with a queue of 100 ms (drop-tail beyond)
-    /// and 10 ms of delay: a slow Wi-Fi or an uplink shaped with `tc tbf`.
+    /// A link carrying at most `rate_bps`, with a 6,000-byte bucket, a queue of 100 ms
+    /// (drop-tail beyond) and 10 ms of delay: a slow Wi-Fi or an uplink shaped with
+    /// `tc tbf` (the browser test's limit has the same bucket).
     pub fn limited(rate_bps: u64) -> Self {
         Link {
             rate_bps: Some(rate_bps),
             queue: Duration::from_millis(100),
+            burst: 6000,
             delay: Duration::from_millis(10),
             ..Link::default()
         }
@@ -86,7 +92,9 @@ pub struct Network {
     next_seq: u64,
     rng: StdRng,
     links: HashMap<(SocketAddr, SocketAddr), Link>,
-    /// When each rate-limited link has finished sending what it queued.
+    /// Each rate-limited link's theoretical finishing time of what it was given (a
+    /// generic cell rate algorithm's TAT): a datagram may leave up to the bucket's
+    /// worth of time before it.
     busy_until: HashMap<(SocketAddr, SocketAddr), Instant>,
     /// Datagrams handed to the network.
     pub sent: u64,
@@ -126,19 +134,22 @@ impl Network {
         let link = self.links.get(&(from, to)).copied().unwrap_or_default();
         let departs = match link.rate_bps {
             Some(rate) => {
-                let start = self
+                let rate = rate.max(1);
+                let tat = self
                     .busy_until
                     .get(&(from, to))
                     .copied()
                     .unwrap_or(now)
                     .max(now);
+                let bucket = Duration::from_nanos(link.burst * 8 * 1_000_000_000 / rate);
                 let bits = (bytes.len() as u64 + UDP_IP_OVERHEAD) * 8;
-                let done = start + Duration::from_nanos(bits * 1_000_000_000 / rate.max(1));
-                if start - now > link.queue {
+                let cost = Duration::from_nanos(bits * 1_000_000_000 / rate);
+                let done = (tat + cost).checked_sub(bucket).unwrap_or(now).max(now);
+                if done - now > link.queue {
                     // The queue is full: drop-tail, as tbf does.
                     None
                 } else {
-                    self.busy_until.insert((from, to), done);
+                    self.busy_until.insert((from, to), tat + cost);
                     Some(done)
                 }
             }
