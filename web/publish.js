@@ -71,9 +71,11 @@ export function cameraEncodings(quality, sourceHeight) {
   return LAYERS.map(({ rid, divisor }) => {
     const scaleResolutionDownBy = top * divisor;
     const layerHeight = Math.min(height, sourceHeight || height) / divisor;
-    // Lower layers by their height: 150 kbit/s up to 180 px (q at 720p), 500 kbit/s from
-    // 360 px (h at 720p).
-    const lower = layerHeight <= 180 ? 150_000 : layerHeight < 360 ? 300_000 : 500_000;
+    // Lower layers by their height: 100 kbit/s up to 180 px (q at 720p), 500 kbit/s from
+    // 360 px (h at 720p). The lowest layer is what a slow link gets: with audio it must
+    // leave room on a 300 kbit/s link for retransmissions and key frames (at 150 kbit/s,
+    // 250 kbit/s with audio, retransmitting losses kept that link overflowing).
+    const lower = layerHeight <= 180 ? 100_000 : layerHeight < 360 ? 300_000 : 500_000;
     const bitrate = divisor === 1 ? maxBitrate : lower;
     return { rid, scaleResolutionDownBy, maxBitrate: bitrate, active: layerHeight >= MIN_LAYER_HEIGHT };
   });

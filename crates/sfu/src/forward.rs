@@ -68,6 +68,9 @@ pub(crate) struct Subscription {
     pub starved_since: Option<Instant>,
     /// The mapping of the segment being forwarded.
     segment: Option<Segment>,
+    /// Stop forwarding the current layer at its next frame, without waiting for the
+    /// target layer's key frame (see [`Subscription::cut_over`]).
+    cutting: bool,
     /// The latest packet forwarded, across segments.
     last: Option<Sent>,
 }
@@ -149,6 +152,7 @@ impl Subscription {
             reported: None,
             starved_since: None,
             segment: None,
+            cutting: false,
             last: None,
         }
     }
@@ -194,6 +198,11 @@ impl Subscription {
             Target::Layer(t) => t,
         };
         let switched = if self.current == Some(p.layer) && self.segment.is_some() {
+            if self.cutting && p.layer != target && self.starts_frame(p) {
+                self.current = None;
+                self.cutting = false;
+                return Verdict::Drop;
+            }
             false
         } else if p.layer == target {
             if !p.keyframe {
@@ -225,6 +234,24 @@ impl Subscription {
             });
         }
         Verdict::Forward { seq, ts, switched }
+    }
+
+    /// Stops forwarding the layer being forwarded at its next frame, rather than when
+    /// the target layer's key frame comes: after a step down for lack of bandwidth, every
+    /// further frame of the old layer would only overflow the link, and delay the key
+    /// frame behind it. The picture holds still until the key frame arrives.
+    pub(crate) fn cut_over(&mut self) {
+        self.cutting =
+            matches!(self.target, Target::Layer(t) if self.current.is_some_and(|c| c != t));
+    }
+
+    /// Whether `p` (of the layer being forwarded) starts a frame: its timestamp differs
+    /// from the last packet forwarded.
+    fn starts_frame(&self, p: &Incoming) -> bool {
+        match (self.segment, self.last) {
+            (Some(seg), Some(last)) => p.ts.wrapping_add(seg.ts_offset) != last.ts,
+            _ => true,
+        }
     }
 
     /// A new layer went in at index `at` of the published track's layers: indices at or

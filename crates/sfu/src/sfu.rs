@@ -995,11 +995,18 @@ impl Sfu {
             };
             if sub.target != target {
                 debug!(%id, source = %sub.source, from = ?sub.target, to = ?target, "layer target");
+                let squeezed = matches!(
+                    (sub.target, target),
+                    (Target::Layer(from), Target::Layer(to)) if to < from && congested
+                );
                 sub.target = target;
                 if let Target::Layer(l) = target {
                     if sub.current != Some(l) {
                         keyframes.push((sub.source, sub.source_mid, l));
                     }
+                }
+                if squeezed {
+                    sub.cut_over();
                 }
             }
             signals.extend(video_state_change(sub));
