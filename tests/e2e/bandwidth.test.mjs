@@ -64,6 +64,11 @@ async function inboundStats() {
       source: info?.source ?? null,
       timestamp: r.timestamp,
       framesDecoded: r.framesDecoded ?? 0,
+      framesReceived: r.framesReceived ?? 0,
+      framesDropped: r.framesDropped ?? 0,
+      keyFramesDecoded: r.keyFramesDecoded ?? 0,
+      pliCount: r.pliCount ?? 0,
+      nackCount: r.nackCount ?? 0,
       frameWidth: r.frameWidth ?? null,
       frameHeight: r.frameHeight ?? null,
       freezeCount: r.freezeCount ?? null,
@@ -149,6 +154,11 @@ function between(s0, s1, id) {
   return {
     seconds,
     fps: v0 && v1 ? (v1.framesDecoded - v0.framesDecoded) / seconds : 0,
+    framesReceived: v0 && v1 ? v1.framesReceived - v0.framesReceived : 0,
+    framesDropped: v0 && v1 ? v1.framesDropped - v0.framesDropped : 0,
+    keyFrames: v0 && v1 ? v1.keyFramesDecoded - v0.keyFramesDecoded : 0,
+    plis: v0 && v1 ? v1.pliCount - v0.pliCount : 0,
+    nacks: v0 && v1 ? v1.nackCount - v0.nackCount : 0,
     frameWidth: v1?.frameWidth ?? null,
     frameHeight: v1?.frameHeight ?? null,
     videoKbit: v0 && v1 ? ((v1.bytesReceived - v0.bytesReceived) * 8) / 1000 / seconds : 0,
@@ -169,6 +179,7 @@ function logWindow(name, m, extra = '') {
   console.log(
     `METRIC ${name} fps=${m.fps.toFixed(1)} size=${m.frameWidth}x${m.frameHeight} video_kbit_s=${m.videoKbit.toFixed(0)} ` +
       `transport_kbit_s=${m.transportKbit.toFixed(0)} video_packets_lost=${m.videoLost} freezes=${m.freezes} ` +
+      `frames_received=${m.framesReceived} frames_dropped=${m.framesDropped} key_frames=${m.keyFrames} plis=${m.plis} nacks=${m.nacks} ` +
       `audio_packets_s=${(m.audioPackets / m.seconds).toFixed(1)} audio_concealed_pct=${concealedPct}${extra ? ` ${extra}` : ''}`,
   );
 }

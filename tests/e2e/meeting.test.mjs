@@ -47,6 +47,8 @@ async function inboundStats() {
       participant: info ? info.participant : null,
       timestamp: r.timestamp,
       framesDecoded: r.framesDecoded ?? 0,
+      framesReceived: r.framesReceived ?? 0,
+      pliCount: r.pliCount ?? 0,
       frameWidth: r.frameWidth ?? null,
       frameHeight: r.frameHeight ?? null,
       bytesReceived: r.bytesReceived ?? 0,
@@ -267,8 +269,14 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
         othersOf(p).map((id) => {
           const v0 = streamOf(before1[i], id, 'video');
           const v1 = streamOf(after1[i], id, 'video');
-          const fps = v0 && v1 ? ((v1.framesDecoded - v0.framesDecoded) * 1000) / (v1.timestamp - v0.timestamp) : 0;
-          return `${p.label}<-${id}:${fps.toFixed(1)}@${v1?.frameHeight}`;
+          const ms = v0 && v1 ? v1.timestamp - v0.timestamp : 0;
+          const fps = v0 && v1 ? ((v1.framesDecoded - v0.framesDecoded) * 1000) / ms : 0;
+          // Frames that arrived, bits, and key frame requests tell a stalled sender or
+          // link (nothing arrives) from a receiver that cannot decode what arrives.
+          const detail = v0 && v1
+            ? ` rx=${v1.framesReceived - v0.framesReceived} kbit_s=${Math.round(((v1.bytesReceived - v0.bytesReceived) * 8) / ms)} pli=${v1.pliCount - v0.pliCount}`
+            : '';
+          return `${p.label}<-${id}:${fps.toFixed(1)}@${v1?.frameHeight}${detail}`;
         }),
       );
       console.log(`METRIC fps_window=${window} not yet smooth (${slow.join(' ')}); measuring again`);

@@ -68,9 +68,6 @@ pub(crate) struct Subscription {
     pub starved_since: Option<Instant>,
     /// The mapping of the segment being forwarded.
     segment: Option<Segment>,
-    /// Stop forwarding the current layer at its next frame, without waiting for the
-    /// target layer's key frame (see [`Subscription::cut_over`]).
-    cutting: bool,
     /// The latest packet forwarded, across segments.
     last: Option<Sent>,
 }
@@ -133,6 +130,27 @@ const FIRST_OUT_SEQ: u64 = 1000;
 /// How far before the first forwarded packet a late retransmission may still be mapped.
 const LATE_WINDOW: u64 = FIRST_OUT_SEQ - 1;
 
+/// The picture id and TL0PICIDX a forwarded VP8 packet must carry (see
+/// [`Subscription::map_vp8`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Vp8Ids {
+    descriptor: vp8::Descriptor,
+    picture_id: Option<u16>,
+    tl0: Option<u8>,
+}
+
+impl Vp8Ids {
+    /// Writes them into `payload`, the packet they were read from.
+    pub(crate) fn write(&self, payload: &mut [u8]) {
+        if let Some(id) = self.picture_id {
+            self.descriptor.write_picture_id(payload, id);
+        }
+        if let Some(tl0) = self.tl0 {
+            self.descriptor.write_tl0(payload, tl0);
+        }
+    }
+}
+
 impl Subscription {
     pub(crate) fn new(
         source: ParticipantId,
@@ -152,7 +170,6 @@ impl Subscription {
             reported: None,
             starved_since: None,
             segment: None,
-            cutting: false,
             last: None,
         }
     }
@@ -198,11 +215,6 @@ impl Subscription {
             Target::Layer(t) => t,
         };
         let switched = if self.current == Some(p.layer) && self.segment.is_some() {
-            if self.cutting && p.layer != target && self.starts_frame(p) {
-                self.current = None;
-                self.cutting = false;
-                return Verdict::Drop;
-            }
             false
         } else if p.layer == target {
             if !p.keyframe {
@@ -234,24 +246,6 @@ impl Subscription {
             });
         }
         Verdict::Forward { seq, ts, switched }
-    }
-
-    /// Stops forwarding the layer being forwarded at its next frame, rather than when
-    /// the target layer's key frame comes: after a step down for lack of bandwidth, every
-    /// further frame of the old layer would only overflow the link, and delay the key
-    /// frame behind it. The picture holds still until the key frame arrives.
-    pub(crate) fn cut_over(&mut self) {
-        self.cutting =
-            matches!(self.target, Target::Layer(t) if self.current.is_some_and(|c| c != t));
-    }
-
-    /// Whether `p` (of the layer being forwarded) starts a frame: its timestamp differs
-    /// from the last packet forwarded.
-    fn starts_frame(&self, p: &Incoming) -> bool {
-        match (self.segment, self.last) {
-            (Some(seg), Some(last)) => p.ts.wrapping_add(seg.ts_offset) != last.ts,
-            _ => true,
-        }
     }
 
     /// A new layer went in at index `at` of the published track's layers: indices at or
@@ -298,27 +292,24 @@ impl Subscription {
         });
     }
 
-    /// Whether a VP8 packet forwarded now needs its picture ids rewritten: it starts a
-    /// segment, or the segment maps them to other numbers. (Most subscriptions never
-    /// switch layers; their packets go out as they came, without a copy.)
-    pub(crate) fn vp8_rewrites(&self, switched: bool) -> bool {
-        switched
-            || self
-                .segment
-                .is_some_and(|s| s.picture_id_offset != 0 || s.tl0_offset != 0)
-    }
-
-    /// Rewrites the VP8 picture id and TL0PICIDX of a packet forwarded as `out_seq`, so
-    /// they go on from the previous segment's. `switched`: it starts a segment.
-    pub(crate) fn rewrite_vp8(&mut self, payload: &mut [u8], out_seq: u64, switched: bool) {
-        let Some(d) = vp8::descriptor(payload) else {
-            return;
-        };
-        let (Some(seg), Some(last)) = (self.segment.as_mut(), self.last.as_mut()) else {
-            return;
-        };
-        let modulus = d.picture_id_modulus();
-        if let Some(pid) = d.read_picture_id(payload) {
+    /// Maps the picture id and TL0PICIDX of a VP8 packet forwarded as `out_seq` into
+    /// this subscription's numbering, so they go on from the previous segment's
+    /// (`switched`: it starts a segment), and notes them as the latest sent. Every
+    /// forwarded VP8 packet must pass here, rewritten or not: the next switch continues
+    /// from what the subscriber last saw. Returns what to write into the packet when it
+    /// differs from what the packet carries (most subscriptions never switch layers;
+    /// their packets go out as they came, without a copy).
+    pub(crate) fn map_vp8(
+        &mut self,
+        payload: &[u8],
+        out_seq: u64,
+        switched: bool,
+    ) -> Option<Vp8Ids> {
+        let d = vp8::descriptor(payload)?;
+        let (seg, last) = (self.segment.as_mut()?, self.last.as_mut()?);
+        let latest = last.seq == out_seq;
+        let picture_id = d.read_picture_id(payload).map(|pid| {
+            let modulus = d.picture_id_modulus();
             if switched {
                 seg.picture_id_offset = match last.picture_id {
                     Some(prev) => (prev + 1).wrapping_sub(pid) % modulus,
@@ -326,12 +317,12 @@ impl Subscription {
                 };
             }
             let out = pid.wrapping_add(seg.picture_id_offset) % modulus;
-            d.write_picture_id(payload, out);
-            if last.seq == out_seq {
+            if latest {
                 last.picture_id = Some(out);
             }
-        }
-        if let Some(tl0) = d.read_tl0(payload) {
+            (pid, out)
+        });
+        let tl0 = d.read_tl0(payload).map(|tl0| {
             if switched {
                 seg.tl0_offset = match last.tl0 {
                     Some(prev) => prev.wrapping_add(1).wrapping_sub(tl0),
@@ -339,11 +330,17 @@ impl Subscription {
                 };
             }
             let out = tl0.wrapping_add(seg.tl0_offset);
-            d.write_tl0(payload, out);
-            if last.seq == out_seq {
+            if latest {
                 last.tl0 = Some(out);
             }
-        }
+            (tl0, out)
+        });
+        let changed = picture_id.is_some_and(|(i, o)| i != o) || tl0.is_some_and(|(i, o)| i != o);
+        changed.then_some(Vp8Ids {
+            descriptor: d,
+            picture_id: picture_id.map(|(_, o)| o),
+            tl0: tl0.map(|(_, o)| o),
+        })
     }
 }
 
@@ -506,6 +503,13 @@ mod tests {
         );
     }
 
+    /// Forwards `p` as the server does: maps its VP8 ids, rewriting a copy if needed.
+    fn map(s: &mut Subscription, p: &mut Vec<u8>, out_seq: u64, switched: bool) {
+        if let Some(ids) = s.map_vp8(p, out_seq, switched) {
+            ids.write(p);
+        }
+    }
+
     #[test]
     fn vp8_picture_ids_continue_across_a_switch() {
         let t = origin();
@@ -519,7 +523,7 @@ mod tests {
             s.verdict(&packet(t, 0, 1, 0, true)),
             fwd(FIRST_OUT_SEQ, 0, true)
         );
-        s.rewrite_vp8(&mut a, FIRST_OUT_SEQ, true);
+        map(&mut s, &mut a, FIRST_OUT_SEQ, true);
         assert_eq!(a, vp8(500, 7));
         s.target = Target::Layer(1);
         let mut b = vp8(32_000, 200);
@@ -527,14 +531,57 @@ mod tests {
             s.verdict(&packet(t, 1, 50, 0, true)),
             Verdict::Forward { .. }
         ));
-        s.rewrite_vp8(&mut b, FIRST_OUT_SEQ + 1, true);
+        map(&mut s, &mut b, FIRST_OUT_SEQ + 1, true);
         assert_eq!(b, vp8(501, 8));
         let mut c = vp8(32_767, 201);
         assert!(matches!(
             s.verdict(&packet(t, 1, 51, 0, false)),
             Verdict::Forward { .. }
         ));
-        s.rewrite_vp8(&mut c, FIRST_OUT_SEQ + 2, false);
+        map(&mut s, &mut c, FIRST_OUT_SEQ + 2, false);
         assert_eq!(c, vp8(1268, 9));
+    }
+
+    #[test]
+    fn a_switch_continues_from_ids_sent_unchanged() {
+        // The first layer's packets go out as they came (no copy), so its ids must
+        // still be noted: the switch continues from the last of them, not from where
+        // the first layer started (a receiver drops frames whose ids go backwards, and
+        // froze for seconds).
+        let t = origin();
+        let mut s = active(MediaKind::Video);
+        let vp8 = |pid: u16, tl0: u8| {
+            let [hi, lo] = pid.to_be_bytes();
+            vec![0x90, 0xc0, 0x80 | hi, lo, tl0, 0, 0]
+        };
+        for i in 0..100u16 {
+            let Verdict::Forward { seq, switched, .. } =
+                s.verdict(&packet(t, 0, 1 + u64::from(i), u32::from(i) * 3000, i == 0))
+            else {
+                panic!("packet {i} not forwarded");
+            };
+            let p = vp8(20_000 + i, (i / 4) as u8);
+            assert_eq!(
+                s.map_vp8(&p, seq, switched),
+                None,
+                "packet {i} needs no copy"
+            );
+        }
+        s.target = Target::Layer(1);
+        let Verdict::Forward {
+            seq,
+            switched: true,
+            ..
+        } = s.verdict(&packet(t, 1, 7000, 400_000, true))
+        else {
+            panic!("the key frame of layer 1 was not forwarded");
+        };
+        let mut k = vp8(3, 250);
+        map(&mut s, &mut k, seq, true);
+        assert_eq!(
+            k,
+            vp8(20_100, 25),
+            "layer 1 starts right after picture 20099, TL0 24"
+        );
     }
 }

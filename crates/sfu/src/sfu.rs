@@ -995,18 +995,11 @@ impl Sfu {
             };
             if sub.target != target {
                 debug!(%id, source = %sub.source, from = ?sub.target, to = ?target, "layer target");
-                let squeezed = matches!(
-                    (sub.target, target),
-                    (Target::Layer(from), Target::Layer(to)) if to < from && congested
-                );
                 sub.target = target;
                 if let Target::Layer(l) = target {
                     if sub.current != Some(l) {
                         keyframes.push((sub.source, sub.source_mid, l));
                     }
-                }
-                if squeezed {
-                    sub.cut_over();
                 }
             }
             signals.extend(video_state_change(sub));
@@ -1152,12 +1145,14 @@ impl Sfu {
             };
             let Some(out_mid) = sub.mid() else { continue };
             let mut payload = packet.payload.clone();
-            if vp8 && kind == MediaKind::Video && sub.vp8_rewrites(switched) {
-                // The one copy per subscriber: after a layer switch its picture ids
-                // differ from the publisher's.
-                let mut own = payload.to_vec();
-                sub.rewrite_vp8(&mut own, out_seq, switched);
-                payload = own.into();
+            if vp8 && kind == MediaKind::Video {
+                if let Some(ids) = sub.map_vp8(&payload, out_seq, switched) {
+                    // The one copy per subscriber: after a layer switch its picture
+                    // ids differ from the publisher's.
+                    let mut own = payload.to_vec();
+                    ids.write(&mut own);
+                    payload = own.into();
+                }
             }
             if switched && kind == MediaKind::Video {
                 self.stats.layer_switches += 1;
