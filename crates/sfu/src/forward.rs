@@ -503,6 +503,12 @@ mod tests {
         );
     }
 
+    /// A VP8 payload with a 15-bit picture id and TL0PICIDX.
+    fn vp8(pid: u16, tl0: u8) -> Vec<u8> {
+        let [hi, lo] = pid.to_be_bytes();
+        vec![0x90, 0xc0, 0x80 | hi, lo, tl0, 0, 0]
+    }
+
     /// Forwards `p` as the server does: maps its VP8 ids, rewriting a copy if needed.
     fn map(s: &mut Subscription, p: &mut Vec<u8>, out_seq: u64, switched: bool) {
         if let Some(ids) = s.map_vp8(p, out_seq, switched) {
@@ -514,10 +520,6 @@ mod tests {
     fn vp8_picture_ids_continue_across_a_switch() {
         let t = origin();
         let mut s = active(MediaKind::Video);
-        let vp8 = |pid: u16, tl0: u8| {
-            let [hi, lo] = pid.to_be_bytes();
-            vec![0x90, 0xc0, 0x80 | hi, lo, tl0, 0, 0]
-        };
         let mut a = vp8(500, 7);
         assert_eq!(
             s.verdict(&packet(t, 0, 1, 0, true)),
@@ -550,10 +552,6 @@ mod tests {
         // froze for seconds).
         let t = origin();
         let mut s = active(MediaKind::Video);
-        let vp8 = |pid: u16, tl0: u8| {
-            let [hi, lo] = pid.to_be_bytes();
-            vec![0x90, 0xc0, 0x80 | hi, lo, tl0, 0, 0]
-        };
         for i in 0..100u16 {
             let Verdict::Forward { seq, switched, .. } =
                 s.verdict(&packet(t, 0, 1 + u64::from(i), u32::from(i) * 3000, i == 0))
