@@ -510,7 +510,7 @@ mod tests {
     }
 
     /// Forwards `p` as the server does: maps its VP8 ids, rewriting a copy if needed.
-    fn map(s: &mut Subscription, p: &mut Vec<u8>, out_seq: u64, switched: bool) {
+    fn map(s: &mut Subscription, p: &mut [u8], out_seq: u64, switched: bool) {
         if let Some(ids) = s.map_vp8(p, out_seq, switched) {
             ids.write(p);
         }

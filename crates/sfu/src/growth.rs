@@ -80,6 +80,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // a unit test's fixed origin
     fn failed_steps_up_back_off_exponentially_and_success_resets() {
         let t0 = Instant::now();
         let mut g = Growth::new(t0);

@@ -276,6 +276,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // a unit test's fixed origin
     fn the_peak_is_the_highest_estimate_of_the_last_two_seconds() {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
