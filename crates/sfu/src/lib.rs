@@ -6,6 +6,7 @@
 //!
 //! Modules:
 //! - [`sfu`]: the [`Sfu`] itself: rooms, participants, input dispatch, output queue.
+//!   Its `allocation` submodule splits each subscriber's bandwidth over its video.
 //! - `peer`: one participant's two WebRTC connections (publish and subscribe) and
 //!   the subscribe-side renegotiation.
 //! - `forward`: a subscription of one participant to another's track; RTP rewriting.
