@@ -15,12 +15,12 @@
 use std::time::{Duration, Instant};
 
 /// A step down within this long of a step up means the step up did not fit.
-pub(crate) const TRIAL: Duration = Duration::from_secs(4);
+const TRIAL: Duration = Duration::from_secs(4);
 /// Hold-off after a step down that followed no recent step up.
-pub(crate) const MIN_HOLDOFF: Duration = Duration::from_secs(3);
+const MIN_HOLDOFF: Duration = Duration::from_secs(3);
 /// Longest hold-off: the link is tried again at least this often, so a subscriber
 /// whose link recovers climbs back within about this long.
-pub(crate) const MAX_HOLDOFF: Duration = Duration::from_secs(16);
+const MAX_HOLDOFF: Duration = Duration::from_secs(16);
 
 /// Whether one subscriber's layers may go up and its link be probed.
 #[derive(Debug, Clone)]

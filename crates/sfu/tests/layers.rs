@@ -154,6 +154,15 @@ fn meeting(seed: u64) -> World {
     world
 }
 
+/// A meeting in which Bob watches Alice in a 720p tile, settled at the top layer.
+fn watching_720p(seed: u64) -> World {
+    let mut world = meeting(seed);
+    world.set_view("bob", &[("alice", 1280, 720)]);
+    wait_for_layer(&mut world, "bob", "alice", TOP, Duration::from_secs(15));
+    world.run_for(Duration::from_secs(3));
+    world
+}
+
 #[test]
 fn layer_follows_the_tile_size_and_switches_on_keyframes() {
     let mut world = meeting(51);
@@ -231,10 +240,7 @@ fn layer_follows_the_tile_size_and_switches_on_keyframes() {
 
 #[test]
 fn a_squeezed_link_steps_down_and_recovers() {
-    let mut world = meeting(52);
-    world.set_view("bob", &[("alice", 1280, 720)]);
-    wait_for_layer(&mut world, "bob", "alice", TOP, Duration::from_secs(15));
-    world.run_for(Duration::from_secs(3));
+    let mut world = watching_720p(52);
 
     // Bob's link shrinks to 450 kbit/s: only the 180p layer and audio fit.
     let squeezed = world.now();
@@ -337,10 +343,7 @@ fn starvation_pauses_video_keeps_audio_and_resumes() {
 
 #[test]
 fn a_link_just_wide_enough_for_the_lowest_layer_keeps_it_playing() {
-    let mut world = meeting(54);
-    world.set_view("bob", &[("alice", 1280, 720)]);
-    wait_for_layer(&mut world, "bob", "alice", TOP, Duration::from_secs(15));
-    world.run_for(Duration::from_secs(3));
+    let mut world = watching_720p(54);
 
     // Like the browser test's `tc tbf rate 300kbit burst 6000 latency 150ms`: the 180p
     // layer and audio take about 210 kbit/s of it. The bucket lets short probes through
