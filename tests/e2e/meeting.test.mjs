@@ -18,6 +18,12 @@ const ROOM = `e2e-${process.pid}`;
 // and three browsers share the 2-core CI machine, which cost about 2-5 fps at the first
 // seconds (measured 14.2 once). 12 fps is still smooth motion; a stall would read 0-5.
 const MIN_FPS = 12;
+// A viewer's first remote frame, from its page load, and the time from a stream's first
+// frame to the layer it settles at. Measured medians are far lower (see the closing note
+// of the latency issue and docs/ARCHITECTURE.md); these bounds catch a return of the
+// paced start, which took 1.7 s and 7 s.
+const FIRST_FRAME_LIMIT_MS = 3000;
+const TOP_LAYER_LIMIT_MS = 6000;
 
 /**
  * Inbound RTP streams of the subscribe connection, each with the participant it belongs
@@ -60,23 +66,41 @@ async function inboundStats() {
   return out;
 }
 
-/** Installed before the page's own scripts: notes when the first remote frame decodes. */
+/**
+ * Installed before the page's own scripts: notes when the first remote frame decodes
+ * (`e2eFirstFrameMs`), and for every received video stream (by mid) when it first
+ * decoded a frame and every later change of its decoded height (`e2eHeights`), for
+ * 30 s after the page loaded. Times count from the navigation that loaded the page.
+ */
 function recordFirstFrame() {
   const w = /** @type {any} */ (window);
+  /** @type {Record<string, {at: number, height: number}[]>} */
+  const heights = {};
+  w.e2eHeights = heights;
   const timer = setInterval(async () => {
     const pc = w.lanmeet?.subscribePc;
+    if (performance.now() > 30_000) {
+      clearInterval(timer);
+    }
     if (!pc || pc.connectionState === 'closed') {
       return;
     }
     const report = await pc.getStats();
+    const now = performance.now();
     for (const r of report.values()) {
-      if (r.type === 'inbound-rtp' && r.kind === 'video' && r.framesDecoded > 0 && w.e2eFirstFrameMs === undefined) {
-        // performance.now() counts from the navigation that loaded this page.
-        w.e2eFirstFrameMs = performance.now();
-        clearInterval(timer);
+      if (r.type !== 'inbound-rtp' || r.kind !== 'video' || !(r.framesDecoded > 0) || !r.frameHeight) {
+        continue;
+      }
+      if (w.e2eFirstFrameMs === undefined) {
+        w.e2eFirstFrameMs = now;
+      }
+      const key = String(r.mid ?? r.trackIdentifier);
+      const seen = (heights[key] ??= []);
+      if (seen.length === 0 || seen[seen.length - 1].height !== r.frameHeight) {
+        seen.push({ at: now, height: r.frameHeight });
       }
     }
-  }, 20);
+  }, 50);
 }
 
 /**
@@ -245,6 +269,8 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
       const ms = await p.page.evaluate(() => /** @type {any} */ (window).e2eFirstFrameMs);
       assert.ok(typeof ms === 'number', `${p.label} recorded its first frame`);
       console.log(`METRIC time_to_first_frame_ms=${Math.round(ms)} participant=${p.label}`);
+      // Generous for a shared 2-core machine; the closing notes give the medians.
+      assert.ok(ms <= FIRST_FRAME_LIMIT_MS, `${p.label}: first remote frame after ${Math.round(ms)} ms`);
     }
 
     // Measure over fixed windows: a rate, not a wait for a condition. Right after the
@@ -310,6 +336,26 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
       assert.equal(videos.length, 2, `${p.label} receives 2 video streams`);
       assert.equal(audios.length, 2, `${p.label} receives 2 audio streams`);
     });
+
+    // Each stream reached the layer it settled at (the top one that fits its tile)
+    // soon after its first frame: a meeting starts at full quality, it does not climb
+    // for seconds while a bandwidth estimate grows.
+    for (const p of [people.B, people.C]) {
+      const i = trio.indexOf(p);
+      /** @type {Record<string, {at: number, height: number}[]>} */
+      const heights = await p.page.evaluate(() => /** @type {any} */ (window).e2eHeights);
+      for (const v of after1[i].filter((s) => s.kind === 'video' && othersOf(p).includes(/** @type {number} */ (s.participant)))) {
+        const seen = heights[String(v.mid)] ?? [];
+        const top = seen.find((x) => x.height >= v.frameHeight);
+        assert.ok(seen.length > 0 && top, `${p.label}: no record of ${v.participant}'s video reaching ${v.frameHeight}p: ${JSON.stringify(seen)}`);
+        const ms = top.at - seen[0].at;
+        console.log(
+          `METRIC time_to_top_layer_ms=${Math.round(ms)} participant=${p.label} sender=${v.participant} height=${v.frameHeight} ` +
+            `first_frame_ms=${Math.round(seen[0].at)} heights=${seen.map((x) => `${x.height}@${Math.round(x.at)}`).join(',')}`,
+        );
+        assert.ok(ms <= TOP_LAYER_LIMIT_MS, `${p.label}: ${v.participant}'s video reached ${v.frameHeight}p ${Math.round(ms)} ms after its first frame`);
+      }
+    }
   });
 
   step('camera off shows the placeholder to the others; camera on brings video back', async () => {

@@ -31,6 +31,8 @@ pub(crate) struct Growth {
     holdoff: Duration,
     /// The latest step up, while it is on trial.
     trial_since: Option<Instant>,
+    /// The latest step down for lack of bandwidth.
+    last_short: Option<Instant>,
 }
 
 impl Growth {
@@ -39,7 +41,17 @@ impl Growth {
             blocked_until: now,
             holdoff: MIN_HOLDOFF,
             trial_since: None,
+            last_short: None,
         }
+    }
+
+    /// Whether the link has never been short: on a LAN it almost always has room, so
+    /// its subscriber may have what its tiles ask for at once rather than climbing for
+    /// seconds while an estimate grows. After a shortage it climbs by trials, paced by
+    /// the estimate: a link that was short once (a Wi-Fi far from its access point, a
+    /// shaped uplink) tends to be short again.
+    pub(crate) fn trusted(&self) -> bool {
+        self.last_short.is_none()
     }
 
     /// Whether layers may go up at `now`. A step up that has held through its trial
@@ -64,6 +76,7 @@ impl Growth {
 
     /// Some track went down (or was paused) for lack of bandwidth at `now`.
     pub(crate) fn stepped_down(&mut self, now: Instant) {
+        self.last_short = Some(now);
         let failed_trial = self.trial_since.take().is_some_and(|at| now < at + TRIAL);
         let holdoff = if failed_trial {
             self.holdoff = (self.holdoff * 2).min(MAX_HOLDOFF);
@@ -85,6 +98,7 @@ mod tests {
         let t0 = Instant::now();
         let mut g = Growth::new(t0);
         assert!(g.allowed(t0));
+        assert!(g.trusted(), "a new link is trusted");
 
         // A step down on its own holds growth off for the minimum.
         g.stepped_down(t0);
@@ -111,5 +125,6 @@ mod tests {
         assert!(g.allowed(t));
         g.stepped_down(t + Duration::from_secs(10));
         assert_eq!(g.blocked_until, t + Duration::from_secs(10) + MIN_HOLDOFF);
+        assert!(!g.trusted(), "a link that was short is not trusted again");
     }
 }

@@ -159,6 +159,9 @@ pub(crate) struct Peer {
     pub sent: RateMeter,
     /// The loss the subscriber reported lately.
     pub loss: LossReports,
+    /// Whether the subscribe connection negotiated transport-wide congestion control
+    /// feedback (which str0m's estimate needs); `None` before the first answer.
+    pub twcc: Option<bool>,
 }
 
 impl Peer {

@@ -23,7 +23,7 @@ use str0m::config::CryptoProvider;
 use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
 use str0m::net::{Protocol, Receive, Transmit};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::rtp::{Extension, ExtensionValues, RtpPacket, RtpWrite};
 use str0m::{Candidate, Event, Input, Rtc, RtcConfig};
 use tracing::{debug, info, warn};
 
@@ -34,6 +34,11 @@ use crate::layers::{Layers, RateMeter, RATE_WINDOW};
 use crate::peer::{BoundSsrc, Connection, EstimatePeak, Leg, LossReports, Peer, PublishedTrack};
 use crate::speaker::{SpeakerDetector, EVALUATION_INTERVAL};
 use crate::vp8;
+
+/// How many times in a row one connection is woken at once while it is polled: enough
+/// for a burst of forwarded packets, bounded so a connection that keeps asking to be
+/// woken now cannot starve the others.
+const MAX_IMMEDIATE: u32 = 512;
 
 /// Settings of one [`Sfu`].
 #[derive(Debug, Clone)]
@@ -240,6 +245,7 @@ impl Sfu {
                 estimate_peak: EstimatePeak::default(),
                 sent: RateMeter::new(now),
                 loss: LossReports::default(),
+                twcc: None,
             },
         );
         info!(%id, %room, "participant joined media");
@@ -367,9 +373,24 @@ impl Sfu {
                 // bytes; a short burst of loss on a LAN link crosses that and freezes the
                 // picture until the next keyframe. Allow more, with a deeper cache.
                 tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, Some(RTX_RATIO_CAP));
+                // Forwarded video never waits in str0m's pacer (audio never does): a
+                // late packet is worse than a lower layer, and layers are what follow
+                // the estimate (docs/ARCHITECTURE.md, "Pacing").
+                tx.set_unpaced(true);
             }
         }
         peer.offer_answered();
+        let rtc = &peer.subscribe.rtc;
+        let mut mids = peer.subscriptions.iter().filter_map(|s| s.mid()).peekable();
+        if mids.peek().is_some() {
+            peer.twcc = Some(mids.any(|mid| {
+                rtc.media(mid).is_some_and(|m| {
+                    m.remote_extmap()
+                        .id_of(Extension::TransportSequenceNumber)
+                        .is_some()
+                })
+            }));
+        }
         self.allocate(now, id);
         for (source, mid) in wanted {
             self.request_keyframe(now, source, mid, None);
@@ -556,6 +577,10 @@ impl Sfu {
             if conn.dead {
                 continue;
             }
+            // str0m's pacer sends one packet per poll and then asks to be woken at once
+            // (even for unpaced media); doing that here, rather than through the
+            // worker's next loop, sends a whole frame in one go.
+            let mut immediate = 0;
             loop {
                 if !conn.rtc.is_alive() {
                     conn.dead = true;
@@ -564,6 +589,12 @@ impl Sfu {
                     break;
                 }
                 match conn.rtc.poll_output() {
+                    Ok(str0m::Output::Timeout(t)) if t <= now && immediate < MAX_IMMEDIATE => {
+                        immediate += 1;
+                        if let Err(e) = conn.rtc.handle_input(Input::Timeout(now)) {
+                            debug!(%id, ?leg, "timeout refused: {e}");
+                        }
+                    }
                     Ok(str0m::Output::Timeout(t)) => {
                         conn.timeout = t;
                         break;

@@ -92,10 +92,11 @@ fn subscriber_downlink_loss_is_repaired_by_the_sfu() {
     assert!(rtx > 30, "bob received only {rtx} retransmissions");
     let carol_mid = video_mid(&world, "carol", "alice");
     // Carol lost nothing, so she got no repairs; what arrives on her RTX stream is the
-    // bandwidth estimator's probing at the start (old packets resent as probes).
+    // bandwidth estimator's probing at the start (old packets resent as probes), which
+    // goes on until her estimate covers what her tiles ask for.
     let carol_rtx = rtx_packets_or_zero(&mut world, "carol", carol_mid);
     assert!(
-        carol_rtx * 10 < rtx,
+        carol_rtx * 2 < rtx,
         "carol got {carol_rtx} retransmissions without loss (bob: {rtx})"
     );
     // The SFU repaired bob's loss from its own cache: alice was not asked to resend.

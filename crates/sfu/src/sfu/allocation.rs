@@ -33,6 +33,9 @@ const STARVATION_LOSS: f32 = 0.10;
 /// that carries the lowest layer well (seen on a 300 kbit/s `tc tbf` link carrying
 /// 180p and audio at 250 kbit/s); a paused picture is worse than a few lost packets.
 const STARVE_HOLD: Duration = Duration::from_secs(3);
+/// Share of what arrives (what is sent, less what the subscriber reports lost) that a
+/// subscriber without transport-wide feedback is budgeted while it loses packets.
+const NO_FEEDBACK_SHARE: f64 = 0.8;
 
 impl Sfu {
     /// Measures layer rates, then re-splits every subscriber's bandwidth.
@@ -58,11 +61,12 @@ impl Sfu {
     /// changes need, tells the subscriber what changed, and points its bandwidth
     /// estimator at the rate that would serve it fully.
     pub(super) fn allocate(&mut self, now: Instant, id: ParticipantId) {
-        let Some((sent, peak, growing)) = self.peers.get_mut(&id).map(|p| {
+        let Some((sent, peak, growing, trusted)) = self.peers.get_mut(&id).map(|p| {
             (
                 p.sent.rate(now),
                 p.estimate_peak.peak(now),
                 p.growth.allowed(now),
+                p.growth.trusted(),
             )
         }) else {
             return;
@@ -120,10 +124,21 @@ impl Sfu {
             });
             slots.push((i, live));
         }
+        let lossy = peer.loss.sustained(now, LOSS_INTERVAL * 2, CONGESTION_LOSS);
         let estimate = match peer.estimate {
             Some(e) => e,
-            None if self.config.bandwidth_estimation => self.config.initial_bandwidth_bps,
-            None => u64::MAX / 4,
+            // A browser that sends no transport-wide feedback never gives str0m an
+            // estimate: its loss reports (RTCP receiver reports) are all there is. While
+            // it loses, what arrives is its estimate, with a margin; otherwise it may
+            // have what its tiles ask for.
+            None if peer.twcc == Some(false) || !self.config.bandwidth_estimation => {
+                if lossy {
+                    (sent as f64 * (1.0 - f64::from(peer.loss.latest)) * NO_FEEDBACK_SHARE) as u64
+                } else {
+                    u64::MAX / 4
+                }
+            }
+            None => self.config.initial_bandwidth_bps,
         };
         // str0m's estimate follows what is acknowledged: while we send less than the
         // link carries, it sits near what we send, not near the capacity. So an estimate
@@ -133,7 +148,6 @@ impl Sfu {
         // exceeds the estimate waits in the pacer and delays everything). Until then
         // what flows now is kept, and only upgrades wait for the estimate (raised by
         // padding probes) to make room.
-        let lossy = peer.loss.sustained(now, LOSS_INTERVAL * 2, CONGESTION_LOSS);
         let starving = peer.loss.sustained(now, LOSS_INTERVAL * 2, STARVATION_LOSS);
         let falling = peer
             .estimate
@@ -162,6 +176,11 @@ impl Sfu {
             .sum();
         // What keeps every track where it is (or gives it its lowest layer).
         let held = current_total.max(lowest_total) + audio;
+        // What the tiles ask for.
+        let desired: u64 = demands
+            .iter()
+            .filter_map(|d| d.wanted.map(|w| d.costs[w.min(d.costs.len() - 1)]))
+            .sum();
         let budget = if congested && starving {
             estimate
         } else if congested {
@@ -170,6 +189,13 @@ impl Sfu {
             // few seconds, and a picture lost for that long is worse than a lower
             // layer. Only heavy loss that goes on proves the lowest layer does not fit.
             estimate.max(lowest_total + audio)
+        } else if trusted {
+            // A link that has never been short gets what its tiles ask for at once:
+            // on a LAN there is room, and the estimate, which follows what is sent,
+            // would take seconds to grow there. Forwarded media is never paced, so an
+            // estimate below what is sent delays nothing; a real shortage shows as loss
+            // or a falling estimate, steps the layers down, and ends the trust for good.
+            u64::MAX / 4
         } else {
             estimate.max(held)
         };
@@ -177,10 +203,6 @@ impl Sfu {
         // up the link could not carry, see `growth`) is over.
         let budget = if growing { budget } else { budget.min(held) }.saturating_sub(audio);
         let (mut choices, next_step) = allocate(budget, &demands);
-        let desired: u64 = demands
-            .iter()
-            .filter_map(|d| d.wanted.map(|w| d.costs[w.min(d.costs.len() - 1)]))
-            .sum();
 
         let mut keyframes = Vec::new();
         let mut signals = Vec::new();
@@ -202,7 +224,7 @@ impl Sfu {
                 }
             }
         }
-        tracing::trace!(%id, estimate, sent, congested, lossy, starving, falling, growing, loss = ?peer.loss, budget, ?demands, ?choices, "allocation");
+        tracing::trace!(%id, estimate, sent, congested, lossy, starving, falling, growing, trusted, loss = ?peer.loss, budget, ?demands, ?choices, "allocation");
         let allocated: u64 = choices
             .iter()
             .zip(&demands)
@@ -257,7 +279,7 @@ impl Sfu {
             }
             signals.extend(video_state_change(sub));
         }
-        if self.config.bandwidth_estimation {
+        if self.config.bandwidth_estimation && peer.twcc != Some(false) {
             // Padding fills the link up to `floor` (never beyond the estimate), so the
             // estimate can grow until the next layer fits. Without a next step there is
             // nothing to make room for, and no padding.
