@@ -11,6 +11,7 @@
  */
 
 import { el } from './dom.js';
+import { MIN_TILE_WIDTH } from './paging.js';
 
 export class StageLayout {
   /** @param {HTMLElement} grid */
@@ -93,7 +94,7 @@ export class StageLayout {
     if (count === 0) {
       return;
     }
-    const best = bestGrid(count, area.width, area.height, area.gap);
+    const best = bestGrid(count, area.width, area.height, area.gap, MIN_TILE_WIDTH);
     this.grid.style.setProperty('--cols', String(best.cols));
     this.grid.style.setProperty('--tile-width', `${Math.floor(best.width)}px`);
     this.grid.style.setProperty('--tile-height', `${Math.floor(best.height)}px`);
@@ -130,14 +131,30 @@ const MAX_ASPECT = 16 / 9;
 
 /**
  * The column count, and the tile size, that make `count` tiles largest in a
- * `width` × `height` area with `gap` between them (tiles between 4:3 and 16:9).
+ * `width` × `height` area with `gap` between them (tiles between 4:3 and 16:9). Tiles
+ * narrower than `minWidth` are chosen only when no arrangement avoids them (a page holds
+ * no more tiles than fit 16:9 at `minWidth`, see paging.js, so one does).
  * @param {number} count
  * @param {number} width
  * @param {number} height
  * @param {number} gap
+ * @param {number} [minWidth]
  * @returns {{cols: number, rows: number, width: number, height: number}}
  */
-export function bestGrid(count, width, height, gap) {
+export function bestGrid(count, width, height, gap, minWidth = 0) {
+  const wide = bestOf(count, width, height, gap, minWidth);
+  return wide.width > 0 ? wide : bestOf(count, width, height, gap, 0);
+}
+
+/**
+ * `bestGrid` among arrangements with tiles at least `minWidth` wide; width 0 if none.
+ * @param {number} count
+ * @param {number} width
+ * @param {number} height
+ * @param {number} gap
+ * @param {number} minWidth
+ */
+function bestOf(count, width, height, gap, minWidth) {
   let best = { cols: 1, rows: count, width: 0, height: 0 };
   let bestArea = -1;
   for (let cols = 1; cols <= count; cols++) {
@@ -149,6 +166,9 @@ export function bestGrid(count, width, height, gap) {
     }
     const w = Math.min(cellWidth, cellHeight * MAX_ASPECT);
     const h = Math.min(cellHeight, w / MIN_ASPECT);
+    if (w < minWidth) {
+      continue;
+    }
     // Ties (equal areas) go to fewer columns: the earlier candidate.
     if (w * h > bestArea + 0.5) {
       best = { cols, rows, width: w, height: h };

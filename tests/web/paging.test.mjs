@@ -78,6 +78,11 @@ test('grid: three tiles on a wide area fill the height, no 16:9 bands', () => {
   assert.equal(g.cols, 2);
   assert.equal(Math.round(g.height * 2 + 10), 740);
   assert.ok(g.width / g.height >= 4 / 3 - 1e-9 && g.width / g.height <= 16 / 9 + 1e-9);
-  const many = bestGrid(25, 876, 650, 10);
+  const many = bestGrid(25, 876, 650, 10, 160);
   assert.ok(many.width >= 160, `25 tiles ${many.width} px wide`);
+  // 14 tiles in 620x504: 4x4 at 4:3 would be larger, but narrower than 160 px.
+  const size = pageSizeFor(620, 504, 10);
+  assert.equal(size, 15);
+  const fourteen = bestGrid(14, 620, 504, 10, 160);
+  assert.ok(fourteen.width >= 160, `14 tiles ${fourteen.width} px wide`);
 });
