@@ -34,6 +34,9 @@ cargo test --release --workspace --locked
 log "checking the browser client's JSDoc types"
 npx --no-install tsc -p web/jsconfig.json
 
+log "browser client logic without a browser (grid pages and layout)"
+node --test tests/web/
+
 log "end-to-end tests in headless Chromium"
 cargo build --release --locked -p lanmeet-server
 LANMEET_BIN="$PWD/target/release/lanmeet" node --test --test-concurrency=1 tests/e2e/

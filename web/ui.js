@@ -11,10 +11,12 @@
 
 /** @typedef {import('./protocol.js').TrackSource} TrackSource */
 /** @typedef {'grid' | 'speaker'} ViewMode */
+/** A tile of a person: a participant id, or 'self'. @typedef {number | 'self'} TileKey */
 
 import { byId, el, icon, initials, remember, remembered } from './dom.js';
 import { PresentationTile, RemoteTile, Tile } from './tiles.js';
-import { StageLayout } from './layout.js';
+import { StageLayout, replaceIfChanged } from './layout.js';
+import { PageOrder, pageSizeFor } from './paging.js';
 
 export { byId, el, icon, initials };
 
@@ -120,8 +122,17 @@ export class MeetingView {
     this.lost = byId('lost', HTMLElement);
     this.lostMessage = byId('lost-message', HTMLElement);
     this.rejoinButton = byId('rejoin', HTMLButtonElement);
+    this.pager = byId('pager', HTMLElement);
+    this.previousPageButton = byId('page-previous', HTMLButtonElement);
+    this.nextPageButton = byId('page-next', HTMLButtonElement);
+    this.pageLabel = byId('page-label', HTMLElement);
+    /** Holds the grid view's tiles that are not on the shown page. */
+    this.offstage = byId('offstage', HTMLElement);
     this.stage = new StageLayout(this.grid);
     this.stage.onChange = () => this.onLayoutChange();
+    this.stage.onGridArea = (area) => this.setPageSize(pageSizeFor(area.width, area.height, area.gap));
+    /** The grid view's order and pages. @type {PageOrder<TileKey>} */
+    this.pages = new PageOrder();
 
     /** @type {Tile | null} */
     this.selfTile = null;
@@ -168,6 +179,8 @@ export class MeetingView {
     this.leaveButton.addEventListener('click', () => this.onLeave());
     this.rejoinButton.addEventListener('click', () => this.onRejoin());
     this.copyButton.addEventListener('click', () => this.onCopyLink());
+    this.previousPageButton.addEventListener('click', () => this.goToPage(this.pages.page - 1));
+    this.nextPageButton.addEventListener('click', () => this.goToPage(this.pages.page + 1));
   }
 
   /**
@@ -184,6 +197,7 @@ export class MeetingView {
     self.video.classList.add('mirrored');
     self.onPin = () => this.togglePin('self');
     this.selfTile = self;
+    this.pages.add('self');
     this.root.hidden = false;
     this.setScreenSharing(false);
     this.arrange();
@@ -205,7 +219,9 @@ export class MeetingView {
     this.pinned = null;
     this.speaker = null;
     this.selfTile = null;
+    this.pages = new PageOrder();
     this.stage.arrange([], null);
+    this.offstage.replaceChildren();
     this.notices.replaceChildren();
     this.copyStatus.textContent = '';
     this.lost.hidden = true;
@@ -263,6 +279,7 @@ export class MeetingView {
     } else {
       this.pinned = id;
       this.mode = 'speaker';
+      this.pages.promote(id, new Set(['self']));
     }
     this.arrange();
   }
@@ -284,6 +301,7 @@ export class MeetingView {
     const created = new RemoteTile(participant);
     created.onPin = () => this.togglePin(participant.id);
     this.tiles.set(participant.id, created);
+    this.pages.add(participant.id);
     this.onVideoElement(created.video);
     this.arrange();
     const pending = this.pendingTracks.get(participant.id);
@@ -305,6 +323,12 @@ export class MeetingView {
     this.selfTile?.root.classList.toggle('speaking', id !== null && id === you);
     if (id !== null && id !== you && this.tiles.has(id)) {
       this.speaker = id;
+      /** @type {Set<TileKey>} */
+      const keep = new Set(['self']);
+      if (this.pinned !== null) {
+        keep.add(this.pinned);
+      }
+      this.pages.spoken(id, keep);
       this.arrange();
     }
   }
@@ -330,6 +354,7 @@ export class MeetingView {
       tile.video.srcObject = null;
       this.tiles.delete(id);
     }
+    this.pages.remove(id);
     this.arrange();
   }
 
@@ -384,7 +409,8 @@ export class MeetingView {
     }
     for (const tile of this.tiles.values()) {
       if (tile.mid === mid) {
-        return { video: tile.video, shown: tile.camera };
+        // Off the shown page, a tile is in the offstage holder: nothing to send it.
+        return { video: tile.video, shown: tile.camera && this.grid.contains(tile.root) };
       }
     }
     return null;
@@ -425,7 +451,8 @@ export class MeetingView {
   /**
    * Places the tiles for the current state: a shared screen is large whenever someone
    * presents; otherwise the speaker view shows the pinned tile, or the active speaker,
-   * or the first other person large; the grid view shows everyone alike.
+   * or the first other person large, with everyone in the filmstrip; the grid view shows
+   * the tiles of the shown page alike, and keeps the others offstage.
    */
   arrange() {
     if (!this.selfTile) {
@@ -453,15 +480,67 @@ export class MeetingView {
     this.grid.classList.toggle('presenting', presenter !== undefined);
     this.gridViewButton.setAttribute('aria-pressed', String(this.mode === 'grid'));
     this.speakerViewButton.setAttribute('aria-pressed', String(this.mode === 'speaker'));
-    this.stage.arrange(
-      people.map((t) => t.root),
-      main,
-    );
+    const before = new Set(this.grid.querySelectorAll('.tile'));
+    if (main) {
+      this.stage.arrange(
+        people.map((t) => t.root),
+        main,
+      );
+      replaceIfChanged(this.offstage, []);
+    } else {
+      const shown = this.pages.shown();
+      const onPage = shown.map((key) => /** @type {Tile} */ (this.tileOf(key)).root);
+      const offPage = people.filter((t) => !onPage.includes(t.root)).map((t) => t.root);
+      // Into the holder first: a tile moved within one task never leaves the document,
+      // so its video and sound do not pause.
+      replaceIfChanged(this.offstage, offPage);
+      this.stage.arrange(onPage, null);
+    }
+    this.showPager(main === null);
+    for (const tile of people) {
+      if (!before.has(tile.root) && this.grid.contains(tile.root)) {
+        // Back on the stage: what the view report knew of its visibility is stale.
+        this.onVideoElement(tile.video);
+      }
+    }
     for (const tile of people) {
       tile.resume();
     }
     for (const screen of this.screens.values()) {
       screen.resume();
+    }
+  }
+
+  /**
+   * The page controls: shown in the grid view when there is more than one page.
+   * @param {boolean} grid
+   */
+  showPager(grid) {
+    const count = this.pages.pageCount;
+    this.pager.hidden = !grid || count <= 1;
+    this.pageLabel.textContent = `Page ${this.pages.page + 1} of ${count}`;
+    this.previousPageButton.disabled = this.pages.page === 0;
+    this.nextPageButton.disabled = this.pages.page >= count - 1;
+  }
+
+  /**
+   * Shows another page of the grid view.
+   * @param {number} page from 0
+   */
+  goToPage(page) {
+    if (this.pages.goTo(page)) {
+      this.arrange();
+    }
+  }
+
+  /**
+   * How many tiles a page of the grid view holds (from the window size).
+   * @param {number} size
+   */
+  setPageSize(size) {
+    if (size !== this.pages.size) {
+      this.pages.setSize(size);
+      this.arrange();
     }
   }
 

@@ -56,11 +56,18 @@ export class ViewReporter {
   }
 
   /**
-   * Watches a video element's size and visibility.
+   * Watches a video element's size and visibility. Call it again when the element moved
+   * back onto the stage (e.g. its grid page is shown): what the IntersectionObserver last
+   * said is forgotten and asked again, so a stale "not visible" does not hold back its
+   * video; until the answer comes, its box alone decides.
    * @param {HTMLVideoElement} video
    */
   observe(video) {
     if (this.observed.has(video)) {
+      this.intersecting.delete(video);
+      this.intersections.unobserve(video);
+      this.intersections.observe(video);
+      this.schedule();
       return;
     }
     this.observed.add(video);

@@ -122,6 +122,10 @@ pub struct LoadgenArgs {
     /// Prefix of room names (rooms are PREFIX-0, PREFIX-1, ...).
     #[arg(long, default_value = "loadgen")]
     pub room_prefix: String,
+    /// Prefix of participant names (PREFIXpub0, PREFIXpub1, ...), so that several load
+    /// generators can share a room without their names clashing.
+    #[arg(long, default_value = "")]
+    pub name_prefix: String,
     /// Print the report as JSON on the last line.
     #[arg(long)]
     pub json: bool,
@@ -209,7 +213,11 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
                 specs.push(Spec {
                     index,
                     room: format!("{}-{r}", args.room_prefix),
-                    name: format!("{}{}", if publisher { "pub" } else { "view" }, slot),
+                    name: format!(
+                        "{}{}{slot}",
+                        args.name_prefix,
+                        if publisher { "pub" } else { "view" }
+                    ),
                     publisher,
                     expects_media: args.participants > u32::from(publisher),
                 });
