@@ -96,6 +96,11 @@ pub struct ServeArgs {
     /// loudest; at least 1 [default: 8].
     #[arg(long, value_name = "N")]
     pub audio_top_n: Option<usize>,
+    /// Fit each participant's video layers to its downlink as estimated from congestion
+    /// feedback (on by default); off, everyone gets what their tiles ask for and only
+    /// loss reports move them down.
+    #[arg(long)]
+    pub no_bandwidth_estimation: bool,
 }
 
 /// Every setting of the server.
@@ -141,6 +146,8 @@ pub struct Config {
     pub max_presenters: usize,
     /// Loudest audio streams forwarded to each participant in large rooms (at least 1).
     pub audio_top_n: usize,
+    /// Estimate each participant's downlink (TWCC) and fit its layers to it.
+    pub bandwidth_estimation: bool,
 }
 
 impl Default for Config {
@@ -165,6 +172,7 @@ impl Default for Config {
             file_retention_hours: 7 * 24,
             max_presenters: 1,
             audio_top_n: 8,
+            bandwidth_estimation: true,
         }
     }
 }
@@ -203,6 +211,9 @@ impl Config {
         }
         if let Some(v) = args.peer_timeout_ms {
             config.peer_timeout_ms = v;
+        }
+        if args.no_bandwidth_estimation {
+            config.bandwidth_estimation = false;
         }
         macro_rules! take {
             ($($field:ident),*) => {$(

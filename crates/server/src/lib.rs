@@ -93,6 +93,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             port,
             &candidate_ips,
             config.audio_top_n,
+            config.bandwidth_estimation,
         )?);
     }
     let udp_ports = workers.iter().map(|w| w.port).collect();

@@ -138,12 +138,14 @@ impl Drop for WorkerHandle {
 
 /// Starts worker `index`, binding UDP `port` (0: any) on all IPv4 interfaces and
 /// offering `candidate_ips` with the bound port. Each subscriber gets at most
-/// `audio_top_n` audio streams, the loudest.
+/// `audio_top_n` audio streams, the loudest; with `bandwidth_estimation`, its layers
+/// follow its estimated downlink.
 pub fn spawn_worker(
     index: usize,
     port: u16,
     candidate_ips: &[IpAddr],
     audio_top_n: usize,
+    bandwidth_estimation: bool,
 ) -> anyhow::Result<WorkerHandle> {
     let std_socket = std::net::UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], port)))
         .with_context(|| format!("binding media UDP port {port}"))?;
@@ -183,6 +185,7 @@ pub fn spawn_worker(
     let stats = Arc::new(std::sync::Mutex::new(SfuStats::default()));
     let mut sfu_config = SfuConfig::new(candidates.clone());
     sfu_config.audio_top_n = audio_top_n;
+    sfu_config.bandwidth_estimation = bandwidth_estimation;
     let worker = Worker {
         sfu: Sfu::new(sfu_config, Instant::now()),
         socket,

@@ -98,6 +98,54 @@ impl LossReports {
     }
 }
 
+/// A downlink estimate from loss reports alone, for a subscriber whose browser sends no
+/// transport-wide congestion feedback (so str0m has no estimate): unlimited until it
+/// first reports loss; then, at each report of more than [`LossEstimate::LOSS`], what
+/// arrived (what was sent, less what was lost) with a margin, and between such reports
+/// a growth of 8% a second (the loss-based controller of libwebrtc's GCC works so).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LossEstimate {
+    /// The estimate, bits per second, and when it was last set or grown; `None` until
+    /// the first loss.
+    bps: Option<(u64, Instant)>,
+    /// The loss report last acted on.
+    report: Option<Instant>,
+}
+
+impl LossEstimate {
+    /// Share of packets lost in a report that lowers the estimate.
+    const LOSS: f32 = 0.02;
+    /// Share of what arrived that the estimate is set to.
+    const SHARE: f64 = 0.85;
+    /// Growth per second without loss.
+    const GROWTH: f64 = 1.08;
+
+    /// The estimate at `now`, having seen `loss` reports while `sent_bps` was sent.
+    pub(crate) fn update(&mut self, now: Instant, loss: &LossReports, sent_bps: u64) -> u64 {
+        let fresh = loss.at.filter(|at| Some(*at) != self.report);
+        if let Some(at) = fresh {
+            self.report = Some(at);
+            if loss.latest > Self::LOSS {
+                let arrived = sent_bps as f64 * (1.0 - f64::from(loss.latest));
+                let lowered = (arrived * Self::SHARE) as u64;
+                let bps = self.bps.map_or(lowered, |(b, _)| b.min(lowered));
+                self.bps = Some((bps, now));
+            }
+        }
+        match &mut self.bps {
+            None => u64::MAX / 4,
+            Some((bps, since)) => {
+                let secs = now.saturating_duration_since(*since).as_secs_f64();
+                if secs >= 0.1 {
+                    *bps = (*bps as f64 * Self::GROWTH.powf(secs)) as u64;
+                    *since = now;
+                }
+                *bps
+            }
+        }
+    }
+}
+
 /// The highest bandwidth estimate of the last [`EstimatePeak::WINDOW`]: an estimate
 /// clearly below it is falling, which str0m's estimator does when it sees queues grow
 /// (delay) or packets lost on the way, well before the loss reports come back.
@@ -162,6 +210,8 @@ pub(crate) struct Peer {
     /// Whether the subscribe connection negotiated transport-wide congestion control
     /// feedback (which str0m's estimate needs); `None` before the first answer.
     pub twcc: Option<bool>,
+    /// Its downlink estimated from loss reports, used when it has no TWCC.
+    pub loss_estimate: LossEstimate,
 }
 
 impl Peer {
@@ -277,6 +327,33 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // a unit test's fixed origin
+    fn a_loss_estimate_is_unlimited_until_loss_then_follows_what_arrives() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut e = LossEstimate::default();
+        let mut loss = LossReports::default();
+        assert_eq!(e.update(at(0), &loss, 2_000_000), u64::MAX / 4);
+        // A report without loss changes nothing.
+        loss.add(at(1000), 0.0);
+        assert_eq!(e.update(at(1000), &loss, 2_000_000), u64::MAX / 4);
+        // 20% lost of 2 Mbit/s: 1.6 Mbit/s arrived, the estimate is 85% of that.
+        loss.add(at(2000), 0.2);
+        let lowered = e.update(at(2000), &loss, 2_000_000);
+        assert!(lowered.abs_diff(1_360_000) < 10, "{lowered}");
+        // The same report again lowers nothing, even though less is sent now.
+        assert_eq!(e.update(at(2050), &loss, 500_000), lowered);
+        // Without new loss it grows 8% a second.
+        loss.add(at(3000), 0.0);
+        let grown = e.update(at(3000), &loss, 500_000);
+        assert!((1_460_000..1_480_000).contains(&grown), "{grown}");
+        // A new lossy report never raises it.
+        loss.add(at(4000), 0.1);
+        let lowered = e.update(at(4000), &loss, 3_000_000);
+        assert!(lowered <= grown && lowered < 2_300_000, "{lowered}");
+    }
 
     #[test]
     #[allow(clippy::disallowed_methods)] // a unit test's fixed origin

@@ -31,7 +31,9 @@ use crate::forward::{Incoming, SubState, Subscription, Verdict};
 use crate::growth::Growth;
 use crate::keyframe::starts_keyframe;
 use crate::layers::{Layers, RateMeter, RATE_WINDOW};
-use crate::peer::{BoundSsrc, Connection, EstimatePeak, Leg, LossReports, Peer, PublishedTrack};
+use crate::peer::{
+    BoundSsrc, Connection, EstimatePeak, Leg, LossEstimate, LossReports, Peer, PublishedTrack,
+};
 use crate::speaker::{SpeakerDetector, EVALUATION_INTERVAL};
 use crate::vp8;
 
@@ -246,6 +248,7 @@ impl Sfu {
                 sent: RateMeter::new(now),
                 loss: LossReports::default(),
                 twcc: None,
+                loss_estimate: LossEstimate::default(),
             },
         );
         info!(%id, %room, "participant joined media");

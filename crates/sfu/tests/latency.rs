@@ -173,3 +173,71 @@ fn a_squeezed_link_steps_layers_down_without_a_queue_in_the_sfu() {
         link.queue
     );
 }
+
+#[test]
+fn a_subscriber_without_congestion_feedback_gets_its_tile_and_steps_down_on_loss() {
+    // Bob's stack negotiates no transport-wide congestion control: the SFU never gets a
+    // bandwidth estimate for him. He is not held at the initial estimate (which fits
+    // only the lowest layer): he gets the layer his tile asks for.
+    let mut world = World::with_config(63, |c| c.initial_bandwidth_bps = 300_000);
+    world.join("lab", "alice");
+    world.join_without_twcc("lab", "bob");
+    world.publish_simulcast("alice", KeyframePolicy::OnRequest);
+    world.run_for(Duration::from_secs(1));
+    world.set_view("bob", &[("alice", 1280, 720)]);
+    let start = world.now();
+    let reached = world.run_until_cond(Duration::from_secs(5), |w| {
+        latest_layer(w, "bob", "alice") == Some(TOP)
+    });
+    assert!(
+        reached,
+        "bob stayed at {:?}",
+        latest_layer(&world, "bob", "alice")
+    );
+    println!("no feedback: 720p after {:?}", world.now() - start);
+    let bob = world.client("bob").subscribe.as_ref().expect("subscribed");
+    assert_eq!(bob.wire.twcc_sent, 0, "bob sent TWCC feedback after all");
+
+    // His link shrinks: the loss his receiver reports moves him down.
+    let squeezed = world.now();
+    world.set_link("bob", Path::SubscribeDown, Link::limited(450_000));
+    let stepped = world.run_until_cond(Duration::from_secs(10), |w| {
+        latest_layer(w, "bob", "alice") == Some(LOW)
+    });
+    assert!(
+        stepped,
+        "bob stayed at {:?}",
+        latest_layer(&world, "bob", "alice")
+    );
+    println!(
+        "no feedback, 450 kbit/s: at 180p after {:?}",
+        world.now() - squeezed
+    );
+    world.run_for(Duration::from_secs(2));
+    let settled = world.now();
+    world.run_for(Duration::from_secs(5));
+    let latencies = frame_latencies(&world, "bob", "alice", settled);
+    println!("no feedback, 450 kbit/s: {} frames in 5 s", latencies.len());
+    assert!(
+        latencies.len() >= 140,
+        "only {} frames in 5 s",
+        latencies.len()
+    );
+
+    // The link recovers: without an estimate to say so, the budget grows while no loss
+    // is reported (8% a second), and the tile's layer comes back.
+    let lifted = world.now();
+    world.set_link("bob", Path::SubscribeDown, Link::default());
+    let back = world.run_until_cond(Duration::from_secs(40), |w| {
+        latest_layer(w, "bob", "alice") == Some(TOP)
+    });
+    assert!(
+        back,
+        "bob stayed at {:?}",
+        latest_layer(&world, "bob", "alice")
+    );
+    println!(
+        "no feedback, link restored: 720p after {:?}",
+        world.now() - lifted
+    );
+}

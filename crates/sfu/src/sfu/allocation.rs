@@ -33,9 +33,6 @@ const STARVATION_LOSS: f32 = 0.10;
 /// that carries the lowest layer well (seen on a 300 kbit/s `tc tbf` link carrying
 /// 180p and audio at 250 kbit/s); a paused picture is worse than a few lost packets.
 const STARVE_HOLD: Duration = Duration::from_secs(3);
-/// Share of what arrives (what is sent, less what the subscriber reports lost) that a
-/// subscriber without transport-wide feedback is budgeted while it loses packets.
-const NO_FEEDBACK_SHARE: f64 = 0.8;
 
 impl Sfu {
     /// Measures layer rates, then re-splits every subscriber's bandwidth.
@@ -128,17 +125,18 @@ impl Sfu {
         let estimate = match peer.estimate {
             Some(e) => e,
             // A browser that sends no transport-wide feedback never gives str0m an
-            // estimate: its loss reports (RTCP receiver reports) are all there is. While
-            // it loses, what arrives is its estimate, with a margin; otherwise it may
-            // have what its tiles ask for.
+            // estimate: its loss reports (RTCP receiver reports) are all there is.
             None if peer.twcc == Some(false) || !self.config.bandwidth_estimation => {
-                if lossy {
-                    (sent as f64 * (1.0 - f64::from(peer.loss.latest)) * NO_FEEDBACK_SHARE) as u64
-                } else {
-                    u64::MAX / 4
+                let loss = peer.loss;
+                match self.peers.get_mut(&id) {
+                    Some(p) => p.loss_estimate.update(now, &loss, sent),
+                    None => return,
                 }
             }
             None => self.config.initial_bandwidth_bps,
+        };
+        let Some(peer) = self.peers.get(&id) else {
+            return;
         };
         // str0m's estimate follows what is acknowledged: while we send less than the
         // link carries, it sits near what we send, not near the capacity. So an estimate

@@ -18,7 +18,7 @@ use lanmeet_sfu::str0m::media::{
 };
 use lanmeet_sfu::str0m::net::{Protocol, Receive};
 use lanmeet_sfu::str0m::rtp::rtcp::Rtcp;
-use lanmeet_sfu::str0m::rtp::{RawPacket, Ssrc};
+use lanmeet_sfu::str0m::rtp::{Extension, ExtensionMap, RawPacket, Ssrc};
 use lanmeet_sfu::str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 use lanmeet_sfu::{ParticipantId, ServerMessage};
 
@@ -124,7 +124,28 @@ pub struct ClientConn {
 
 impl ClientConn {
     fn new(crypto: &Arc<CryptoProvider>, addr: SocketAddr, now: Instant) -> Self {
-        let mut rtc = RtcConfig::new()
+        Self::with_config(RtcConfig::new(), crypto, addr, now)
+    }
+
+    /// A connection that knows no transport-wide sequence numbers, so it never sends
+    /// TWCC feedback.
+    fn without_twcc(crypto: &Arc<CryptoProvider>, addr: SocketAddr, now: Instant) -> Self {
+        let mut exts = ExtensionMap::empty();
+        for (id, ext) in ExtensionMap::standard().iter() {
+            if *ext != Extension::TransportSequenceNumber {
+                exts.set(id, ext.clone());
+            }
+        }
+        Self::with_config(RtcConfig::new().set_extension_map(exts), crypto, addr, now)
+    }
+
+    fn with_config(
+        config: RtcConfig,
+        crypto: &Arc<CryptoProvider>,
+        addr: SocketAddr,
+        now: Instant,
+    ) -> Self {
+        let mut rtc = config
             .set_crypto_provider(crypto.clone())
             .enable_raw_packets(true)
             .build(now);
@@ -248,6 +269,9 @@ pub struct SimClient {
     pub video_states: Vec<(Instant, ParticipantId, Option<u8>, Option<PauseReason>)>,
     /// The SFU reported this participant's media dead.
     pub media_failed: bool,
+    /// Whether the subscribe connection offers transport-wide congestion control
+    /// feedback (the header extension TWCC needs).
+    pub twcc: bool,
 }
 
 impl SimClient {
@@ -273,6 +297,7 @@ impl SimClient {
             speakers: Vec::new(),
             video_states: Vec::new(),
             media_failed: false,
+            twcc: true,
         }
     }
 
@@ -362,9 +387,14 @@ impl SimClient {
         tracks: Vec<TrackInfo>,
     ) -> String {
         let addr = self.subscribe_addr;
-        let conn = self
-            .subscribe
-            .get_or_insert_with(|| ClientConn::new(crypto, addr, now));
+        let twcc = self.twcc;
+        let conn = self.subscribe.get_or_insert_with(|| {
+            if twcc {
+                ClientConn::new(crypto, addr, now)
+            } else {
+                ClientConn::without_twcc(crypto, addr, now)
+            }
+        });
         let offer = SdpOffer::from_sdp_string(sdp).expect("the SFU offers valid SDP");
         let answer = conn
             .rtc

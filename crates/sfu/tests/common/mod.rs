@@ -113,6 +113,17 @@ impl World {
 
     /// Participant `name` enters `room` (media side only: the SFU's `join`).
     pub fn join(&mut self, room: &str, name: &str) -> ParticipantId {
+        self.join_with(room, name, true)
+    }
+
+    /// Like [`World::join`], for a client whose subscribe connection does not
+    /// negotiate transport-wide congestion control feedback (some WebRTC stacks do
+    /// not), so the SFU never gets a bandwidth estimate for it.
+    pub fn join_without_twcc(&mut self, room: &str, name: &str) -> ParticipantId {
+        self.join_with(room, name, false)
+    }
+
+    fn join_with(&mut self, room: &str, name: &str, twcc: bool) -> ParticipantId {
         assert!(
             self.clients.iter().all(|c| c.name != name),
             "{name} joined twice"
@@ -122,8 +133,9 @@ impl World {
         let ip = Ipv4Addr::new(10, 0, 0, n);
         let publish = SocketAddr::new(ip.into(), 5000);
         let subscribe = SocketAddr::new(ip.into(), 5001);
-        self.clients
-            .push(SimClient::new(name, id, publish, subscribe));
+        let mut client = SimClient::new(name, id, publish, subscribe);
+        client.twcc = twcc;
+        self.clients.push(client);
         self.sfu.join(self.now, room, id);
         self.drain_sfu(false);
         id
