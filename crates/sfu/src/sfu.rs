@@ -582,8 +582,11 @@ impl Sfu {
             }
             // str0m's pacer sends one packet per poll and then asks to be woken at once
             // (even for unpaced media); doing that here, rather than through the
-            // worker's next loop, sends a whole frame in one go.
+            // worker's next loop, sends a whole frame in one go. Only while it sends:
+            // a wake-up that sent nothing is left to the worker, or a timer that stays
+            // due would spin here.
             let mut immediate = 0;
+            let mut sent = true;
             loop {
                 if !conn.rtc.is_alive() {
                     conn.dead = true;
@@ -592,8 +595,11 @@ impl Sfu {
                     break;
                 }
                 match conn.rtc.poll_output() {
-                    Ok(str0m::Output::Timeout(t)) if t <= now && immediate < MAX_IMMEDIATE => {
+                    Ok(str0m::Output::Timeout(t))
+                        if t <= now && sent && immediate < MAX_IMMEDIATE =>
+                    {
                         immediate += 1;
+                        sent = false;
                         if let Err(e) = conn.rtc.handle_input(Input::Timeout(now)) {
                             debug!(%id, ?leg, "timeout refused: {e}");
                         }
@@ -602,7 +608,10 @@ impl Sfu {
                         conn.timeout = t;
                         break;
                     }
-                    Ok(str0m::Output::Transmit(t)) => self.outputs.push_back(Output::Transmit(t)),
+                    Ok(str0m::Output::Transmit(t)) => {
+                        sent = true;
+                        self.outputs.push_back(Output::Transmit(t));
+                    }
                     Ok(str0m::Output::Event(e)) => events.push(e),
                     Err(e) => {
                         warn!(%id, ?leg, "media connection failed: {e}");

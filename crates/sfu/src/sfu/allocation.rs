@@ -280,7 +280,11 @@ impl Sfu {
         if self.config.bandwidth_estimation && peer.twcc != Some(false) {
             // Padding fills the link up to `floor` (never beyond the estimate), so the
             // estimate can grow until the next layer fits. Without a next step there is
-            // nothing to make room for, and no padding.
+            // nothing to make room for: no padding, and no desired rate either, since
+            // str0m probes whenever the desired rate is above its estimate, and with
+            // forwarded media unpaced the estimate often stays below what is sent (a
+            // loaded server delays its own packets; str0m reads that as queueing). Those
+            // endless probes cost a fifth of a worker's CPU in 2 rooms of 10.
             // While growth is held off, nothing probes: not our padding, and not str0m's
             // own probes towards a desired rate above what is sent.
             let (floor, want) = match next_step {
@@ -288,7 +292,7 @@ impl Sfu {
                     let floor = allocated + audio + step;
                     (floor, (desired + audio).max(floor))
                 }
-                _ if growing => (0, desired + audio),
+                None => (0, 0),
                 _ => (0, allocated + audio),
             };
             peer.subscribe
