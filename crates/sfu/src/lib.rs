@@ -14,11 +14,14 @@
 //! - `vp8`: the VP8 payload descriptor: picture ids to rewrite, key frame sizes.
 //! - `layers`: simulcast layers of a published track, and `layers::allocate`-ing a
 //!   subscriber's bandwidth over the tracks it shows.
+//! - `downlink`: one subscriber's downlink: its estimate, loss reports and what it is
+//!   sent, and the plan that splits its bandwidth over its video (`Downlink::plan`).
 //! - `growth`: when a subscriber's layers may go up again after a step down, with a
 //!   back-off for steps up its link could not carry.
 //! - `speaker`: active speaker detection from the audio level header extension.
 #![deny(missing_docs)]
 
+mod downlink;
 mod forward;
 mod growth;
 mod keyframe;

@@ -27,13 +27,11 @@ use str0m::rtp::{Extension, ExtensionValues, RtpPacket, RtpWrite};
 use str0m::{Candidate, Event, Input, Rtc, RtcConfig};
 use tracing::{debug, info, warn};
 
+use crate::downlink::{Downlink, LOSS_INTERVAL};
 use crate::forward::{Incoming, SubState, Subscription, Verdict};
-use crate::growth::Growth;
 use crate::keyframe::starts_keyframe;
-use crate::layers::{Layers, RateMeter, RATE_WINDOW};
-use crate::peer::{
-    BoundSsrc, Connection, EstimatePeak, Leg, LossEstimate, LossReports, Peer, PublishedTrack,
-};
+use crate::layers::{Layers, RATE_WINDOW};
+use crate::peer::{BoundSsrc, Connection, Leg, Peer, PublishedTrack};
 use crate::speaker::{SpeakerDetector, EVALUATION_INTERVAL};
 use crate::vp8;
 
@@ -140,8 +138,6 @@ const RTX_CACHE_AGE: Duration = Duration::from_secs(3);
 /// Largest share of retransmitted bytes before str0m stops resending.
 const RTX_RATIO_CAP: f32 = 0.3;
 
-/// How often str0m reports what subscribers say they lost.
-const LOSS_INTERVAL: Duration = Duration::from_secs(1);
 /// Bytes each packet costs on the wire beyond its payload (RTP, SRTP, UDP, IPv4).
 const PACKET_OVERHEAD: usize = 60;
 
@@ -242,13 +238,11 @@ impl Sfu {
                 pending_offer: None,
                 params_by_pt: Vec::new(),
                 declared: Vec::new(),
-                estimate: None,
-                growth: Growth::new(now),
-                estimate_peak: EstimatePeak::default(),
-                sent: RateMeter::new(now),
-                loss: LossReports::default(),
-                twcc: None,
-                loss_estimate: LossEstimate::default(),
+                downlink: Downlink::new(
+                    now,
+                    self.config.bandwidth_estimation,
+                    self.config.initial_bandwidth_bps,
+                ),
             },
         );
         info!(%id, %room, "participant joined media");
@@ -386,7 +380,7 @@ impl Sfu {
         let rtc = &peer.subscribe.rtc;
         let mut mids = peer.subscriptions.iter().filter_map(|s| s.mid()).peekable();
         if mids.peek().is_some() {
-            peer.twcc = Some(mids.any(|mid| {
+            peer.downlink.set_twcc(mids.any(|mid| {
                 rtc.media(mid).is_some_and(|m| {
                     m.remote_extmap()
                         .id_of(Extension::TransportSequenceNumber)
@@ -685,15 +679,14 @@ impl Sfu {
             }
             (Leg::Subscribe, Event::MediaEgressStats(stats)) => {
                 if let (Some(loss), Some(p)) = (stats.loss, self.peers.get_mut(&id)) {
-                    p.loss.add(now, loss);
+                    p.downlink.on_loss(now, loss);
                 }
             }
             (Leg::Subscribe, Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. })) => {
-                let changed = self.peers.get_mut(&id).is_some_and(|p| {
-                    let bps = estimate.as_u64();
-                    p.estimate_peak.add(now, bps);
-                    p.estimate.replace(bps) != Some(bps)
-                });
+                let changed = self
+                    .peers
+                    .get_mut(&id)
+                    .is_some_and(|p| p.downlink.on_estimate(now, estimate.as_u64()));
                 if changed {
                     self.allocate(now, id);
                 }
@@ -947,7 +940,9 @@ impl Sfu {
             };
             self.stats.packets_forwarded += 1;
             self.stats.bytes_forwarded += payload.len() as u64;
-            sub_peer.sent.add(now, payload.len() + PACKET_OVERHEAD);
+            sub_peer
+                .downlink
+                .on_sent(now, payload.len() + PACKET_OVERHEAD);
             tx.write_rtp(
                 RtpWrite::new(pt, out_seq.into(), out_ts, packet.timestamp, payload)
                     .marker(packet.header.marker)
