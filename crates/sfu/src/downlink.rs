@@ -138,10 +138,32 @@ impl Downlink {
         demands: &[Demand],
         tracks: &[TrackState],
     ) -> Plan {
+        let growing = self.growth.allowed(now);
+        let budget = self.budget(now, audio, demands, tracks, growing);
+        let (mut choices, next_step) = allocate(budget, demands);
+        let starved = self.hold_starving(now, tracks, &mut choices);
+        trace!(budget, ?demands, ?choices, "allocation");
+        self.note_steps(now, demands, tracks, &choices);
+        let bitrate = self
+            .uses_str0m_estimate()
+            .then(|| padding(demands, &choices, audio, next_step, growing));
+        Plan {
+            tracks: choices.into_iter().zip(starved).collect(),
+            bitrate,
+        }
+    }
+
+    /// What the video may use now, in bits per second.
+    fn budget(
+        &mut self,
+        now: Instant,
+        audio: u64,
+        demands: &[Demand],
+        tracks: &[TrackState],
+        growing: bool,
+    ) -> u64 {
         let sent = self.sent.rate(now);
         let peak = self.peak.peak(now);
-        let growing = self.growth.allowed(now);
-        let trusted = self.growth.trusted();
         let lossy = self.loss.sustained(now, LOSS_INTERVAL * 2, CONGESTION_LOSS);
         let estimate = match self.estimate {
             Some(e) => e,
@@ -154,10 +176,9 @@ impl Downlink {
         // link carries, it sits near what we send, not near the capacity. So an estimate
         // below our own rate only means congestion when it is clearly below and the link
         // shows trouble: sustained loss, or an estimate that is falling (str0m lowers it
-        // when queues grow, a second or two before loss reports arrive; meanwhile what
-        // exceeds the estimate waits in the pacer and delays everything). Until then
-        // what flows now is kept, and only upgrades wait for the estimate (raised by
-        // padding probes) to make room.
+        // when queues grow, a second or two before loss reports arrive). Until then what
+        // flows now is kept, and only upgrades wait for the estimate (raised by padding
+        // probes) to make room.
         let starving = self.loss.sustained(now, LOSS_INTERVAL * 2, STARVATION_LOSS);
         let falling = self
             .estimate
@@ -183,11 +204,8 @@ impl Downlink {
             .sum();
         // What keeps every track where it is (or gives it its lowest layer).
         let held = current_total.max(lowest_total) + audio;
-        // What the tiles ask for.
-        let desired: u64 = demands
-            .iter()
-            .filter_map(|d| d.wanted.map(|w| d.costs[w.min(d.costs.len() - 1)]))
-            .sum();
+        let trusted = self.growth.trusted();
+        trace!(estimate, sent, congested, lossy, starving, falling, growing, trusted, loss = ?self.loss, "downlink");
         let budget = if congested && starving {
             estimate
         } else if congested {
@@ -208,44 +226,51 @@ impl Downlink {
         };
         // After a step down, nothing climbs until the hold-off (longer after each step
         // up the link could not carry, see `growth`) is over.
-        let budget = if growing { budget } else { budget.min(held) }.saturating_sub(audio);
-        let (mut choices, next_step) = allocate(budget, demands);
+        if growing { budget } else { budget.min(held) }.saturating_sub(audio)
+    }
 
-        // A track is paused only when even its lowest layer has not fitted for a while;
-        // until then it keeps the lowest layer. Not so right after a step up (resuming
-        // is one): the link has just shown it does not carry it.
+    /// A track is paused only when even its lowest layer has not fitted for a while;
+    /// until then it keeps the lowest layer. Not so right after a step up (resuming is
+    /// one): the link has just shown it does not carry it. Returns, per track, since
+    /// when it has been starved.
+    fn hold_starving(
+        &self,
+        now: Instant,
+        tracks: &[TrackState],
+        choices: &mut [Choice],
+    ) -> Vec<Option<Instant>> {
         let on_trial = self.growth.on_trial(now);
         let mut starved = Vec::with_capacity(tracks.len());
         for (t, choice) in tracks.iter().zip(choices.iter_mut()) {
-            let mut since = None;
-            if *choice != Choice::Starved {
-                // Fits (or is hidden): not starved.
+            let since = if *choice != Choice::Starved {
+                None
             } else if !t.paused_for_bandwidth && !on_trial {
                 let from = t.starved_since.unwrap_or(now);
-                since = Some(from);
                 if now < from + STARVE_HOLD {
                     *choice = Choice::Layer(0);
                 }
+                Some(from)
             } else {
-                since = t.starved_since;
-            }
+                t.starved_since
+            };
             starved.push(since);
         }
-        trace!(estimate, sent, congested, lossy, starving, falling, growing, trusted, loss = ?self.loss, budget, ?demands, ?choices, "allocation");
-        let allocated: u64 = choices
-            .iter()
-            .zip(demands)
-            .map(|(c, d)| match c {
-                Choice::Layer(p) => d.costs[*p],
-                _ => 0,
-            })
-            .sum();
-        // Steps down for bandwidth start a hold-off; steps up (resuming is one) are
-        // trials of what the link carries (see `growth`). A step down to the layer a
-        // smaller tile wants is neither, and a track that stays paused is neither, so
-        // it goes on probing and learns when its link recovers.
+        starved
+    }
+
+    /// Steps down for bandwidth start a hold-off; steps up (resuming is one) are trials
+    /// of what the link carries (see `growth`). A step down to the layer a smaller tile
+    /// wants is neither, and a track that stays paused is neither, so it goes on probing
+    /// and learns when its link recovers.
+    fn note_steps(
+        &mut self,
+        now: Instant,
+        demands: &[Demand],
+        tracks: &[TrackState],
+        choices: &[Choice],
+    ) {
         let (mut went_down, mut went_up) = (false, false);
-        for ((t, d), c) in tracks.iter().zip(demands).zip(&choices) {
+        for ((t, d), c) in tracks.iter().zip(demands).zip(choices) {
             match (c, t.target) {
                 (Choice::Starved, Some(_)) => went_down = true,
                 (Choice::Layer(p), Some(b)) => {
@@ -261,27 +286,48 @@ impl Downlink {
         } else if went_up {
             self.growth.stepped_up(now);
         }
-        // Padding fills the link up to `floor` (never beyond the estimate), so the
-        // estimate can grow until the next layer fits. Without a next step there is
-        // nothing to make room for: no padding, and no desired rate either, since
-        // str0m probes whenever the desired rate is above its estimate, and with
-        // forwarded media unpaced the estimate often stays below what is sent (a
-        // loaded server delays its own packets; str0m reads that as queueing). Those
-        // endless probes cost a fifth of a worker's CPU in 2 rooms of 10.
-        // While growth is held off, nothing probes: not our padding, and not str0m's
-        // own probes towards a desired rate above what is sent.
-        let bitrate = self.uses_str0m_estimate().then(|| match next_step {
-            Some(step) if growing => {
-                let floor = allocated + audio + step;
-                (floor, (desired + audio).max(floor))
-            }
-            None => (0, 0),
-            _ => (0, allocated + audio),
-        });
-        Plan {
-            tracks: choices.into_iter().zip(starved).collect(),
-            bitrate,
+    }
+}
+
+/// What to hand str0m's estimator (`Bwe::set_bitrate`) given the choices: the rate to
+/// pad up to and the rate to probe towards. `step` is the next step up that did not
+/// fit; `growing`, whether growth is allowed.
+///
+/// Padding fills the link up to the floor (never beyond the estimate), so the estimate
+/// can grow until the next layer fits. Without a next step there is nothing to make
+/// room for: no padding, and no desired rate either, since str0m probes whenever the
+/// desired rate is above its estimate, and with forwarded media unpaced the estimate
+/// often stays below what is sent (a loaded server delays its own packets; str0m reads
+/// that as queueing). Those endless probes cost a fifth of a worker's CPU in 2 rooms of
+/// 10. While growth is held off, nothing probes: not our padding, and not str0m's own
+/// probes towards a desired rate above what is sent.
+fn padding(
+    demands: &[Demand],
+    choices: &[Choice],
+    audio: u64,
+    step: Option<u64>,
+    growing: bool,
+) -> (u64, u64) {
+    let allocated: u64 = choices
+        .iter()
+        .zip(demands)
+        .map(|(c, d)| match c {
+            Choice::Layer(p) => d.costs[*p],
+            _ => 0,
+        })
+        .sum();
+    // What the tiles ask for.
+    let desired: u64 = demands
+        .iter()
+        .filter_map(|d| d.wanted.map(|w| d.costs[w.min(d.costs.len() - 1)]))
+        .sum();
+    match step {
+        Some(step) if growing => {
+            let floor = allocated + audio + step;
+            (floor, (desired + audio).max(floor))
         }
+        None => (0, 0),
+        Some(_) => (0, allocated + audio),
     }
 }
 
