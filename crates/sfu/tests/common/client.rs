@@ -261,6 +261,9 @@ pub struct SimClient {
     pub tracks: Vec<TrackInfo>,
     /// Every subscribe offer's track map, with when it arrived.
     pub offers: Vec<(Instant, Vec<TrackInfo>)>,
+    /// Per subscribe offer, the size in bytes of the signaling messages (JSON, as they
+    /// travel over the WebSocket): the offer and this client's answer.
+    pub sdp_sizes: Vec<(usize, usize)>,
     /// Signaling messages other than answers and offers (errors, mostly).
     pub other_signals: Vec<ServerMessage>,
     /// Active speaker announcements, with when they arrived.
@@ -293,6 +296,7 @@ impl SimClient {
             received: Vec::new(),
             tracks: Vec::new(),
             offers: Vec::new(),
+            sdp_sizes: Vec::new(),
             other_signals: Vec::new(),
             speakers: Vec::new(),
             video_states: Vec::new(),

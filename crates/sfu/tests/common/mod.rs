@@ -25,7 +25,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lanmeet_proto::{TrackKind, TrackView};
+use lanmeet_proto::{ClientMessage, TrackKind, TrackView};
 use lanmeet_sfu::str0m::config::CryptoProvider;
 use lanmeet_sfu::{Output, ParticipantId, ServerMessage, Sfu, SfuConfig};
 
@@ -396,7 +396,15 @@ impl World {
                 client.drive(now, Leg::Publish, false, &mut self.net);
             }
             ServerMessage::SubscribeOffer { sdp, tracks } => {
+                let offer_bytes = json_len(&ServerMessage::SubscribeOffer {
+                    sdp: sdp.clone(),
+                    tracks: tracks.clone(),
+                });
                 let answer = client.accept_subscribe_offer(&crypto, now, &sdp, tracks);
+                let answer_bytes = json_len(&ClientMessage::SubscribeAnswer {
+                    sdp: answer.clone(),
+                });
+                client.sdp_sizes.push((offer_bytes, answer_bytes));
                 client.drive(now, Leg::Subscribe, false, &mut self.net);
                 self.sfu.subscribe_answer(now, id, &answer);
             }
@@ -410,6 +418,11 @@ impl World {
             other => client.other_signals.push(other),
         }
     }
+}
+
+/// The size of `msg` as JSON text: what it costs on the signaling socket.
+fn json_len(msg: &impl serde::Serialize) -> usize {
+    serde_json::to_string(msg).map_or(0, |s| s.len())
 }
 
 /// Logs to stderr when `RUST_LOG` asks for it (e.g. `RUST_LOG=lanmeet_sfu=debug`).
