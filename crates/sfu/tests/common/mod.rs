@@ -395,18 +395,43 @@ impl World {
                 client.accept_publish_answer(now, &sdp);
                 client.drive(now, Leg::Publish, false, &mut self.net);
             }
-            ServerMessage::SubscribeOffer { sdp, tracks } => {
+            ServerMessage::SubscribeOffer {
+                sdp,
+                tracks,
+                new_connection,
+            } => {
                 let offer_bytes = json_len(&ServerMessage::SubscribeOffer {
                     sdp: sdp.clone(),
                     tracks: tracks.clone(),
+                    new_connection,
                 });
-                let answer = client.accept_subscribe_offer(&crypto, now, &sdp, tracks);
+                if new_connection {
+                    // Like the web client: close the old connection, answer on a new one.
+                    client.new_subscribe_connections += 1;
+                    if let Some(mut old) = client.subscribe.take() {
+                        old.rtc.disconnect();
+                    }
+                }
+                client.last_offer = sdp.clone();
+                let mut answer = client.accept_subscribe_offer(&crypto, now, &sdp, tracks);
+                if client.refuse_answers > 0 {
+                    // A broken answer, as if the browser had mangled it.
+                    client.refuse_answers -= 1;
+                    answer = answer.replace("a=fingerprint", "a=fingerprint-broken");
+                    answer.truncate(answer.len() / 2);
+                }
                 let answer_bytes = json_len(&ClientMessage::SubscribeAnswer {
                     sdp: answer.clone(),
                 });
                 client.sdp_sizes.push((offer_bytes, answer_bytes));
                 client.drive(now, Leg::Subscribe, false, &mut self.net);
-                self.sfu.subscribe_answer(now, id, &answer);
+                if client.oversized_answers > 0 {
+                    // Signaling refuses the answer as too large; the SFU hears of it.
+                    client.oversized_answers -= 1;
+                    self.sfu.subscribe_answer_refused(now, id);
+                } else {
+                    self.sfu.subscribe_answer(now, id, &answer);
+                }
             }
             ServerMessage::ActiveSpeaker { id } => client.speakers.push((now, id)),
             ServerMessage::VideoState {
