@@ -20,9 +20,11 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// Largest message carrying SDP (`publish_offer`, `subscribe_answer`), in bytes. A
-/// subscribe answer grows with the room: about 1.3 KiB per remote track (Chromium's
-/// answer to the server's trimmed offer), so a room of 50 publishers with camera and
-/// microphone (100 tracks) needs about 130 KiB. This leaves twice that.
+/// subscribe answer grows with the room, by about 0.8 KB per remote track (measured in
+/// the SFU's simulation), so a room of 50 publishers with camera and microphone (100
+/// tracks) needs about 77 KB, and
+/// up to a quarter more while stopped sections wait to be cleared. This leaves room for
+/// twice that and more.
 pub const MAX_SDP_MESSAGE_BYTES: usize = 256 * 1024;
 
 /// Server-assigned identity of a participant, unique for the server's lifetime.

@@ -126,7 +126,8 @@ impl Negotiation {
     /// What to do, given whether any section must be opened or stopped (`changes`),
     /// how many tracks the subscriber wants (`live`), and the codecs they need.
     pub(crate) fn plan(&self, changes: bool, live: usize, needed: &[PayloadParams]) -> Plan {
-        if !changes && !(self.desynced && live > 0) {
+        let resync = self.desynced && live > 0;
+        if !(changes || resync) {
             return Plan::Nothing;
         }
         let fits = covers(&self.codecs, needed);
