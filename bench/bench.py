@@ -78,10 +78,22 @@ def busy_processes():
     compilers."""
     found = []
     for name in ("chromium", "rustc", "cc1"):
-        if subprocess.run(["pgrep", "-f" if name == "chromium" else "-x", name],
-                          capture_output=True).returncode == 0:
+        pids = subprocess.run(["pgrep", "-f" if name == "chromium" else "-x", name],
+                              capture_output=True, text=True).stdout.split()
+        # A stopped process (state T, e.g. paused with SIGSTOP for a measurement) steals
+        # nothing.
+        if any(process_state(pid) not in ("T", "t", None) for pid in pids):
             found.append(name)
     return found
+
+
+def process_state(pid):
+    """The one-letter state of a process from /proc (None if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
 
 
 noisy_runs = []  # workloads run while someone else was compiling

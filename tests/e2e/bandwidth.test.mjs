@@ -25,6 +25,9 @@ const ROOM = `bw-${process.pid}`;
 /** The link's rate; LANMEET_BW_LIMIT_KBIT overrides it for exploring other rates. */
 const LIMIT_KBIT = Number(process.env.LANMEET_BW_LIMIT_KBIT ?? 300);
 const MIN_FPS = 10;
+// Added delay on the limited link: round trip, and the receiver's mean jitter-buffer delay.
+const MAX_RTT_MS = 300;
+const MAX_JITTER_BUFFER_MS = 1000;
 /** How long the measurements run: rates over a window, not waits for a condition. */
 const WINDOW_MS = 10_000;
 /** Generous bounds for adaptation to happen at all (outcomes, not timing claims). */
@@ -38,15 +41,20 @@ const ADAPT_TIMEOUT_MS = 30_000;
 async function inboundStats() {
   const lm = /** @type {any} */ (window).lanmeet;
   if (!lm?.subscribePc || lm.subscribePc.connectionState === 'closed') {
-    return { streams: [], transportBytes: 0, at: performance.now() };
+    return { streams: [], transportBytes: 0, rttSeconds: null, at: performance.now() };
   }
   const pc = /** @type {RTCPeerConnection} */ (lm.subscribePc);
   const report = await pc.getStats();
   const streams = [];
   let transportBytes = 0;
+  /** @type {number | null} */
+  let rttSeconds = null;
   for (const r of report.values()) {
     if (r.type === 'transport') {
       transportBytes += r.bytesReceived ?? 0;
+    }
+    if (r.type === 'candidate-pair' && r.nominated && r.currentRoundTripTime !== undefined) {
+      rttSeconds = Math.max(rttSeconds ?? 0, r.currentRoundTripTime);
     }
     if (r.type !== 'inbound-rtp') {
       continue;
@@ -77,9 +85,11 @@ async function inboundStats() {
       packetsLost: r.packetsLost ?? 0,
       totalSamplesReceived: r.totalSamplesReceived ?? null,
       concealedSamples: r.concealedSamples ?? null,
+      jitterBufferDelay: r.jitterBufferDelay ?? 0,
+      jitterBufferEmittedCount: r.jitterBufferEmittedCount ?? 0,
     });
   }
-  return { streams, transportBytes, at: performance.now() };
+  return { streams, transportBytes, rttSeconds, at: performance.now() };
 }
 
 /**
@@ -168,9 +178,27 @@ function between(s0, s1, id) {
     audioSamples: a0 && a1 ? (a1.totalSamplesReceived ?? 0) - (a0.totalSamplesReceived ?? 0) : 0,
     audioConcealed: a0 && a1 ? (a1.concealedSamples ?? 0) - (a0.concealedSamples ?? 0) : 0,
     transportKbit: ((s1.transportBytes - s0.transportBytes) * 8) / 1000 / seconds,
+    // Average time a frame (sample) spent in the receiver's jitter buffer over the window.
+    videoJitterBufferMs: jitterBufferMs(v0, v1),
+    audioJitterBufferMs: jitterBufferMs(a0, a1),
+    rttMs: s1.rttSeconds === null ? null : s1.rttSeconds * 1000,
     hasVideo: Boolean(v0 && v1),
     hasAudio: Boolean(a0 && a1),
   };
+}
+
+/**
+ * Mean jitter-buffer delay of what was emitted between two snapshots of a stream, in ms.
+ * @param {Stream | undefined} x0 @param {Stream | undefined} x1 @returns {number | null}
+ */
+function jitterBufferMs(x0, x1) {
+  const emitted = x0 && x1 ? x1.jitterBufferEmittedCount - x0.jitterBufferEmittedCount : 0;
+  return x0 && x1 && emitted > 0 ? ((x1.jitterBufferDelay - x0.jitterBufferDelay) * 1000) / emitted : null;
+}
+
+/** @param {number | null} ms */
+function fmtMs(ms) {
+  return ms === null ? 'n/a' : ms.toFixed(0);
 }
 
 /** @param {string} name @param {ReturnType<typeof between>} m @param {string} extra */
@@ -180,7 +208,9 @@ function logWindow(name, m, extra = '') {
     `METRIC ${name} fps=${m.fps.toFixed(1)} size=${m.frameWidth}x${m.frameHeight} video_kbit_s=${m.videoKbit.toFixed(0)} ` +
       `transport_kbit_s=${m.transportKbit.toFixed(0)} video_packets_lost=${m.videoLost} freezes=${m.freezes} ` +
       `frames_received=${m.framesReceived} frames_dropped=${m.framesDropped} key_frames=${m.keyFrames} plis=${m.plis} nacks=${m.nacks} ` +
-      `audio_packets_s=${(m.audioPackets / m.seconds).toFixed(1)} audio_concealed_pct=${concealedPct}${extra ? ` ${extra}` : ''}`,
+      `audio_packets_s=${(m.audioPackets / m.seconds).toFixed(1)} audio_concealed_pct=${concealedPct} ` +
+      `video_jitter_buffer_ms=${fmtMs(m.videoJitterBufferMs)} audio_jitter_buffer_ms=${fmtMs(m.audioJitterBufferMs)} rtt_ms=${fmtMs(m.rttMs)}` +
+      `${extra ? ` ${extra}` : ''}`,
   );
 }
 
@@ -410,6 +440,20 @@ describe(`a subscriber on a ${LIMIT_KBIT} kbit/s link`, { timeout: 300_000, skip
         `B gets a lower layer than C (B ${b.frameWidth}x${b.frameHeight}, C ${c.frameWidth}x${c.frameHeight})`,
       ],
       [c.fps >= MIN_FPS, `C, unlimited, still decodes ${c.fps.toFixed(1)} fps from A, want >= ${MIN_FPS}`],
+      // Real time on the short link: the layers step down, nothing queues for long. A
+      // queue at the server (the pacer used to hold up to 2 s) shows as a long round
+      // trip or jitter buffer. The issue's goal of < 300 ms jitter buffer is not met yet
+      // (200-380 ms: padding probes keep the link's 150 ms queue busy, see
+      // docs/ARCHITECTURE.md); this bound catches queues of the old kind.
+      [
+        b.videoJitterBufferMs !== null && b.videoJitterBufferMs < MAX_JITTER_BUFFER_MS,
+        `B's video jitter buffer holds ${fmtMs(b.videoJitterBufferMs)} ms on average, want < ${MAX_JITTER_BUFFER_MS}`,
+      ],
+      [
+        b.audioJitterBufferMs !== null && b.audioJitterBufferMs < MAX_JITTER_BUFFER_MS,
+        `B's audio jitter buffer holds ${fmtMs(b.audioJitterBufferMs)} ms on average, want < ${MAX_JITTER_BUFFER_MS}`,
+      ],
+      [b.rttMs !== null && b.rttMs < MAX_RTT_MS, `B's round trip is ${fmtMs(b.rttMs)} ms, want < ${MAX_RTT_MS}`],
     ]);
     assert.deepEqual(misses, [], 'all expectations for the limited link hold');
   });
