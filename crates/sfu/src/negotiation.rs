@@ -35,16 +35,21 @@ pub(crate) fn all_codecs() -> CodecConfig {
 
 /// The codecs a subscribe connection offers for tracks sent in `sent` (the publishers'
 /// parameters, any payload types): for each, the matching entry of [`all_codecs`], with
-/// its RTX; Opus always. In [`all_codecs`] order, without REMB feedback (the SFU
-/// estimates bandwidth from transport-wide feedback, never from REMB).
+/// its RTX; Opus and VP8 always. A codec costs only the sections of its kind, and every
+/// browser sends these two, so having them from the start spares a new connection when
+/// the first camera follows the first microphone. In [`all_codecs`] order, without REMB
+/// feedback (the SFU estimates bandwidth from transport-wide feedback, never REMB).
 pub(crate) fn subscribe_codecs(sent: &[PayloadParams]) -> Vec<PayloadParams> {
     let all = all_codecs();
-    let opus = all.find(|p| p.spec().codec == Codec::Opus);
+    let always: Vec<_> = [Codec::Opus, Codec::Vp8]
+        .iter()
+        .filter_map(|c| all.find(|p| p.spec().codec == *c))
+        .map(|p| p.pt())
+        .collect();
     let matched = sent.iter().filter_map(|s| all.match_params(*s));
     let mut out: Vec<PayloadParams> = Vec::new();
     for p in all.params() {
-        let wanted =
-            opus.is_some_and(|o| o.pt() == p.pt()) || matched.clone().any(|m| m.pt() == p.pt());
+        let wanted = always.contains(&p.pt()) || matched.clone().any(|m| m.pt() == p.pt());
         if wanted {
             let mut p = *p;
             p.set_fb_remb(false);
@@ -186,8 +191,12 @@ mod tests {
         assert_eq!(names[1].0, Codec::Vp8);
         assert!(names[1].1.is_some(), "VP8 keeps its RTX");
         assert!(offered.iter().all(|p| !p.fb_remb()));
-        // Nothing sent yet: Opus alone.
-        assert_eq!(codec_names(&subscribe_codecs(&[])), vec![names[0]]);
+        // Nothing sent yet, or only audio: Opus and VP8 all the same.
+        assert_eq!(codec_names(&subscribe_codecs(&[])), names);
+        assert_eq!(
+            codec_names(&subscribe_codecs(&[browser(Codec::Opus, 109)])),
+            names
+        );
     }
 
     #[test]
