@@ -5,10 +5,10 @@
 //! appends new sections and never recycles a stopped one in its own offers. With every
 //! codec str0m knows (VP8, seven H.264 profiles, two VP9, each with RTX) a video
 //! section cost about 2.5 KB, and a room of 10 publishers already made a 47 KB offer.
-//! So a subscribe connection offers only the codecs its tracks are sent in (plus Opus)
-//! and only the header extensions the SFU uses, and it is replaced by a new connection
-//! when it holds too many stopped sections, lacks a codec a new track needs, or its last
-//! answer was refused (docs/ARCHITECTURE.md, "Large meetings").
+//! So a subscribe connection offers Opus, VP8 and otherwise only the codecs its tracks
+//! are sent in, and only the header extensions the SFU uses; and it is replaced by a new
+//! connection when it holds too many stopped sections, lacks a codec a new track needs,
+//! or its last answer was refused (docs/ARCHITECTURE.md, "Large meetings").
 
 use str0m::format::{Codec, CodecConfig, PayloadParams};
 use str0m::rtp::{Extension, ExtensionMap};
