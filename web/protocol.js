@@ -8,7 +8,9 @@
  *   Transceivers are kept for the whole meeting, so switching the camera off and on is
  *   `sender.replaceTrack()` with no renegotiation.
  * - *subscribe*: the server offers the other participants' tracks, this browser answers.
- *   Offers are handled one at a time, in order.
+ *   Offers are handled one at a time, in order. An offer marked `new_connection`
+ *   replaces the connection; one that cannot be applied is answered with an empty SDP,
+ *   so the server offers again.
  *
  * Usage:
  * ```js
@@ -372,10 +374,14 @@ export class Connection {
         break;
       case 'subscribe_offer': {
         const { sdp, tracks } = msg;
+        const newConnection = msg.new_connection === true;
         this.subscribeQueue = this.subscribeQueue
-          .then(() => this.answerSubscribeOffer(sdp, tracks ?? []))
+          .then(() => this.answerSubscribeOffer(sdp, tracks ?? [], newConnection))
           .catch((err) => {
             this.reportError('bad_sdp', `Could not use the server's media offer: ${describe(err)}`, false);
+            // An empty answer tells the server this offer failed; it then offers again on
+            // a new connection (a few times at most), instead of waiting for an answer.
+            this.send({ type: 'subscribe_answer', sdp: '' });
           });
         break;
       }
@@ -407,10 +413,18 @@ export class Connection {
    * Applies one subscribe offer and sends the answer.
    * @param {string} sdp
    * @param {TrackInfo[]} tracks
+   * @param {boolean} [newConnection] The offer is for a new subscribe connection: the
+   *   current one is closed first (its tracks end; `onTrack` reports the new ones).
    */
-  async answerSubscribeOffer(sdp, tracks) {
+  async answerSubscribeOffer(sdp, tracks, newConnection = false) {
     if (this.closed) {
       return;
+    }
+    if (newConnection && this.subscribePc) {
+      this.subscribePc.onconnectionstatechange = null;
+      this.subscribePc.close();
+      this.subscribePc = null;
+      this.reported.clear();
     }
     this.tracks = tracks;
     const pc = this.subscribePc ?? this.createSubscribePc();

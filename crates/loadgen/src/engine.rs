@@ -86,6 +86,7 @@ enum Command {
     SubscribeOffer {
         participant: u32,
         sdp: String,
+        new_connection: bool,
         reply: Reply<String>,
     },
     JoinRelay {
@@ -194,12 +195,18 @@ impl EngineHandle {
         .await
     }
 
-    /// Applies an offer on the subscribe connection (creating it on the first) and
-    /// returns the answer.
-    pub async fn subscribe_offer(&self, participant: u32, sdp: String) -> anyhow::Result<String> {
+    /// Applies an offer on the subscribe connection (creating it on the first, or
+    /// replacing it when the offer is for a `new_connection`) and returns the answer.
+    pub async fn subscribe_offer(
+        &self,
+        participant: u32,
+        sdp: String,
+        new_connection: bool,
+    ) -> anyhow::Result<String> {
         self.ask(|reply| Command::SubscribeOffer {
             participant,
             sdp,
+            new_connection,
             reply,
         })
         .await
@@ -459,8 +466,12 @@ impl Engine {
                 Command::SubscribeOffer {
                     participant,
                     sdp,
+                    new_connection,
                     reply,
                 } => {
+                    if new_connection {
+                        self.close_subscribe(participant);
+                    }
                     let _ = reply.send(self.subscribe_offer(participant, &sdp, now));
                 }
                 Command::JoinRelay {
@@ -647,6 +658,27 @@ impl Engine {
         Ok(answer.to_sdp_string())
     }
 
+    /// Closes `participant`'s subscribe connection, so the next offer makes a new one.
+    fn close_subscribe(&mut self, participant: u32) {
+        let Some(p) = self.state.participants.get_mut(&participant) else {
+            return;
+        };
+        let Some(idx) = p.subscribe.take() else {
+            return;
+        };
+        self.close_conn(idx);
+    }
+
+    fn close_conn(&mut self, idx: usize) {
+        if let Some(mut conn) = self.conns.get_mut(idx).and_then(Option::take) {
+            let _ = self.poll.registry().deregister(&mut conn.socket);
+            if let Link::Rtc { rtc, .. } = &mut conn.link {
+                rtc.disconnect();
+            }
+            self.free.push(idx);
+        }
+    }
+
     fn join_relay(
         &mut self,
         participant: u32,
@@ -687,13 +719,7 @@ impl Engine {
         let mut idxs = vec![p.publish, p.subscribe];
         idxs.dedup();
         for idx in idxs.into_iter().flatten() {
-            if let Some(mut conn) = self.conns.get_mut(idx).and_then(Option::take) {
-                let _ = self.poll.registry().deregister(&mut conn.socket);
-                if let Link::Rtc { rtc, .. } = &mut conn.link {
-                    rtc.disconnect();
-                }
-                self.free.push(idx);
-            }
+            self.close_conn(idx);
         }
     }
 

@@ -344,7 +344,9 @@ async fn handle(
                 sub.negotiating = false;
             }
             if let Some(sdp) = msg["jsep"]["sdp"].as_str() {
-                let answer = engine.subscribe_offer(spec.index, sdp.to_string()).await?;
+                let answer = engine
+                    .subscribe_offer(spec.index, sdp.to_string(), false)
+                    .await?;
                 conn.send(json!({"janus": "message", "handle_id": sub.handle,
                     "body": {"request": "start"},
                     "jsep": {"type": "answer", "sdp": answer}}))

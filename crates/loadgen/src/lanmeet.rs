@@ -155,8 +155,14 @@ async fn handle(
             .await?;
         }
         ServerMessage::PublishAnswer { sdp } => engine.publish_answer(spec.index, sdp).await?,
-        ServerMessage::SubscribeOffer { sdp, .. } => {
-            let sdp = engine.subscribe_offer(spec.index, sdp).await?;
+        ServerMessage::SubscribeOffer {
+            sdp,
+            new_connection,
+            ..
+        } => {
+            let sdp = engine
+                .subscribe_offer(spec.index, sdp, new_connection)
+                .await?;
             send(ws, &ClientMessage::SubscribeAnswer { sdp }).await?;
         }
         ServerMessage::Error {

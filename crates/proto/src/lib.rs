@@ -15,9 +15,17 @@ pub mod validate;
 /// Protocol version; a client sends it in [`ClientMessage::Join`].
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// Largest WebSocket text message the server accepts, in bytes. SDP offers with many
-/// codecs are ~10 KiB; this leaves room without letting a client make us buffer megabytes.
+/// Largest WebSocket text message the server accepts, in bytes, except for messages
+/// that carry SDP ([`MAX_SDP_MESSAGE_BYTES`]). Chat, views and the rest are far smaller.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Largest message carrying SDP (`publish_offer`, `subscribe_answer`), in bytes. A
+/// subscribe answer grows with the room, by about 0.8 KB per remote track (measured in
+/// the SFU's simulation), so a room of 50 publishers with camera and microphone (100
+/// tracks) needs about 77 KB, and
+/// up to a quarter more while stopped sections wait to be cleared. This leaves room for
+/// twice that and more.
+pub const MAX_SDP_MESSAGE_BYTES: usize = 256 * 1024;
 
 /// Server-assigned identity of a participant, unique for the server's lifetime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -235,6 +243,12 @@ pub enum ServerMessage {
         sdp: String,
         /// Which participant each media section belongs to.
         tracks: Vec<TrackInfo>,
+        /// The offer is for a new subscribe connection: the client closes the one it
+        /// has and answers on a new one. The server starts afresh when the old one
+        /// holds too many stopped sections, needs a codec it was not offered, or after
+        /// a refused answer.
+        #[serde(default, skip_serializing_if = "is_false")]
+        new_connection: bool,
     },
     /// The room's active speaker changed (`null`: nobody any more, e.g. the speaker
     /// left).
@@ -326,7 +340,8 @@ pub enum LeaveReason {
 pub enum ErrorCode {
     /// The message was not valid JSON or not a known message.
     BadMessage,
-    /// The message was larger than [`MAX_MESSAGE_BYTES`].
+    /// The message was larger than [`MAX_MESSAGE_BYTES`] (or, carrying SDP,
+    /// [`MAX_SDP_MESSAGE_BYTES`]).
     TooLarge,
     /// The client speaks another protocol version.
     UnsupportedVersion,
@@ -346,6 +361,23 @@ pub enum ErrorCode {
     UnknownRecipient,
     /// Someone else is already sharing a screen; the message names them.
     PresenterBusy,
+}
+
+impl ClientMessage {
+    /// The largest this message may be, in bytes: messages carrying SDP grow with the
+    /// room and get [`MAX_SDP_MESSAGE_BYTES`], all others [`MAX_MESSAGE_BYTES`].
+    pub fn size_limit(&self) -> usize {
+        match self {
+            ClientMessage::PublishOffer { .. } | ClientMessage::SubscribeAnswer { .. } => {
+                MAX_SDP_MESSAGE_BYTES
+            }
+            _ => MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[cfg(test)]

@@ -80,6 +80,11 @@ pub enum WorkerCommand {
         /// SDP.
         sdp: String,
     },
+    /// A subscribe answer that signaling refused (too large): the SFU offers again.
+    SubscribeAnswerRefused {
+        /// Whose.
+        id: ParticipantId,
+    },
 }
 
 const SOCKET: Token = Token(0);
@@ -296,6 +301,9 @@ impl Worker {
                 WorkerCommand::View { id, tracks } => self.sfu.set_view(now, id, &tracks),
                 WorkerCommand::SubscribeAnswer { id, sdp } => {
                     self.sfu.subscribe_answer(now, id, &sdp)
+                }
+                WorkerCommand::SubscribeAnswerRefused { id } => {
+                    self.sfu.subscribe_answer_refused(now, id)
                 }
             }
         }

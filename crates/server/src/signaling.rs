@@ -134,18 +134,25 @@ impl Actor {
     }
 
     async fn on_text(&mut self, text: &str) -> Flow {
-        if text.len() > MAX_MESSAGE_BYTES {
-            let message = format!("Message too large: at most {MAX_MESSAGE_BYTES} bytes.");
-            return self.error(ErrorCode::TooLarge, &message, false).await;
-        }
+        // Messages carrying SDP may be larger than the others (they grow with the room),
+        // so the limit depends on the type, known once parsed. Parsing first is cheap:
+        // the WebSocket layer already holds the whole frame (at most 1 MiB).
         let msg: ClientMessage = match serde_json::from_str(text) {
             Ok(m) => m,
+            Err(_) if text.len() > MAX_MESSAGE_BYTES => {
+                return self.too_large(text.len(), MAX_MESSAGE_BYTES, false).await;
+            }
             Err(e) => {
                 debug!("bad message: {e}");
                 let message = format!("Not a valid message: {e}");
                 return self.error(ErrorCode::BadMessage, &message, false).await;
             }
         };
+        let limit = msg.size_limit();
+        if text.len() > limit {
+            let answer = matches!(msg, ClientMessage::SubscribeAnswer { .. });
+            return self.too_large(text.len(), limit, answer).await;
+        }
         match (msg, &self.session) {
             (
                 ClientMessage::Join {
@@ -246,6 +253,20 @@ impl Actor {
             }
             Err(e) => self.error(e.code, &e.message, true).await,
         }
+    }
+
+    /// Refuses a message of `size` bytes over `limit` with `too_large`. A refused
+    /// subscribe answer (`answer`) leaves the client's connection out of step with the
+    /// server's, and only a new offer gets media flowing again: the media worker is told
+    /// (docs/PROTOCOL.md, `subscribe_answer`).
+    async fn too_large(&mut self, size: usize, limit: usize, answer: bool) -> Flow {
+        let message = format!("Message too large: {size} bytes, at most {limit}.");
+        let flow = self.error(ErrorCode::TooLarge, &message, false).await;
+        if let (true, Some(s)) = (answer, &self.session) {
+            let command = WorkerCommand::SubscribeAnswerRefused { id: s.id };
+            self.registry.to_worker(&s.room, command);
+        }
+        flow
     }
 
     /// Sends an error; a fatal one ends the session.

@@ -39,7 +39,8 @@ impl FromRef<AppState> for Arc<Files> {
 }
 
 /// Largest frame the WebSocket layer accepts at all; anything between this and
-/// [`lanmeet_proto::MAX_MESSAGE_BYTES`] gets a polite error instead of a dropped socket.
+/// [`lanmeet_proto::MAX_MESSAGE_BYTES`] (or [`lanmeet_proto::MAX_SDP_MESSAGE_BYTES`] for
+/// SDP) gets a polite error instead of a dropped socket.
 const WS_FRAME_LIMIT: usize = 1024 * 1024;
 
 /// All routes.

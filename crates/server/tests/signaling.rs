@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::SinkExt;
-use lanmeet_proto::{ClientMessage, ErrorCode, LeaveReason, ServerMessage};
+use lanmeet_proto::{
+    ClientMessage, ErrorCode, LeaveReason, ServerMessage, MAX_MESSAGE_BYTES, MAX_SDP_MESSAGE_BYTES,
+};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -203,10 +205,23 @@ async fn malformed_messages_get_errors_and_the_session_survives() {
     ));
     // Too large but under the frame limit: a polite error.
     let big = format!(
-        r#"{{"type":"publish_offer","sdp":"{}"}}"#,
-        "a".repeat(100 * 1024)
+        r#"{{"type":"chat","text":"{}"}}"#,
+        "a".repeat(MAX_MESSAGE_BYTES)
     );
     ws.send(Message::Text(big.into())).await.expect("sends");
+    assert!(matches!(
+        recv(&mut ws).await,
+        Some(ServerMessage::Error {
+            code: ErrorCode::TooLarge,
+            fatal: false,
+            ..
+        })
+    ));
+    // SDP may be larger, up to its own limit.
+    let sdp = |n: usize| format!(r#"{{"type":"publish_offer","sdp":"{}"}}"#, "a".repeat(n));
+    ws.send(Message::Text(sdp(MAX_SDP_MESSAGE_BYTES + 1).into()))
+        .await
+        .expect("sends");
     assert!(matches!(
         recv(&mut ws).await,
         Some(ServerMessage::Error {
@@ -381,5 +396,91 @@ async fn garbage_datagrams_do_not_disturb_the_server() {
         .map(|w| w.stats().datagrams_dropped)
         .sum();
     let _ = dropped; // stats are sampled every 500 ms; liveness is what matters here.
+    server.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn sdp_messages_may_exceed_the_general_limit_others_may_not() {
+    let server = server().await;
+    let (mut ada, _) = join(&server, "lab", "Ada").await;
+    // A `view` over 64 KiB (thousands of tracks) is refused as too large.
+    let tracks: Vec<lanmeet_proto::TrackView> = (0..3000)
+        .map(|i| lanmeet_proto::TrackView {
+            mid: format!("{i}"),
+            width: 1280,
+            height: 720,
+        })
+        .collect();
+    let view = serde_json::to_string(&ClientMessage::View { tracks }).expect("serializes");
+    assert!(view.len() > MAX_MESSAGE_BYTES && view.len() < MAX_SDP_MESSAGE_BYTES);
+    ada.send(Message::Text(view.into())).await.expect("sends");
+    let reply = recv(&mut ada).await.expect("a reply");
+    assert!(
+        matches!(
+            reply,
+            ServerMessage::Error {
+                code: ErrorCode::TooLarge,
+                fatal: false,
+                ..
+            }
+        ),
+        "{reply:?}"
+    );
+
+    // An SDP message of the same size is read and handed to the media worker, which
+    // judges the SDP itself (here: not SDP at all).
+    let sdp = format!("v=0\r\n{}", "a=x-filler\r\n".repeat(MAX_MESSAGE_BYTES / 10));
+    let offer = serde_json::to_string(&ClientMessage::PublishOffer {
+        sdp: sdp.clone(),
+        tracks: Vec::new(),
+    })
+    .expect("serializes");
+    assert!(offer.len() > MAX_MESSAGE_BYTES && offer.len() < MAX_SDP_MESSAGE_BYTES);
+    ada.send(Message::Text(offer.into())).await.expect("sends");
+    let reply = recv(&mut ada).await.expect("a reply");
+    assert!(
+        matches!(
+            reply,
+            ServerMessage::Error {
+                code: ErrorCode::BadSdp,
+                fatal: false,
+                ..
+            }
+        ),
+        "{reply:?}"
+    );
+
+    // So is a large subscribe answer (without an outstanding offer: wrong state).
+    let answer =
+        serde_json::to_string(&ClientMessage::SubscribeAnswer { sdp }).expect("serializes");
+    ada.send(Message::Text(answer.into())).await.expect("sends");
+    let reply = recv(&mut ada).await.expect("a reply");
+    assert!(
+        matches!(
+            reply,
+            ServerMessage::Error {
+                code: ErrorCode::WrongState,
+                fatal: false,
+                ..
+            }
+        ),
+        "{reply:?}"
+    );
+
+    // The session goes on.
+    send(
+        &mut ada,
+        &ClientMessage::MediaState {
+            camera: true,
+            microphone: true,
+        },
+    )
+    .await;
+    let (_grace, reply) = join(&server, "lab", "Grace").await;
+    assert!(matches!(reply, ServerMessage::Joined { .. }));
+    recv_until(&mut ada, |m| {
+        matches!(m, ServerMessage::ParticipantJoined { .. })
+    })
+    .await;
     server.shutdown().await.expect("clean shutdown");
 }

@@ -101,6 +101,17 @@ impl Downlink {
         }
     }
 
+    /// The subscribe connection was replaced: what was learnt about the old one's link
+    /// (estimates, loss, feedback) starts over. The growth hold-off and the sent rate
+    /// carry over: the link itself is the same.
+    pub(crate) fn new_connection(&mut self) {
+        self.estimate = None;
+        self.peak = EstimatePeak::default();
+        self.loss = LossReports::default();
+        self.twcc = None;
+        self.loss_estimate = LossEstimate::default();
+    }
+
     /// str0m estimated the link at `bps`. Returns whether the estimate changed.
     pub(crate) fn on_estimate(&mut self, now: Instant, bps: u64) -> bool {
         self.peak.add(now, bps);

@@ -9,6 +9,8 @@
 //!   Its `allocation` submodule splits each subscriber's bandwidth over its video.
 //! - `peer`: one participant's two WebRTC connections (publish and subscribe) and
 //!   the subscribe-side renegotiation.
+//! - `negotiation`: what a subscribe connection offers (codecs, header extensions),
+//!   and when it is replaced by a new one.
 //! - `forward`: a subscription of one participant to another's track; RTP rewriting.
 //! - `keyframe`: recognising the start of a keyframe in VP8, VP9 and H.264 payloads.
 //! - `vp8`: the VP8 payload descriptor: picture ids to rewrite, key frame sizes.
@@ -26,6 +28,7 @@ mod forward;
 mod growth;
 mod keyframe;
 mod layers;
+mod negotiation;
 mod peer;
 pub mod sfu;
 mod speaker;

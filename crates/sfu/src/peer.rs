@@ -14,6 +14,7 @@ use str0m::Rtc;
 use crate::downlink::Downlink;
 use crate::forward::{SubState, Subscription};
 use crate::layers::Layers;
+use crate::negotiation::Negotiation;
 
 /// Which of a participant's two connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,6 +52,9 @@ pub(crate) struct PublishedTrack {
     pub source: TrackSource,
     /// The simulcast layers (one without simulcast), their rates and sizes.
     pub layers: Layers,
+    /// The codecs it is sent in: the one negotiated first, and any other its packets
+    /// arrived in. Subscribe connections offer these.
+    pub codecs: Vec<PayloadParams>,
 }
 
 /// The SSRCs a publish stream (mid, rid) last arrived on in a packet that passed SRTP
@@ -75,6 +79,8 @@ pub(crate) struct Peer {
     pub subscriptions: Vec<Subscription>,
     /// The subscribe offer awaiting the browser's answer.
     pub pending_offer: Option<SdpPendingOffer>,
+    /// What the subscribe connection offers, and whether it must be replaced.
+    pub negotiation: Negotiation,
     /// Parameters of each incoming payload type, cached from the publish connection.
     pub params_by_pt: Vec<(u8, PayloadParams)>,
     /// What the browser said each publish mid carries.
@@ -91,9 +97,46 @@ impl Peer {
         }
     }
 
-    /// Starts a new subscribe offer if something changed and no offer is outstanding.
+    /// Whether a subscribe offer would open or stop a section, and how many tracks the
+    /// subscriber wants.
+    pub(crate) fn subscribe_changes(&self) -> (bool, usize) {
+        let changes = self
+            .subscriptions
+            .iter()
+            .any(|s| matches!(s.state, SubState::ToOpen | SubState::ToStop(_)));
+        let live = self.subscriptions.iter().filter(|s| s.is_wanted()).count();
+        (changes, live)
+    }
+
+    /// Replaces the subscribe connection with `conn`, which offers `codecs`: every
+    /// wanted track is to be opened on it afresh (with new sequence numbers and a key
+    /// frame to start on), stopped ones are forgotten, and what was learnt about the
+    /// old connection's link (estimates, loss) starts over.
+    pub(crate) fn replace_subscribe(&mut self, conn: Connection, codecs: Vec<PayloadParams>) {
+        let mut old = std::mem::replace(&mut self.subscribe, conn);
+        old.rtc.disconnect();
+        self.pending_offer = None;
+        self.negotiation.replaced(codecs);
+        self.subscriptions = self
+            .subscriptions
+            .iter()
+            .filter(|s| s.is_wanted())
+            .map(|s| {
+                let mut fresh = Subscription::new(s.source, s.source_mid, s.kind, s.track_source);
+                fresh.view = s.view;
+                fresh
+            })
+            .collect();
+        self.downlink.new_connection();
+    }
+
+    /// Starts a new subscribe offer if a section must be opened or stopped.
+    /// `new_connection` says whether the client must answer on a new connection.
     /// Returns the offer's SDP and the track map to send to the browser.
-    pub(crate) fn make_subscribe_offer(&mut self) -> Option<(String, Vec<TrackInfo>)> {
+    pub(crate) fn make_subscribe_offer(
+        &mut self,
+        new_connection: bool,
+    ) -> Option<(String, Vec<TrackInfo>, bool)> {
         if self.pending_offer.is_some() {
             // One offer at a time: the answer triggers the next one.
             return None;
@@ -128,6 +171,8 @@ impl Peer {
         }
         let (offer, pending) = change.apply()?;
         self.pending_offer = Some(pending);
+        self.negotiation.offered = true;
+        self.negotiation.client_has_connection = true;
         let tracks = self
             .subscriptions
             .iter()
@@ -144,19 +189,22 @@ impl Peer {
                 })
             })
             .collect();
-        Some((offer.to_sdp_string(), tracks))
+        Some((offer.to_sdp_string(), tracks, new_connection))
     }
 
     /// The browser accepted the outstanding offer: negotiated sections go live, stopped
-    /// ones are forgotten.
+    /// ones are forgotten (their sections stay in the SDP for good, counted as dead).
     pub(crate) fn offer_answered(&mut self) {
         for sub in &mut self.subscriptions {
             if let SubState::Negotiating(mid) = sub.state {
                 sub.state = SubState::Active(mid);
             }
         }
+        let before = self.subscriptions.len();
         self.subscriptions
             .retain(|s| !matches!(s.state, SubState::Stopping(_)));
+        self.negotiation.dead_sections += before - self.subscriptions.len();
+        self.negotiation.failures = 0;
     }
 
     /// Stops every subscription to `source`'s tracks. Returns whether an offer is needed.

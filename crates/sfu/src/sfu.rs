@@ -20,7 +20,7 @@ use lanmeet_proto::{ErrorCode, ParticipantId, ServerMessage, TrackSource, TrackV
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::config::CryptoProvider;
-use str0m::format::Codec;
+use str0m::format::{Codec, CodecConfig, PayloadParams};
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::rtp::{Extension, ExtensionValues, RtpPacket, RtpWrite};
@@ -31,6 +31,7 @@ use crate::downlink::{Downlink, LOSS_INTERVAL};
 use crate::forward::{Incoming, SubState, Subscription, Verdict};
 use crate::keyframe::starts_keyframe;
 use crate::layers::{Layers, RATE_WINDOW};
+use crate::negotiation::{self, Negotiation, Plan};
 use crate::peer::{BoundSsrc, Connection, Leg, Peer, PublishedTrack};
 use crate::speaker::{SpeakerDetector, EVALUATION_INTERVAL};
 use crate::vp8;
@@ -178,16 +179,23 @@ impl Sfu {
         self.rooms.len()
     }
 
-    fn new_rtc(&self, now: Instant, leg: Leg) -> Rtc {
+    /// A new connection. A publish connection accepts every codec the SFU forwards; a
+    /// subscribe connection offers `codecs` only, and only the header extensions the
+    /// SFU uses (`negotiation.rs`).
+    fn new_rtc(&self, now: Instant, leg: Leg, codecs: &[PayloadParams]) -> Rtc {
         let mut config = RtcConfig::new()
             .set_crypto_provider(self.crypto.clone())
             .set_ice_lite(true)
-            .set_rtp_mode(true)
-            .clear_codecs()
-            .enable_opus(true, false)
-            .enable_vp8(true)
-            .enable_h264(true)
-            .enable_vp9(true);
+            .set_rtp_mode(true);
+        *config.codec_config() = match leg {
+            Leg::Publish => negotiation::all_codecs(),
+            Leg::Subscribe => CodecConfig::new_from_payload_params(codecs.to_vec()),
+        };
+        if leg == Leg::Subscribe {
+            config = config.set_extension_map(negotiation::subscribe_extensions(
+                self.config.bandwidth_estimation,
+            ));
+        }
         if leg == Leg::Subscribe && self.config.bandwidth_estimation {
             // The subscriber's bandwidth, estimated from its transport-wide congestion
             // control feedback, decides which layers it gets.
@@ -205,6 +213,27 @@ impl Sfu {
             }
         }
         rtc
+    }
+
+    /// The codecs subscriber `id`'s wanted tracks are sent in, as its subscribe
+    /// connection would offer them.
+    fn codecs_for(&self, id: ParticipantId) -> Vec<PayloadParams> {
+        let Some(peer) = self.peers.get(&id) else {
+            return Vec::new();
+        };
+        let mut sent: Vec<PayloadParams> = Vec::new();
+        for sub in peer.subscriptions.iter().filter(|s| s.is_wanted()) {
+            let track = self
+                .peers
+                .get(&sub.source)
+                .and_then(|p| p.tracks.iter().find(|t| t.mid == sub.source_mid));
+            for codec in track.map(|t| t.codecs.as_slice()).unwrap_or_default() {
+                if !sent.iter().any(|c| c.spec() == codec.spec()) {
+                    sent.push(*codec);
+                }
+            }
+        }
+        negotiation::subscribe_codecs(&sent)
     }
 
     /// Adds participant `id` to `room`, subscribing it to every track already published
@@ -225,7 +254,9 @@ impl Sfu {
             }
         }
         members.push(id);
-        let subscribe = Connection::new(self.new_rtc(now, Leg::Subscribe), now);
+        // No codec yet: the first offer makes the connection that offers what the
+        // room's tracks need.
+        let subscribe = Connection::new(self.new_rtc(now, Leg::Subscribe, &[]), now);
         self.peers.insert(
             id,
             Peer {
@@ -236,6 +267,7 @@ impl Sfu {
                 bound_ssrcs: Vec::new(),
                 subscriptions,
                 pending_offer: None,
+                negotiation: Negotiation::default(),
                 params_by_pt: Vec::new(),
                 declared: Vec::new(),
                 downlink: Downlink::new(
@@ -246,7 +278,7 @@ impl Sfu {
             },
         );
         info!(%id, %room, "participant joined media");
-        self.offer_if_needed(id);
+        self.offer_if_needed(now, id);
         self.drive(now);
     }
 
@@ -281,7 +313,7 @@ impl Sfu {
                 .get_mut(&other)
                 .is_some_and(|p| p.unsubscribe_from(id));
             if changed {
-                self.offer_if_needed(other);
+                self.offer_if_needed(now, other);
             }
         }
         info!(%id, room = %peer.room, "participant left media");
@@ -304,7 +336,7 @@ impl Sfu {
         if !self.peers.contains_key(&id) {
             return;
         }
-        let rtc = self.new_rtc(now, Leg::Publish);
+        let rtc = self.new_rtc(now, Leg::Publish, &[]);
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
@@ -333,12 +365,10 @@ impl Sfu {
         self.drive(now);
     }
 
-    /// The browser's answer to our latest subscribe offer.
+    /// The browser's answer to our latest subscribe offer. An answer that cannot be
+    /// used gets [`ErrorCode::BadSdp`] and a new offer on a new connection (see
+    /// [`Sfu::subscribe_answer_refused`]).
     pub fn subscribe_answer(&mut self, now: Instant, id: ParticipantId, sdp: &str) {
-        let answer = match SdpAnswer::from_sdp_string(sdp) {
-            Ok(a) => a,
-            Err(e) => return self.signal_error(id, ErrorCode::BadSdp, format!("bad answer: {e}")),
-        };
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
@@ -349,10 +379,29 @@ impl Sfu {
                 "subscribe_answer without an outstanding offer".into(),
             );
         };
-        if let Err(e) = peer.subscribe.rtc.sdp_api().accept_answer(pending, answer) {
+        let accepted = SdpAnswer::from_sdp_string(sdp)
+            .map_err(|e| format!("bad answer: {e}"))
+            .and_then(|answer| {
+                peer.subscribe
+                    .rtc
+                    .sdp_api()
+                    .accept_answer(pending, answer)
+                    .map_err(|e| format!("answer refused: {e}"))
+            });
+        if let Err(e) = accepted {
             warn!(%id, "subscribe answer refused: {e}");
-            return self.signal_error(id, ErrorCode::BadSdp, format!("answer refused: {e}"));
+            let retry = peer.negotiation.failures < negotiation::MAX_ANSWER_RETRIES;
+            let next = if retry {
+                "Sending a new offer for a new connection."
+            } else {
+                "Giving up until the room changes."
+            };
+            self.signal_error(id, ErrorCode::BadSdp, format!("{e}. {next}"));
+            return self.answer_failed(now, id);
         }
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
         // New video subscriptions need a keyframe to start; ask now rather than waiting
         // for the first packet to arrive. Running ones need none: asking would make every
         // publisher send a costly keyframe on every join and leave in the room.
@@ -393,7 +442,41 @@ impl Sfu {
             self.request_keyframe(now, source, mid, None);
         }
         self.dirty.push((id, Leg::Subscribe));
-        self.offer_if_needed(id);
+        self.offer_if_needed(now, id);
+        self.drive(now);
+    }
+
+    /// The answer to participant `id`'s outstanding subscribe offer was refused: by
+    /// [`Sfu::subscribe_answer`], or by signaling before it got here (too large). The
+    /// client applied an offer we now drop, so its connection no longer matches ours:
+    /// the next offer is for a new connection. It goes out at once for the first
+    /// [`negotiation::MAX_ANSWER_RETRIES`] refusals in a row; after that only when the
+    /// subscriber's tracks change, so a client whose answers always fail cannot make
+    /// offers loop.
+    pub fn subscribe_answer_refused(&mut self, now: Instant, id: ParticipantId) {
+        let outstanding = self
+            .peers
+            .get_mut(&id)
+            .and_then(|p| p.pending_offer.take())
+            .is_some();
+        if outstanding {
+            self.answer_failed(now, id);
+        }
+    }
+
+    /// The outstanding subscribe offer of `id` (already dropped) got no usable answer.
+    fn answer_failed(&mut self, now: Instant, id: ParticipantId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let n = &mut peer.negotiation;
+        n.desynced = true;
+        n.failures += 1;
+        if n.failures <= negotiation::MAX_ANSWER_RETRIES {
+            self.offer_if_needed(now, id);
+        } else {
+            warn!(%id, failures = n.failures, "subscribe answers keep failing; waiting for a change");
+        }
         self.drive(now);
     }
 
@@ -549,15 +632,49 @@ impl Sfu {
         ));
     }
 
-    fn offer_if_needed(&mut self, id: ParticipantId) {
+    /// Sends participant `id` a subscribe offer if a section must be opened or stopped
+    /// and none is outstanding, on a new connection when the current one cannot carry
+    /// it well (`negotiation::Negotiation::plan`).
+    fn offer_if_needed(&mut self, now: Instant, id: ParticipantId) {
+        let Some(peer) = self.peers.get(&id) else {
+            return;
+        };
+        if peer.pending_offer.is_some() {
+            // One offer at a time: the answer triggers the next one.
+            return;
+        }
+        let (changes, live) = peer.subscribe_changes();
+        let needed = self.codecs_for(id);
+        let plan = peer.negotiation.plan(changes, live, &needed);
+        let new_connection = match plan {
+            Plan::Nothing => return,
+            Plan::Offer => false,
+            Plan::Replace { told } => {
+                let conn = Connection::new(self.new_rtc(now, Leg::Subscribe, &needed), now);
+                self.by_source
+                    .retain(|_, (p, leg)| !(*p == id && *leg == Leg::Subscribe));
+                if told {
+                    info!(%id, "subscribe connection replaced by a new one");
+                }
+                let Some(peer) = self.peers.get_mut(&id) else {
+                    return;
+                };
+                peer.replace_subscribe(conn, needed);
+                told
+            }
+        };
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
-        if let Some((sdp, tracks)) = peer.make_subscribe_offer() {
-            debug!(%id, tracks = tracks.len(), "subscribe offer");
+        if let Some((sdp, tracks, new_connection)) = peer.make_subscribe_offer(new_connection) {
+            debug!(%id, tracks = tracks.len(), bytes = sdp.len(), new_connection, "subscribe offer");
             self.outputs.push_back(Output::Signal(
                 id,
-                ServerMessage::SubscribeOffer { sdp, tracks },
+                ServerMessage::SubscribeOffer {
+                    sdp,
+                    tracks,
+                    new_connection,
+                },
             ));
             self.dirty.push((id, Leg::Subscribe));
         }
@@ -716,12 +833,22 @@ impl Sfu {
                 MediaKind::Audio => TrackSource::Microphone,
                 MediaKind::Video => TrackSource::Camera,
             });
-        debug!(%id, %mid, ?kind, ?source, "track published");
+        // The browser sends the first codec of our answer it offered; our answer lists
+        // them in our order of preference.
+        let codec = peer.publish.as_ref().and_then(|c| {
+            let pts = c.rtc.media(mid)?.remote_pts().to_vec();
+            c.rtc
+                .codec_config()
+                .find(|p| p.spec().codec.kind() == kind && pts.contains(&p.pt()))
+                .copied()
+        });
+        debug!(%id, %mid, ?kind, ?source, codec = ?codec.map(|c| c.spec().codec), "track published");
         peer.tracks.push(PublishedTrack {
             mid,
             kind,
             source,
             layers: Layers::new(now),
+            codecs: codec.into_iter().collect(),
         });
         let others: Vec<ParticipantId> = self
             .rooms
@@ -733,7 +860,7 @@ impl Sfu {
                 p.subscriptions
                     .push(Subscription::new(id, mid, kind, source));
             }
-            self.offer_if_needed(other);
+            self.offer_if_needed(now, other);
         }
     }
 
@@ -841,6 +968,13 @@ impl Sfu {
         let Some(track) = peer.tracks.iter_mut().find(|t| t.mid == mid) else {
             return;
         };
+        let new_codec = !track.codecs.iter().any(|c| c.pt() == params.pt());
+        if new_codec {
+            // Not the codec negotiated first: subscribe connections that lack it need
+            // a new one that offers it.
+            debug!(%source, %mid, codec = ?params.spec().codec, "track sent in another codec");
+            track.codecs.push(params);
+        }
         let kind = track.kind;
         let codec = params.spec().codec;
         let keyframe = kind == MediaKind::Video && starts_keyframe(codec, &packet.payload);
@@ -963,6 +1097,22 @@ impl Sfu {
         if let Some(layer) = need_keyframe {
             self.request_keyframe(now, source, mid, Some(layer));
         }
+        if new_codec {
+            for other in self.room_members_of(source) {
+                if other != source {
+                    self.offer_if_needed(now, other);
+                }
+            }
+        }
+    }
+
+    /// Everyone in `id`'s room (`id` too).
+    fn room_members_of(&self, id: ParticipantId) -> Vec<ParticipantId> {
+        self.peers
+            .get(&id)
+            .and_then(|p| self.rooms.get(&p.room))
+            .cloned()
+            .unwrap_or_default()
     }
 }
 

@@ -261,6 +261,18 @@ pub struct SimClient {
     pub tracks: Vec<TrackInfo>,
     /// Every subscribe offer's track map, with when it arrived.
     pub offers: Vec<(Instant, Vec<TrackInfo>)>,
+    /// Per subscribe offer, the size in bytes of the signaling messages (JSON, as they
+    /// travel over the WebSocket): the offer and this client's answer.
+    pub sdp_sizes: Vec<(usize, usize)>,
+    /// The latest subscribe offer's SDP.
+    pub last_offer: String,
+    /// How many times the SFU asked for a new subscribe connection.
+    pub new_subscribe_connections: usize,
+    /// How many of the next subscribe answers to break (the SFU must refuse them).
+    pub refuse_answers: usize,
+    /// How many of the next subscribe answers signaling refuses as too large (the SFU
+    /// never sees them, only that they were refused).
+    pub oversized_answers: usize,
     /// Signaling messages other than answers and offers (errors, mostly).
     pub other_signals: Vec<ServerMessage>,
     /// Active speaker announcements, with when they arrived.
@@ -293,6 +305,11 @@ impl SimClient {
             received: Vec::new(),
             tracks: Vec::new(),
             offers: Vec::new(),
+            sdp_sizes: Vec::new(),
+            last_offer: String::new(),
+            new_subscribe_connections: 0,
+            refuse_answers: 0,
+            oversized_answers: 0,
             other_signals: Vec::new(),
             speakers: Vec::new(),
             video_states: Vec::new(),

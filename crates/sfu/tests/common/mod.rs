@@ -25,7 +25,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lanmeet_proto::{TrackKind, TrackView};
+use lanmeet_proto::{ClientMessage, TrackKind, TrackView};
 use lanmeet_sfu::str0m::config::CryptoProvider;
 use lanmeet_sfu::{Output, ParticipantId, ServerMessage, Sfu, SfuConfig};
 
@@ -395,10 +395,43 @@ impl World {
                 client.accept_publish_answer(now, &sdp);
                 client.drive(now, Leg::Publish, false, &mut self.net);
             }
-            ServerMessage::SubscribeOffer { sdp, tracks } => {
-                let answer = client.accept_subscribe_offer(&crypto, now, &sdp, tracks);
+            ServerMessage::SubscribeOffer {
+                sdp,
+                tracks,
+                new_connection,
+            } => {
+                let offer_bytes = json_len(&ServerMessage::SubscribeOffer {
+                    sdp: sdp.clone(),
+                    tracks: tracks.clone(),
+                    new_connection,
+                });
+                if new_connection {
+                    // Like the web client: close the old connection, answer on a new one.
+                    client.new_subscribe_connections += 1;
+                    if let Some(mut old) = client.subscribe.take() {
+                        old.rtc.disconnect();
+                    }
+                }
+                client.last_offer = sdp.clone();
+                let mut answer = client.accept_subscribe_offer(&crypto, now, &sdp, tracks);
+                if client.refuse_answers > 0 {
+                    // A broken answer, as if the browser had mangled it.
+                    client.refuse_answers -= 1;
+                    answer = answer.replace("a=fingerprint", "a=fingerprint-broken");
+                    answer.truncate(answer.len() / 2);
+                }
+                let answer_bytes = json_len(&ClientMessage::SubscribeAnswer {
+                    sdp: answer.clone(),
+                });
+                client.sdp_sizes.push((offer_bytes, answer_bytes));
                 client.drive(now, Leg::Subscribe, false, &mut self.net);
-                self.sfu.subscribe_answer(now, id, &answer);
+                if client.oversized_answers > 0 {
+                    // Signaling refuses the answer as too large; the SFU hears of it.
+                    client.oversized_answers -= 1;
+                    self.sfu.subscribe_answer_refused(now, id);
+                } else {
+                    self.sfu.subscribe_answer(now, id, &answer);
+                }
             }
             ServerMessage::ActiveSpeaker { id } => client.speakers.push((now, id)),
             ServerMessage::VideoState {
@@ -410,6 +443,11 @@ impl World {
             other => client.other_signals.push(other),
         }
     }
+}
+
+/// The size of `msg` as JSON text: what it costs on the signaling socket.
+fn json_len(msg: &impl serde::Serialize) -> usize {
+    serde_json::to_string(msg).map_or(0, |s| s.len())
 }
 
 /// Logs to stderr when `RUST_LOG` asks for it (e.g. `RUST_LOG=lanmeet_sfu=debug`).
