@@ -11,6 +11,7 @@
 //! or its last answer was refused (docs/ARCHITECTURE.md, "Large meetings").
 
 use str0m::format::{Codec, CodecConfig, PayloadParams};
+use str0m::media::Mid;
 use str0m::rtp::{Extension, ExtensionMap};
 
 /// Stopped sections a subscribe connection may hold before it is replaced, at least.
@@ -111,6 +112,10 @@ pub(crate) struct Negotiation {
     pub desynced: bool,
     /// Answers refused in a row.
     pub failures: u32,
+    /// The first section of the current connection: the one that tags its BUNDLE
+    /// group, whose transport every other section shares. It is never stopped, only
+    /// made inactive (see `Peer::make_subscribe_offer`).
+    pub first_mid: Option<Mid>,
 }
 
 /// What the next subscribe offer needs.
@@ -159,6 +164,7 @@ impl Negotiation {
         self.offered = false;
         self.dead_sections = 0;
         self.desynced = false;
+        self.first_mid = None;
     }
 }
 

@@ -160,7 +160,17 @@ impl Peer {
                         Some(format!("{}-{kind}", sub.source.0)),
                         None,
                     );
+                    self.negotiation.first_mid.get_or_insert(mid);
                     sub.state = SubState::Negotiating(mid);
+                }
+                SubState::ToStop(mid) if self.negotiation.first_mid == Some(mid) => {
+                    // The first section tags the BUNDLE group. Stopping it takes its mid
+                    // out of the group, and Chromium then sometimes closed the whole
+                    // transport (DTLS close_notify; seen in one churn of 20 in five
+                    // with 40 publishers), and the participant dropped out. Made
+                    // inactive, it stays the tag, carrying nothing.
+                    change.set_direction(mid, Direction::Inactive);
+                    sub.state = SubState::Stopping(mid);
                 }
                 SubState::ToStop(mid) => {
                     change.stop_media(mid);

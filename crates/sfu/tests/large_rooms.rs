@@ -279,3 +279,67 @@ fn an_answer_refused_by_signaling_as_too_large_brings_a_new_offer() {
     world.run_for(Duration::from_secs(2));
     assert!(video_frames_since(&world, "bob", "alice", since) > 30);
 }
+
+#[test]
+fn the_first_section_is_made_inactive_not_stopped() {
+    // The viewer's first section tags its BUNDLE group. Stopping it would take its mid
+    // out of the group, and Chromium then sometimes closed the whole transport; so it
+    // stays in the group, inactive.
+    let mut world = World::new(10);
+    world.join("lab", "viewer");
+    for name in ["first", "second", "third"] {
+        world.join("lab", name);
+        world.publish(name, KeyframePolicy::Every(30));
+        world.run_for(Duration::from_millis(300));
+    }
+    let sections = |w: &World| -> Vec<String> {
+        w.client("viewer")
+            .last_offer
+            .split("m=")
+            .skip(1)
+            .map(|m| m.to_string())
+            .collect()
+    };
+    let bundle = |w: &World| -> String {
+        let offer = &w.client("viewer").last_offer;
+        let line = offer.lines().find(|l| l.starts_with("a=group:BUNDLE"));
+        line.expect("a BUNDLE group").to_string()
+    };
+    let first_mid = |m: &str| -> String {
+        let line = m.lines().find(|l| l.starts_with("a=mid:"));
+        line.expect("a mid")
+            .trim_start_matches("a=mid:")
+            .to_string()
+    };
+    let tag = first_mid(&sections(&world)[0]);
+    assert!(bundle(&world).starts_with(&format!("a=group:BUNDLE {tag} ")));
+
+    // Someone other than the first leaves: their sections stop (port 0).
+    world.leave("second");
+    world.run_for(Duration::from_millis(300));
+    assert!(sections(&world)
+        .iter()
+        .any(|m| m.starts_with("audio 0 ") || m.starts_with("video 0 ")));
+
+    // The first leaves: the first section stays, inactive, and still tags the group.
+    world.leave("first");
+    world.run_for(Duration::from_millis(300));
+    let all = sections(&world);
+    assert!(
+        !all[0].starts_with("audio 0 ") && !all[0].starts_with("video 0 "),
+        "{}",
+        all[0]
+    );
+    assert!(all[0].contains("a=inactive"), "{}", all[0]);
+    assert!(
+        bundle(&world).starts_with(&format!("a=group:BUNDLE {tag} ")),
+        "{}",
+        bundle(&world)
+    );
+    let viewer = world.client("viewer");
+    assert_eq!(viewer.new_subscribe_connections, 0);
+    assert_eq!(viewer.tracks.len(), 2, "{:?}", viewer.tracks);
+    let since = world.now();
+    world.run_for(Duration::from_secs(2));
+    assert!(video_frames_since(&world, "viewer", "third", since) > 30);
+}
