@@ -20,6 +20,7 @@
 //!   sent, and the plan that splits its bandwidth over its video (`Downlink::plan`).
 //! - `growth`: when a subscriber's layers may go up again after a step down, with a
 //!   back-off for steps up its link could not carry.
+//! - `room`: a room's members and its speaker detector.
 //! - `speaker`: active speaker detection from the audio level header extension.
 #![deny(missing_docs)]
 
@@ -30,6 +31,7 @@ mod keyframe;
 mod layers;
 mod negotiation;
 mod peer;
+mod room;
 pub mod sfu;
 mod speaker;
 mod vp8;

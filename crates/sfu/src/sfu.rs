@@ -33,7 +33,8 @@ use crate::keyframe::starts_keyframe;
 use crate::layers::{Layers, RATE_WINDOW};
 use crate::negotiation::{self, Negotiation, Plan};
 use crate::peer::{BoundSsrc, Connection, Leg, Peer, PublishedTrack};
-use crate::speaker::{SpeakerDetector, EVALUATION_INTERVAL};
+use crate::room::Room;
+use crate::speaker::EVALUATION_INTERVAL;
 use crate::vp8;
 
 /// How many times in a row one connection is woken at once while it is polled: enough
@@ -113,8 +114,8 @@ pub struct Sfu {
     config: SfuConfig,
     crypto: Arc<CryptoProvider>,
     peers: HashMap<ParticipantId, Peer>,
-    /// Participants of each room, in join order.
-    rooms: HashMap<Arc<str>, Vec<ParticipantId>>,
+    /// The rooms, by name.
+    rooms: HashMap<Arc<str>, Room>,
     /// Which connection a remote address belongs to, learned from the first accepted
     /// datagram, so most datagrams skip the scan over all connections.
     by_source: HashMap<SocketAddr, (ParticipantId, Leg)>,
@@ -124,8 +125,6 @@ pub struct Sfu {
     stats: SfuStats,
     /// The latest `now` seen, for the timeout of an idle worker.
     last_now: Instant,
-    /// Active speaker detection, per room.
-    speakers: HashMap<Arc<str>, SpeakerDetector>,
     /// When speakers are next evaluated.
     next_speaker_evaluation: Instant,
     /// When layer rates are next measured and bandwidth reallocated.
@@ -158,7 +157,6 @@ impl Sfu {
             outputs: VecDeque::new(),
             stats: SfuStats::default(),
             last_now: now,
-            speakers: HashMap::new(),
             next_speaker_evaluation: now,
             next_layer_tick: now,
         }
@@ -244,7 +242,7 @@ impl Sfu {
             return;
         }
         let room: Arc<str> = Arc::from(room);
-        let members = self.rooms.entry(room.clone()).or_default();
+        let members = &mut self.rooms.entry(room.clone()).or_default().members;
         let mut subscriptions = Vec::new();
         for other in members.iter() {
             if let Some(p) = self.peers.get(other) {
@@ -293,15 +291,15 @@ impl Sfu {
         }
         self.by_source.retain(|_, (p, _)| *p != id);
         self.dirty.retain(|(p, _)| *p != id);
-        let speaker_change = self.speakers.get_mut(&peer.room).and_then(|d| d.remove(id));
+        let mut speaker_change = None;
         let mut others = Vec::new();
-        if let Some(members) = self.rooms.get_mut(&peer.room) {
-            members.retain(|p| *p != id);
-            if members.is_empty() {
+        if let Some(room) = self.rooms.get_mut(&peer.room) {
+            speaker_change = room.speakers.remove(id);
+            room.members.retain(|p| *p != id);
+            if room.members.is_empty() {
                 self.rooms.remove(&peer.room);
-                self.speakers.remove(&peer.room);
             } else {
-                others = members.clone();
+                others = room.members.clone();
             }
         }
         if let Some(speaker) = speaker_change {
@@ -605,7 +603,7 @@ impl Sfu {
             }
             t
         });
-        let speakers_busy = self.speakers.values().any(|d| !d.is_idle());
+        let speakers_busy = self.rooms.values().any(|r| !r.speakers.is_idle());
         let far = match far {
             Some(t) if speakers_busy => Some(t.min(self.next_speaker_evaluation)),
             other => other,
@@ -853,7 +851,7 @@ impl Sfu {
         let others: Vec<ParticipantId> = self
             .rooms
             .get(&peer.room)
-            .map(|m| m.iter().copied().filter(|p| *p != id).collect())
+            .map(|r| r.others(id))
             .unwrap_or_default();
         for other in others {
             if let Some(p) = self.peers.get_mut(&other) {
@@ -907,14 +905,13 @@ impl Sfu {
         let mut changes = Vec::new();
         // One more than each subscriber may hear, since nobody hears itself.
         let ranked = self.config.audio_top_n + 1;
-        for (room, detector) in &mut self.speakers {
-            if let Some(speaker) = detector.evaluate(now) {
-                changes.push((room.clone(), speaker));
+        for room in self.rooms.values_mut() {
+            if let Some(speaker) = room.speakers.evaluate(now) {
+                changes.push((room.members.clone(), speaker));
             }
-            detector.rank_audible(now, ranked);
+            room.speakers.rank_audible(now, ranked);
         }
-        for (room, speaker) in changes {
-            let members = self.rooms.get(&room).cloned().unwrap_or_default();
+        for (members, speaker) in changes {
             self.announce_speaker(&members, speaker);
         }
     }
@@ -932,22 +929,39 @@ impl Sfu {
     /// Writes one publisher packet to every subscriber of its track.
     fn forward_rtp(&mut self, now: Instant, source: ParticipantId, packet: RtpPacket) {
         self.stats.packets_in += 1;
-        let Some(peer) = self.peers.get_mut(&source) else {
+        let Some(ingress) = self.ingress(now, source, &packet) else {
             return;
         };
-        let Some(conn) = peer.publish.as_mut() else {
-            return;
-        };
+        if let Some(layer) = self.fan_out(now, source, &packet, &ingress) {
+            self.request_keyframe(now, source, ingress.mid, Some(layer));
+        }
+        if ingress.new_codec {
+            for other in self.room_members_of(source) {
+                if other != source {
+                    self.offer_if_needed(now, other);
+                }
+            }
+        }
+    }
+
+    /// The publisher's side of a packet: binds the SSRC it came on to its stream (it
+    /// passed SRTP authentication), notes a codec not seen on the track before, meters
+    /// the layer, and hands the audio level to the room's speaker detector. Returns what
+    /// the subscribers' side needs, or `None` for a packet of no known track.
+    fn ingress(
+        &mut self,
+        now: Instant,
+        source: ParticipantId,
+        packet: &RtpPacket,
+    ) -> Option<Ingress> {
+        let peer = self.peers.get_mut(&source)?;
+        let conn = peer.publish.as_mut()?;
         let ssrc = packet.header.ssrc;
-        let Some((mid, rid, rtx)) = conn
+        let (mid, rid, rtx) = conn
             .rtc
             .direct_api()
             .stream_rx(&ssrc)
-            .map(|s| (s.mid(), s.rid(), s.rtx()))
-        else {
-            return;
-        };
-        // The packet passed SRTP authentication: its SSRC is the stream's.
+            .map(|s| (s.mid(), s.rid(), s.rtx()))?;
         let bound = BoundSsrc {
             mid,
             rid,
@@ -962,12 +976,8 @@ impl Sfu {
             Some(b) => *b = bound,
             None => peer.bound_ssrcs.push(bound),
         }
-        let Some(params) = peer.params_of(*packet.header.payload_type) else {
-            return;
-        };
-        let Some(track) = peer.tracks.iter_mut().find(|t| t.mid == mid) else {
-            return;
-        };
+        let params = peer.params_of(*packet.header.payload_type)?;
+        let track = peer.tracks.iter_mut().find(|t| t.mid == mid)?;
         let new_codec = !track.codecs.iter().any(|c| c.pt() == params.pt());
         if new_codec {
             // Not the codec negotiated first: subscribe connections that lack it need
@@ -985,61 +995,88 @@ impl Sfu {
             .flatten();
         let bytes = packet.payload.len() + PACKET_OVERHEAD;
         track.layers.on_packet(index, now, bytes, size);
-        let layer = if kind == MediaKind::Video { index } else { 0 };
         if let (MediaKind::Audio, Some(level)) = (kind, packet.header.ext_vals.audio_level) {
-            self.speakers
-                .entry(peer.room.clone())
-                .or_default()
-                .on_audio(source, now, level);
+            if let Some(room) = self.rooms.get_mut(&peer.room) {
+                room.speakers.on_audio(source, now, level);
+            }
         }
-        // Borrow the member list out of the map for the loop (no allocation per packet);
-        // it goes back below, and nothing in the loop changes membership.
-        let Some(members) = self.rooms.get_mut(&peer.room).map(std::mem::take) else {
-            return;
-        };
-        let speakers = self.speakers.get(&peer.room);
-        let exts = ExtensionValues {
-            audio_level: packet.header.ext_vals.audio_level,
-            voice_activity: packet.header.ext_vals.voice_activity,
-            video_orientation: packet.header.ext_vals.video_orientation,
-            ..Default::default()
-        };
-        let incoming = Incoming {
-            layer,
-            seq: *packet.seq_no,
-            ts: packet.header.timestamp,
-            at: now,
-            keyframe: kind == MediaKind::Audio || keyframe,
-            clock_rate: params.spec().clock_rate.get(),
-        };
-        let top_n = self.config.audio_top_n;
+        Some(Ingress {
+            mid,
+            kind,
+            params,
+            vp8,
+            index,
+            shifted,
+            new_codec,
+            incoming: Incoming {
+                layer: if kind == MediaKind::Video { index } else { 0 },
+                seq: *packet.seq_no,
+                ts: packet.header.timestamp,
+                at: now,
+                keyframe: kind == MediaKind::Audio || keyframe,
+                clock_rate: params.spec().clock_rate.get(),
+            },
+            exts: ExtensionValues {
+                audio_level: packet.header.ext_vals.audio_level,
+                voice_activity: packet.header.ext_vals.voice_activity,
+                video_orientation: packet.header.ext_vals.video_orientation,
+                ..Default::default()
+            },
+        })
+    }
+
+    /// Writes the packet to every other member of the source's room who subscribes to
+    /// its track. Returns the layer a subscriber waits for a key frame of, if any.
+    fn fan_out(
+        &mut self,
+        now: Instant,
+        source: ParticipantId,
+        packet: &RtpPacket,
+        ingress: &Ingress,
+    ) -> Option<usize> {
+        // Disjoint borrows: the room's member list is read while subscribers change.
+        let Sfu {
+            config,
+            peers,
+            rooms,
+            dirty,
+            outputs,
+            stats,
+            ..
+        } = self;
+        let room = peers.get(&source).and_then(|p| rooms.get(&p.room))?;
         let mut need_keyframe = None;
-        for &other in &members {
+        for &other in &room.members {
             if other == source {
                 continue;
             }
-            let Some(sub_peer) = self.peers.get_mut(&other) else {
-                continue;
-            };
-            let Some(sub) = sub_peer
-                .subscriptions
-                .iter_mut()
-                .find(|s| s.source == source && s.source_mid == mid)
+            let Some(Peer {
+                subscriptions,
+                subscribe,
+                downlink,
+                ..
+            }) = peers.get_mut(&other)
             else {
                 continue;
             };
-            if shifted {
+            let Some(sub) = subscriptions
+                .iter_mut()
+                .find(|s| s.source == source && s.source_mid == ingress.mid)
+            else {
+                continue;
+            };
+            if ingress.shifted {
                 // A layer appeared below others (layers start in any order): the indices
                 // subscriptions hold must follow, or they would forward the wrong layer.
-                sub.layer_inserted(index);
+                sub.layer_inserted(ingress.index);
             }
-            if kind == MediaKind::Audio
-                && speakers.is_some_and(|d| !d.is_audible(other, source, top_n))
+            if ingress.kind == MediaKind::Audio
+                && !room.speakers.is_audible(other, source, config.audio_top_n)
             {
                 sub.interrupt();
                 continue;
             }
-            let (out_seq, out_ts, switched) = match sub.verdict(&incoming) {
+            let (seq, ts, switched) = match sub.verdict(&ingress.incoming) {
                 Verdict::Forward { seq, ts, switched } => (seq, ts, switched),
                 Verdict::NeedKeyframe(l) => {
                     need_keyframe = Some(l);
@@ -1047,73 +1084,100 @@ impl Sfu {
                 }
                 Verdict::Drop => continue,
             };
-            let Some(out_mid) = sub.mid() else { continue };
-            let mut payload = packet.payload.clone();
-            if vp8 && kind == MediaKind::Video {
-                if let Some(ids) = sub.map_vp8(&payload, out_seq, switched) {
-                    // The one copy per subscriber: after a layer switch its picture
-                    // ids differ from the publisher's.
-                    let mut own = payload.to_vec();
-                    ids.write(&mut own);
-                    payload = own.into();
-                }
+            if sub.mid().is_none() {
+                continue;
             }
-            if switched && kind == MediaKind::Video {
-                self.stats.layer_switches += 1;
+            if switched && ingress.kind == MediaKind::Video {
+                stats.layer_switches += 1;
                 if let Some(msg) = video_state_change(sub) {
-                    self.outputs.push_back(Output::Signal(other, msg));
+                    outputs.push_back(Output::Signal(other, msg));
                 }
             }
-            let rtc = &mut sub_peer.subscribe.rtc;
-            let Some(pt) = rtc.codec_config().match_params(params).map(|p| p.pt()) else {
-                continue;
-            };
-            let mut api = rtc.direct_api();
-            let Some(tx) = api.stream_tx_by_mid(out_mid, None) else {
-                continue;
-            };
-            self.stats.packets_forwarded += 1;
-            self.stats.bytes_forwarded += payload.len() as u64;
-            sub_peer
-                .downlink
-                .on_sent(now, payload.len() + PACKET_OVERHEAD);
-            tx.write_rtp(
-                RtpWrite::new(pt, out_seq.into(), out_ts, packet.timestamp, payload)
-                    .marker(packet.header.marker)
-                    .ext_vals(exts.clone())
-                    .nackable(kind == MediaKind::Video),
-            );
-            self.dirty.push((other, Leg::Subscribe));
-        }
-        // The source is still a member (nothing above removes peers), so its room
-        // name is found without cloning it per packet.
-        if let Some(slot) = self
-            .peers
-            .get(&source)
-            .and_then(|p| self.rooms.get_mut(&p.room))
-        {
-            *slot = members;
-        }
-        if let Some(layer) = need_keyframe {
-            self.request_keyframe(now, source, mid, Some(layer));
-        }
-        if new_codec {
-            for other in self.room_members_of(source) {
-                if other != source {
-                    self.offer_if_needed(now, other);
-                }
+            let conn = (&mut subscribe.rtc, downlink);
+            if write_to_subscriber(now, conn, sub, packet, ingress, (seq, ts, switched), stats) {
+                dirty.push((other, Leg::Subscribe));
             }
         }
+        need_keyframe
     }
-
     /// Everyone in `id`'s room (`id` too).
     fn room_members_of(&self, id: ParticipantId) -> Vec<ParticipantId> {
         self.peers
             .get(&id)
             .and_then(|p| self.rooms.get(&p.room))
-            .cloned()
+            .map(|r| r.members.clone())
             .unwrap_or_default()
     }
+}
+
+/// What the subscribers' side of forwarding needs to know about a publisher packet.
+struct Ingress {
+    /// The publisher's media section it belongs to.
+    mid: Mid,
+    kind: MediaKind,
+    /// Its payload type's parameters on the publish connection.
+    params: PayloadParams,
+    /// VP8, whose picture ids are rewritten per subscriber.
+    vp8: bool,
+    /// Its layer's index among the track's layers.
+    index: usize,
+    /// Its layer appeared below others: subscriptions' indices must follow.
+    shifted: bool,
+    /// The track is sent in a codec not seen on it before.
+    new_codec: bool,
+    /// What a subscription decides on.
+    incoming: Incoming,
+    /// The header extensions passed on.
+    exts: ExtensionValues,
+}
+
+/// Writes one forwarded packet to a subscriber's connection (`rtc`), with the sequence
+/// number and timestamp its subscription `sub` gave it, and whether its layer just
+/// switched. Returns whether it was written.
+fn write_to_subscriber(
+    now: Instant,
+    (rtc, downlink): (&mut Rtc, &mut Downlink),
+    sub: &mut Subscription,
+    packet: &RtpPacket,
+    ingress: &Ingress,
+    (seq, ts, switched): (u64, u32, bool),
+    stats: &mut SfuStats,
+) -> bool {
+    let Some(out_mid) = sub.mid() else {
+        return false;
+    };
+    let video = ingress.kind == MediaKind::Video;
+    let mut payload = packet.payload.clone();
+    if ingress.vp8 && video {
+        if let Some(ids) = sub.map_vp8(&payload, seq, switched) {
+            // The one copy per subscriber: after a layer switch its picture ids differ
+            // from the publisher's.
+            let mut own = payload.to_vec();
+            ids.write(&mut own);
+            payload = own.into();
+        }
+    }
+    let Some(pt) = rtc
+        .codec_config()
+        .match_params(ingress.params)
+        .map(|p| p.pt())
+    else {
+        return false;
+    };
+    let mut api = rtc.direct_api();
+    let Some(tx) = api.stream_tx_by_mid(out_mid, None) else {
+        return false;
+    };
+    stats.packets_forwarded += 1;
+    stats.bytes_forwarded += payload.len() as u64;
+    downlink.on_sent(now, payload.len() + PACKET_OVERHEAD);
+    tx.write_rtp(
+        RtpWrite::new(pt, seq.into(), ts, packet.timestamp, payload)
+            .marker(packet.header.marker)
+            .ext_vals(ingress.exts.clone())
+            .nackable(video),
+    );
+    true
 }
 
 /// A `video_state` message for `sub` if what it forwards changed since the subscriber
