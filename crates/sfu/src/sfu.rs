@@ -172,6 +172,13 @@ impl Sfu {
         self.peers.len()
     }
 
+    /// Whether participant `id` has been sent a subscribe offer it has not answered.
+    pub fn is_negotiating(&self, id: ParticipantId) -> bool {
+        self.peers
+            .get(&id)
+            .is_some_and(|p| p.pending_offer.is_some())
+    }
+
     /// Number of rooms on this worker.
     pub fn room_count(&self) -> usize {
         self.rooms.len()
