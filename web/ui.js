@@ -7,6 +7,8 @@
  */
 
 /** @typedef {import('./protocol.js').Participant} Participant */
+/** @typedef {import('./roster.js').Roster} Roster */
+/** @typedef {import('./roster.js').RosterChange} RosterChange */
 /** @typedef {import('./protocol.js').TrackKind} TrackKind */
 
 /** @typedef {import('./protocol.js').TrackSource} TrackSource */
@@ -22,6 +24,9 @@ export { byId, el, icon, initials };
 
 /** The remembered view mode. */
 const VIEW_MODE_KEY = 'lanmeet.view';
+
+/** How long "Reconnected" stays in the connection banner. */
+const RECONNECTED_SHOWN_MS = 4000;
 
 export class JoinView {
   constructor() {
@@ -119,6 +124,9 @@ export class MeetingView {
     this.gridViewButton = byId('view-grid', HTMLButtonElement);
     this.speakerViewButton = byId('view-speaker', HTMLButtonElement);
     this.leaveButton = byId('leave', HTMLButtonElement);
+    this.connectionBanner = byId('connection-banner', HTMLElement);
+    /** @type {number | null} */
+    this.bannerTimer = null;
     this.lost = byId('lost', HTMLElement);
     this.lostMessage = byId('lost-message', HTMLElement);
     this.rejoinButton = byId('rejoin', HTMLButtonElement);
@@ -138,8 +146,10 @@ export class MeetingView {
     this.selfTile = null;
     /** @type {Map<number, RemoteTile>} */
     this.tiles = new Map();
-    /** Everyone else as last announced. @type {Map<number, Participant>} */
-    this.participants = new Map();
+    /** Who is in the room: the tiles follow it. @type {Roster | null} */
+    this.roster = null;
+    /** Stops following the roster. @type {() => void} */
+    this.unsubscribe = () => {};
     /** Shared screens by presenter. @type {Map<number, PresentationTile>} */
     this.screens = new Map();
     /** @type {Map<number, PendingTrack[]>} */
@@ -184,11 +194,13 @@ export class MeetingView {
   }
 
   /**
-   * Shows an empty meeting with the own tile.
+   * Shows the meeting with the own tile and a tile for everyone in `roster`, and keeps
+   * the tiles in step with it.
    * @param {string} room
    * @param {string} name
+   * @param {Roster} roster
    */
-  show(room, name) {
+  show(room, name, roster) {
     this.clear();
     this.roomName.textContent = room;
     document.title = `${room} \u2013 lanmeet`;
@@ -200,7 +212,27 @@ export class MeetingView {
     this.pages.add('self');
     this.root.hidden = false;
     this.setScreenSharing(false);
-    this.arrange();
+    this.roster = roster;
+    this.unsubscribe = roster.subscribe((change) => this.rosterChanged(change));
+    this.rosterChanged({ kind: 'reset' });
+  }
+
+  /** @param {RosterChange} change */
+  rosterChanged(change) {
+    const roster = /** @type {Roster} */ (this.roster);
+    if (change.kind === 'reset') {
+      for (const id of [...this.tiles.keys()].filter((id) => !roster.participants.has(id))) {
+        this.removeParticipant(id);
+      }
+      for (const p of roster.participants.values()) {
+        this.upsertParticipant(p);
+      }
+      this.arrange();
+    } else if (change.kind === 'joined' || change.kind === 'updated') {
+      this.upsertParticipant(change.participant);
+    } else if (change.kind === 'left') {
+      this.removeParticipant(change.participant.id);
+    }
   }
 
   hide() {
@@ -209,11 +241,13 @@ export class MeetingView {
   }
 
   clear() {
+    this.unsubscribe();
+    this.unsubscribe = () => {};
+    this.roster = null;
     for (const tile of this.tiles.values()) {
       tile.audio.srcObject = null;
     }
     this.tiles.clear();
-    this.participants.clear();
     this.screens.clear();
     this.pendingTracks.clear();
     this.pinned = null;
@@ -225,6 +259,7 @@ export class MeetingView {
     this.notices.replaceChildren();
     this.copyStatus.textContent = '';
     this.lost.hidden = true;
+    this.setConnectionBanner('');
   }
 
   /**
@@ -289,7 +324,6 @@ export class MeetingView {
    * @param {Participant} participant
    */
   upsertParticipant(participant) {
-    this.participants.set(participant.id, participant);
     const tile = this.tiles.get(participant.id);
     if (tile) {
       tile.setName(participant.name, false);
@@ -336,7 +370,6 @@ export class MeetingView {
   /** @param {number} id */
   removeParticipant(id) {
     this.pendingTracks.delete(id);
-    this.participants.delete(id);
     const screen = this.screens.get(id);
     if (screen) {
       screen.video.srcObject = null;
@@ -430,22 +463,9 @@ export class MeetingView {
     }
   }
 
-  /**
-   * The name of another participant who is presenting, if any.
-   * @returns {string | null}
-   */
-  presenterName() {
-    for (const p of this.participants.values()) {
-      if (p.screen) {
-        return p.name;
-      }
-    }
-    return null;
-  }
-
   /** @param {number} id */
   presenting(id) {
-    return Boolean(this.participants.get(id)?.screen) && this.screens.has(id);
+    return Boolean(this.roster?.get(id)?.screen) && this.screens.has(id);
   }
 
   /**
@@ -595,7 +615,36 @@ export class MeetingView {
   }
 
   /**
-   * Shows that the connection is gone, with a Rejoin button.
+   * Shows that the connection is lost and being restored; the meeting stays as it is,
+   * without the others (the roster is empty until the rejoin).
+   * @param {string} cause e.g. "Connection lost"
+   */
+  showReconnecting(cause) {
+    this.setConnectionBanner(`${cause} \u2014 reconnecting\u2026`, 'lost');
+  }
+
+  /** The connection is back: says so briefly. */
+  showReconnected() {
+    this.setConnectionBanner('Reconnected', 'restored');
+    this.bannerTimer = window.setTimeout(() => this.setConnectionBanner(''), RECONNECTED_SHOWN_MS);
+  }
+
+  /**
+   * @param {string} text empty: no banner
+   * @param {'lost' | 'restored'} [kind]
+   */
+  setConnectionBanner(text, kind = 'lost') {
+    if (this.bannerTimer !== null) {
+      window.clearTimeout(this.bannerTimer);
+      this.bannerTimer = null;
+    }
+    // The element stays in the document, so screen readers announce each new text.
+    this.connectionBanner.textContent = text;
+    this.connectionBanner.dataset.kind = text ? kind : '';
+  }
+
+  /**
+   * Shows that the connection is gone for good, with a Rejoin button.
    * @param {string} message
    */
   showLost(message) {
