@@ -648,6 +648,7 @@ export class MeetingView {
    * @param {string} message
    */
   showLost(message) {
+    this.setConnectionBanner('');
     this.lostMessage.textContent = message;
     this.lost.hidden = false;
     this.rejoinButton.focus();
