@@ -143,12 +143,12 @@ class Session {
       this.enter(this.conn.room).catch((err) => meetingView.showNotice(String(err)));
     } else if (state.kind === 'connected') {
       chatPanel.joined(this.name, this.conn.token ?? '');
-      meetingView.showReconnected();
+      meetingView.banner.reconnected();
       this.screen.resume();
     } else if (state.kind === 'lost') {
       chatPanel.disconnected();
       meetingView.setActiveSpeaker(null, null);
-      meetingView.showReconnecting(state.reason === 'restarting' ? 'The server is restarting' : 'Connection lost');
+      meetingView.banner.reconnecting(state.reason === 'restarting' ? 'The server is restarting' : 'Connection lost');
     } else if (state.kind === 'closed' && !state.byUser) {
       this.end(state.error);
     }

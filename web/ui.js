@@ -19,14 +19,12 @@ import { byId, el, icon, initials, remember, remembered } from './dom.js';
 import { PresentationTile, RemoteTile, Tile } from './tiles.js';
 import { StageLayout, replaceIfChanged } from './layout.js';
 import { PageOrder, pageSizeFor } from './paging.js';
+import { ConnectionBanner } from './banner.js';
 
 export { byId, el, icon, initials };
 
 /** The remembered view mode. */
 const VIEW_MODE_KEY = 'lanmeet.view';
-
-/** How long "Reconnected" stays in the connection banner. */
-const RECONNECTED_SHOWN_MS = 4000;
 
 export class JoinView {
   constructor() {
@@ -124,9 +122,8 @@ export class MeetingView {
     this.gridViewButton = byId('view-grid', HTMLButtonElement);
     this.speakerViewButton = byId('view-speaker', HTMLButtonElement);
     this.leaveButton = byId('leave', HTMLButtonElement);
-    this.connectionBanner = byId('connection-banner', HTMLElement);
-    /** @type {number | null} */
-    this.bannerTimer = null;
+    /** Says when the connection is lost and restored. */
+    this.banner = new ConnectionBanner();
     this.lost = byId('lost', HTMLElement);
     this.lostMessage = byId('lost-message', HTMLElement);
     this.rejoinButton = byId('rejoin', HTMLButtonElement);
@@ -259,7 +256,7 @@ export class MeetingView {
     this.notices.replaceChildren();
     this.copyStatus.textContent = '';
     this.lost.hidden = true;
-    this.setConnectionBanner('');
+    this.banner.clear();
   }
 
   /**
@@ -615,40 +612,11 @@ export class MeetingView {
   }
 
   /**
-   * Shows that the connection is lost and being restored; the meeting stays as it is,
-   * without the others (the roster is empty until the rejoin).
-   * @param {string} cause e.g. "Connection lost"
-   */
-  showReconnecting(cause) {
-    this.setConnectionBanner(`${cause} \u2014 reconnecting\u2026`, 'lost');
-  }
-
-  /** The connection is back: says so briefly. */
-  showReconnected() {
-    this.setConnectionBanner('Reconnected', 'restored');
-    this.bannerTimer = window.setTimeout(() => this.setConnectionBanner(''), RECONNECTED_SHOWN_MS);
-  }
-
-  /**
-   * @param {string} text empty: no banner
-   * @param {'lost' | 'restored'} [kind]
-   */
-  setConnectionBanner(text, kind = 'lost') {
-    if (this.bannerTimer !== null) {
-      window.clearTimeout(this.bannerTimer);
-      this.bannerTimer = null;
-    }
-    // The element stays in the document, so screen readers announce each new text.
-    this.connectionBanner.textContent = text;
-    this.connectionBanner.dataset.kind = text ? kind : '';
-  }
-
-  /**
    * Shows that the connection is gone for good, with a Rejoin button.
    * @param {string} message
    */
   showLost(message) {
-    this.setConnectionBanner('');
+    this.banner.clear();
     this.lostMessage.textContent = message;
     this.lost.hidden = false;
     this.rejoinButton.focus();
