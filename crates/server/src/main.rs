@@ -1,5 +1,6 @@
 //! `lanmeet`: parse the command line, start the server, print where to find it, run
-//! until Ctrl-C.
+//! until Ctrl-C or SIGTERM, then shut down gracefully (participants are told that the
+//! server is restarting and rejoin by themselves when it is back).
 
 use clap::Parser;
 use lanmeet_server::config::{Cli, Command, Config};
@@ -27,10 +28,26 @@ async fn main() -> anyhow::Result<()> {
     print_urls(&server);
     tokio::select! {
         r = server.wait() => r,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("shutting down");
+        signal = stop_signal() => {
+            eprintln!("{signal}: shutting down (participants rejoin when the server is back)");
             server.shutdown().await
         }
+    }
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM (what systemd and `kill` send); names it.
+async fn stop_signal() -> &'static str {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot listen for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return "Ctrl-C";
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        _ = term.recv() => "SIGTERM",
     }
 }
 

@@ -120,6 +120,7 @@ pub async fn join_with_history(
             version: 1,
             room: room.into(),
             name: name.into(),
+            resume: None,
         },
     )
     .await;
