@@ -362,7 +362,7 @@ describe(`a subscriber on a ${LIMIT_KBIT} kbit/s link`, { timeout: 300_000, skip
       // queue at the server (the pacer used to hold up to 2 s) shows as a long round
       // trip or jitter buffer. The issue's goal of < 300 ms jitter buffer is not met yet
       // (200-380 ms: padding probes keep the link's 150 ms queue busy, see
-      // docs/ARCHITECTURE.md); this bound catches queues of the old kind.
+      // docs/bandwidth.md, "Known limit: probing a full link queues"); this bound catches queues of the old kind.
       [
         b.videoJitterBufferMs !== null && b.videoJitterBufferMs < MAX_JITTER_BUFFER_MS,
         `B's video jitter buffer holds ${fmtMs(b.videoJitterBufferMs)} ms on average, want < ${MAX_JITTER_BUFFER_MS}`,

@@ -26,7 +26,7 @@ import { inboundOf } from './pagestats.mjs';
 // Load-generator publishers in the room before the churn: 40, two pages of 25 on a
 // 1280x800 window (with the two browsers, 42 cameras). The server's offers and the
 // browser's answers fit signaling at that size since offers carry only the codecs in use
-// and SDP messages may have 256 KiB (docs/ARCHITECTURE.md, "Large meetings"). The run
+// and SDP messages may have 256 KiB (docs/large-meetings.md, "Offers that fit"). The run
 // takes about 30 s on a 2-core machine. LARGEROOM_PUBLISHERS=12 runs a smaller room on a
 // smaller window whose page holds 9 tiles.
 const PUBLISHERS = Number(process.env.LARGEROOM_PUBLISHERS ?? 40);

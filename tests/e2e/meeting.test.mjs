@@ -22,7 +22,7 @@ const ROOM = `e2e-${process.pid}`;
 const MIN_FPS = 12;
 // A viewer's first remote frame, from its page load, and the time from a stream's first
 // frame to the layer it settles at. Measured medians are far lower (see the closing note
-// of the latency issue and docs/ARCHITECTURE.md); these bounds catch a return of the
+// of the latency issue and docs/bandwidth.md, "A meeting starts at full quality"); these bounds catch a return of the
 // paced start, which took 1.7 s and 7 s.
 const FIRST_FRAME_LIMIT_MS = 3000;
 const TOP_LAYER_LIMIT_MS = 6000;
