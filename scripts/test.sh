@@ -34,6 +34,9 @@ cargo test --release --workspace --locked
 log "checking the browser client's JSDoc types"
 npx --no-install tsc -p web/jsconfig.json
 
+log "checking the browser tests' JSDoc types"
+npx --no-install tsc -p tests/e2e/jsconfig.json
+
 log "browser client logic without a browser (grid pages and layout)"
 node --test tests/web/
 

@@ -356,7 +356,7 @@ export function descendants(root) {
  * @template T
  * @param {() => Promise<T> | T} check
  * @param {{timeoutMs?: number, intervalMs?: number, message?: string}} [options]
- * @returns {Promise<T>}
+ * @returns {Promise<Exclude<T, null | undefined | false | 0 | ''>>}
  */
 export async function waitUntil(check, { timeoutMs = 10_000, intervalMs = 100, message = 'condition' } = {}) {
   const deadline = Date.now() + timeoutMs;
@@ -366,7 +366,7 @@ export async function waitUntil(check, { timeoutMs = 10_000, intervalMs = 100, m
     try {
       const value = await check();
       if (value) {
-        return value;
+        return /** @type {Exclude<T, null | undefined | false | 0 | ''>} */ (value);
       }
       last = value;
     } catch (err) {

@@ -438,7 +438,7 @@ impl Sfu {
                 tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, Some(RTX_RATIO_CAP));
                 // Forwarded video never waits in str0m's pacer (audio never does): a
                 // late packet is worse than a lower layer, and layers are what follow
-                // the estimate (docs/ARCHITECTURE.md, "Pacing").
+                // the estimate (docs/bandwidth.md, "Pacing: forwarded media never waits").
                 tx.set_unpaced(true);
             }
         }
