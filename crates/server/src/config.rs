@@ -37,7 +37,7 @@ pub struct ServeArgs {
     /// Address and port for HTTPS (or HTTP with --http) [default: 0.0.0.0:8443].
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
-    /// Directory for the certificate and later chat history and files
+    /// Directory for the certificate, the chat history and shared files
     /// [default: ./lanmeet-data].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
