@@ -49,27 +49,6 @@ async fn closing_notice_and_code(ws: &mut Ws) -> (Option<String>, Option<CloseCo
     }
 }
 
-async fn join_resuming(
-    server: &lanmeet_server::RunningServer,
-    room: &str,
-    name: &str,
-    resume: &str,
-) -> (Ws, ServerMessage) {
-    let mut ws = connect(server).await;
-    send(
-        &mut ws,
-        &ClientMessage::Join {
-            version: 1,
-            room: room.into(),
-            name: name.into(),
-            resume: Some(resume.into()),
-        },
-    )
-    .await;
-    let reply = recv(&mut ws).await.expect("a reply to join");
-    (ws, reply)
-}
-
 #[tokio::test]
 async fn shutdown_tells_everyone_closes_cleanly_and_a_restart_takes_them_back() {
     let data_dir = std::env::temp_dir().join(format!(
@@ -153,7 +132,7 @@ async fn a_rejoin_with_its_token_replaces_the_lost_session() {
     let old_id = id_of(&first);
 
     // Without the token, or with someone else's, the name is still taken.
-    let (_, reply) = join_resuming(&server, "lab", "Ada", "not-a-token").await;
+    let (_, reply, _) = join_resuming(&server, "lab", "Ada", Some("not-a-token")).await;
     assert!(
         matches!(
             reply,
@@ -165,7 +144,7 @@ async fn a_rejoin_with_its_token_replaces_the_lost_session() {
         "{reply:?}"
     );
     let (_other_room, elsewhere) = join(&server, "annex", "Cy").await;
-    let (_, reply) = join_resuming(&server, "lab", "Ada", &token_of(&elsewhere)).await;
+    let (_, reply, _) = join_resuming(&server, "lab", "Ada", Some(&token_of(&elsewhere))).await;
     assert!(
         matches!(
             reply,
@@ -177,7 +156,7 @@ async fn a_rejoin_with_its_token_replaces_the_lost_session() {
         "a token of another room does not free a name: {reply:?}"
     );
 
-    let (_ada, second) = join_resuming(&server, "lab", "Ada", &token_of(&first)).await;
+    let (_ada, second, _) = join_resuming(&server, "lab", "Ada", Some(&token_of(&first))).await;
     let new_id = id_of(&second);
     assert_ne!(new_id, old_id, "a new session gets a new id");
     let left = recv_until(&mut bob, |m| {
