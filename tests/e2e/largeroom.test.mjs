@@ -1,4 +1,4 @@
-// A large meeting: load-generator publishers (`lanmeet loadgen`) and two headless
+// A large meeting: load-generator publishers (`lanmeet-loadgen`) and two headless
 // Chromium participants in one room. The grid view shows a page of tiles (25 on a
 // 1280x800 window); the steps check that every tile on the shown page gets video and the tiles
 // off it get none, that "Next page" brings the next page's video within 2 s, and that
@@ -14,10 +14,10 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { SERVER_BIN, descendants, joinByLink, launchParticipant, scenarioSteps, startServer, waitUntil } from './harness.mjs';
+import { LOADGEN_BIN, descendants, joinByLink, launchParticipant, scenarioSteps, startServer, waitUntil } from './harness.mjs';
 import { inboundOf } from './pagestats.mjs';
 
 /** @typedef {import('./harness.mjs').Participant} Participant */
@@ -42,18 +42,17 @@ const MIN_TILE_WIDTH = 160;
 /** The promise of the feature: a page switch brings video within this. */
 const SWITCH_MS = 2000;
 const ROOM_PREFIX = `large-${process.pid}`;
-// `lanmeet loadgen` names rooms PREFIX-0, PREFIX-1, ...
+// `lanmeet-loadgen` names rooms PREFIX-0, PREFIX-1, ...
 const ROOM = `${ROOM_PREFIX}-0`;
 
 /**
- * A group of synthetic publishers in one `lanmeet loadgen` process.
+ * A group of synthetic publishers in one `lanmeet-loadgen` process.
  * @param {Server} server
  * @param {string} namePrefix
  * @param {number} count
  */
 function startLoadgen(server, namePrefix, count) {
   const args = [
-    'loadgen',
     '--server', server.url.replace(/\/$/, ''),
     '--room-prefix', ROOM_PREFIX,
     '--name-prefix', namePrefix,
@@ -65,7 +64,7 @@ function startLoadgen(server, namePrefix, count) {
   ];
   /** @type {string[]} */
   const lines = [];
-  const child = spawn(SERVER_BIN, args, { env: { ...process.env, RUST_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(LOADGEN_BIN, args, { env: { ...process.env, RUST_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [child.stdout, child.stderr]) {
     stream.setEncoding('utf8');
     stream.on('data', (chunk) => {
@@ -208,6 +207,12 @@ describe('large meeting: pages of the grid view', { timeout: 150_000 }, () => {
   );
 
   before(async () => {
+    if (!existsSync(LOADGEN_BIN)) {
+      throw new Error(
+        `lanmeet-loadgen not found at ${LOADGEN_BIN}. Build it ` +
+          '(cargo build --release -p lanmeet-loadgen) or set LANMEET_LOADGEN_BIN.',
+      );
+    }
     server = await startServer();
   });
 

@@ -14,15 +14,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = match Cli::parse().command {
-        Command::Serve(args) => args,
-        Command::Loadgen(args) => {
-            let json = args.json;
-            let report = lanmeet_loadgen::run(args).await?;
-            lanmeet_loadgen::print(&report, json);
-            return Ok(());
-        }
-    };
+    let Command::Serve(args) = Cli::parse().command;
     let config = Config::from_args(args)?;
     let mut server = lanmeet_server::start(config).await?;
     print_urls(&server);
