@@ -264,10 +264,10 @@ def start_janus(tmp):
 
 def loadgen(server, target, name, extra, duration):
     wait_for_chromium(f"{target} {name}")
-    cmd = [os.path.join(BIN, "lanmeet"), "loadgen", "--target", target,
+    cmd = [os.path.join(BIN, "lanmeet-loadgen"), "--target", target,
            "--server", server.url, "--server-pid", str(server.pid), "--json",
            "--duration", str(duration), "--room-prefix", name] + extra
-    commands.append(" ".join(["lanmeet", "loadgen"] + cmd[2:]).replace(str(server.pid), "$PID"))
+    commands.append(" ".join(["lanmeet-loadgen"] + cmd[1:]).replace(str(server.pid), "$PID"))
     full = ["ip", "netns", "exec", CLI_NS, "taskset", "-c", LOADGEN_CPU] + cmd
     p = subprocess.run(full, capture_output=True, text=True, timeout=600)
     lines = [l for l in p.stdout.splitlines() if l.startswith("{")]

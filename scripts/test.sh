@@ -34,10 +34,14 @@ cargo test --release --workspace --locked
 log "checking the browser client's JSDoc types"
 npx --no-install tsc -p web/jsconfig.json
 
+log "checking the browser tests' JSDoc types"
+npx --no-install tsc -p tests/e2e/jsconfig.json
+
 log "browser client logic without a browser (grid pages and layout)"
 node --test tests/web/
 
 log "end-to-end tests in headless Chromium"
-cargo build --release --locked -p lanmeet-server
-LANMEET_BIN="$PWD/target/release/lanmeet" node --test --test-concurrency=1 tests/e2e/
+cargo build --release --locked -p lanmeet-server -p lanmeet-loadgen
+LANMEET_BIN="$PWD/target/release/lanmeet" LANMEET_LOADGEN_BIN="$PWD/target/release/lanmeet-loadgen" \
+  node --test --test-concurrency=1 tests/e2e/
 log "all tests passed"

@@ -2,14 +2,20 @@
 /**
  * File sharing over HTTP (docs/PROTOCOL.md, "Files"): uploads with `XMLHttpRequest`,
  * which streams a File body from disk and reports upload progress; downloads with
- * `fetch`, read chunk by chunk for progress, hashed as they arrive (sha256.js), resumed
+ * `fetch`, read chunk by chunk for progress, hashed as they arrive, resumed
  * with a `Range` request after an interruption, checked against the announced SHA-256
  * and then saved through a blob URL.
  *
  * The transfer functions are UI-free; `TransferView` and `FileCard` render them.
  */
 
-import { Sha256 } from './sha256.js';
+// SHA-256 from the vendored, audited @noble/hashes (vendor/noble-hashes/README.md), not
+// `crypto.subtle.digest`: a download is hashed chunk by chunk as it arrives, and
+// crypto.subtle has no incremental API, so it would need the whole file in one more
+// buffer (a second copy of a large download) and exists only in secure contexts, while a
+// page on plain HTTP off localhost shares files too. The client hashes nothing whole.
+import { sha256 } from './vendor/noble-hashes/sha2.js';
+import { bytesToHex } from './vendor/noble-hashes/utils.js';
 
 /** @typedef {import('./protocol.js').ChatMessage} ChatMessage */
 /** @typedef {NonNullable<ChatMessage['file']>} SharedFile */
@@ -146,7 +152,7 @@ export function downloadFile(file, { token, onProgress = () => {} }) {
     /** @type {BlobPart[]} */
     let parts = [];
     let received = 0;
-    let hash = new Sha256();
+    let hash = sha256.create();
     let resumes = 0;
     /** @param {unknown} err */
     const retryOrThrow = async (err) => {
@@ -185,7 +191,7 @@ export function downloadFile(file, { token, onProgress = () => {} }) {
         // The server sent the whole file again rather than the rest: start over.
         parts = [];
         received = 0;
-        hash = new Sha256();
+        hash = sha256.create();
       }
       const reader = response.body.getReader();
       try {
@@ -213,7 +219,7 @@ export function downloadFile(file, { token, onProgress = () => {} }) {
     if (received !== file.size) {
       throw new TransferError(`The server sent ${received} bytes, but the file has ${file.size}.`);
     }
-    return { blob: new Blob(parts, { type: file.mime || 'application/octet-stream' }), sha256: hash.hex() };
+    return { blob: new Blob(parts, { type: file.mime || 'application/octet-stream' }), sha256: bytesToHex(hash.digest()) };
   })();
   return { done, cancel: () => controller.abort() };
 }

@@ -160,9 +160,10 @@ export class SubscribeConnection {
 
 /**
  * Makes each media section's `msid` unique, appending the section's mid to a repeated
- * track id. Chromium refuses an offer in which two sections carry the same msid; a
- * server that names tracks after participant and kind only (`<id>-video`) gives a
- * presenter's camera and screen the same one.
+ * track id. Chromium refuses an offer in which two sections carry the same msid. The
+ * server names each track after its participant and source (`<id>-video`,
+ * `<id>-screen`; crates/sfu/src/peer.rs), so its offers should never repeat one; this
+ * keeps an offer that does anyway from being refused.
  * @param {string} sdp
  */
 export function uniqueMsids(sdp) {

@@ -3,6 +3,8 @@
 //
 // Environment:
 //   LANMEET_BIN     server binary (default target/release/lanmeet)
+//   LANMEET_LOADGEN_BIN  load generator, for the large-room test (default lanmeet-loadgen
+//                   next to the server binary)
 //   CHROMIUM_PATH   browser (default /usr/bin/chromium)
 //   RUST_LOG        passed to the server (default info)
 //   E2E_VERBOSE=1   print server and browser logs even when tests pass
@@ -21,6 +23,10 @@ import { chromium } from 'playwright-core';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 export const SERVER_BIN = path.resolve(REPO, process.env.LANMEET_BIN ?? 'target/release/lanmeet');
+export const LOADGEN_BIN = path.resolve(
+  REPO,
+  process.env.LANMEET_LOADGEN_BIN ?? path.join(path.dirname(SERVER_BIN), 'lanmeet-loadgen'),
+);
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const VERBOSE = process.env.E2E_VERBOSE === '1';
 
@@ -360,7 +366,7 @@ export function descendants(root) {
  * @template T
  * @param {() => Promise<T> | T} check
  * @param {{timeoutMs?: number, intervalMs?: number, message?: string}} [options]
- * @returns {Promise<T>}
+ * @returns {Promise<Exclude<T, null | undefined | false | 0 | ''>>}
  */
 export async function waitUntil(check, { timeoutMs = 10_000, intervalMs = 100, message = 'condition' } = {}) {
   const deadline = Date.now() + timeoutMs;
@@ -370,7 +376,7 @@ export async function waitUntil(check, { timeoutMs = 10_000, intervalMs = 100, m
     try {
       const value = await check();
       if (value) {
-        return value;
+        return /** @type {Exclude<T, null | undefined | false | 0 | ''>} */ (value);
       }
       last = value;
     } catch (err) {

@@ -1,4 +1,4 @@
-// A large meeting: load-generator publishers (`lanmeet loadgen`) and two headless
+// A large meeting: load-generator publishers (`lanmeet-loadgen`) and two headless
 // Chromium participants in one room. The grid view shows a page of tiles (25 on a
 // 1280x800 window); the steps check that every tile on the shown page gets video and the tiles
 // off it get none, that "Next page" brings the next page's video within 2 s, and that
@@ -14,10 +14,11 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { SERVER_BIN, descendants, joinByLink, launchParticipant, scenarioSteps, startServer, waitUntil } from './harness.mjs';
+import { LOADGEN_BIN, descendants, joinByLink, launchParticipant, scenarioSteps, startServer, waitUntil } from './harness.mjs';
+import { inboundOf } from './pagestats.mjs';
 
 /** @typedef {import('./harness.mjs').Participant} Participant */
 /** @typedef {import('./harness.mjs').Server} Server */
@@ -25,7 +26,7 @@ import { SERVER_BIN, descendants, joinByLink, launchParticipant, scenarioSteps, 
 // Load-generator publishers in the room before the churn: 40, two pages of 25 on a
 // 1280x800 window (with the two browsers, 42 cameras). The server's offers and the
 // browser's answers fit signaling at that size since offers carry only the codecs in use
-// and SDP messages may have 256 KiB (docs/ARCHITECTURE.md, "Large meetings"). The run
+// and SDP messages may have 256 KiB (docs/large-meetings.md, "Offers that fit"). The run
 // takes about 30 s on a 2-core machine. LARGEROOM_PUBLISHERS=12 runs a smaller room on a
 // smaller window whose page holds 9 tiles.
 const PUBLISHERS = Number(process.env.LARGEROOM_PUBLISHERS ?? 40);
@@ -41,18 +42,17 @@ const MIN_TILE_WIDTH = 160;
 /** The promise of the feature: a page switch brings video within this. */
 const SWITCH_MS = 2000;
 const ROOM_PREFIX = `large-${process.pid}`;
-// `lanmeet loadgen` names rooms PREFIX-0, PREFIX-1, ...
+// `lanmeet-loadgen` names rooms PREFIX-0, PREFIX-1, ...
 const ROOM = `${ROOM_PREFIX}-0`;
 
 /**
- * A group of synthetic publishers in one `lanmeet loadgen` process.
+ * A group of synthetic publishers in one `lanmeet-loadgen` process.
  * @param {Server} server
  * @param {string} namePrefix
  * @param {number} count
  */
 function startLoadgen(server, namePrefix, count) {
   const args = [
-    'loadgen',
     '--server', server.url.replace(/\/$/, ''),
     '--room-prefix', ROOM_PREFIX,
     '--name-prefix', namePrefix,
@@ -64,7 +64,7 @@ function startLoadgen(server, namePrefix, count) {
   ];
   /** @type {string[]} */
   const lines = [];
-  const child = spawn(SERVER_BIN, args, { env: { ...process.env, RUST_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(LOADGEN_BIN, args, { env: { ...process.env, RUST_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [child.stdout, child.stderr]) {
     stream.setEncoding('utf8');
     stream.on('data', (chunk) => {
@@ -85,11 +85,10 @@ function startLoadgen(server, namePrefix, count) {
 }
 
 /**
- * What the page shows and receives: the tiles of the shown page and those off it (each
- * with id and name), the page label, and per participant the camera's inbound counters.
- * Runs in the page.
+ * What the page shows: the tiles of the shown page and those off it (each with id and
+ * name), the page label, and the sizes last reported in `view`. Runs in the page.
  */
-async function snapshot() {
+function shownTiles() {
   const lm = /** @type {any} */ (window).lanmeet;
   /** @param {string} selector */
   const tiles = (selector) =>
@@ -104,42 +103,62 @@ async function snapshot() {
         currentTime: video.currentTime,
       };
     });
-  /** @type {Record<number, {bytes: number, packets: number, frames: number}>} */
-  const video = {};
-  const pc = /** @type {RTCPeerConnection | null} */ (lm?.subscribePc ?? null);
-  if (pc && pc.connectionState !== 'closed') {
-    const report = await pc.getStats();
-    for (const r of report.values()) {
-      if (r.type !== 'inbound-rtp' || r.kind !== 'video') {
-        continue;
-      }
-      const info = lm.conn.tracks.find((/** @type {any} */ t) => t.mid === r.mid);
-      if (info && info.source !== 'screen') {
-        video[info.participant] = { bytes: r.bytesReceived ?? 0, packets: r.packetsReceived ?? 0, frames: r.framesDecoded ?? 0 };
-      }
-    }
-  }
   const pager = /** @type {HTMLElement} */ (document.getElementById('pager'));
   return {
     onPage: tiles('#grid [data-participant-id]'),
     offPage: tiles('#offstage [data-participant-id]'),
     selfOnPage: document.querySelector('#grid [data-self]') !== null,
     label: pager.hidden ? null : (document.getElementById('page-label')?.textContent ?? null),
-    video,
+    /** @type {{mid: string, width: number, height: number}[]} */
     view: lm?.view?.tracks ?? [],
   };
 }
 
-/** @param {Participant} p @returns {Promise<Awaited<ReturnType<typeof snapshot>>>} */
-function look(p) {
-  return p.page.evaluate(snapshot);
+/**
+ * What `p` shows (`shownTiles`) and, per participant, the camera's inbound counters.
+ * @param {Participant} p
+ */
+async function look(p) {
+  const [shown, inbound] = await Promise.all([p.page.evaluate(shownTiles), inboundOf(p)]);
+  /** @type {Record<number, {bytes: number, packets: number, frames: number}>} */
+  const video = {};
+  for (const s of inbound.streams) {
+    if (s.kind === 'video' && s.participant !== null && s.source !== 'screen') {
+      video[s.participant] = { bytes: s.bytesReceived, packets: s.packetsReceived, frames: s.framesDecoded };
+    }
+  }
+  return { ...shown, video };
+}
+
+/** @typedef {Awaited<ReturnType<typeof look>>} Look */
+
+/**
+ * Waits until the tiles on `p`'s shown page (as in `since`) have received `packets` more
+ * video packets each on average than in `since`, and returns what `p` shows then: a
+ * window measured by the media the server forwards to this page (a synthetic camera
+ * sends about 10 packets a second), not by the wall clock. An average, since a loaded
+ * machine may pause a tile's video for a while (low bandwidth).
+ * @param {Participant} p
+ * @param {Look} since
+ * @param {number} packets
+ */
+async function mediaWindow(p, since, packets) {
+  const ids = since.onPage.map((t) => t.id);
+  return waitUntil(
+    async () => {
+      const now = await look(p);
+      const more = ids.reduce((sum, id) => sum + (now.video[id]?.packets ?? 0) - (since.video[id]?.packets ?? 0), 0);
+      return more >= packets * ids.length ? now : null;
+    },
+    { timeoutMs: 15_000, intervalMs: 100, message: `${p.label}: ${packets} more video packets per tile of the page` },
+  );
 }
 
 /**
  * Which of `ids` got video bytes (and, for `decoding`, decoded frames) between two
  * snapshots.
- * @param {Awaited<ReturnType<typeof snapshot>>} a
- * @param {Awaited<ReturnType<typeof snapshot>>} b
+ * @param {Look} a
+ * @param {Look} b
  * @param {number[]} ids
  */
 function growing(a, b, ids) {
@@ -188,6 +207,12 @@ describe('large meeting: pages of the grid view', { timeout: 150_000 }, () => {
   );
 
   before(async () => {
+    if (!existsSync(LOADGEN_BIN)) {
+      throw new Error(
+        `lanmeet-loadgen not found at ${LOADGEN_BIN}. Build it ` +
+          '(cargo build --release -p lanmeet-loadgen) or set LANMEET_LOADGEN_BIN.',
+      );
+    }
     server = await startServer();
   });
 
@@ -330,10 +355,10 @@ describe('large meeting: pages of the grid view', { timeout: 150_000 }, () => {
       const arrived = await videoOnPage(p, Date.now(), 15_000);
       assert.ok(arrived.size >= pageSize - 1);
       const other = /** @type {number} */ (p.label === 'ada' ? ids.get('bob') : ids.get('ada'));
-      // Real video from the other browser: frames decode and the element plays.
+      // Real video from the other browser: frames decode and the element plays, while
+      // the page's tiles get about a second of video (10 packets each).
       const first = await look(p);
-      await delay(1000);
-      const second = await look(p);
+      const second = await mediaWindow(p, first, 10);
       assert.ok((second.video[other]?.frames ?? 0) > (first.video[other]?.frames ?? 0), `${p.label}: frames decoded from the other browser`);
       const tile = second.onPage.find((t) => t.id === other);
       assert.ok(tile && tile.videoWidth > 0, `${p.label}: the other browser's video has a size`);
@@ -352,7 +377,7 @@ describe('large meeting: pages of the grid view', { timeout: 150_000 }, () => {
     const serverPid = /** @type {number} */ (/** @type {Server} */ (server).process.pid);
     const serverStart = treeCpuSeconds(serverPid);
     const t0 = Date.now();
-    await delay(5000);
+    await delay(5000); // the measurement window
     const seconds = (Date.now() - t0) / 1000;
     const busy = (cpuSeconds(a) - start) / seconds;
     const serverBusy = (treeCpuSeconds(serverPid) - serverStart) / seconds;
@@ -385,11 +410,10 @@ describe('large meeting: pages of the grid view', { timeout: 150_000 }, () => {
       `# page 1 -> 2: video on all ${times.length} tiles after ${times.at(-1)} ms (median ${times[Math.floor(times.length / 2)]} ms)`,
     );
     assert.ok(/** @type {number} */ (times.at(-1)) <= SWITCH_MS, `slowest tile ${times.at(-1)} ms`);
-    // Page 1's tiles: no more video once the view went out and in-flight packets landed.
-    await delay(700);
-    const quiet1 = await look(a);
-    await delay(1500);
-    const quiet2 = await look(a);
+    // Page 1's tiles: no more video once the view went out and in-flight packets landed
+    // (while page 2's tiles got 7 more packets each, about 0.7 s), over the next 15.
+    const quiet1 = await mediaWindow(a, await look(a), 7);
+    const quiet2 = await mediaWindow(a, quiet1, 15);
     const pageOne = before.onPage.map((t) => t.id);
     assert.deepEqual(growing(quiet1, quiet2, pageOne), [], 'page 1 tiles still getting video');
   });

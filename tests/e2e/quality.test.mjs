@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { joinByLink, launchParticipant, scenarioSteps, startServer, waitUntil } from './harness.mjs';
+import { cameraLayersOf, decodeFps, inboundOf, waitForNewFrames } from './pagestats.mjs';
 
 /** @typedef {import('./harness.mjs').Participant} Participant */
 /** @typedef {import('./harness.mjs').Server} Server */
@@ -23,74 +24,13 @@ const ROOM = `quality-${process.pid}`;
 /** Names long enough that "names the presenter" means something. */
 const NAMES = { A: 'Ada', B: 'Bob', C: 'Cyd' };
 
-/**
- * The camera's simulcast layers as the publish connection sends them. Runs in the page.
- */
-async function cameraLayers() {
-  const lm = /** @type {any} */ (window).lanmeet;
-  const pc = /** @type {RTCPeerConnection | null} */ (lm?.publishPc ?? null);
-  if (!pc || pc.connectionState === 'closed') {
-    return [];
-  }
-  const sender = lm.conn.senders.video;
-  const params = sender?.getParameters();
-  const report = await pc.getStats();
-  const out = [];
-  for (const r of report.values()) {
-    if (r.type !== 'outbound-rtp' || r.kind !== 'video' || !r.rid) {
-      continue;
-    }
-    const codec = r.codecId ? report.get(r.codecId) : undefined;
-    const encoding = params?.encodings.find((/** @type {any} */ e) => e.rid === r.rid);
-    out.push({
-      rid: r.rid,
-      frameWidth: r.frameWidth ?? 0,
-      frameHeight: r.frameHeight ?? 0,
-      framesEncoded: r.framesEncoded ?? 0,
-      framesPerSecond: r.framesPerSecond ?? 0,
-      timestamp: r.timestamp,
-      active: encoding ? encoding.active !== false : null,
-      mimeType: codec?.mimeType ?? null,
-      limitation: r.qualityLimitationReason ?? null,
-    });
-  }
-  return out.sort((a, b) => a.rid.localeCompare(b.rid));
-}
+/** @typedef {import('./pagestats.mjs').InboundStream} InboundStream */
 
 /**
- * Inbound video of the subscribe connection with the participant and source of each
- * mid (from the latest subscribe_offer). Runs in the page.
+ * The video streams `p` receives.
+ * @param {Participant} p
  */
-async function inboundVideo() {
-  const lm = /** @type {any} */ (window).lanmeet;
-  const pc = /** @type {RTCPeerConnection | null} */ (lm?.subscribePc ?? null);
-  if (!pc || pc.connectionState === 'closed') {
-    return [];
-  }
-  const report = await pc.getStats();
-  const out = [];
-  for (const r of report.values()) {
-    if (r.type !== 'inbound-rtp' || r.kind !== 'video') {
-      continue;
-    }
-    const info = lm.conn.tracks.find((/** @type {any} */ t) => t.mid === r.mid);
-    out.push({
-      mid: r.mid ?? null,
-      participant: info ? info.participant : null,
-      source: info ? info.source : null,
-      framesDecoded: r.framesDecoded ?? 0,
-      frameWidth: r.frameWidth ?? 0,
-      frameHeight: r.frameHeight ?? 0,
-      timestamp: r.timestamp,
-    });
-  }
-  return out;
-}
-
-/** @param {Participant} p */
-const layersOf = (p) => p.page.evaluate(cameraLayers);
-/** @param {Participant} p */
-const inboundOf = (p) => p.page.evaluate(inboundVideo);
+const inboundVideoOf = async (p) => (await inboundOf(p)).streams.filter((s) => s.kind === 'video');
 
 /**
  * Whether `height` is `want` give or take the encoder's rounding (it aligns sizes).
@@ -109,12 +49,12 @@ function about(height, want) {
  * @param {string} message
  */
 async function waitForLayers(p, want, message) {
-  /** @type {Awaited<ReturnType<typeof layersOf>>} */
+  /** @type {import('./pagestats.mjs').CameraLayer[]} */
   let last = [];
   try {
     return await waitUntil(
       async () => {
-        last = await layersOf(p);
+        last = await cameraLayersOf(p);
         const ok = Object.entries(want).every(([rid, height]) => {
           const layer = last.find((l) => l.rid === rid);
           if (!layer) {
@@ -134,37 +74,32 @@ async function waitForLayers(p, want, message) {
 /**
  * Frames decoded per second on the stream matching `pick`, over a fixed window.
  * @param {Participant} p
- * @param {(s: Awaited<ReturnType<typeof inboundOf>>[number]) => boolean} pick
+ * @param {(s: InboundStream) => boolean} pick
  */
 async function decodeRate(p, pick) {
   // The server may hold video back for a few seconds while its bandwidth estimate for a
   // new subscriber ramps up (video_state low_bandwidth): measure once frames flow.
-  /** @type {{fps: number, last: Awaited<ReturnType<typeof inboundOf>>[number]} | null} */
+  /** @type {{fps: number, last: InboundStream} | null} */
   let result = null;
   const deadline = Date.now() + 30_000;
   do {
-    const s0 = (await inboundOf(p)).find(pick);
-    await delay(2000);
-    const s1 = (await inboundOf(p)).find(pick);
+    const s0 = (await inboundVideoOf(p)).find(pick);
+    await delay(2000); // the measurement window
+    const s1 = (await inboundVideoOf(p)).find(pick);
     assert.ok(s0 && s1, `${p.label} has the stream`);
-    result = { fps: ((s1.framesDecoded - s0.framesDecoded) * 1000) / (s1.timestamp - s0.timestamp), last: s1 };
+    result = { fps: decodeFps(s0, s1), last: s1 };
   } while (result.fps === 0 && Date.now() < deadline);
   return result;
 }
 
 /**
- * Waits until `p` decodes new frames on the stream matching `pick`.
+ * Waits until `p` decodes new frames on the video stream matching `pick`.
  * @param {Participant} p
- * @param {(s: Awaited<ReturnType<typeof inboundOf>>[number]) => boolean} pick
+ * @param {(s: InboundStream) => boolean} pick
  * @param {string} message
  */
-async function waitForDecoding(p, pick, message) {
-  const start = (await inboundOf(p)).find(pick)?.framesDecoded ?? 0;
-  await waitUntil(async () => ((await inboundOf(p)).find(pick)?.framesDecoded ?? 0) > start + 5, {
-    timeoutMs: 30_000,
-    intervalMs: 200,
-    message,
-  });
+function waitForDecoding(p, pick, message) {
+  return waitForNewFrames(p, (s) => s.kind === 'video' && pick(s), { frames: 5, timeoutMs: 30_000, intervalMs: 200, message });
 }
 
 describe('media quality, screen sharing and layouts', { timeout: 600_000 }, () => {
@@ -371,7 +306,7 @@ describe('media quality, screen sharing and layouts', { timeout: 600_000 }, () =
     try {
       await waitUntil(
         async () => {
-          const [b, c] = [(await inboundOf(B)).find(isCameraOfA), (await inboundOf(C)).find(isCameraOfA)];
+          const [b, c] = [(await inboundVideoOf(B)).find(isCameraOfA), (await inboundVideoOf(C)).find(isCameraOfA)];
           heights = [b?.frameHeight ?? 0, c?.frameHeight ?? 0];
           return heights[0] >= 540 && heights[1] > 0 && heights[1] <= 360;
         },

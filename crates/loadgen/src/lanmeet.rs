@@ -89,6 +89,7 @@ async fn session(
             version: PROTOCOL_VERSION,
             room: spec.room.clone(),
             name: spec.name.clone(),
+            resume: None,
         },
     )
     .await?;

@@ -3,6 +3,9 @@
 //! figures a benchmark needs: loss, one-way latency, forwarded packets per second,
 //! server CPU and memory.
 //!
+//! The `lanmeet-loadgen` binary (`src/bin/lanmeet-loadgen.rs`) parses [`LoadgenArgs`],
+//! calls [`run`] and [`print`]s the report; the server binary does not carry any of this.
+//!
 //! Modules:
 //! - this file: the flags ([`LoadgenArgs`]) and [`run`], which joins everyone, measures
 //!   for a while and builds the [`Report`].
@@ -61,8 +64,15 @@ impl Target {
     }
 }
 
-/// Flags of `lanmeet loadgen`.
-#[derive(Debug, Clone, clap::Args)]
+/// Flags of `lanmeet-loadgen`.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "lanmeet-loadgen",
+    version,
+    about = "Load a running server with synthetic participants and report loss, latency \
+             and throughput",
+    long_about = None
+)]
 pub struct LoadgenArgs {
     /// Where the server is: `http://HOST:PORT` for lanmeet, `ws://HOST:8188` for Janus,
     /// `HOST:PORT` for the relay.
@@ -135,13 +145,8 @@ impl LoadgenArgs {
     /// Arguments with every default, for `server`.
     pub fn new(server: impl Into<String>) -> LoadgenArgs {
         use clap::Parser;
-        #[derive(clap::Parser)]
-        struct Wrapper {
-            #[command(flatten)]
-            args: LoadgenArgs,
-        }
         let server = server.into();
-        Wrapper::parse_from(["loadgen", "--server", server.as_str()]).args
+        LoadgenArgs::parse_from(["lanmeet-loadgen", "--server", server.as_str()])
     }
 
     fn profile(&self) -> MediaProfile {

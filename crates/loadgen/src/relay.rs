@@ -15,8 +15,8 @@ use std::net::{SocketAddr, UdpSocket};
 use anyhow::Context;
 use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState};
 
-use crate::engine::RELAY_JOIN;
-
+/// First byte of a registration datagram (never the first byte of a payload).
+pub const RELAY_JOIN: u8 = b'J';
 /// Kernel buffer each way, as lanmeet's media sockets ask for.
 const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 /// Datagrams read per system call.

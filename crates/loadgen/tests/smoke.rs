@@ -1,13 +1,13 @@
-//! The load generator against the real server in this process: one room of four
+//! The `lanmeet-loadgen` binary against the real server in this process: one room of four
 //! publishing participants for ten seconds, with bandwidth estimation on (the default).
-//! It checks that the whole path works (signaling, ICE, DTLS-SRTP, forwarding,
-//! measurement) and that forwarded media is not held back: since estimation went in,
-//! str0m's pacer held what exceeded each subscriber's estimate (p99 700 ms, max 1 s in
-//! this room). The bounds are generous for a shared 2-core machine; BENCHMARKS.md has
-//! the real figures.
+//! It checks that the whole path works (flags, signaling, ICE, DTLS-SRTP, forwarding,
+//! measurement, the JSON report on the last line) and that forwarded media is not held
+//! back: since estimation went in, str0m's pacer held what exceeded each subscriber's
+//! estimate (p99 700 ms, max 1 s in this room). The bounds are generous for a shared
+//! 2-core machine; BENCHMARKS.md has the real figures.
 
-use lanmeet_loadgen::{LoadgenArgs, Target};
 use lanmeet_server::config::Config;
+use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_participants_hear_and_see_each_other_in_real_time() {
@@ -23,44 +23,52 @@ async fn four_participants_hear_and_see_each_other_in_real_time() {
     };
     let server = lanmeet_server::start(config).await.expect("server starts");
 
-    let mut args = LoadgenArgs::new(format!("http://{}", server.addr));
-    args.target = Target::Lanmeet;
-    args.rooms = 1;
-    args.participants = 4;
-    args.duration = 10.0;
-    args.warmup = 1.0;
-    args.join_timeout = 15.0;
-    // A 720p camera's rate: four of them are far above the estimate a new subscriber
-    // starts from (800 kbit/s).
-    args.video_kbps = 1500;
-    args.server_pid = Some(std::process::id());
-    let report = lanmeet_loadgen::run(args)
+    let url = format!("http://{}", server.addr);
+    let pid = std::process::id().to_string();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lanmeet-loadgen"))
+        .args(["--target", "lanmeet", "--server", &url, "--rooms", "1"])
+        .args(["--participants", "4", "--duration", "10", "--warmup", "1"])
+        .args(["--join-timeout", "15", "--server-pid", &pid, "--json"])
+        // A 720p camera's rate: four of them are far above the estimate a new subscriber
+        // starts from (800 kbit/s).
+        .args(["--video-kbps", "1500"])
+        .output()
         .await
-        .expect("load generator runs");
-    println!("{report}");
+        .expect("lanmeet-loadgen starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "lanmeet-loadgen failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let last = stdout.lines().last().expect("a report");
+    let report: Value = serde_json::from_str(last).expect("the last line is the JSON report");
+    let num = |path: &str| {
+        report
+            .pointer(path)
+            .and_then(Value::as_f64)
+            .unwrap_or_else(|| panic!("{path} in the report"))
+    };
 
-    assert_eq!(report.join_failures, 0, "{:?}", report.join_errors);
+    assert_eq!(num("/join_failures"), 0.0, "{}", report["join_errors"]);
     // 4 subscribers x 3 other publishers x (audio + video).
-    assert_eq!(report.streams_expected, 24);
+    assert_eq!(num("/streams_expected"), 24.0);
     assert_eq!(
-        report.streams_silent, 0,
+        num("/streams_silent"),
+        0.0,
         "every subscriber hears every publisher"
     );
-    assert!(report.loss_pct < 1.0, "loss {:.3}%", report.loss_pct);
-    assert!(report.latency_ms.samples > 1000, "latency measured");
-    assert!(report.latency_ms.p50 > 0.0);
-    assert!(
-        report.latency_ms.p99 < 50.0,
-        "one-way latency p99 {:.1} ms",
-        report.latency_ms.p99
-    );
-    assert!(
-        report.latency_ms.max < 100.0,
-        "a packet took {:.1} ms",
-        report.latency_ms.max
-    );
-    assert!(report.forwarded_pps > 100.0);
-    assert!(report.server_rss_mb.is_some());
+    let loss = num("/loss_pct");
+    assert!(loss < 1.0, "loss {loss:.3}%");
+    assert!(num("/latency_ms/samples") > 1000.0, "latency measured");
+    assert!(num("/latency_ms/p50") > 0.0);
+    let p99 = num("/latency_ms/p99");
+    assert!(p99 < 50.0, "one-way latency p99 {p99:.1} ms");
+    let max = num("/latency_ms/max");
+    assert!(max < 100.0, "a packet took {max:.1} ms");
+    assert!(num("/forwarded_pps") > 100.0);
+    assert!(num("/server_rss_mb") > 0.0);
 
     server.shutdown().await.expect("clean shutdown");
     let _ = std::fs::remove_dir_all(dir);

@@ -136,6 +136,17 @@ pub enum ClientMessage {
         room: String,
         /// Display name (see [`validate::participant_name`]).
         name: String,
+        /// The `token` of this client's previous `joined` in the same room, when it
+        /// rejoins after losing its connection: the server removes that participant if
+        /// it still holds it (its name becomes free). Unknown tokens are ignored.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
+    },
+    /// Liveness check, allowed at any time: the server answers with a `pong` carrying
+    /// the same `id` at once.
+    Ping {
+        /// Chosen by the client (a counter, say).
+        id: u64,
     },
     /// SDP offer of the publish connection (the client's camera and microphone).
     PublishOffer {
@@ -268,6 +279,17 @@ pub enum ServerMessage {
         /// Why no video is forwarded, while paused.
         paused: Option<PauseReason>,
     },
+    /// The answer to a [`ClientMessage::Ping`].
+    Pong {
+        /// The ping's `id`.
+        id: u64,
+    },
+    /// The server is shutting down (a restart, as a rule): the socket closes next, with
+    /// WebSocket close code 1012. Clients reconnect and rejoin when it is back.
+    ServerClosing {
+        /// Text for the user.
+        message: String,
+    },
     /// Something went wrong; `fatal` errors are followed by the socket closing.
     Error {
         /// Machine-readable code.
@@ -363,7 +385,46 @@ pub enum ErrorCode {
     PresenterBusy,
 }
 
+/// The client messages that negotiate and steer media. Signaling hands them to the
+/// room's media worker as they are, and the SFU handles them in one place
+/// (`Sfu::signal`), so each exists once, not once per layer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaSignal {
+    /// [`ClientMessage::PublishOffer`].
+    PublishOffer {
+        /// The SDP.
+        sdp: String,
+        /// What each media section carries.
+        tracks: Vec<PublishedTrack>,
+    },
+    /// [`ClientMessage::SubscribeAnswer`].
+    SubscribeAnswer {
+        /// The SDP.
+        sdp: String,
+    },
+    /// A subscribe answer that signaling refused (too large): the client's connection
+    /// is out of step with the server's, and only a new offer gets media flowing again.
+    SubscribeAnswerRefused,
+    /// [`ClientMessage::View`].
+    View {
+        /// Displayed size per track.
+        tracks: Vec<TrackView>,
+    },
+}
+
 impl ClientMessage {
+    /// The media part of the protocol, or the message back if it is not one.
+    pub fn into_media(self) -> Result<MediaSignal, ClientMessage> {
+        match self {
+            ClientMessage::PublishOffer { sdp, tracks } => {
+                Ok(MediaSignal::PublishOffer { sdp, tracks })
+            }
+            ClientMessage::SubscribeAnswer { sdp } => Ok(MediaSignal::SubscribeAnswer { sdp }),
+            ClientMessage::View { tracks } => Ok(MediaSignal::View { tracks }),
+            other => Err(other),
+        }
+    }
+
     /// The largest this message may be, in bytes: messages carrying SDP grow with the
     /// room and get [`MAX_SDP_MESSAGE_BYTES`], all others [`MAX_MESSAGE_BYTES`].
     pub fn size_limit(&self) -> usize {
@@ -393,7 +454,8 @@ mod tests {
             ClientMessage::Join {
                 version: 1,
                 room: "lab".into(),
-                name: "Ada".into()
+                name: "Ada".into(),
+                resume: None,
             }
         );
         assert_eq!(serde_json::to_string(&msg).expect("serializes"), json);

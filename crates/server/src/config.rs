@@ -23,9 +23,6 @@ pub struct Cli {
 pub enum Command {
     /// Run the meeting server.
     Serve(ServeArgs),
-    /// Load a running server with synthetic participants and report loss, latency
-    /// and throughput.
-    Loadgen(lanmeet_loadgen::LoadgenArgs),
 }
 
 /// Flags of `lanmeet serve`. Each overrides the same setting of `--config`.
@@ -37,7 +34,7 @@ pub struct ServeArgs {
     /// Address and port for HTTPS (or HTTP with --http) [default: 0.0.0.0:8443].
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
-    /// Directory for the certificate and later chat history and files
+    /// Directory for the certificate, the chat history and shared files
     /// [default: ./lanmeet-data].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -309,9 +306,7 @@ mod tests {
             "--workers",
             "2",
         ]);
-        let Command::Serve(args) = cli.command else {
-            panic!("parsed as serve");
-        };
+        let Command::Serve(args) = cli.command;
         let config = Config::from_args(args).expect("valid");
         assert_eq!(config.udp_port, 20000);
         assert!(config.http);
@@ -330,9 +325,7 @@ mod tests {
         let parse = |extra: &[&str]| {
             let mut argv = vec!["lanmeet", "serve", "--config", path];
             argv.extend_from_slice(extra);
-            let Command::Serve(args) = Cli::parse_from(argv).command else {
-                panic!("parsed as serve");
-            };
+            let Command::Serve(args) = Cli::parse_from(argv).command;
             Config::from_args(args)
         };
         let config = parse(&[]).expect("valid");

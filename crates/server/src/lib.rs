@@ -4,6 +4,7 @@
 //! - [`config`]: settings from flags and an optional TOML file.
 //! - [`net`]: host name and local addresses.
 //! - [`tls`]: the given or generated HTTPS certificate.
+//! - [`lifecycle`]: the shutdown signal and the tasks a shutdown waits for.
 //! - [`media`]: media worker threads driving the sans-IO SFU over UDP.
 //! - [`rooms`]: the room registry on the signaling side.
 //! - [`chat`]: room and private chat, history.
@@ -11,20 +12,23 @@
 //! - [`signaling`]: the per-participant WebSocket actor.
 //! - [`web`]: HTTP routes and embedded assets.
 //!
-//! [`start`] brings everything up and returns a [`RunningServer`]; `main` is a thin
-//! wrapper around it.
+//! [`start`] brings everything up in named steps and returns a [`RunningServer`], whose
+//! [`RunningServer::shutdown`] takes it down gracefully; `main` is a thin wrapper that
+//! calls it on Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::oneshot;
+use axum::Router;
 use tokio::task::JoinHandle;
-use tracing::info;
+use tracing::{info, warn};
 
 pub mod chat;
 pub mod config;
 pub mod files;
+pub mod lifecycle;
 pub mod media;
 pub mod net;
 pub mod rooms;
@@ -33,6 +37,8 @@ pub mod tls;
 pub mod web;
 
 use config::Config;
+use lanmeet_store::Store;
+use lifecycle::{Lifecycle, SHUTDOWN_GRACE};
 use rooms::Registry;
 use signaling::Heartbeat;
 
@@ -48,16 +54,16 @@ pub struct RunningServer {
     pub registry: Arc<Registry>,
     /// Shared files, for inspection and retention runs.
     pub files: Arc<files::Files>,
-    shutdown: Option<oneshot::Sender<()>>,
+    lifecycle: Lifecycle,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl RunningServer {
-    /// Stops accepting connections, closes sockets and waits for the server to end.
+    /// Shuts down gracefully and waits until the server is down: stops accepting
+    /// connections, tells every participant that the server is restarting and closes
+    /// its socket, stops the media workers and closes the database.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.lifecycle.shut_down();
         self.wait().await
     }
 
@@ -66,131 +72,55 @@ impl RunningServer {
         (&mut self.task).await.context("server task panicked")?
     }
 
-    /// Asks the server to stop without waiting.
+    /// Starts the graceful shutdown without waiting for it.
     pub fn trigger_shutdown(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.lifecycle.shut_down();
     }
 }
 
-/// Starts the server described by `config`: data directory, certificate, media workers
-/// and the HTTP(S) listener.
+/// Starts the server described by `config`: data directory, media workers, database,
+/// chat and files, the HTTP(S) listener; then serves until shut down.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let candidate_ips = net::candidate_ips(&config.public_ips);
-    let mut workers = Vec::new();
-    for i in 0..config.worker_count() {
-        let port = if config.udp_port == 0 {
-            0
-        } else {
-            // `Config::check` guarantees this fits.
-            config.udp_port + i as u16
-        };
-        workers.push(media::spawn_worker(
-            i,
-            port,
-            &candidate_ips,
-            config.audio_top_n,
-            config.bandwidth_estimation,
-        )?);
-    }
-    let udp_ports = workers.iter().map(|w| w.port).collect();
-    let registry = Arc::new(Registry::new(workers, config.max_presenters));
-    let db = config.data_dir.join("lanmeet.sqlite");
-    let store = Arc::new(
-        lanmeet_store::Store::open(&db).with_context(|| format!("opening {}", db.display()))?,
-    );
+    let registry = Arc::new(Registry::new(
+        spawn_workers(&config)?,
+        config.max_presenters,
+    ));
+    let udp_ports = registry.workers().iter().map(|w| w.port).collect();
+    let store = open_store(&config)?;
     let chat = Arc::new(chat::Chat::new(
         registry.clone(),
         store.clone(),
-        chat::ChatLimits {
-            max_bytes: config.chat_max_bytes,
-            history: config.chat_history,
-            burst: config.chat_burst,
-            rate: config.chat_rate,
-        },
+        chat_limits(&config),
     ));
     let files = Arc::new(files::Files::new(
         &config.data_dir,
-        store,
+        store.clone(),
         registry.clone(),
-        files::FileLimits {
-            max_bytes: config.max_file_mib * 1024 * 1024,
-            quota_bytes: config.storage_quota_mib * 1024 * 1024,
-            retention: std::time::Duration::from_secs(config.file_retention_hours * 3600),
-        },
+        file_limits(&config),
     )?);
-    let retention = files.clone();
-    let retention_task = tokio::spawn(async move {
-        // Hourly is plenty for a retention counted in hours; the first run is at start.
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-        loop {
-            tick.tick().await;
-            let files = retention.clone();
-            let result = tokio::task::spawn_blocking(move || files.expire(chat::now_ms())).await;
-            match result {
-                Ok(Err(e)) => tracing::warn!("file retention: {e:#}"),
-                Err(e) => tracing::warn!("file retention: {e}"),
-                Ok(Ok(_)) => {}
-            }
-        }
-    });
-    let state = web::AppState {
-        registry: registry.clone(),
-        heartbeat: Heartbeat {
-            interval: config.ping_interval(),
-            timeout: config.peer_timeout(),
+    let lifecycle = Lifecycle::new();
+    lifecycle.spawn(run_retention(files.clone(), lifecycle.clone()));
+    let app = web::router(web::AppState {
+        signaling: signaling::Context {
+            registry: registry.clone(),
+            chat,
+            heartbeat: Heartbeat {
+                interval: config.ping_interval(),
+                timeout: config.peer_timeout(),
+            },
+            lifecycle: lifecycle.clone(),
         },
-        chat,
         files: files.clone(),
-    };
-    let app = web::router(state);
-    let listener = std::net::TcpListener::bind(config.listen)
-        .with_context(|| format!("listening on {}", config.listen))?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
-    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let (scheme, task) = if config.http {
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = shutdown_rx.await;
-                })
-                .await
-                .context("HTTP server failed")
-        });
-        ("http", task)
-    } else {
-        let files = tls::ensure_certificate(&config)?;
-        // Both rustls users (axum-server here, str0m for DTLS) agree on aws-lc-rs; an
-        // already installed provider is fine.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
-            .await
-            .with_context(|| format!("loading certificate {}", files.cert.display()))?;
-        let handle = axum_server::Handle::new();
-        let stopper = handle.clone();
-        tokio::spawn(async move {
-            let _ = shutdown_rx.await;
-            stopper.graceful_shutdown(Some(std::time::Duration::from_secs(2)));
-        });
-        let task = tokio::spawn(async move {
-            axum_server::from_tcp_rustls(listener, tls)
-                .handle(handle)
-                .serve(app.into_make_service())
-                .await
-                .context("HTTPS server failed")
-        });
-        ("https", task)
-    };
-    let task = tokio::spawn(async move {
-        let result = task.await.context("server task panicked");
-        retention_task.abort();
-        result?
     });
+    let listener = Listener::bind(&config).await?;
+    let (addr, scheme) = (listener.addr, listener.scheme());
+    let teardown = Teardown {
+        registry: registry.clone(),
+        store,
+    };
+    let task = tokio::spawn(run(listener, app, lifecycle.clone(), teardown));
     info!(%addr, scheme, ?udp_ports, "listening");
     Ok(RunningServer {
         addr,
@@ -198,7 +128,172 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         udp_ports,
         registry,
         files,
-        shutdown: Some(shutdown_tx),
+        lifecycle,
         task,
     })
+}
+
+/// One media worker per configured worker, on consecutive UDP ports from `udp_port`.
+fn spawn_workers(config: &Config) -> anyhow::Result<Vec<media::WorkerHandle>> {
+    let candidate_ips = net::candidate_ips(&config.public_ips);
+    (0..config.worker_count())
+        .map(|i| {
+            // `Config::check` guarantees that the ports fit.
+            let port = if config.udp_port == 0 {
+                0
+            } else {
+                config.udp_port + i as u16
+            };
+            media::spawn_worker(
+                i,
+                port,
+                &candidate_ips,
+                config.audio_top_n,
+                config.bandwidth_estimation,
+            )
+        })
+        .collect()
+}
+
+fn open_store(config: &Config) -> anyhow::Result<Arc<Store>> {
+    let db = config.data_dir.join("lanmeet.sqlite");
+    let store = Store::open(&db).with_context(|| format!("opening {}", db.display()))?;
+    Ok(Arc::new(store))
+}
+
+fn chat_limits(config: &Config) -> chat::ChatLimits {
+    chat::ChatLimits {
+        max_bytes: config.chat_max_bytes,
+        history: config.chat_history,
+        burst: config.chat_burst,
+        rate: config.chat_rate,
+    }
+}
+
+fn file_limits(config: &Config) -> files::FileLimits {
+    files::FileLimits {
+        max_bytes: config.max_file_mib * 1024 * 1024,
+        quota_bytes: config.storage_quota_mib * 1024 * 1024,
+        retention: Duration::from_secs(config.file_retention_hours * 3600),
+    }
+}
+
+/// Deletes expired shared files hourly (the first run at start) until shutdown.
+async fn run_retention(files: Arc<files::Files>, lifecycle: Lifecycle) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = lifecycle.shutting_down() => return,
+        }
+        let files = files.clone();
+        match tokio::task::spawn_blocking(move || files.expire(chat::now_ms())).await {
+            Ok(Err(e)) => warn!("file retention: {e:#}"),
+            Err(e) => warn!("file retention: {e}"),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// The bound HTTP(S) socket, with the TLS configuration for HTTPS.
+struct Listener {
+    socket: std::net::TcpListener,
+    addr: SocketAddr,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+}
+
+impl Listener {
+    async fn bind(config: &Config) -> anyhow::Result<Listener> {
+        let socket = std::net::TcpListener::bind(config.listen)
+            .with_context(|| format!("listening on {}", config.listen))?;
+        socket.set_nonblocking(true)?;
+        let addr = socket.local_addr()?;
+        let tls = if config.http {
+            None
+        } else {
+            let files = tls::ensure_certificate(config)?;
+            // Both rustls users (axum-server here, str0m for DTLS) agree on aws-lc-rs;
+            // an already installed provider is fine.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
+                .await
+                .with_context(|| format!("loading certificate {}", files.cert.display()))?;
+            Some(tls)
+        };
+        Ok(Listener { socket, addr, tls })
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
+/// What is taken down after the connections: media workers, then the database.
+struct Teardown {
+    registry: Arc<Registry>,
+    store: Arc<Store>,
+}
+
+/// Serves until the lifecycle shuts down (or the listener fails), then takes the server
+/// down in order: connections and participants (at most [`SHUTDOWN_GRACE`]), media
+/// workers, database.
+async fn run(
+    listener: Listener,
+    app: Router,
+    lifecycle: Lifecycle,
+    teardown: Teardown,
+) -> anyhow::Result<()> {
+    let served = serve(listener, app, lifecycle.clone());
+    tokio::pin!(served);
+    let result = tokio::select! {
+        result = &mut served => result,
+        () = lifecycle.shutting_down() => {
+            // HTTP connections get the grace period to finish, as the participants do.
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut served).await {
+                Ok(result) => result,
+                Err(_) => Ok(()),
+            }
+        }
+    };
+    lifecycle.shut_down();
+    if !lifecycle.wait_for_tasks(SHUTDOWN_GRACE).await {
+        warn!(
+            tasks = lifecycle.running_tasks(),
+            "some connections did not close in time"
+        );
+    }
+    teardown.registry.stop_workers();
+    teardown.store.close().context("closing the database")?;
+    info!("shut down");
+    result
+}
+
+/// Serves HTTP(S) on `listener` until the lifecycle shuts down; then stops accepting.
+async fn serve(listener: Listener, app: Router, lifecycle: Lifecycle) -> anyhow::Result<()> {
+    match listener.tls {
+        None => {
+            let socket = tokio::net::TcpListener::from_std(listener.socket)?;
+            axum::serve(socket, app)
+                .with_graceful_shutdown(async move { lifecycle.shutting_down().await })
+                .await
+                .context("HTTP server failed")
+        }
+        Some(tls) => {
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                lifecycle.shutting_down().await;
+                stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
+            });
+            axum_server::from_tcp_rustls(listener.socket, tls)
+                .handle(handle)
+                .serve(app.into_make_service())
+                .await
+                .context("HTTPS server failed")
+        }
+    }
 }

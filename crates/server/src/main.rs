@@ -1,5 +1,6 @@
 //! `lanmeet`: parse the command line, start the server, print where to find it, run
-//! until Ctrl-C.
+//! until Ctrl-C or SIGTERM, then shut down gracefully (participants are told that the
+//! server is restarting and rejoin by themselves when it is back).
 
 use clap::Parser;
 use lanmeet_server::config::{Cli, Command, Config};
@@ -13,24 +14,32 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = match Cli::parse().command {
-        Command::Serve(args) => args,
-        Command::Loadgen(args) => {
-            let json = args.json;
-            let report = lanmeet_loadgen::run(args).await?;
-            lanmeet_loadgen::print(&report, json);
-            return Ok(());
-        }
-    };
+    let Command::Serve(args) = Cli::parse().command;
     let config = Config::from_args(args)?;
     let mut server = lanmeet_server::start(config).await?;
     print_urls(&server);
     tokio::select! {
         r = server.wait() => r,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("shutting down");
+        signal = stop_signal() => {
+            eprintln!("{signal}: shutting down (participants rejoin when the server is back)");
             server.shutdown().await
         }
+    }
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM (what systemd and `kill` send); names it.
+async fn stop_signal() -> &'static str {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot listen for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return "Ctrl-C";
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        _ = term.recv() => "SIGTERM",
     }
 }
 

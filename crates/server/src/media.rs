@@ -23,7 +23,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use lanmeet_proto::{ParticipantId, ServerMessage};
+use lanmeet_proto::{MediaSignal, ParticipantId, ServerMessage};
 use lanmeet_sfu::{Output, Sfu, SfuConfig, SfuStats};
 use mio::{Events, Interest, Poll, Token, Waker};
 use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState};
@@ -38,6 +38,9 @@ pub enum ToParticipant {
     Message(ServerMessage),
     /// The media connection died; the participant should be removed.
     MediaFailed,
+    /// The participant rejoined on another socket (`join` with `resume`): this one is
+    /// already out of the room and closes.
+    Replaced,
 }
 
 /// A request from signaling to a worker.
@@ -57,33 +60,12 @@ pub enum WorkerCommand {
         /// Who.
         id: ParticipantId,
     },
-    /// Publish-connection offer.
-    PublishOffer {
+    /// A media message from the participant (or about it: a refused answer).
+    Signal {
         /// Whose.
         id: ParticipantId,
-        /// SDP.
-        sdp: String,
-        /// What each media section carries.
-        tracks: Vec<lanmeet_proto::PublishedTrack>,
-    },
-    /// The sizes at which a subscriber shows its video tracks.
-    View {
-        /// Whose.
-        id: ParticipantId,
-        /// Displayed size per track.
-        tracks: Vec<lanmeet_proto::TrackView>,
-    },
-    /// Subscribe-connection answer.
-    SubscribeAnswer {
-        /// Whose.
-        id: ParticipantId,
-        /// SDP.
-        sdp: String,
-    },
-    /// A subscribe answer that signaling refused (too large): the SFU offers again.
-    SubscribeAnswerRefused {
-        /// Whose.
-        id: ParticipantId,
+        /// What.
+        signal: MediaSignal,
     },
 }
 
@@ -105,7 +87,7 @@ pub struct WorkerHandle {
     /// The worker's UDP address (the bound port).
     pub port: u16,
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
     stats: Arc<std::sync::Mutex<SfuStats>>,
 }
 
@@ -125,12 +107,15 @@ impl WorkerHandle {
         self.stats.lock().map(|s| *s).unwrap_or_default()
     }
 
-    /// Stops the thread and waits for it.
-    pub fn stop(&mut self) {
+    /// Stops the thread and waits for it; idempotent.
+    pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         let _ = self.waker.wake();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        let thread = self.thread.lock().map(|mut t| t.take()).unwrap_or_default();
+        if let Some(t) = thread {
+            if t.join().is_err() {
+                warn!("a media worker panicked");
+            }
         }
     }
 }
@@ -222,7 +207,7 @@ pub fn spawn_worker(
         waker,
         port,
         stop,
-        thread: Some(thread),
+        thread: std::sync::Mutex::new(Some(thread)),
         stats,
     })
 }
@@ -295,16 +280,7 @@ impl Worker {
                     self.outbound.remove(&id);
                     self.sfu.leave(now, id);
                 }
-                WorkerCommand::PublishOffer { id, sdp, tracks } => {
-                    self.sfu.publish_offer(now, id, &sdp, &tracks)
-                }
-                WorkerCommand::View { id, tracks } => self.sfu.set_view(now, id, &tracks),
-                WorkerCommand::SubscribeAnswer { id, sdp } => {
-                    self.sfu.subscribe_answer(now, id, &sdp)
-                }
-                WorkerCommand::SubscribeAnswerRefused { id } => {
-                    self.sfu.subscribe_answer_refused(now, id)
-                }
+                WorkerCommand::Signal { id, signal } => self.sfu.signal(now, id, signal),
             }
         }
     }

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use lanmeet_proto::{
-    validate, ErrorCode, LeaveReason, Participant, ParticipantId, ParticipantRef, ServerMessage,
+    validate, ErrorCode, LeaveReason, MediaSignal, Participant, ParticipantId, ParticipantRef,
+    ServerMessage,
 };
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::info;
@@ -113,10 +114,14 @@ impl Registry {
     }
 
     /// Puts `name` into `room`, creating the room on the least loaded worker if needed.
+    /// `resume` is the token of this client's previous session in the room: if the
+    /// server still holds it (the old connection has not timed out yet), it is removed
+    /// first so that its name is free.
     pub fn join(
         &self,
         room: &str,
         name: &str,
+        resume: Option<&str>,
         outbound: UnboundedSender<ToParticipant>,
     ) -> Result<Joined, JoinError> {
         let invalid = |message| JoinError {
@@ -128,6 +133,15 @@ impl Registry {
             .map_err(invalid)?
             .to_string();
         let mut inner = self.lock();
+        if let Some((old_room, old_id)) = resume.and_then(|t| inner.sessions.get(t)).cloned() {
+            if old_room == room {
+                info!(id = %old_id, room, "replaced by its rejoin");
+                if let Some(old) = self.remove(&mut inner, &room, old_id, LeaveReason::Disconnected)
+                {
+                    let _ = old.outbound.send(ToParticipant::Replaced);
+                }
+            }
+        }
         let Inner { rooms, sessions } = &mut *inner;
         if let Some(r) = rooms.get(&room) {
             if r.members
@@ -192,13 +206,20 @@ impl Registry {
     /// Removes `id` from `room`, telling the others why. Idempotent.
     pub fn leave(&self, room: &str, id: ParticipantId, reason: LeaveReason) {
         let mut inner = self.lock();
-        let Inner { rooms, sessions } = &mut *inner;
-        let Some(r) = rooms.get_mut(room) else {
-            return;
-        };
-        let Some(member) = r.members.remove(&id) else {
-            return;
-        };
+        self.remove(&mut inner, room, id, reason);
+    }
+
+    /// Removes `id` from `room` under the lock; returns the member if it was there.
+    fn remove(
+        &self,
+        inner: &mut Inner,
+        room: &str,
+        id: ParticipantId,
+        reason: LeaveReason,
+    ) -> Option<Member> {
+        let Inner { rooms, sessions } = inner;
+        let r = rooms.get_mut(room)?;
+        let member = r.members.remove(&id)?;
         sessions.remove(&member.token);
         self.workers[r.worker].send(WorkerCommand::Leave { id });
         broadcast(&r.members, ServerMessage::ParticipantLeft { id, reason });
@@ -207,6 +228,7 @@ impl Registry {
             rooms.remove(room);
             info!(room, "room closed");
         }
+        Some(member)
     }
 
     /// Records a camera/microphone switch and tells the others.
@@ -279,11 +301,18 @@ impl Registry {
         Ok(())
     }
 
-    /// Passes a media command to the worker carrying `room`.
-    pub fn to_worker(&self, room: &str, command: WorkerCommand) {
+    /// Passes participant `id`'s media message to the worker carrying `room`.
+    pub fn media_signal(&self, room: &str, id: ParticipantId, signal: MediaSignal) {
         let worker = self.lock().rooms.get(room).map(|r| r.worker);
         if let Some(w) = worker {
-            self.workers[w].send(command);
+            self.workers[w].send(WorkerCommand::Signal { id, signal });
+        }
+    }
+
+    /// Stops every media worker thread and waits for it (shutdown).
+    pub fn stop_workers(&self) {
+        for w in &self.workers {
+            w.stop();
         }
     }
 

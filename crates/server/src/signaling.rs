@@ -1,23 +1,27 @@
 //! One task per participant WebSocket: a small actor selecting over socket reads, the
-//! participant's outbound queue (fed by the registry and the media worker) and the
-//! heartbeat timer. It never blocks a media worker: workers only push into its queue.
+//! participant's outbound queue (fed by the registry and the media worker), the
+//! heartbeat timer and the server's shutdown signal. It never blocks a media worker:
+//! workers only push into its queue.
+//!
+//! Signaling needs only a [`Context`] (registry, chat, heartbeat, lifecycle), not the
+//! HTTP layer's state: `web` calls [`serve`], never the other way round.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use lanmeet_proto::{
-    ClientMessage, ErrorCode, LeaveReason, ParticipantId, ServerMessage, MAX_MESSAGE_BYTES,
-    PROTOCOL_VERSION,
+    ClientMessage, ErrorCode, LeaveReason, MediaSignal, ParticipantId, ServerMessage,
+    MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::Instant;
 use tracing::{debug, field, info, info_span, Instrument, Span};
 
 use crate::chat::{Chat, RateLimiter};
-use crate::media::{ToParticipant, WorkerCommand};
+use crate::lifecycle::Lifecycle;
+use crate::media::ToParticipant;
 use crate::rooms::Registry;
-use crate::web::AppState;
 
 /// Heartbeat timing.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +31,28 @@ pub struct Heartbeat {
     /// Silence after which the participant is removed.
     pub timeout: Duration,
 }
+
+/// What a participant's actor needs from the rest of the server.
+#[derive(Clone)]
+pub struct Context {
+    /// Rooms and media workers.
+    pub registry: Arc<Registry>,
+    /// Chat.
+    pub chat: Arc<Chat>,
+    /// Heartbeat timing.
+    pub heartbeat: Heartbeat,
+    /// The shutdown signal; actors are tracked until they end.
+    pub lifecycle: Lifecycle,
+}
+
+/// WebSocket close code 1012, "service restart" (RFC 6455 registry): sent after
+/// `server_closing`.
+const CLOSE_RESTART: u16 = 1012;
+/// The longest the actor waits to hand its last messages to a client that does not
+/// read, while the server shuts down.
+const CLOSING_SEND_LIMIT: Duration = Duration::from_millis(500);
+/// What a client is told when the server shuts down.
+const CLOSING_MESSAGE: &str = "The server is restarting.";
 
 struct Session {
     id: ParticipantId,
@@ -39,6 +65,16 @@ enum Flow {
     Close(LeaveReason),
 }
 
+/// Why the actor's loop ended.
+enum End {
+    /// The participant is gone for this reason.
+    Leave(LeaveReason),
+    /// It rejoined on another socket and is already out of the room.
+    Replaced,
+    /// The server is shutting down.
+    ServerClosing,
+}
+
 struct Actor {
     socket: WebSocket,
     registry: Arc<Registry>,
@@ -48,27 +84,32 @@ struct Actor {
     session: Option<Session>,
 }
 
-/// Serves one participant until it leaves, disconnects or goes silent.
-pub async fn serve(socket: WebSocket, state: AppState) {
+/// Serves one participant until it leaves, disconnects, goes silent or the server shuts
+/// down. Counted by the lifecycle, so shutting down waits for it.
+pub async fn serve(socket: WebSocket, context: Context) {
     let span = info_span!("participant", room = field::Empty, id = field::Empty);
     let (outbound_tx, outbound_rx) = unbounded_channel();
-    let limits = state.chat.limits();
+    let limits = context.chat.limits();
     let actor = Actor {
         socket,
-        registry: state.registry,
-        chat: state.chat,
+        registry: context.registry,
+        chat: context.chat,
         chat_rate: RateLimiter::new(limits.burst, limits.rate, std::time::Instant::now()),
         outbound_tx,
         session: None,
     };
-    actor
-        .run(outbound_rx, state.heartbeat)
-        .instrument(span)
-        .await;
+    let lifecycle = context.lifecycle.clone();
+    let run = actor.run(outbound_rx, context.heartbeat, context.lifecycle);
+    lifecycle.track(run).instrument(span).await;
 }
 
 impl Actor {
-    async fn run(mut self, mut outbound: UnboundedReceiver<ToParticipant>, heartbeat: Heartbeat) {
+    async fn run(
+        mut self,
+        mut outbound: UnboundedReceiver<ToParticipant>,
+        heartbeat: Heartbeat,
+        lifecycle: Lifecycle,
+    ) {
         let mut ping =
             tokio::time::interval_at(Instant::now() + heartbeat.interval, heartbeat.interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -76,11 +117,14 @@ impl Actor {
         // ping tick, so a frozen participant is gone `timeout` after it froze.
         let silence = tokio::time::sleep(heartbeat.timeout);
         tokio::pin!(silence);
-        let reason = loop {
+        let end = loop {
+            if lifecycle.is_shutting_down() {
+                break End::ServerClosing;
+            }
             tokio::select! {
                 incoming = self.socket.recv() => {
                     let Some(Ok(msg)) = incoming else {
-                        break LeaveReason::Disconnected;
+                        break End::Leave(LeaveReason::Disconnected);
                     };
                     silence.as_mut().reset(Instant::now() + heartbeat.timeout);
                     let flow = match msg {
@@ -92,45 +136,69 @@ impl Actor {
                         Message::Close(_) => Flow::Close(LeaveReason::Left),
                     };
                     if let Flow::Close(reason) = flow {
-                        break reason;
+                        break End::Leave(reason);
                     }
                 }
                 out = outbound.recv() => {
                     // The actor holds a sender itself, so the queue never closes.
-                    let Some(out) = out else { break LeaveReason::Disconnected };
+                    let Some(out) = out else { break End::Leave(LeaveReason::Disconnected) };
                     match out {
                         ToParticipant::Message(msg) => {
                             if !self.send(&msg).await {
-                                break LeaveReason::Disconnected;
+                                break End::Leave(LeaveReason::Disconnected);
                             }
                         }
                         ToParticipant::MediaFailed => {
                             info!("media connection failed");
-                            break LeaveReason::Disconnected;
+                            break End::Leave(LeaveReason::Disconnected);
+                        }
+                        ToParticipant::Replaced => {
+                            info!("replaced by a rejoin");
+                            break End::Replaced;
                         }
                     }
                 }
                 _ = &mut silence => {
                     info!("heartbeat timeout");
-                    break LeaveReason::Timeout;
+                    break End::Leave(LeaveReason::Timeout);
                 }
                 _ = ping.tick() => {
                     if self.socket.send(Message::Ping(Default::default())).await.is_err() {
-                        break LeaveReason::Disconnected;
+                        break End::Leave(LeaveReason::Disconnected);
                     }
                 }
+                _ = lifecycle.shutting_down() => break End::ServerClosing,
             }
         };
-        if let Some(s) = self.session.take() {
+        self.finish(end).await;
+    }
+
+    /// Leaves the room (unless already out) and closes the socket, telling the client
+    /// first when the server is shutting down.
+    async fn finish(mut self, end: End) {
+        let (code, why, leave) = match end {
+            End::ServerClosing => {
+                let notice = ServerMessage::ServerClosing {
+                    message: CLOSING_MESSAGE.into(),
+                };
+                let _ = tokio::time::timeout(CLOSING_SEND_LIMIT, self.send(&notice)).await;
+                (
+                    CLOSE_RESTART,
+                    "server restarting",
+                    Some(LeaveReason::Disconnected),
+                )
+            }
+            End::Leave(reason) => (1000, "bye", Some(reason)),
+            End::Replaced => (1000, "bye", None),
+        };
+        if let (Some(s), Some(reason)) = (self.session.take(), leave) {
             self.registry.leave(&s.room, s.id, reason);
         }
-        let _ = self
-            .socket
-            .send(Message::Close(Some(CloseFrame {
-                code: 1000,
-                reason: "bye".into(),
-            })))
-            .await;
+        let close = Message::Close(Some(CloseFrame {
+            code,
+            reason: why.into(),
+        }));
+        let _ = tokio::time::timeout(CLOSING_SEND_LIMIT, self.socket.send(close)).await;
     }
 
     async fn on_text(&mut self, text: &str) -> Flow {
@@ -153,15 +221,23 @@ impl Actor {
             let answer = matches!(msg, ClientMessage::SubscribeAnswer { .. });
             return self.too_large(text.len(), limit, answer).await;
         }
+        if let ClientMessage::Ping { id } = msg {
+            return self.reply(&ServerMessage::Pong { id }).await;
+        }
+        let msg = match msg.into_media() {
+            Ok(signal) => return self.media(signal).await,
+            Err(msg) => msg,
+        };
         match (msg, &self.session) {
             (
                 ClientMessage::Join {
                     version,
                     room,
                     name,
+                    resume,
                 },
                 None,
-            ) => self.join(version, &room, &name).await,
+            ) => self.join(version, &room, &name, resume.as_deref()).await,
             (ClientMessage::Join { .. }, Some(_)) => {
                 self.error(ErrorCode::WrongState, "Already joined.", false)
                     .await
@@ -170,28 +246,9 @@ impl Actor {
                 self.error(ErrorCode::WrongState, "Join a room first.", false)
                     .await
             }
-            (ClientMessage::PublishOffer { sdp, tracks }, Some(s)) => {
-                let command = WorkerCommand::PublishOffer {
-                    id: s.id,
-                    sdp,
-                    tracks,
-                };
-                self.registry.to_worker(&s.room, command);
-                Flow::Continue
-            }
-            (ClientMessage::SubscribeAnswer { sdp }, Some(s)) => {
-                let command = WorkerCommand::SubscribeAnswer { id: s.id, sdp };
-                self.registry.to_worker(&s.room, command);
-                Flow::Continue
-            }
             (ClientMessage::MediaState { camera, microphone }, Some(s)) => {
                 self.registry
                     .set_media_state(&s.room, s.id, camera, microphone);
-                Flow::Continue
-            }
-            (ClientMessage::View { tracks }, Some(s)) => {
-                let command = WorkerCommand::View { id: s.id, tracks };
-                self.registry.to_worker(&s.room, command);
                 Flow::Continue
             }
             (ClientMessage::ScreenShare { active }, Some(s)) => {
@@ -215,10 +272,32 @@ impl Actor {
                 }
             }
             (ClientMessage::Leave {}, Some(_)) => Flow::Close(LeaveReason::Left),
+            // Answered above.
+            (
+                ClientMessage::Ping { .. }
+                | ClientMessage::PublishOffer { .. }
+                | ClientMessage::SubscribeAnswer { .. }
+                | ClientMessage::View { .. },
+                Some(_),
+            ) => Flow::Continue,
         }
     }
 
-    async fn join(&mut self, version: u32, room: &str, name: &str) -> Flow {
+    /// Passes a media message to the room's worker.
+    async fn media(&mut self, signal: MediaSignal) -> Flow {
+        match &self.session {
+            Some(s) => {
+                self.registry.media_signal(&s.room, s.id, signal);
+                Flow::Continue
+            }
+            None => {
+                self.error(ErrorCode::WrongState, "Join a room first.", false)
+                    .await
+            }
+        }
+    }
+
+    async fn join(&mut self, version: u32, room: &str, name: &str, resume: Option<&str>) -> Flow {
         if version != PROTOCOL_VERSION {
             let message = format!(
                 "This server speaks protocol version {PROTOCOL_VERSION}, the page {version}. Reload the page."
@@ -227,7 +306,10 @@ impl Actor {
                 .error(ErrorCode::UnsupportedVersion, &message, true)
                 .await;
         }
-        match self.registry.join(room, name, self.outbound_tx.clone()) {
+        match self
+            .registry
+            .join(room, name, resume, self.outbound_tx.clone())
+        {
             Ok(joined) => {
                 let span = Span::current();
                 span.record("room", joined.room.as_str());
@@ -263,10 +345,19 @@ impl Actor {
         let message = format!("Message too large: {size} bytes, at most {limit}.");
         let flow = self.error(ErrorCode::TooLarge, &message, false).await;
         if let (true, Some(s)) = (answer, &self.session) {
-            let command = WorkerCommand::SubscribeAnswerRefused { id: s.id };
-            self.registry.to_worker(&s.room, command);
+            let refused = MediaSignal::SubscribeAnswerRefused;
+            self.registry.media_signal(&s.room, s.id, refused);
         }
         flow
+    }
+
+    /// Sends `msg`; a failed send ends the session.
+    async fn reply(&mut self, msg: &ServerMessage) -> Flow {
+        if self.send(msg).await {
+            Flow::Continue
+        } else {
+            Flow::Close(LeaveReason::Disconnected)
+        }
     }
 
     /// Sends an error; a fatal one ends the session.

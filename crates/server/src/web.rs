@@ -9,10 +9,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use rust_embed::RustEmbed;
 
-use crate::chat::Chat;
 use crate::files::{self, Files};
-use crate::rooms::Registry;
-use crate::signaling::{self, Heartbeat};
+use crate::signaling;
 
 /// The browser client, embedded at build time so the binary is the whole server.
 #[derive(RustEmbed)]
@@ -22,12 +20,8 @@ struct Assets;
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
 pub struct AppState {
-    /// Rooms and workers.
-    pub registry: Arc<Registry>,
-    /// Heartbeat timing for new sockets.
-    pub heartbeat: Heartbeat,
-    /// Chat.
-    pub chat: Arc<Chat>,
+    /// What the signaling WebSocket's actors need.
+    pub signaling: signaling::Context,
     /// Shared files.
     pub files: Arc<Files>,
 }
@@ -91,5 +85,5 @@ async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> 
     upgrade
         .max_message_size(WS_FRAME_LIMIT)
         .max_frame_size(WS_FRAME_LIMIT)
-        .on_upgrade(move |socket| signaling::serve(socket, state))
+        .on_upgrade(move |socket| signaling::serve(socket, state.signaling))
 }

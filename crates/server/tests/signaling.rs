@@ -237,6 +237,7 @@ async fn malformed_messages_get_errors_and_the_session_survives() {
             version: 99,
             room: "r".into(),
             name: "n".into(),
+            resume: None,
         },
     )
     .await;

@@ -8,7 +8,7 @@
 //! `on_sent`, `set_twcc`), and [`Downlink::plan`] turns the tracks' demands into a
 //! [`Plan`] (a choice per track and the rate to pad or probe towards) without touching
 //! str0m. `Sfu::allocate` collects the demands, plans, and applies the plan. See
-//! docs/ARCHITECTURE.md, "The budget" and "Steps up are trials".
+//! docs/bandwidth.md, "The budget" and "Steps up are trials".
 
 use std::time::{Duration, Instant};
 

@@ -8,7 +8,7 @@
 //! So a subscribe connection offers Opus, VP8 and otherwise only the codecs its tracks
 //! are sent in, and only the header extensions the SFU uses; and it is replaced by a new
 //! connection when it holds too many stopped sections, lacks a codec a new track needs,
-//! or its last answer was refused (docs/ARCHITECTURE.md, "Large meetings").
+//! or its last answer was refused (docs/large-meetings.md, "Offers that fit").
 
 use str0m::format::{Codec, CodecConfig, PayloadParams};
 use str0m::media::Mid;

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lanmeet_proto::{ErrorCode, ParticipantId, ServerMessage, TrackSource, TrackView};
+use lanmeet_proto::{ErrorCode, MediaSignal, ParticipantId, ServerMessage, TrackSource, TrackView};
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::config::CryptoProvider;
@@ -325,9 +325,21 @@ impl Sfu {
         self.drive(now);
     }
 
+    /// A media message from participant `id`'s client (or, for a refused subscribe
+    /// answer, from signaling on its behalf): the one entry point for negotiation and
+    /// views. Answers and offers come out of [`Sfu::poll_output`] as signals.
+    pub fn signal(&mut self, now: Instant, id: ParticipantId, signal: MediaSignal) {
+        match signal {
+            MediaSignal::PublishOffer { sdp, tracks } => self.publish_offer(now, id, &sdp, &tracks),
+            MediaSignal::SubscribeAnswer { sdp } => self.subscribe_answer(now, id, &sdp),
+            MediaSignal::SubscribeAnswerRefused => self.subscribe_answer_refused(now, id),
+            MediaSignal::View { tracks } => self.set_view(now, id, &tracks),
+        }
+    }
+
     /// The browser's offer for its publish connection. Answers with
     /// [`ServerMessage::PublishAnswer`] or an error.
-    pub fn publish_offer(
+    fn publish_offer(
         &mut self,
         now: Instant,
         id: ParticipantId,
@@ -373,7 +385,7 @@ impl Sfu {
     /// The browser's answer to our latest subscribe offer. An answer that cannot be
     /// used gets [`ErrorCode::BadSdp`] and a new offer on a new connection (see
     /// [`Sfu::subscribe_answer_refused`]).
-    pub fn subscribe_answer(&mut self, now: Instant, id: ParticipantId, sdp: &str) {
+    fn subscribe_answer(&mut self, now: Instant, id: ParticipantId, sdp: &str) {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
@@ -426,7 +438,7 @@ impl Sfu {
                 tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, Some(RTX_RATIO_CAP));
                 // Forwarded video never waits in str0m's pacer (audio never does): a
                 // late packet is worse than a lower layer, and layers are what follow
-                // the estimate (docs/ARCHITECTURE.md, "Pacing").
+                // the estimate (docs/bandwidth.md, "Pacing: forwarded media never waits").
                 tx.set_unpaced(true);
             }
         }
@@ -458,7 +470,7 @@ impl Sfu {
     /// [`negotiation::MAX_ANSWER_RETRIES`] refusals in a row; after that only when the
     /// subscriber's tracks change, so a client whose answers always fail cannot make
     /// offers loop.
-    pub fn subscribe_answer_refused(&mut self, now: Instant, id: ParticipantId) {
+    fn subscribe_answer_refused(&mut self, now: Instant, id: ParticipantId) {
         let outstanding = self
             .peers
             .get_mut(&id)
@@ -487,7 +499,7 @@ impl Sfu {
 
     /// The subscriber `id` now shows its video tracks at these sizes (device pixels;
     /// 0×0 or not listed: not visible).
-    pub fn set_view(&mut self, now: Instant, id: ParticipantId, tracks: &[TrackView]) {
+    fn set_view(&mut self, now: Instant, id: ParticipantId, tracks: &[TrackView]) {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };

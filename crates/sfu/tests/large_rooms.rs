@@ -4,7 +4,7 @@
 //!
 //! Sizes are of the JSON signaling messages, as they travel over the WebSocket. The
 //! simulated browser is str0m with every codec it knows, so its answers are about the
-//! size of Chromium's (docs/ARCHITECTURE.md, "Large meetings", has both).
+//! size of Chromium's (docs/large-meetings.md, "Offers that fit", has both).
 
 mod common;
 

@@ -24,6 +24,9 @@ pub enum StoreError {
     /// Stored JSON did not parse (a corrupted row).
     #[error("corrupt record: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// [`Store::close`] was called.
+    #[error("the database is closed")]
+    Closed,
 }
 
 /// Result of storage calls.
@@ -103,7 +106,8 @@ pub struct NewFile<'a> {
 
 /// The database.
 pub struct Store {
-    conn: Mutex<Connection>,
+    /// `None` once closed.
+    conn: Mutex<Option<Connection>>,
 }
 
 const MIGRATIONS: &[&str] = &[
@@ -135,6 +139,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX chat_room ON chat(room, id);",
 ];
 
+/// The connection, unless the store is closed.
+fn open(conn: &mut Option<Connection>) -> Result<&mut Connection> {
+    conn.as_mut().ok_or(StoreError::Closed)
+}
+
 const FILE_COLUMNS: &str =
     "f.id, f.token, f.room, f.name, f.size, f.mime, f.sha256, f.sender_id, f.sender_name, f.recipients, f.ts_ms";
 
@@ -162,18 +171,29 @@ impl Store {
         }
         tx.commit()?;
         Ok(Store {
-            conn: Mutex::new(conn),
+            conn: Mutex::new(Some(conn)),
         })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    /// Closes the database: SQLite checkpoints the write-ahead log into the database
+    /// file and removes it. Later calls fail with [`StoreError::Closed`]; closing again
+    /// does nothing.
+    pub fn close(&self) -> Result<()> {
+        match self.lock().take() {
+            Some(conn) => conn.close().map_err(|(_, e)| e.into()),
+            None => Ok(()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
         // A panic mid-statement leaves SQLite consistent (statements are atomic).
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Records a room message; returns its id.
     pub fn add_message(&self, room: &str, sender: &Person, text: &str, ts_ms: u64) -> Result<i64> {
-        let conn = self.conn();
+        let mut guard = self.lock();
+        let conn = open(&mut guard)?;
         conn.execute(
             "INSERT INTO chat (room, sender_id, sender_name, text, ts_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![room, sender.id as i64, sender.name, text, ts_ms as i64],
@@ -184,7 +204,8 @@ impl Store {
     /// Records a shared file; a file for the whole room also becomes a history entry.
     pub fn add_file(&self, f: &NewFile<'_>) -> Result<FileRecord> {
         let recipients = serde_json::to_string(f.recipients)?;
-        let mut conn = self.conn();
+        let mut guard = self.lock();
+        let conn = open(&mut guard)?;
         let tx = conn.transaction()?;
         tx.execute(
             "INSERT INTO files (token, room, name, size, mime, sha256, sender_id, sender_name, recipients, ts_ms)
@@ -226,7 +247,8 @@ impl Store {
 
     /// The latest `limit` room entries of `room`, oldest first.
     pub fn history(&self, room: &str, limit: usize) -> Result<Vec<HistoryEntry>> {
-        let conn = self.conn();
+        let mut guard = self.lock();
+        let conn = open(&mut guard)?;
         let sql = format!(
             "SELECT * FROM (
                 SELECT c.id, c.sender_id, c.sender_name, c.text, c.ts_ms, c.file_id, {FILE_COLUMNS}
@@ -265,7 +287,8 @@ impl Store {
 
     /// The file with download token `token`.
     pub fn file_by_token(&self, token: &str) -> Result<Option<FileRecord>> {
-        let conn = self.conn();
+        let mut guard = self.lock();
+        let conn = open(&mut guard)?;
         let sql = format!("SELECT {FILE_COLUMNS} FROM files f WHERE f.token = ?1");
         let raw = conn
             .prepare_cached(&sql)?
@@ -276,7 +299,8 @@ impl Store {
 
     /// Files shared before `ts_ms`.
     pub fn files_older_than(&self, ts_ms: u64) -> Result<Vec<FileRecord>> {
-        let conn = self.conn();
+        let mut guard = self.lock();
+        let conn = open(&mut guard)?;
         let sql = format!("SELECT {FILE_COLUMNS} FROM files f WHERE f.ts_ms < ?1");
         let mut stmt = conn.prepare_cached(&sql)?;
         let raws = stmt
@@ -288,7 +312,8 @@ impl Store {
     /// Deletes a file's record (and its history entry). Returns whether other records
     /// still use the same bytes, in which case they must stay on disk.
     pub fn delete_file(&self, id: i64) -> Result<bool> {
-        let conn = self.conn();
+        let mut guard = self.lock();
+        let conn = open(&mut guard)?;
         let sha: Option<String> = conn
             .query_row("SELECT sha256 FROM files WHERE id = ?1", params![id], |r| {
                 r.get(0)
@@ -306,7 +331,7 @@ impl Store {
 
     /// Whether any record uses the bytes with this SHA-256.
     pub fn sha_in_use(&self, sha256: &str) -> Result<bool> {
-        let n: i64 = self.conn().query_row(
+        let n: i64 = open(&mut self.lock())?.query_row(
             "SELECT count(*) FROM files WHERE sha256 = ?1",
             params![sha256],
             |r| r.get(0),
@@ -316,7 +341,7 @@ impl Store {
 
     /// Bytes of distinct stored files, for the storage quota.
     pub fn stored_bytes(&self) -> Result<u64> {
-        let n: i64 = self.conn().query_row(
+        let n: i64 = open(&mut self.lock())?.query_row(
             "SELECT coalesce(sum(size), 0) FROM (SELECT sha256, max(size) AS size FROM files GROUP BY sha256)",
             [],
             |r| r.get(0),
@@ -437,6 +462,24 @@ mod tests {
             .expect("db")
             .add_message("lab", &ada(), "kept", 1)
             .expect("insert");
+        let again = Store::open(&path).expect("reopen");
+        assert_eq!(again.history("lab", 10).expect("history")[0].text, "kept");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn close_removes_the_write_ahead_log_and_refuses_later_calls() {
+        let dir = std::env::temp_dir().join(format!("lanmeet-store-close-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("db.sqlite");
+        let wal = dir.join("db.sqlite-wal");
+        let store = Store::open(&path).expect("db");
+        store.add_message("lab", &ada(), "kept", 1).expect("insert");
+        assert!(wal.exists(), "WAL mode writes a log first");
+        store.close().expect("close");
+        assert!(!wal.exists(), "closing checkpoints and removes the log");
+        assert!(matches!(store.history("lab", 10), Err(StoreError::Closed)));
+        store.close().expect("closing twice is fine");
         let again = Store::open(&path).expect("reopen");
         assert_eq!(again.history("lab", 10).expect("history")[0].text, "kept");
         let _ = std::fs::remove_dir_all(&dir);

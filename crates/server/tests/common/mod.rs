@@ -113,6 +113,17 @@ pub async fn join_with_history(
     room: &str,
     name: &str,
 ) -> (Ws, ServerMessage, Vec<ChatMessage>) {
+    join_resuming(server, room, name, None).await
+}
+
+/// Joins as a client rejoining with `resume` (the token of its lost session), or as a
+/// new one; on success also returns the chat history that follows `joined`.
+pub async fn join_resuming(
+    server: &RunningServer,
+    room: &str,
+    name: &str,
+    resume: Option<&str>,
+) -> (Ws, ServerMessage, Vec<ChatMessage>) {
     let mut ws = connect(server).await;
     send(
         &mut ws,
@@ -120,6 +131,7 @@ pub async fn join_with_history(
             version: 1,
             room: room.into(),
             name: name.into(),
+            resume: resume.map(String::from),
         },
     )
     .await;

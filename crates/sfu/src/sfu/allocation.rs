@@ -1,7 +1,7 @@
 //! Splitting each subscriber's bandwidth over the video it shows: collect every video
 //! track's demand, let the subscriber's `Downlink` plan the layers and the padding,
 //! then apply the plan (targets, key frame requests, video-state messages, str0m's
-//! desired bitrate). See docs/ARCHITECTURE.md, "The budget" and "Steps up are trials".
+//! desired bitrate). See docs/bandwidth.md, "The budget" and "Steps up are trials".
 
 use std::time::Instant;
 

@@ -25,7 +25,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lanmeet_proto::{ClientMessage, TrackKind, TrackView};
+use lanmeet_proto::{ClientMessage, MediaSignal, TrackKind, TrackView};
 use lanmeet_sfu::str0m::config::CryptoProvider;
 use lanmeet_sfu::{Output, ParticipantId, ServerMessage, Sfu, SfuConfig};
 
@@ -158,7 +158,14 @@ impl World {
         let client = self.client_mut(name);
         let id = client.id;
         let offer = client.publish_offer(&crypto, now, policy, encodings);
-        self.sfu.publish_offer(now, id, &offer, &[]);
+        self.sfu.signal(
+            now,
+            id,
+            MediaSignal::PublishOffer {
+                sdp: offer,
+                tracks: Vec::new(),
+            },
+        );
         self.drain_sfu(false);
     }
 
@@ -212,7 +219,8 @@ impl World {
             })
             .collect();
         let id = self.id(subscriber);
-        self.sfu.set_view(self.now, id, &views);
+        self.sfu
+            .signal(self.now, id, MediaSignal::View { tracks: views });
         self.drain_sfu(false);
     }
 
@@ -428,9 +436,11 @@ impl World {
                 if client.oversized_answers > 0 {
                     // Signaling refuses the answer as too large; the SFU hears of it.
                     client.oversized_answers -= 1;
-                    self.sfu.subscribe_answer_refused(now, id);
+                    self.sfu
+                        .signal(now, id, MediaSignal::SubscribeAnswerRefused);
                 } else {
-                    self.sfu.subscribe_answer(now, id, &answer);
+                    self.sfu
+                        .signal(now, id, MediaSignal::SubscribeAnswer { sdp: answer });
                 }
             }
             ServerMessage::ActiveSpeaker { id } => client.speakers.push((now, id)),

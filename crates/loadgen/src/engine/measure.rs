@@ -1,0 +1,66 @@
+//! The measurement window: what subscribers receive while it is open, and the range of
+//! sequence numbers each publisher sent in it, so that loss can be counted against it.
+
+use std::time::Instant;
+
+use super::State;
+use crate::payload::{self, Kind};
+use crate::stats::EngineStats;
+
+impl State {
+    /// A payload arrived for `participant` (from str0m, or a datagram from the relay):
+    /// recorded while the window is open.
+    pub(super) fn received(&mut self, participant: u32, data: &[u8], now: Instant) {
+        if !self.measuring {
+            return;
+        }
+        match payload::decode(data) {
+            Some(label) => {
+                let ns = super::nanos_since(self.config.epoch, now);
+                self.stats.record(participant, label, ns);
+            }
+            None => self.stats.foreign_packets += 1,
+        }
+    }
+
+    /// Opens the window: clears what was measured so far.
+    pub(super) fn start_window(&mut self) {
+        self.stats = EngineStats::default();
+        self.measuring = true;
+        for source in self
+            .participants
+            .values_mut()
+            .filter_map(|p| p.source.as_mut())
+        {
+            source.window_video = source.video_seq;
+            source.window_audio = source.audio_seq;
+        }
+    }
+
+    /// Publishers stop; what each sent in the window is noted.
+    pub(super) fn stop_media(&mut self) {
+        self.media_on = false;
+        for (id, p) in &self.participants {
+            let Some(s) = p.source.as_ref() else { continue };
+            if !s.running {
+                continue;
+            }
+            if s.audio_seq > 0 || s.audio_mid.is_some() {
+                self.stats
+                    .sent
+                    .insert((*id, Kind::Audio), (s.window_audio, s.audio_seq));
+            }
+            if s.video_seq > 0 || s.video_mid.is_some() {
+                self.stats
+                    .sent
+                    .insert((*id, Kind::Video), (s.window_video, s.video_seq));
+            }
+        }
+    }
+
+    /// Closes the window and hands over what it measured.
+    pub(super) fn collect(&mut self) -> EngineStats {
+        self.measuring = false;
+        std::mem::take(&mut self.stats)
+    }
+}
