@@ -18,7 +18,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { joinByLink, launchParticipant, scenarioSteps, startServer, waitUntil } from './harness.mjs';
+import { joinByLink, launchParticipant, scenarioSteps, startServer } from './harness.mjs';
+import { waitForVideoFrom as waitForVideoFrames } from './pagestats.mjs';
 
 /** @typedef {import('./harness.mjs').Participant} Participant */
 /** @typedef {import('./harness.mjs').Server} Server */
@@ -53,39 +54,36 @@ function waitForBanner(p, text, timeout = NOTICE_MS) {
 }
 
 /**
- * Waits until `p` is joined, shows no lost banner, and decodes video from the
- * participant called `name`; resolves with that participant's id.
+ * Waits until `p` is joined, shows no lost banner, and decodes and shows video from the
+ * participant called `name`; resolves with that participant's (new) id.
  * @param {Participant} p
  * @param {string} name
  * @returns {Promise<number>}
  */
-function waitForVideoFrom(p, name, timeout = REJOIN_MS) {
-  // getStats is asynchronous, which page.waitForFunction does not wait for: poll.
-  const videoFrom = (/** @type {string} */ name) =>
-    p.page.evaluate(async (n) => {
+async function waitForVideoFrom(p, name, timeout = REJOIN_MS) {
+  const started = Date.now();
+  const joined = await p.page.waitForFunction(
+    (n) => {
       const lm = /** @type {any} */ (window).lanmeet;
-      const conn = lm?.conn;
-      if (lm?.state !== 'connected' || document.getElementById('connection-banner')?.dataset.kind === 'lost') {
+      const banner = document.getElementById('connection-banner');
+      if (lm?.state !== 'connected' || banner?.dataset.kind === 'lost') {
         return null;
       }
-      const other = [...conn.roster.participants.values()].find((/** @type {any} */ q) => q.name === n);
-      const pc = /** @type {RTCPeerConnection | null} */ (lm.subscribePc);
-      if (!other || !pc || pc.connectionState === 'closed') {
-        return null;
-      }
-      const mids = conn.tracks
-        .filter((/** @type {any} */ t) => t.participant === other.id && t.kind === 'video' && t.source === 'camera')
-        .map((/** @type {any} */ t) => t.mid);
-      let frames = 0;
-      for (const r of (await pc.getStats()).values()) {
-        if (r.type === 'inbound-rtp' && r.kind === 'video' && mids.includes(r.mid)) {
-          frames += r.framesDecoded ?? 0;
-        }
-      }
-      const video = /** @type {HTMLVideoElement | null} */ (document.querySelector(`[data-participant-id="${other.id}"] video`));
-      return frames >= 10 && video !== null && video.videoWidth > 0 ? /** @type {number} */ (other.id) : null;
-    }, name);
-  return waitUntil(() => videoFrom(name), { timeoutMs: timeout, intervalMs: 200, message: `${p.label} decoding video from ${name}` });
+      const other = [...lm.conn.roster.participants.values()].find((/** @type {any} */ q) => q.name === n);
+      return other ? /** @type {number} */ (other.id) : null;
+    },
+    name,
+    { timeout, polling: 100 },
+  );
+  const id = /** @type {number} */ (await joined.jsonValue());
+  const left = () => Math.max(1000, timeout - (Date.now() - started));
+  await waitForVideoFrames(p, [id], { timeoutMs: left() });
+  await p.page.waitForFunction(
+    (i) => (/** @type {HTMLVideoElement | null} */ (document.querySelector(`[data-participant-id="${i}"] video`))?.videoWidth ?? 0) > 0,
+    id,
+    { timeout: left() },
+  );
+  return id;
 }
 
 /**
