@@ -14,6 +14,8 @@ import { SettingsDialog, loadSettings, saveSettings } from './settings.js';
 import { ScreenShare } from './screen.js';
 import { ViewReporter } from './viewsize.js';
 import { installTestHook } from './testhook.js';
+import { StatsSampler } from './stats.js';
+import { StatsPanel } from './statspanel.js';
 
 /** @typedef {import('./protocol.js').ServerError} ServerError */
 /** @typedef {import('./protocol.js').ConnectionState} ConnectionState */
@@ -24,6 +26,7 @@ const joinView = new JoinView();
 const meetingView = new MeetingView();
 const chatPanel = new ChatPanel();
 const settingsDialog = new SettingsDialog();
+const statsPanel = new StatsPanel();
 
 /**
  * Reads the room and name from the address.
@@ -91,6 +94,14 @@ class Session {
       placement: (mid) => meetingView.placementOf(mid),
       send: (tracks) => this.conn.sendView(tracks),
     });
+    // Whatever connections are current: a rejoin replaces them, the sampler follows.
+    this.stats = new StatsSampler(() => ({
+      publishPc: this.conn.publishPc,
+      subscribePc: this.conn.subscribePc,
+      published: this.conn.publisher.trackSources(),
+      subscribed: this.conn.tracks,
+      cameraOn: (id) => this.conn.roster.get(id)?.camera ?? false,
+    }));
     this.ended = false;
     this.joined = false;
     this.soundNoticeShown = false;
@@ -119,7 +130,8 @@ class Session {
       meetingView.attachTrack(id, kind, track, source, mid).catch((err) => this.soundBlocked(err));
     };
     conn.onSubscribed = () => this.viewReporter.schedule(true);
-    conn.onVideoState = (mid, participant, _layer, paused) => {
+    conn.onVideoState = (mid, participant, layer, paused) => {
+      this.stats.videoState(mid, layer, paused);
       const source = conn.tracks.find((t) => t.mid === mid)?.source ?? 'camera';
       meetingView.setPaused(participant, source, paused === 'low_bandwidth');
     };
@@ -172,6 +184,9 @@ class Session {
     meetingView.onCopyLink = () => this.copyLink();
     meetingView.onScreen = () => this.screen.toggle();
     meetingView.onSettings = () => this.openSettings();
+    this.stats.subscribe((sample) => meetingView.setQualities(sample.grades));
+    statsPanel.attach(this.stats, (id) => this.conn.roster.get(id)?.name ?? `Participant ${id}`);
+    this.stats.start();
 
     await this.mediaReady;
     if (this.ended) {
@@ -241,6 +256,8 @@ class Session {
   stopExtras() {
     this.screen.dispose();
     this.viewReporter.stop();
+    this.stats.stop();
+    statsPanel.detach();
     settingsDialog.close();
   }
 
@@ -345,7 +362,7 @@ function startSession(rawName, rawRoom) {
 }
 
 function main() {
-  installTestHook(() => session?.conn ?? null);
+  installTestHook(() => session?.conn ?? null, () => session?.stats ?? null, statsPanel);
   const { room, name } = route();
   joinView.onSubmit = (n, r) => startSession(n, r);
   joinView.show({ name: name ?? storedName(), room });

@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * Tiles of the meeting stage: one per person (video or camera-off placeholder, name,
- * muted mark, Pin button, low-bandwidth mark) and one per shared screen.
+ * muted mark, Pin button, low-bandwidth mark, connection-quality mark) and one per shared screen.
  * All user-provided text goes through `textContent`.
  */
 
@@ -48,6 +48,7 @@ export class Tile {
     this.mutedMark.hidden = true;
     const caption = el('div', 'caption');
     caption.append(this.mutedMark, this.nameLabel);
+    this.caption = caption;
 
     this.pinButton = el('button', 'pin-button');
     this.pinButton.type = 'button';
@@ -135,7 +136,27 @@ export class RemoteTile extends Tile {
     this.audio.autoplay = true;
     this.audio.hidden = true;
     this.root.append(this.audio);
+    /** The connection-quality mark: three bars, shown after the first statistics. */
+    this.qualityMark = el('span', 'quality-mark');
+    this.qualityMark.setAttribute('role', 'img');
+    this.qualityMark.append(el('i'), el('i'), el('i'));
+    this.qualityMark.hidden = true;
+    this.caption.prepend(this.qualityMark);
     this.setState(participant.camera, participant.microphone);
+  }
+
+  /**
+   * Shows how well this participant's media arrives (stats.js, `gradeOf`).
+   * @param {import('./stats.js').Grade | null} grade
+   */
+  setQuality(grade) {
+    this.qualityMark.hidden = grade === null;
+    if (grade !== null && this.qualityMark.dataset.quality !== grade) {
+      const label = `Connection: ${grade}`;
+      this.qualityMark.dataset.quality = grade;
+      this.qualityMark.setAttribute('aria-label', label);
+      this.qualityMark.title = label;
+    }
   }
 }
 

@@ -447,6 +447,16 @@ export class MeetingView {
   }
 
   /**
+   * Shows each remote participant's connection quality on their tile.
+   * @param {Map<number, import('./stats.js').Grade>} grades
+   */
+  setQualities(grades) {
+    for (const [id, tile] of this.tiles) {
+      tile.setQuality(grades.get(id) ?? null);
+    }
+  }
+
+  /**
    * Marks a participant's camera or screen as paused for lack of bandwidth.
    * @param {number} id
    * @param {TrackSource} source
