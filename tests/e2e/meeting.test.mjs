@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { launchParticipant, scenarioSteps, startServer, waitUntil } from './harness.mjs';
-import { decodeFps, inboundOf, readInbound, streamOf, waitForNewFrames, waitForVideoFrom } from './pagestats.mjs';
+import { cameraLayersOf, decodeFps, inboundOf, readInbound, streamOf, waitForNewFrames, waitForVideoFrom } from './pagestats.mjs';
 
 /** @typedef {import('./harness.mjs').Participant} Participant */
 /** @typedef {import('./harness.mjs').Server} Server */
@@ -293,6 +293,100 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
         assert.ok(ms <= TOP_LAYER_LIMIT_MS, `${p.label}: ${v.participant}'s video reached ${v.frameHeight}p ${Math.round(ms)} ms after its first frame`);
       }
     }
+  });
+
+  step('the Statistics panel plots live rates and lists every stream; every remote tile shows its connection quality', async () => {
+    const { A } = people;
+    const page = A.page;
+    const toggle = page.getByRole('button', { name: 'Statistics', exact: true });
+    assert.equal(await toggle.getAttribute('aria-expanded'), 'false');
+    assert.equal(await toggle.getAttribute('aria-controls'), 'stats');
+    await toggle.click();
+    const panel = page.getByRole('region', { name: 'Statistics' });
+    await panel.waitFor({ state: 'visible', timeout: 5000 });
+    assert.equal(await toggle.getAttribute('aria-expanded'), 'true');
+
+    // Every plot has points, and the latest second sent and received something.
+    await page.waitForFunction(
+      () => {
+        const lm = /** @type {any} */ (window).lanmeet;
+        const n = lm.statsPlotPoints;
+        const h = lm.statsHistory;
+        return n && n.sent >= 5 && n.received >= 5 && n.rtt >= 5 && h.sent.total.at(-1) > 0 && h.received.total.at(-1) > 0;
+      },
+      null,
+      { timeout: 15_000, polling: 200 },
+    );
+
+    // The table: both remote cameras with a size and frames, and the own camera's layers.
+    const cameraLayers = (await cameraLayersOf(A)).map((l) => l.rid);
+    /** @returns {Promise<string[][]>} */
+    const tableRows = () =>
+      page.evaluate(() => [...document.querySelectorAll('#stats-rows tr')].map((tr) => [...tr.children].map((c) => c.textContent ?? '')));
+    /** @param {string[][]} rows @param {string} name */
+    const cameraRow = (rows, name) => rows.find((r) => r[0] === `${name} \u2013 camera`);
+    /** @param {string[][]} rows */
+    const complete = (rows) =>
+      ['B', 'C'].every((name) => {
+        const r = cameraRow(rows, name);
+        return r && /^\d+\u00d7\d+$/.test(r[1]) && Number(r[2]) > 0;
+      }) && rows.filter((r) => r[0].startsWith('You \u2013 camera')).length === cameraLayers.length;
+    await waitUntil(async () => complete(await tableRows()), { timeoutMs: 10_000, message: 'the statistics table to list both remote cameras and the own layers' });
+    const rows = await tableRows();
+    const own = rows.filter((r) => r[0].startsWith('You \u2013 camera'));
+    assert.deepEqual(
+      own.map((r) => /\((\w)\)$/.exec(r[0])?.[1]).sort(),
+      [...cameraLayers].sort(),
+      `one row per simulcast layer: ${JSON.stringify(own)}`,
+    );
+    assert.ok(own.some((r) => /^\d+\u00d7\d+$/.test(r[1]) && Number(r[2]) > 0), `an own layer is sent: ${JSON.stringify(own)}`);
+    for (const name of ['B', 'C']) {
+      const r = /** @type {string[]} */ (cameraRow(rows, name));
+      console.log(`stats row: ${r.join(' | ')}`);
+      assert.ok(rows.some((x) => x[0] === `${name} \u2013 audio`), `${name}'s audio has a row`);
+    }
+    const headers = await page.locator('.stats-table thead th[scope="col"]').allTextContents();
+    assert.equal(headers[0], 'Stream');
+    assert.equal(await page.locator('.stats-table caption').count(), 1);
+
+    // The sampled rate agrees with the browser's own counters over the same seconds.
+    const sampled = await page.evaluate(() => /** @type {any} */ (window).lanmeet.statsHistory.time.at(-1));
+    const in0 = await inboundOf(A);
+    await page.waitForFunction((t) => /** @type {any} */ (window).lanmeet.statsHistory.time.at(-1) >= t + 4, sampled, { timeout: 10_000, polling: 100 });
+    const in1 = await inboundOf(A);
+    /** @param {Inbound} x */
+    const bytes = (x) => x.streams.reduce((sum, s) => sum + s.bytesReceived, 0);
+    /** @param {Inbound} x */
+    const stamp = (x) => Math.max(...x.streams.map((s) => s.timestamp));
+    const measuredKbit = ((bytes(in1) - bytes(in0)) * 8) / (stamp(in1) - stamp(in0));
+    /** @type {{time: number[], received: {total: number[]}}} */
+    const h = await page.evaluate(() => /** @type {any} */ (window).lanmeet.statsHistory);
+    const inWindow = h.received.total.filter((_, i) => h.time[i] * 1000 > stamp(in0) + 500 && h.time[i] * 1000 <= stamp(in1) + 500);
+    const sampledKbit = (inWindow.reduce((a, b) => a + b, 0) / inWindow.length) * 8 / 1000;
+    console.log(`METRIC stats_received_kbit_s sampled=${sampledKbit.toFixed(0)} getstats=${measuredKbit.toFixed(0)} samples=${inWindow.length}`);
+    assert.ok(inWindow.length >= 2, `samples in the window: ${inWindow.length}`);
+    assert.ok(Math.abs(sampledKbit - measuredKbit) <= 0.25 * measuredKbit, `sampled ${sampledKbit.toFixed(0)} kbit/s vs getStats ${measuredKbit.toFixed(0)} kbit/s`);
+
+    // Every remote tile says how its connection is, also with the panel closed.
+    for (const name of ['B', 'C']) {
+      const mark = page.locator(`[data-participant-id="${ids[name]}"]`).getByRole('img', { name: /^Connection: (good|fair|poor)$/ });
+      await mark.waitFor({ state: 'visible', timeout: 5000 });
+      console.log(`quality mark for ${name}: ${await mark.getAttribute('aria-label')}`);
+    }
+    for (const p of [people.B, people.C]) {
+      await p.page.waitForFunction(
+        () => [...document.querySelectorAll('#grid [data-participant-id]')].every((t) => /^Connection: /.test(t.querySelector('.quality-mark')?.getAttribute('aria-label') ?? '')),
+        null,
+        { timeout: 5000, polling: 200 },
+      );
+    }
+
+    // Escape closes the panel and gives the focus back to its control.
+    await page.getByRole('button', { name: 'Close statistics' }).focus();
+    await page.keyboard.press('Escape');
+    await panel.waitFor({ state: 'hidden', timeout: 2000 });
+    assert.equal(await toggle.getAttribute('aria-expanded'), 'false');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'stats-toggle');
   });
 
   step('camera off shows the placeholder to the others; camera on brings video back', async () => {
