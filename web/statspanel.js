@@ -17,7 +17,7 @@ import { byId, el } from './dom.js';
 
 /** Sent in blue and received in red (the totals); the kinds alike in both plots. */
 const COLORS = { sent: '#4f8cff', received: '#e5484d', camera: '#f5a524', screen: '#a78bfa', audio: '#2dd4bf', rtt: '#d0d4de' };
-const PLOT_HEIGHT = 130;
+const PLOT_HEIGHT = 190;
 /** Names of the camera's simulcast layers by `video_state` layer number (0 lowest). */
 const LAYER_NAMES = ['low (q)', 'medium (h)', 'full (f)'];
 const RID_NAMES = /** @type {Record<string, string>} */ ({ q: 'low (q)', h: 'medium (h)', f: 'full (f)' });
@@ -39,7 +39,7 @@ function rateOptions(title, total, width) {
     width,
     height: PLOT_HEIGHT,
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(10, max * 1.1)] } },
-    axes: [axis(''), axis('kbit/s')],
+    axes: [timeAxis(), axis('kbit/s')],
     series: [
       {},
       { label: 'Total', stroke: total, width: 2 },
@@ -56,6 +56,21 @@ function rateOptions(title, total, width) {
  */
 function axis(label) {
   return { label, stroke: '#a0a6b8', grid: { stroke: '#323746', width: 1 }, ticks: { stroke: '#323746', width: 1 } };
+}
+
+/**
+ * The x axis: clock time as minutes and seconds, on one line.
+ * @returns {uPlot.Axis}
+ */
+function timeAxis() {
+  const two = (/** @type {number} */ n) => String(n).padStart(2, '0');
+  return {
+    ...axis(''),
+    values: (_u, splits) => splits.map((s) => {
+      const d = new Date(s * 1000);
+      return `${two(d.getMinutes())}:${two(d.getSeconds())}`;
+    }),
+  };
 }
 
 /**
@@ -159,7 +174,7 @@ export class StatsPanel {
         width,
         height: PLOT_HEIGHT,
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(5, max * 1.2)] } },
-        axes: [axis(''), axis('ms')],
+        axes: [timeAxis(), axis('ms')],
         series: [{}, { label: 'Round trip', stroke: COLORS.rtt, width: 2 }],
       },
       [[], []],
@@ -189,7 +204,7 @@ export class StatsPanel {
       this.plots.received.setData(rateData(h, 'received'));
       this.plots.rtt.setData([h.time, h.rttMs]);
     }
-    const rtt = sample.rttMs === null ? 'unknown' : `${sample.rttMs.toFixed(0)} ms`;
+    const rtt = sample.rttMs === null ? 'unknown' : `${sample.rttMs.toFixed(1)} ms`;
     this.summary.textContent =
       `Now: sending ${kbits(sample.sent.total).toFixed(0)} kbit/s, receiving ${kbits(sample.received.total).toFixed(0)} kbit/s, round trip ${rtt}.`;
     this.renderTable(sample);
