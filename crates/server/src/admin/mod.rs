@@ -150,6 +150,28 @@ fn authorize(state: &AdminState, from: SocketAddr, headers: &HeaderMap) -> Resul
     state.auth.check(from.ip(), password.as_deref(), now)
 }
 
+/// A request to the admin API that carries a valid session or the password; any other
+/// is answered 401 (or 429 once the address is limited) before the handler runs.
+pub(super) struct Authorized;
+
+impl axum::extract::FromRequestParts<AdminState> for Authorized {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AdminState,
+    ) -> Result<Self, Self::Rejection> {
+        let from = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(a)| *a)
+            .ok_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response())?;
+        authorize(state, from, &parts.headers)
+            .map(|()| Authorized)
+            .map_err(refused)
+    }
+}
+
 async fn metrics(
     State(state): State<AdminState>,
     ConnectInfo(from): ConnectInfo<SocketAddr>,
@@ -245,36 +267,15 @@ async fn dashboard(
     }
 }
 
-async fn api_unknown(
-    State(state): State<AdminState>,
-    ConnectInfo(from): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    match authorize(&state, from, &headers) {
-        Ok(()) => (StatusCode::NOT_FOUND, "no such admin API\n").into_response(),
-        Err(r) => refused(r),
-    }
+async fn api_unknown(_: Authorized) -> Response {
+    (StatusCode::NOT_FOUND, "no such admin API\n").into_response()
 }
 
-async fn history(
-    State(state): State<AdminState>,
-    ConnectInfo(from): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = authorize(&state, from, &headers) {
-        return refused(r);
-    }
+async fn history(_: Authorized, State(state): State<AdminState>) -> Response {
     no_store(Json(state.monitor.history.samples()).into_response())
 }
 
-async fn live(
-    State(state): State<AdminState>,
-    ConnectInfo(from): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = authorize(&state, from, &headers) {
-        return refused(r);
-    }
+async fn live(_: Authorized, State(state): State<AdminState>) -> Response {
     let samples = state.monitor.history.subscribe();
     let stream = sample_events(samples, state.lifecycle.clone());
     no_store(

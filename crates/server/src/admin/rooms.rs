@@ -1,18 +1,15 @@
 //! `GET /admin/api/rooms`: rooms, their participants with address and link figures, and
 //! shared-file storage. Participant addresses appear only here, behind the password.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use lanmeet_proto::ParticipantId;
 use lanmeet_sfu::ParticipantStats;
 use serde::Serialize;
+use std::collections::HashMap;
 
-use super::{authorize, no_store, refused, AdminState};
+use super::{no_store, AdminState, Authorized};
 use crate::metrics::Storage;
 
 #[derive(Serialize)]
@@ -49,14 +46,7 @@ struct MemberView {
     estimate_bps: Option<u64>,
 }
 
-pub(super) async fn rooms(
-    State(state): State<AdminState>,
-    ConnectInfo(from): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = authorize(&state, from, &headers) {
-        return refused(r);
-    }
+pub(super) async fn rooms(_: Authorized, State(state): State<AdminState>) -> Response {
     let links: HashMap<ParticipantId, ParticipantStats> = state
         .monitor
         .worker_stats()
