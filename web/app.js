@@ -13,8 +13,10 @@ import { remember, remembered } from './dom.js';
 import { SettingsDialog, loadSettings, saveSettings } from './settings.js';
 import { ScreenShare } from './screen.js';
 import { ViewReporter } from './viewsize.js';
+import { installTestHook } from './testhook.js';
 
 /** @typedef {import('./protocol.js').ServerError} ServerError */
+/** @typedef {import('./protocol.js').ConnectionState} ConnectionState */
 
 const NAME_KEY = 'lanmeet.name';
 
@@ -69,8 +71,9 @@ function errorText(error, name, room) {
 }
 
 /**
- * One attempt at being in a meeting: from pressing Join until leaving or losing the
- * connection.
+ * Being in a meeting: from pressing Join until leaving or losing the connection for
+ * good. The connection rejoins by itself when it is lost for a while; the session
+ * stays.
  */
 class Session {
   /**
@@ -102,22 +105,12 @@ class Session {
       conn.sendMediaState(media.camera, media.microphone);
     };
 
-    conn.onJoined = (_you, room, participants) => this.enter(room, participants);
-    conn.onParticipantJoined = (p) => {
-      meetingView.upsertParticipant(p);
-      chatPanel.upsertParticipant(p);
-    };
-    conn.onParticipantUpdated = (p) => {
-      if (p.id === conn.you) {
-        this.screen.selfUpdated(Boolean(p.screen));
-      } else {
-        meetingView.upsertParticipant(p);
+    conn.onState = (state) => this.connectionChanged(state);
+    conn.roster.subscribe((change) => {
+      if (change.kind === 'self') {
+        this.screen.selfUpdated(Boolean(change.participant.screen));
       }
-    };
-    conn.onParticipantLeft = (id) => {
-      meetingView.removeParticipant(id);
-      chatPanel.removeParticipant(id);
-    };
+    });
     conn.onChatHistory = (messages) => chatPanel.setHistory(messages);
     conn.onChat = (message) => chatPanel.add(message);
     conn.onActiveSpeaker = (id) => meetingView.setActiveSpeaker(id, conn.you);
@@ -133,9 +126,7 @@ class Session {
     meetingView.onLayoutChange = () => this.viewReporter.schedule();
     meetingView.onVideoElement = (video) => this.viewReporter.observe(video);
     conn.onError = (error) => {
-      if (error.fatal) {
-        this.end(error);
-      } else if (error.code === 'presenter_busy' && this.screen.state === 'asking') {
+      if (error.code === 'presenter_busy' && this.screen.state === 'asking') {
         this.screen.refused(error.message);
       } else if (this.joined && CHAT_ERROR_CODES.has(error.code)) {
         chatPanel.showServerError(error.message);
@@ -143,36 +134,37 @@ class Session {
         meetingView.showNotice(error.message);
       }
     };
-    conn.onClose = (info) => {
-      if (!info.byUser) {
-        this.end(info.error);
-      }
-    };
     conn.connect();
   }
 
-  /**
-   * @param {string} room
-   * @param {import('./protocol.js').Participant[]} participants
-   */
-  async enter(room, participants) {
+  /** @param {ConnectionState} state */
+  connectionChanged(state) {
+    if (state.kind === 'connected' && !state.rejoined) {
+      this.enter(this.conn.room).catch((err) => meetingView.showNotice(String(err)));
+    } else if (state.kind === 'connected') {
+      chatPanel.joined(this.name, this.conn.token ?? '');
+      meetingView.banner.reconnected();
+      this.screen.resume();
+    } else if (state.kind === 'lost') {
+      chatPanel.disconnected();
+      meetingView.setActiveSpeaker(null, null);
+      meetingView.banner.reconnecting(state.reason === 'restarting' ? 'The server is restarting' : 'Connection lost');
+    } else if (state.kind === 'closed' && !state.byUser) {
+      this.end(state.error);
+    }
+  }
+
+  /** @param {string} room */
+  async enter(room) {
     this.joined = true;
     this.room = room;
     rememberName(this.name);
     window.history.replaceState(null, '', roomPath(room));
     joinView.hide();
-    meetingView.show(room, this.name);
+    meetingView.show(room, this.name, this.conn.roster);
     // Before any await: `chat_history` follows `joined` at once.
-    chatPanel.start({
-      you: /** @type {number} */ (this.conn.you),
-      name: this.name,
-      token: this.conn.token ?? '',
-      participants,
-    });
+    chatPanel.start({ roster: this.conn.roster, name: this.name, token: this.conn.token ?? '' });
     meetingView.setSelf(this.media.preview, false, false);
-    for (const p of participants) {
-      meetingView.upsertParticipant(p);
-    }
     meetingView.onCamera = () => this.toggle('camera');
     meetingView.onMicrophone = () => this.toggle('microphone');
     meetingView.onLeave = () => this.leave();
@@ -353,6 +345,7 @@ function startSession(rawName, rawRoom) {
 }
 
 function main() {
+  installTestHook(() => session?.conn ?? null);
   const { room, name } = route();
   joinView.onSubmit = (n, r) => startSession(n, r);
   joinView.show({ name: name ?? storedName(), room });

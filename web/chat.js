@@ -4,16 +4,26 @@
  * the message box ("Message", Enter sends, `/msg <name> <text>` sends privately), file
  * sharing ("Share file" and drag and drop) and the server's chat errors.
  *
- * It renders and keeps chat state only; sending goes through the `onSend` callback, and
- * files through files.js with the participant's bearer token. All user text (names,
- * messages, file names) is set with `textContent`.
+ * It renders and keeps chat state only; who is in the room it reads from the connection's
+ * roster (roster.js); sending goes through the `onSend` callback, and files through
+ * files.js with the participant's bearer token. All user text (names, messages, file
+ * names) is set with `textContent`.
  */
 
 import { FileCard, Uploads } from './files.js';
 import { byId, el } from './dom.js';
 
 /** @typedef {import('./protocol.js').ChatMessage} ChatMessage */
-/** @typedef {import('./protocol.js').Participant} Participant */
+/** @typedef {import('./roster.js').Roster} Roster */
+/** @typedef {import('./roster.js').RosterChange} RosterChange */
+
+/**
+ * One message in the log.
+ * @typedef {object} Entry
+ * @property {ChatMessage} message
+ * @property {HTMLElement} item
+ * @property {FileCard | null} card
+ */
 
 /** Server error codes that concern chat; they are shown next to the message box. */
 export const CHAT_ERROR_CODES = new Set(['too_large', 'rate_limited', 'unknown_recipient', 'bad_message']);
@@ -87,14 +97,18 @@ export class ChatPanel {
 
     /** Our id and name; null when not in a room. @type {{id: number, name: string} | null} */
     this.self = null;
-    /** @type {string | null} */
+    /** Every id we had in this meeting (a rejoin brings a new one), to mark our messages. @type {Set<number>} */
+    this.ownIds = new Set();
+    /** null while not joined (or reconnecting). @type {string | null} */
     this.token = null;
-    /** Everyone else in the room. @type {Map<number, string>} */
-    this.people = new Map();
+    /** Who is in the room. @type {Roster | null} */
+    this.roster = null;
+    /** Stops following the roster. @type {() => void} */
+    this.unsubscribe = () => {};
     /** Chosen private recipients. @type {Set<number>} */
     this.chosen = new Set();
-    /** @type {FileCard[]} */
-    this.cards = [];
+    /** @type {Entry[]} */
+    this.entries = [];
     this.uploads = new Uploads(this.uploadsBox);
     /** What was last sent, to put back in the box if the server refuses it. */
     this.lastSent = '';
@@ -104,10 +118,11 @@ export class ChatPanel {
     this.following = true;
 
     /**
-     * The user sends a message (to the room when `to` is empty).
-     * @type {(text: string, to: number[]) => void}
+     * The user sends a message (to the room when `to` is empty); false when it could
+     * not go out (the connection is lost).
+     * @type {(text: string, to: number[]) => boolean}
      */
-    this.onSend = () => {};
+    this.onSend = () => false;
 
     this.toggleButton.addEventListener('click', () => {
       this.setOpen(!this.open);
@@ -165,37 +180,57 @@ export class ChatPanel {
   }
 
   /**
-   * Starts a fresh chat for a joined room.
-   * @param {{you: number, name: string, token: string, participants: Participant[]}} session
+   * Starts a fresh chat for a joined room, following its roster.
+   * @param {{roster: Roster, name: string, token: string}} session
    */
-  start({ you, name, token, participants }) {
+  start({ roster, name, token }) {
     this.reset();
-    this.self = { id: you, name };
-    this.token = token;
-    for (const p of participants) {
-      this.people.set(p.id, p.name);
-    }
-    this.renderPeople();
-    this.renderRecipients();
+    this.roster = roster;
+    this.unsubscribe = roster.subscribe((change) => this.rosterChanged(change));
+    this.joined(name, token);
     // A side panel on wide screens; on a phone it would cover the videos, so it starts closed.
     this.setOpen(!window.matchMedia('(max-width: 760px)').matches);
   }
 
-  /** Forgets the room: cancels transfers; the token no longer works anyway. */
-  stop() {
+  /**
+   * Joined, at first or again after the connection was lost: a new id and token.
+   * @param {string} name
+   * @param {string} token
+   */
+  joined(name, token) {
+    const you = /** @type {Roster} */ (this.roster).you;
+    if (you !== null) {
+      this.self = { id: you, name };
+      this.ownIds.add(you);
+    }
+    this.token = token;
+    this.hideError();
+    this.rosterChanged({ kind: 'reset' });
+  }
+
+  /** The connection is lost: transfers stop (the token no longer works); the log stays. */
+  disconnected() {
     this.token = null;
     this.uploads.clear();
-    for (const card of this.cards) {
-      card.cancel();
+    for (const entry of this.entries) {
+      entry.card?.cancel();
     }
+  }
+
+  /** Forgets the room. */
+  stop() {
+    this.disconnected();
+    this.unsubscribe();
+    this.unsubscribe = () => {};
   }
 
   reset() {
     this.stop();
     this.self = null;
-    this.people.clear();
+    this.ownIds.clear();
+    this.roster = null;
     this.chosen.clear();
-    this.cards = [];
+    this.entries = [];
     this.log.replaceChildren();
     this.hideError();
     this.input.value = '';
@@ -205,32 +240,51 @@ export class ChatPanel {
     this.renderUnread();
   }
 
-  /** @param {Participant} participant */
-  upsertParticipant(participant) {
-    this.people.set(participant.id, participant.name);
+  /** @param {RosterChange} change */
+  rosterChanged(change) {
+    if (change.kind === 'self' || change.kind === 'updated') {
+      return;
+    }
+    for (const id of this.chosen) {
+      if (!this.roster?.participants.has(id)) {
+        this.chosen.delete(id);
+      }
+    }
     this.renderPeople();
     this.renderRecipients();
   }
 
-  /** @param {number} id */
-  removeParticipant(id) {
-    this.people.delete(id);
-    this.chosen.delete(id);
-    this.renderPeople();
-    this.renderRecipients();
-  }
-
-  /** @param {ChatMessage[]} messages */
+  /**
+   * The room's history, sent after each join. After a rejoin it replaces the room's
+   * messages shown (so none shows twice); private ones, never in the history, stay.
+   * @param {ChatMessage[]} messages
+   */
   setHistory(messages) {
-    for (const message of messages) {
-      this.append(message, false);
+    const kept = this.entries.filter((e) => e.message.to.length > 0);
+    for (const entry of this.entries) {
+      if (!kept.includes(entry)) {
+        entry.card?.cancel();
+      }
+    }
+    this.entries = [];
+    this.log.replaceChildren();
+    /** @type {(Entry | ChatMessage)[]} */
+    const merged = [...messages, ...kept];
+    const ts = (/** @type {Entry | ChatMessage} */ x) => ('item' in x ? x.message.ts : x.ts);
+    for (const x of merged.sort((a, b) => ts(a) - ts(b))) {
+      if ('item' in x) {
+        this.entries.push(x);
+        this.log.append(x.item);
+      } else {
+        this.append(x, false);
+      }
     }
     this.log.scrollTop = this.log.scrollHeight;
   }
 
   /** @param {ChatMessage} message */
   add(message) {
-    const own = message.from.id === this.self?.id;
+    const own = this.ownIds.has(message.from.id);
     if (own) {
       this.lastSent = '';
     }
@@ -295,11 +349,14 @@ export class ChatPanel {
       text = direct.text;
       to = [direct.id];
     }
+    if (!this.onSend(text, to)) {
+      this.showError('Not connected: send it again once the connection is back.');
+      return;
+    }
     this.hideError();
     this.lastSent = raw;
     this.input.value = '';
     this.autosize();
-    this.onSend(text, to);
   }
 
   /**
@@ -313,7 +370,7 @@ export class ChatPanel {
     }
     this.hideError();
     const to = [...this.chosen];
-    const label = to.length ? listNames(to.map((id) => this.people.get(id) ?? `#${id}`)) : 'everyone';
+    const label = to.length ? listNames(to.map((id) => this.nameOf(id))) : 'everyone';
     for (const file of files) {
       this.uploads.start(file, this.token, to, label);
     }
@@ -324,9 +381,14 @@ export class ChatPanel {
     if (this.self) {
       yield this.self;
     }
-    for (const [id, name] of this.people) {
+    for (const { id, name } of this.roster?.participants.values() ?? []) {
       yield { id, name };
     }
+  }
+
+  /** @param {number} id */
+  nameOf(id) {
+    return this.roster?.get(id)?.name ?? `#${id}`;
   }
 
   clearRecipients() {
@@ -337,8 +399,8 @@ export class ChatPanel {
   }
 
   renderPeople() {
-    const sorted = [...this.people].sort((a, b) => a[1].localeCompare(b[1]));
-    const items = sorted.map(([id, name]) => {
+    const sorted = [...(this.roster?.participants.values() ?? [])].sort((a, b) => a.name.localeCompare(b.name));
+    const items = sorted.map(({ id, name }) => {
       const item = el('li', 'person');
       const label = el('label', 'person-label');
       const box = el('input');
@@ -364,7 +426,7 @@ export class ChatPanel {
   }
 
   renderRecipients() {
-    const names = [...this.chosen].map((id) => this.people.get(id) ?? `#${id}`);
+    const names = [...this.chosen].map((id) => this.nameOf(id));
     const isPrivate = names.length > 0;
     this.toLabel.textContent = isPrivate ? `To: ${listNames(names)} (private)` : 'To: Everyone';
     this.toLabel.classList.toggle('private', isPrivate);
@@ -390,8 +452,10 @@ export class ChatPanel {
    */
   append(message, countUnread) {
     const log = this.log;
-    const own = message.from.id === this.self?.id;
-    log.append(this.entry(message, own));
+    const own = this.ownIds.has(message.from.id);
+    const entry = this.entry(message, own);
+    this.entries.push(entry);
+    log.append(entry.item);
     if (this.following || own) {
       log.scrollTop = log.scrollHeight;
       this.following = true;
@@ -406,6 +470,7 @@ export class ChatPanel {
    * Renders a message or file entry.
    * @param {ChatMessage} message
    * @param {boolean} own
+   * @returns {Entry}
    */
   entry(message, own) {
     const item = el('li', 'entry');
@@ -426,13 +491,14 @@ export class ChatPanel {
     if (message.text) {
       item.append(el('div', 'entry-text', message.text));
     }
+    /** @type {FileCard | null} */
+    let card = null;
     if (message.file) {
       item.classList.add('file');
-      const card = new FileCard(message.file, () => this.token);
-      this.cards.push(card);
+      card = new FileCard(message.file, () => this.token);
       item.append(card.root);
     }
-    return item;
+    return { message, item, card };
   }
 
   /**
@@ -444,7 +510,7 @@ export class ChatPanel {
     if (own) {
       return `Private to ${listNames(message.to.map((p) => p.name))}`;
     }
-    const others = message.to.filter((p) => p.id !== this.self?.id).map((p) => p.name);
+    const others = message.to.filter((p) => !this.ownIds.has(p.id)).map((p) => p.name);
     return others.length ? `Private to you and ${listNames(others)}` : 'Private to you';
   }
 }

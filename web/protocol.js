@@ -1,21 +1,28 @@
 // @ts-check
 /**
- * The connection to a lanmeet server, free of any UI: one signaling WebSocket and two
- * peer connections, as described in docs/PROTOCOL.md.
+ * The connection to a lanmeet server, free of any UI, as described in docs/PROTOCOL.md.
+ * It owns the meeting's state: the signaling WebSocket, the roster (roster.js), the two
+ * peer connections of the current session and the liveness of the server.
  *
  * - *publish* (publish.js): this browser offers its microphone, its camera as three
- *   simulcast layers and, while presenting, its screen (`sendonly`); the server answers.
- *   Transceivers are kept for the whole meeting, so switching the camera off and on is
- *   `sender.replaceTrack()` with no renegotiation.
- * - *subscribe*: the server offers the other participants' tracks, this browser answers.
- *   Offers are handled one at a time, in order. An offer marked `new_connection`
- *   replaces the connection; one that cannot be applied is answered with an empty SDP,
- *   so the server offers again.
+ *   simulcast layers and, while presenting, its screen; the server answers.
+ * - *subscribe* (subscribe.js): the server offers the other participants' tracks, this
+ *   browser answers.
+ * - *liveness* (liveness.js): a `ping` every 2 s; when the server stays silent (it died,
+ *   or the Wi-Fi dropped), closes the socket or says `server_closing`, the connection is
+ *   *lost*: the session's peer connections close, the roster empties, and the connection
+ *   joins again by itself (0.5 s, then doubling up to 3 s between attempts) with the same
+ *   name and room, `resume` naming the previous session. Each rejoin is a new session:
+ *   new ids, new peer connections, publishing again what was published.
+ *
+ * A user's `leave()` and a fatal error (a refused join, an unsupported version) end the
+ * connection for good; a refused *first* join never retries.
  *
  * Usage:
  * ```js
  * const conn = new Connection({ room: 'lab', name: 'Ada' });
- * conn.onJoined = (you, room, participants) => { ... };
+ * conn.onState = (state) => { ... };          // connected, lost, reconnecting, closed
+ * conn.roster.subscribe((change) => { ... }); // who is in the room
  * conn.onTrack = (participantId, kind, track, source, mid) => { ... };
  * conn.connect();
  * // once local media is known:
@@ -25,34 +32,23 @@
  * ```
  */
 
-import { PC_CONFIG, PublishConnection } from './publish.js';
+import { PublishConnection } from './publish.js';
+import { Roster } from './roster.js';
+import { SubscribeConnection } from './subscribe.js';
+import { Liveness, TICK_MS, retryDelay } from './liveness.js';
 
 /** Protocol version sent in `join`. */
 export const PROTOCOL_VERSION = 1;
 
+/** WebSocket close code of a server that restarts (RFC 6455 "service restart"). */
+export const CLOSE_SERVICE_RESTART = 1012;
+
 /** @typedef {import('./publish.js').TrackSource} TrackSource */
 /** @typedef {import('./publish.js').Quality} Quality */
-
-/**
- * A participant as the others see it.
- * @typedef {object} Participant
- * @property {number} id Server-assigned id.
- * @property {string} name Display name, unique within the room.
- * @property {boolean} camera Camera on.
- * @property {boolean} microphone Microphone on.
- * @property {boolean} [screen] Sharing the screen (presenting).
- */
-
-/** @typedef {'audio' | 'video'} TrackKind */
-
-/**
- * Whose track a media section (`mid`) of the subscribe connection carries.
- * @typedef {object} TrackInfo
- * @property {string} mid
- * @property {number} participant
- * @property {TrackKind} kind
- * @property {TrackSource} [source] Camera, microphone or screen.
- */
+/** @typedef {import('./roster.js').Participant} Participant */
+/** @typedef {import('./roster.js').LeaveReason} LeaveReason */
+/** @typedef {import('./subscribe.js').TrackKind} TrackKind */
+/** @typedef {import('./subscribe.js').TrackInfo} TrackInfo */
 
 /**
  * The displayed size of one video track of the subscribe connection, in device pixels
@@ -74,8 +70,6 @@ export const PROTOCOL_VERSION = 1;
  * @property {boolean} fatal Whether the connection ends because of it.
  */
 
-/** @typedef {'left' | 'timeout' | 'disconnected'} LeaveReason */
-
 /**
  * A chat message or shared file (see docs/PROTOCOL.md, `chat`). This module only passes
  * chat through; chat.js renders it.
@@ -88,11 +82,24 @@ export const PROTOCOL_VERSION = 1;
  */
 
 /**
- * How the connection ended.
- * @typedef {object} CloseInfo
- * @property {boolean} byUser `leave()` or `close()` was called.
- * @property {boolean} wasJoined The server had accepted the join.
- * @property {ServerError | null} error The fatal error that ended it, if any.
+ * Why the connection was lost: the server went silent (`timeout`), closed the socket
+ * (`disconnected`), or said it is restarting (`restarting`).
+ * @typedef {'timeout' | 'disconnected' | 'restarting'} LossReason
+ */
+
+/**
+ * The connection's state, as reported to `onState`:
+ * - `connecting`: the first attempt to join;
+ * - `connected`: joined (`rejoined` after a loss; the roster is fresh);
+ * - `lost`: the server is out of reach; attempts to rejoin follow by themselves;
+ * - `reconnecting`: attempt `attempt` (from 1) starts in `delayMs`;
+ * - `closed`: for good (`byUser`: `leave()` or `close()`; `wasJoined`: the server had
+ *   accepted a join; `error`: the fatal error, if one ended it).
+ * @typedef {{kind: 'connecting'}
+ *   | {kind: 'connected', rejoined: boolean}
+ *   | {kind: 'lost', reason: LossReason, message: string}
+ *   | {kind: 'reconnecting', attempt: number, delayMs: number}
+ *   | {kind: 'closed', byUser: boolean, wasJoined: boolean, error: ServerError | null}} ConnectionState
  */
 
 /**
@@ -102,22 +109,6 @@ export const PROTOCOL_VERSION = 1;
 export function socketUrlFor(loc = window.location) {
   const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${scheme}//${loc.host}/ws`;
-}
-
-/**
- * Publishes what this module holds for tests and debugging at `window.lanmeet`.
- * @param {Connection | null} conn
- */
-function expose(conn) {
-  /** @type {any} */ (window).lanmeet = {
-    conn,
-    publishPc: conn?.publishPc ?? null,
-    subscribePc: conn?.subscribePc ?? null,
-    /** The last `view` sent: `{tracks: [{mid, width, height}]}`, or null. */
-    get view() {
-      return conn?.lastView ?? null;
-    },
-  };
 }
 
 export class Connection {
@@ -132,57 +123,49 @@ export class Connection {
     this.name = name;
     this.url = url ?? socketUrlFor();
 
-    /** Our id once joined. @type {number | null} */
-    this.you = null;
+    /** Who is in the room. */
+    this.roster = new Roster();
     /**
      * Bearer token for file upload and download (`Authorization: Bearer <token>`), valid
-     * while joined. @type {string | null}
+     * while joined; also what `resume` names when joining again.
+     * @type {string | null}
      */
     this.token = null;
-    /** Mapping of the latest subscribe offer. @type {TrackInfo[]} */
-    this.tracks = [];
+    /** @type {ConnectionState} */
+    this.state = { kind: 'connecting' };
     /** @type {WebSocket | null} */
     this.socket = null;
-    /** @type {RTCPeerConnection | null} */
-    this.publishPc = null;
-    /** @type {RTCPeerConnection | null} */
-    this.subscribePc = null;
-    this.publisher = new PublishConnection((msg) => this.send(msg));
-    this.publisher.onError = (message) => {
-      if (!this.closed) {
-        this.reportError('media_failed', message, false);
-      }
-    };
-    /** Tracks to send (the publisher's). */
-    this.localTracks = this.publisher.localTracks;
-    /** The publish connection's camera and microphone senders. */
-    this.senders = this.publisher.senders;
+    /** The current socket's liveness. @type {Liveness | null} */
+    this.liveness = null;
+    /** @type {number | null} */
+    this.ticker = null;
+    /** @type {number | null} */
+    this.retryTimer = null;
+    /** Failed attempts since the connection was lost. */
+    this.attempts = 0;
+    this.pings = 0;
+    this.everJoined = false;
+    /** `publish()` was called: every later session publishes by itself. */
+    this.publishing = false;
+    /** The last `media_state` sent, sent again after a rejoin. @type {{camera: boolean, microphone: boolean} | null} */
+    this.mediaState = null;
     /** The last `view` message sent. @type {{tracks: TrackView[]} | null} */
     this.lastView = null;
-
-    /** Track ids already reported per mid, to report each remote track once. @type {Map<string, string>} */
-    this.reported = new Map();
-    /** Subscribe offers are handled strictly one after another. @type {Promise<void>} */
-    this.subscribeQueue = Promise.resolve();
-    this.joined = false;
-    this.closed = false;
-    this.byUser = false;
     /** @type {ServerError | null} */
     this.fatalError = null;
 
+    this.publisher = new PublishConnection((msg) => this.send(msg));
+    this.publisher.onError = (message) => {
+      if (this.state.kind === 'connected') {
+        this.reportError('media_failed', message, false);
+      }
+    };
+    this.subscriber = this.newSubscriber();
+
     // Callbacks: assign before connect().
 
-    /**
-     * The server accepted the join.
-     * @type {(you: number, room: string, participants: Participant[]) => void}
-     */
-    this.onJoined = () => {};
-    /** Someone entered the room. @type {(participant: Participant) => void} */
-    this.onParticipantJoined = () => {};
-    /** Someone switched camera or microphone. @type {(participant: Participant) => void} */
-    this.onParticipantUpdated = () => {};
-    /** Someone left or was removed. @type {(id: number, reason: LeaveReason) => void} */
-    this.onParticipantLeft = () => {};
+    /** The connection's state changed. @type {(state: ConnectionState) => void} */
+    this.onState = () => {};
     /**
      * A remote track arrived on the subscribe connection. May be called again for the
      * same participant and source when the server replaces the track. `source` is what
@@ -201,7 +184,10 @@ export class Connection {
      * @type {(mid: string, participant: number, layer: number | null, paused: PauseReason | null) => void}
      */
     this.onVideoState = () => {};
-    /** The room's recent chat, right after joining. @type {(messages: ChatMessage[]) => void} */
+    /**
+     * The room's recent chat, right after each join: it replaces what was shown.
+     * @type {(messages: ChatMessage[]) => void}
+     */
     this.onChatHistory = () => {};
     /** A new chat message or shared file. @type {(message: ChatMessage) => void} */
     this.onChat = () => {};
@@ -210,37 +196,50 @@ export class Connection {
      * @type {(id: number | null) => void}
      */
     this.onActiveSpeaker = () => {};
-    /** An error; if `fatal`, `onClose` follows. @type {(error: ServerError) => void} */
+    /** A non-fatal error (fatal ones close: see `onState`). @type {(error: ServerError) => void} */
     this.onError = () => {};
-    /** The connection ended; called once. @type {(info: CloseInfo) => void} */
-    this.onClose = () => {};
+  }
+
+  /** Our id (the last one while reconnecting), or null before joining. */
+  get you() {
+    return this.roster.you;
+  }
+
+  /** Whether the server accepted the join and the connection is up. */
+  get joined() {
+    return this.state.kind === 'connected';
+  }
+
+  /** The current session's publish peer connection (or the last, closed one). */
+  get publishPc() {
+    return this.publisher.pc;
+  }
+
+  /** The current session's subscribe peer connection (or the last, closed one). */
+  get subscribePc() {
+    return this.subscriber.pc;
+  }
+
+  /** Mapping of the latest subscribe offer. */
+  get tracks() {
+    return this.subscriber.tracks;
+  }
+
+  /** Tracks to send (the publisher's). */
+  get localTracks() {
+    return this.publisher.localTracks;
+  }
+
+  /** The publish connection's camera and microphone senders. */
+  get senders() {
+    return this.publisher.senders;
   }
 
   /** Opens the socket and sends `join`. */
   connect() {
-    const socket = new WebSocket(this.url);
-    this.socket = socket;
-    expose(this);
-    socket.onopen = () => {
-      this.send({ type: 'join', version: PROTOCOL_VERSION, room: this.room, name: this.name });
-    };
-    socket.onmessage = (event) => {
-      if (typeof event.data !== 'string') {
-        return;
-      }
-      /** @type {any} */
-      let msg;
-      try {
-        msg = JSON.parse(event.data);
-      } catch {
-        this.reportError('bad_message', 'The server sent a message that is not JSON.', false);
-        return;
-      }
-      this.handle(msg);
-    };
-    socket.onclose = () => this.finish();
-    // An error event is always followed by a close event; nothing to do here.
-    socket.onerror = () => {};
+    this.setState({ kind: 'connecting' });
+    this.ticker = window.setInterval(() => this.tick(), TICK_MS);
+    this.open();
   }
 
   /**
@@ -255,17 +254,16 @@ export class Connection {
 
   /**
    * Creates the publish connection (microphone and simulcast camera, holding the local
-   * tracks or none yet) and sends `publish_offer`.
+   * tracks or none yet) and sends `publish_offer`. After a rejoin the connection
+   * publishes again by itself.
    * @returns {Promise<void>} settles when the server answered
    */
   publish() {
-    if (this.closed) {
+    this.publishing = true;
+    if (this.state.kind !== 'connected') {
       return Promise.resolve();
     }
-    const answered = this.publisher.start();
-    this.publishPc = this.publisher.pc;
-    expose(this);
-    return answered;
+    return this.publisher.start();
   }
 
   /**
@@ -304,11 +302,12 @@ export class Connection {
   }
 
   /**
-   * Announces camera and microphone state to the others.
+   * Announces camera and microphone state to the others (again after each rejoin).
    * @param {boolean} camera
    * @param {boolean} microphone
    */
   sendMediaState(camera, microphone) {
+    this.mediaState = { camera, microphone };
     this.send({ type: 'media_state', camera, microphone });
   }
 
@@ -316,14 +315,15 @@ export class Connection {
    * Sends a chat message to the room, or privately to the participants in `to`.
    * @param {string} text
    * @param {number[]} [to]
+   * @returns {boolean} whether it went out (not while the connection is lost)
    */
   sendChat(text, to) {
-    this.send(to && to.length ? { type: 'chat', text, to } : { type: 'chat', text });
+    return this.send(to && to.length ? { type: 'chat', text, to } : { type: 'chat', text });
   }
 
   /** Leaves the room: sends `leave`, then closes everything. */
   leave() {
-    if (this.closed) {
+    if (this.state.kind === 'closed') {
       return;
     }
     this.send({ type: 'leave' });
@@ -332,20 +332,127 @@ export class Connection {
 
   /** Closes the socket and both peer connections without a `leave` message. */
   close() {
-    this.byUser = true;
-    // Queued messages (such as `leave`) are still sent before the close frame.
-    this.socket?.close(1000);
-    this.finish();
+    this.finish(true);
   }
 
   /**
    * Sends one message if the socket is open.
    * @param {object} msg
+   * @returns {boolean} whether it was sent
    */
   send(msg) {
     if (this.socket && this.socket.readyState === WebSocket.OPEN) {
       this.socket.send(JSON.stringify(msg));
+      return true;
     }
+    return false;
+  }
+
+  /** Opens a socket for one attempt at joining. */
+  open() {
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    this.liveness = new Liveness(performance.now());
+    socket.onopen = () => {
+      this.liveness?.heard();
+      /** @type {Record<string, unknown>} */
+      const join = { type: 'join', version: PROTOCOL_VERSION, room: this.room, name: this.name };
+      if (this.token) {
+        join.resume = this.token;
+      }
+      this.send(join);
+      this.tick();
+    };
+    socket.onmessage = (event) => {
+      this.liveness?.heard();
+      if (typeof event.data !== 'string') {
+        return;
+      }
+      /** @type {any} */
+      let msg;
+      try {
+        msg = JSON.parse(event.data);
+      } catch {
+        this.reportError('bad_message', 'The server sent a message that is not JSON.', false);
+        return;
+      }
+      this.handle(msg);
+    };
+    socket.onclose = (event) => this.socketClosed(event.code);
+    // An error event is always followed by a close event; nothing to do here.
+    socket.onerror = () => {};
+  }
+
+  /** Drops the current socket without hearing from it again. */
+  dropSocket() {
+    const socket = this.socket;
+    this.socket = null;
+    this.liveness = null;
+    if (socket) {
+      socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+      if (socket.readyState !== WebSocket.CLOSED) {
+        socket.close(1000);
+      }
+    }
+  }
+
+  /** Pings, and notices a silent server. */
+  tick() {
+    const action = this.liveness?.poll(performance.now(), this.socket?.readyState === WebSocket.OPEN);
+    if (action === 'ping') {
+      this.send({ type: 'ping', id: ++this.pings });
+    } else if (action === 'lost') {
+      this.lose('timeout', 'Connection lost');
+    }
+  }
+
+  /**
+   * The current socket closed.
+   * @param {number} code
+   */
+  socketClosed(code) {
+    this.dropSocket();
+    if (code === CLOSE_SERVICE_RESTART) {
+      this.lose('restarting', 'The server is restarting');
+    } else {
+      this.lose('disconnected', 'Connection lost');
+    }
+  }
+
+  /**
+   * The server is out of reach: ends the session and tries again, or, when the first
+   * join failed, gives up.
+   * @param {LossReason} reason
+   * @param {string} message
+   */
+  lose(reason, message) {
+    this.dropSocket();
+    if (this.fatalError || !this.everJoined) {
+      this.finish(false);
+      return;
+    }
+    if (this.state.kind === 'connected') {
+      this.endSession();
+      this.setState({ kind: 'lost', reason, message });
+    }
+    this.retry();
+  }
+
+  /** Schedules the next attempt at joining again. */
+  retry() {
+    const delayMs = retryDelay(this.attempts++);
+    this.setState({ kind: 'reconnecting', attempt: this.attempts, delayMs });
+    this.retryTimer = window.setTimeout(() => {
+      this.retryTimer = null;
+      this.open();
+    }, delayMs);
+  }
+
+  /** Closes the session's peer connections and forgets its participants. */
+  endSession() {
+    this.publisher.close();
+    this.subscriber.close();
+    this.roster.reset(null, []);
   }
 
   /**
@@ -355,36 +462,26 @@ export class Connection {
   handle(msg) {
     switch (msg?.type) {
       case 'joined':
-        this.you = msg.you;
-        this.token = typeof msg.token === 'string' ? msg.token : null;
-        this.joined = true;
-        this.onJoined(msg.you, msg.room, msg.participants ?? []);
+        this.beginSession(msg);
+        break;
+      case 'pong':
+        break;
+      case 'server_closing':
+        this.lose('restarting', typeof msg.message === 'string' ? msg.message : 'The server is restarting');
         break;
       case 'participant_joined':
-        this.onParticipantJoined(msg.participant);
-        break;
       case 'participant_updated':
-        this.onParticipantUpdated(msg.participant);
+        this.roster.upsert(msg.participant);
         break;
       case 'participant_left':
-        this.onParticipantLeft(msg.id, msg.reason);
+        this.roster.remove(msg.id, msg.reason);
         break;
       case 'publish_answer':
         this.publisher.applyAnswer(msg.sdp);
         break;
-      case 'subscribe_offer': {
-        const { sdp, tracks } = msg;
-        const newConnection = msg.new_connection === true;
-        this.subscribeQueue = this.subscribeQueue
-          .then(() => this.answerSubscribeOffer(sdp, tracks ?? [], newConnection))
-          .catch((err) => {
-            this.reportError('bad_sdp', `Could not use the server's media offer: ${describe(err)}`, false);
-            // An empty answer tells the server this offer failed; it then offers again on
-            // a new connection (a few times at most), instead of waiting for an answer.
-            this.send({ type: 'subscribe_answer', sdp: '' });
-          });
+      case 'subscribe_offer':
+        this.subscriber.offer(msg.sdp, msg.tracks ?? [], msg.new_connection === true);
         break;
-      }
       case 'chat_history':
         this.onChatHistory(msg.messages ?? []);
         break;
@@ -398,10 +495,7 @@ export class Connection {
         this.onVideoState(String(msg.mid), msg.participant, msg.layer ?? null, msg.paused ?? null);
         break;
       case 'error':
-        if (msg.fatal) {
-          this.fatalError = { code: msg.code, message: msg.message, fatal: true };
-        }
-        this.onError({ code: String(msg.code), message: String(msg.message), fatal: Boolean(msg.fatal) });
+        this.serverError({ code: String(msg.code), message: String(msg.message), fatal: Boolean(msg.fatal) });
         break;
       default:
         // A newer server may send more; the protocol version guards anything essential.
@@ -410,81 +504,51 @@ export class Connection {
   }
 
   /**
-   * Applies one subscribe offer and sends the answer.
-   * @param {string} sdp
-   * @param {TrackInfo[]} tracks
-   * @param {boolean} [newConnection] The offer is for a new subscribe connection: the
-   *   current one is closed first (its tracks end; `onTrack` reports the new ones).
+   * The server accepted the join: a new session begins.
+   * @param {any} msg
    */
-  async answerSubscribeOffer(sdp, tracks, newConnection = false) {
-    if (this.closed) {
-      return;
+  beginSession(msg) {
+    const rejoined = this.everJoined;
+    this.everJoined = true;
+    this.attempts = 0;
+    this.token = typeof msg.token === 'string' ? msg.token : null;
+    if (typeof msg.room === 'string') {
+      this.room = msg.room;
     }
-    if (newConnection && this.subscribePc) {
-      this.subscribePc.onconnectionstatechange = null;
-      this.subscribePc.close();
-      this.subscribePc = null;
-      this.reported.clear();
+    if (rejoined) {
+      this.publisher = this.publisher.renewed();
+      this.subscriber = this.newSubscriber();
     }
-    this.tracks = tracks;
-    const pc = this.subscribePc ?? this.createSubscribePc();
-    await pc.setRemoteDescription({ type: 'offer', sdp: uniqueMsids(sdp) });
-    const answer = await pc.createAnswer();
-    await pc.setLocalDescription(answer);
-    this.send({ type: 'subscribe_answer', sdp: pc.localDescription?.sdp ?? answer.sdp ?? '' });
-    // `track` events fire only for newly receiving transceivers; make sure every mapped
-    // section has been reported even if the server moved a section to someone else.
-    for (const info of tracks) {
-      const transceiver = pc.getTransceivers().find((t) => t.mid === info.mid);
-      if (transceiver) {
-        this.reportTrack(info.mid, transceiver.receiver.track);
-      }
+    this.roster.reset(msg.you, msg.participants ?? []);
+    this.setState({ kind: 'connected', rejoined });
+    if (rejoined && this.publishing) {
+      this.publisher.start().catch(() => {});
     }
-    this.onSubscribed(tracks);
+    if (rejoined && this.mediaState) {
+      this.sendMediaState(this.mediaState.camera, this.mediaState.microphone);
+    }
   }
 
-  createSubscribePc() {
-    const pc = new RTCPeerConnection(PC_CONFIG);
-    this.subscribePc = pc;
-    expose(this);
-    pc.ontrack = (event) => {
-      const mid = event.transceiver.mid;
-      if (mid !== null) {
-        this.reportTrack(mid, event.track, event.streams[0]?.id);
-      }
-    };
-    pc.onconnectionstatechange = () => {
-      if (pc.connectionState === 'failed' && !this.closed) {
-        this.reportError('media_failed', 'The connection for the others\u2019 video failed.', false);
-      }
-    };
-    return pc;
+  /** @param {ServerError} error */
+  serverError(error) {
+    if (!error.fatal) {
+      this.onError(error);
+    } else if (this.everJoined && error.code === 'name_taken') {
+      // Rejoining while the server still holds our previous session under this name
+      // (the `resume` token did not reach it): it goes in time; try again.
+      console.debug('lanmeet: name still taken while rejoining; trying again');
+    } else {
+      this.fatalError = error;
+      this.finish(false);
+    }
   }
 
-  /**
-   * Tells `onTrack` about a remote track once per (mid, track).
-   * @param {string} mid
-   * @param {MediaStreamTrack} track
-   * @param {string} [streamId] The remote stream id, which is the participant id.
-   */
-  reportTrack(mid, track, streamId) {
-    const info = this.tracks.find((t) => t.mid === mid);
-    let participant = info?.participant;
-    if (participant === undefined && streamId !== undefined) {
-      const parsed = Number.parseInt(streamId.replace(/^\D+/, ''), 10);
-      participant = Number.isNaN(parsed) ? undefined : parsed;
-    }
-    if (participant === undefined) {
-      return;
-    }
-    const key = `${participant}/${info?.source ?? ''}/${track.id}`;
-    if (this.reported.get(mid) === key) {
-      return;
-    }
-    this.reported.set(mid, key);
-    const kind = info?.kind ?? /** @type {TrackKind} */ (track.kind);
-    const source = info?.source ?? (kind === 'audio' ? 'microphone' : 'camera');
-    this.onTrack(participant, kind, track, source, mid);
+  newSubscriber() {
+    const subscriber = new SubscribeConnection((msg) => this.send(msg));
+    subscriber.onTrack = (...args) => this.onTrack(...args);
+    subscriber.onSubscribed = (tracks) => this.onSubscribed(tracks);
+    subscriber.onError = (code, message) => this.reportError(code, message, false);
+    return subscriber;
   }
 
   /**
@@ -496,54 +560,32 @@ export class Connection {
     this.onError({ code, message, fatal });
   }
 
-  /** Tears everything down once and calls `onClose`. */
-  finish() {
-    if (this.closed) {
+  /** @param {ConnectionState} state */
+  setState(state) {
+    this.state = state;
+    this.onState(state);
+  }
+
+  /**
+   * Tears everything down for good, once.
+   * @param {boolean} byUser
+   */
+  finish(byUser) {
+    if (this.state.kind === 'closed') {
       return;
     }
-    this.closed = true;
-    this.publisher.close();
-    this.subscribePc?.close();
-    if (this.socket && this.socket.readyState !== WebSocket.CLOSED) {
-      this.socket.close(1000);
+    if (this.ticker !== null) {
+      window.clearInterval(this.ticker);
+      this.ticker = null;
     }
-    this.onClose({ byUser: this.byUser, wasJoined: this.joined, error: this.fatalError });
+    if (this.retryTimer !== null) {
+      window.clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
+    // Queued messages (such as `leave`) are still sent before the close frame.
+    this.dropSocket();
+    this.publisher.close();
+    this.subscriber.close();
+    this.setState({ kind: 'closed', byUser, wasJoined: this.everJoined, error: this.fatalError });
   }
-}
-
-/**
- * Makes each media section's `msid` unique, appending the section's mid to a repeated
- * track id. Chromium refuses an offer in which two sections carry the same msid. The
- * server names each track after its participant and source (`<id>-video`,
- * `<id>-screen`; crates/sfu/src/peer.rs), so its offers should never repeat one; this
- * keeps an offer that does anyway from being refused.
- * @param {string} sdp
- */
-export function uniqueMsids(sdp) {
-  const sections = sdp.split(/\r\n(?=m=)/);
-  const seen = new Set();
-  return sections
-    .map((section) => {
-      const msid = /^a=msid:(\S+ \S+)$/m.exec(section)?.[1];
-      if (!msid || !section.startsWith('m=')) {
-        return section;
-      }
-      if (!seen.has(msid)) {
-        seen.add(msid);
-        return section;
-      }
-      const mid = /^a=mid:(\S+)$/m.exec(section)?.[1] ?? String(seen.size);
-      const unique = `${msid}-${mid}`;
-      seen.add(unique);
-      return section.split(`msid:${msid}`).join(`msid:${unique}`);
-    })
-    .join('\r\n');
-}
-
-/**
- * A short description of a thrown value.
- * @param {unknown} err
- */
-function describe(err) {
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }

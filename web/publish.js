@@ -137,6 +137,24 @@ export class PublishConnection {
   }
 
   /**
+   * A fresh publish connection for a new session after a reconnection: the same camera
+   * and microphone tracks at the same quality, no peer connection yet, no screen (it is
+   * shared again once the server grants it).
+   */
+  renewed() {
+    const next = new PublishConnection(this.send);
+    next.quality = this.quality;
+    next.onError = this.onError;
+    for (const track of Object.values(this.localTracks)) {
+      if (track) {
+        next.localStream.addTrack(track);
+      }
+    }
+    next.localTracks = { ...this.localTracks };
+    return next;
+  }
+
+  /**
    * Sets the track sent for `kind` (null sends nothing), without renegotiation.
    * @param {TrackKind} kind
    * @param {MediaStreamTrack | null} track
@@ -151,7 +169,7 @@ export class PublishConnection {
     }
     this.localTracks[kind] = track;
     const sender = this.senders[kind];
-    if (sender && sender.track !== track) {
+    if (sender && !this.closed && sender.track !== track) {
       await sender.replaceTrack(track);
     }
   }
@@ -257,7 +275,7 @@ export class PublishConnection {
   async setQuality(quality) {
     this.quality = quality;
     const sender = this.senders.video;
-    if (!sender) {
+    if (!sender || this.closed) {
       return;
     }
     const params = sender.getParameters();
@@ -289,11 +307,14 @@ export class PublishConnection {
    */
   async setScreenTrack(track) {
     this.screenTrack = track;
+    if (this.closed) {
+      return;
+    }
     if (this.screenSender) {
       await this.screenSender.replaceTrack(track);
       return;
     }
-    if (!track || !this.pc || this.closed) {
+    if (!track || !this.pc) {
       return;
     }
     const transceiver = this.pc.addTransceiver(track, {

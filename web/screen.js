@@ -44,7 +44,7 @@ export class ScreenShare {
     if (this.state === 'asking') {
       return;
     }
-    const presenter = this.view.presenterName();
+    const presenter = this.conn.roster.presenterName();
     if (presenter !== null) {
       this.view.showNotice(`${presenter} is presenting`);
       return;
@@ -81,6 +81,11 @@ export class ScreenShare {
     track.contentHint = 'detail';
     track.addEventListener('ended', this.onEnded);
     this.track = track;
+    this.ask();
+  }
+
+  /** Asks the server for the presenter's seat; `selfUpdated` or `refused` answers. */
+  ask() {
     this.grantTimer = window.setTimeout(() => this.refused('The server did not answer the request to present.'), GRANT_TIMEOUT_MS);
     this.conn.sendScreenShare(true);
   }
@@ -141,6 +146,21 @@ export class ScreenShare {
     if (tellServer) {
       this.conn.sendScreenShare(false);
     }
+  }
+
+  /**
+   * The connection came back after a loss: a share in progress asks for the presenter's
+   * seat again (the server forgot it) and, once granted, goes out on the new publish
+   * connection. Someone else may have taken the seat meanwhile: then it ends with
+   * `presenter_busy`, as a new share would.
+   */
+  resume() {
+    if (this.state !== 'sharing' || !this.track || this.track.readyState === 'ended') {
+      return;
+    }
+    this.state = 'asking';
+    this.view.setScreenBusy(true);
+    this.ask();
   }
 
   /** Leaving: only the capture needs ending; the connection goes anyway. */

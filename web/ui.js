@@ -7,6 +7,8 @@
  */
 
 /** @typedef {import('./protocol.js').Participant} Participant */
+/** @typedef {import('./roster.js').Roster} Roster */
+/** @typedef {import('./roster.js').RosterChange} RosterChange */
 /** @typedef {import('./protocol.js').TrackKind} TrackKind */
 
 /** @typedef {import('./protocol.js').TrackSource} TrackSource */
@@ -17,6 +19,7 @@ import { byId, el, icon, initials, remember, remembered } from './dom.js';
 import { PresentationTile, RemoteTile, Tile } from './tiles.js';
 import { StageLayout, replaceIfChanged } from './layout.js';
 import { PageOrder, pageSizeFor } from './paging.js';
+import { ConnectionBanner } from './banner.js';
 
 export { byId, el, icon, initials };
 
@@ -119,6 +122,8 @@ export class MeetingView {
     this.gridViewButton = byId('view-grid', HTMLButtonElement);
     this.speakerViewButton = byId('view-speaker', HTMLButtonElement);
     this.leaveButton = byId('leave', HTMLButtonElement);
+    /** Says when the connection is lost and restored. */
+    this.banner = new ConnectionBanner();
     this.lost = byId('lost', HTMLElement);
     this.lostMessage = byId('lost-message', HTMLElement);
     this.rejoinButton = byId('rejoin', HTMLButtonElement);
@@ -138,8 +143,10 @@ export class MeetingView {
     this.selfTile = null;
     /** @type {Map<number, RemoteTile>} */
     this.tiles = new Map();
-    /** Everyone else as last announced. @type {Map<number, Participant>} */
-    this.participants = new Map();
+    /** Who is in the room: the tiles follow it. @type {Roster | null} */
+    this.roster = null;
+    /** Stops following the roster. @type {() => void} */
+    this.unsubscribe = () => {};
     /** Shared screens by presenter. @type {Map<number, PresentationTile>} */
     this.screens = new Map();
     /** @type {Map<number, PendingTrack[]>} */
@@ -184,11 +191,13 @@ export class MeetingView {
   }
 
   /**
-   * Shows an empty meeting with the own tile.
+   * Shows the meeting with the own tile and a tile for everyone in `roster`, and keeps
+   * the tiles in step with it.
    * @param {string} room
    * @param {string} name
+   * @param {Roster} roster
    */
-  show(room, name) {
+  show(room, name, roster) {
     this.clear();
     this.roomName.textContent = room;
     document.title = `${room} \u2013 lanmeet`;
@@ -200,7 +209,27 @@ export class MeetingView {
     this.pages.add('self');
     this.root.hidden = false;
     this.setScreenSharing(false);
-    this.arrange();
+    this.roster = roster;
+    this.unsubscribe = roster.subscribe((change) => this.rosterChanged(change));
+    this.rosterChanged({ kind: 'reset' });
+  }
+
+  /** @param {RosterChange} change */
+  rosterChanged(change) {
+    const roster = /** @type {Roster} */ (this.roster);
+    if (change.kind === 'reset') {
+      for (const id of [...this.tiles.keys()].filter((id) => !roster.participants.has(id))) {
+        this.removeParticipant(id);
+      }
+      for (const p of roster.participants.values()) {
+        this.upsertParticipant(p);
+      }
+      this.arrange();
+    } else if (change.kind === 'joined' || change.kind === 'updated') {
+      this.upsertParticipant(change.participant);
+    } else if (change.kind === 'left') {
+      this.removeParticipant(change.participant.id);
+    }
   }
 
   hide() {
@@ -209,11 +238,13 @@ export class MeetingView {
   }
 
   clear() {
+    this.unsubscribe();
+    this.unsubscribe = () => {};
+    this.roster = null;
     for (const tile of this.tiles.values()) {
       tile.audio.srcObject = null;
     }
     this.tiles.clear();
-    this.participants.clear();
     this.screens.clear();
     this.pendingTracks.clear();
     this.pinned = null;
@@ -225,6 +256,7 @@ export class MeetingView {
     this.notices.replaceChildren();
     this.copyStatus.textContent = '';
     this.lost.hidden = true;
+    this.banner.clear();
   }
 
   /**
@@ -289,7 +321,6 @@ export class MeetingView {
    * @param {Participant} participant
    */
   upsertParticipant(participant) {
-    this.participants.set(participant.id, participant);
     const tile = this.tiles.get(participant.id);
     if (tile) {
       tile.setName(participant.name, false);
@@ -336,7 +367,6 @@ export class MeetingView {
   /** @param {number} id */
   removeParticipant(id) {
     this.pendingTracks.delete(id);
-    this.participants.delete(id);
     const screen = this.screens.get(id);
     if (screen) {
       screen.video.srcObject = null;
@@ -430,22 +460,9 @@ export class MeetingView {
     }
   }
 
-  /**
-   * The name of another participant who is presenting, if any.
-   * @returns {string | null}
-   */
-  presenterName() {
-    for (const p of this.participants.values()) {
-      if (p.screen) {
-        return p.name;
-      }
-    }
-    return null;
-  }
-
   /** @param {number} id */
   presenting(id) {
-    return Boolean(this.participants.get(id)?.screen) && this.screens.has(id);
+    return Boolean(this.roster?.get(id)?.screen) && this.screens.has(id);
   }
 
   /**
@@ -595,10 +612,11 @@ export class MeetingView {
   }
 
   /**
-   * Shows that the connection is gone, with a Rejoin button.
+   * Shows that the connection is gone for good, with a Rejoin button.
    * @param {string} message
    */
   showLost(message) {
+    this.banner.clear();
     this.lostMessage.textContent = message;
     this.lost.hidden = false;
     this.rejoinButton.focus();

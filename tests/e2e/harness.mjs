@@ -166,12 +166,14 @@ function freshDir(prefix) {
  * 127.0.0.1) let browsers in a network namespace reach it: e.g. listen 0.0.0.0:0 and
  * public IPs 127.0.0.1 and the namespace's host-side address. With 0.0.0.0 the ready
  * line, and so `url`, names localhost (a secure context for loopback browsers).
- * @param {{timeoutMs?: number, listen?: string, publicIps?: string[]}} [options]
+ * `dataDir` starts it on a data directory of the caller's, which `stop` keeps (e.g. to
+ * start it again on the same port and data, as a restart).
+ * @param {{timeoutMs?: number, listen?: string, publicIps?: string[], dataDir?: string}} [options]
  * @returns {Promise<Server>}
  */
-export async function startServer({ timeoutMs = 20_000, listen = '127.0.0.1:0', publicIps = ['127.0.0.1'] } = {}) {
+export async function startServer({ timeoutMs = 20_000, listen = '127.0.0.1:0', publicIps = ['127.0.0.1'], dataDir: given } = {}) {
   checkPrerequisites();
-  const dataDir = freshDir('lanmeet-e2e-data-');
+  const dataDir = given ?? freshDir('lanmeet-e2e-data-');
   const args = [
     'serve',
     '--http',
@@ -228,7 +230,9 @@ export async function startServer({ timeoutMs = 20_000, listen = '127.0.0.1:0', 
           await exited;
         }
       }
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!given) {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
     },
   };
 }
