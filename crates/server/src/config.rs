@@ -98,6 +98,30 @@ pub struct ServeArgs {
     /// loss reports move them down.
     #[arg(long)]
     pub no_bandwidth_estimation: bool,
+    /// Password for `/admin` and `/metrics` [default: generated on first start into
+    /// DATA_DIR/admin-password]. The environment variable keeps it out of `ps`.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "LANMEET_ADMIN_PASSWORD",
+        hide_env_values = true
+    )]
+    pub admin_password: Option<String>,
+    /// Also serve `/metrics` without a password on this plain-HTTP address (e.g.
+    /// 127.0.0.1:9100, for a Prometheus on the same machine or network).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// A secret string: shown as `***` in debug output, so logging a config leaks nothing.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 /// Every setting of the server.
@@ -145,6 +169,10 @@ pub struct Config {
     pub audio_top_n: usize,
     /// Estimate each participant's downlink (TWCC) and fit its layers to it.
     pub bandwidth_estimation: bool,
+    /// The admin password; none: generated once into the data directory.
+    pub admin_password: Option<Secret>,
+    /// Address for `/metrics` without authentication, if any.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -170,6 +198,8 @@ impl Default for Config {
             max_presenters: 1,
             audio_top_n: 8,
             bandwidth_estimation: true,
+            admin_password: None,
+            metrics_listen: None,
         }
     }
 }
@@ -208,6 +238,12 @@ impl Config {
         }
         if let Some(v) = args.peer_timeout_ms {
             config.peer_timeout_ms = v;
+        }
+        if let Some(v) = args.admin_password {
+            config.admin_password = Some(Secret(v));
+        }
+        if let Some(v) = args.metrics_listen {
+            config.metrics_listen = Some(v);
         }
         if args.no_bandwidth_estimation {
             config.bandwidth_estimation = false;

@@ -19,7 +19,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use lanmeet_proto::{ParticipantId, ServerMessage, SharedFile};
 use lanmeet_store::{FileRecord, NewFile, Person, Store};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
@@ -28,6 +28,7 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tracing::{info, warn};
 
 use crate::chat::{file_message, now_ms, shared_file};
+use crate::metrics::Counters;
 use crate::rooms::{new_token, Registry, SessionInfo};
 
 /// File limits.
@@ -50,6 +51,8 @@ pub struct Files {
     limits: FileLimits,
     /// Bytes of uploads in progress, counted against the quota.
     in_flight: AtomicU64,
+    /// Bytes uploaded and downloaded, for metrics.
+    counters: Arc<Counters>,
 }
 
 /// An HTTP error with a JSON body `{"error": code, "message": text}`; never leaks
@@ -121,6 +124,7 @@ impl Files {
         store: Arc<Store>,
         registry: Arc<Registry>,
         limits: FileLimits,
+        counters: Arc<Counters>,
     ) -> anyhow::Result<Self> {
         let files_dir = data_dir.join("files");
         let tmp_dir = data_dir.join("tmp");
@@ -136,6 +140,7 @@ impl Files {
             registry,
             limits,
             in_flight: AtomicU64::new(0),
+            counters,
         };
         files.remove_orphans()?;
         Ok(files)
@@ -243,6 +248,7 @@ impl Files {
                 )
             })?;
             let n = chunk.len() as u64;
+            Counters::add(&self.counters.file_uploaded, n);
             size += n;
             if size > self.limits.max_bytes {
                 return Err(too_large());
@@ -408,7 +414,9 @@ impl Files {
             .await
             .map_err(|e| HttpError::internal("seeking file", e))?;
         use tokio::io::AsyncReadExt;
-        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(count), 256 * 1024);
+        let counters = self.counters.clone();
+        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(count), 256 * 1024)
+            .inspect_ok(move |chunk| Counters::add(&counters.file_downloaded, chunk.len() as u64));
         let mut resp = Response::new(Body::from_stream(stream));
         *resp.status_mut() = if range.is_some() {
             StatusCode::PARTIAL_CONTENT

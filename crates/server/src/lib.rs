@@ -11,12 +11,15 @@
 //! - [`files`]: file upload and download, retention.
 //! - [`signaling`]: the per-participant WebSocket actor.
 //! - [`web`]: HTTP routes and embedded assets.
+//! - [`metrics`]: counters, the Prometheus exposition, one-second history.
+//! - [`admin`]: `/metrics` and `/admin` behind the admin password; login sessions.
 //!
 //! [`start`] brings everything up in named steps and returns a [`RunningServer`], whose
 //! [`RunningServer::shutdown`] takes it down gracefully; `main` is a thin wrapper that
 //! calls it on Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,11 +28,13 @@ use axum::Router;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+pub mod admin;
 pub mod chat;
 pub mod config;
 pub mod files;
 pub mod lifecycle;
 pub mod media;
+pub mod metrics;
 pub mod net;
 pub mod rooms;
 pub mod signaling;
@@ -54,6 +59,10 @@ pub struct RunningServer {
     pub registry: Arc<Registry>,
     /// Shared files, for inspection and retention runs.
     pub files: Arc<files::Files>,
+    /// The address of `/metrics` without authentication (`--metrics-listen`).
+    pub metrics_addr: Option<SocketAddr>,
+    /// Where the admin password is kept, if it was generated (never the password).
+    pub admin_password_file: Option<PathBuf>,
     lifecycle: Lifecycle,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -89,6 +98,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     ));
     let udp_ports = registry.workers().iter().map(|w| w.port).collect();
     let store = open_store(&config)?;
+    let counters = Arc::new(metrics::Counters::default());
     let chat = Arc::new(chat::Chat::new(
         registry.clone(),
         store.clone(),
@@ -99,9 +109,28 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         store.clone(),
         registry.clone(),
         file_limits(&config),
+        counters.clone(),
     )?);
     let lifecycle = Lifecycle::new();
     lifecycle.spawn(run_retention(files.clone(), lifecycle.clone()));
+    let monitor = Arc::new(metrics::Monitor::new(
+        counters.clone(),
+        registry.clone(),
+        store.clone(),
+        file_limits(&config).quota_bytes,
+    ));
+    lifecycle.spawn(metrics::history::run_sampler(
+        monitor.clone(),
+        lifecycle.clone(),
+    ));
+    let (password, password_source) = admin::auth::load_or_generate(
+        config.admin_password.as_ref().map(|s| s.0.as_str()),
+        &config.data_dir,
+    )?;
+    let admin_password_file = match password_source {
+        admin::auth::PasswordSource::File(path) => Some(path),
+        admin::auth::PasswordSource::Configured => None,
+    };
     let app = web::router(web::AppState {
         signaling: signaling::Context {
             registry: registry.clone(),
@@ -111,9 +140,20 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 timeout: config.peer_timeout(),
             },
             lifecycle: lifecycle.clone(),
+            counters,
         },
         files: files.clone(),
+        admin: admin::AdminState {
+            auth: Arc::new(admin::auth::AdminAuth::new(password)),
+            monitor: monitor.clone(),
+            secure: !config.http,
+            lifecycle: lifecycle.clone(),
+        },
     });
+    let metrics_addr = match config.metrics_listen {
+        Some(addr) => Some(serve_metrics(addr, monitor, lifecycle.clone()).await?),
+        None => None,
+    };
     let listener = Listener::bind(&config).await?;
     let (addr, scheme) = (listener.addr, listener.scheme());
     let teardown = Teardown {
@@ -128,9 +168,36 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         udp_ports,
         registry,
         files,
+        metrics_addr,
+        admin_password_file,
         lifecycle,
         task,
     })
+}
+
+/// Serves `/metrics` without authentication on plain HTTP at `addr` until shutdown;
+/// returns the bound address.
+async fn serve_metrics(
+    addr: SocketAddr,
+    monitor: Arc<metrics::Monitor>,
+    lifecycle: Lifecycle,
+) -> anyhow::Result<SocketAddr> {
+    let socket = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening for metrics on {addr}"))?;
+    let bound = socket.local_addr()?;
+    let app = admin::metrics_router(monitor);
+    let stop = lifecycle.clone();
+    lifecycle.spawn(async move {
+        let served = axum::serve(socket, app)
+            .with_graceful_shutdown(async move { stop.shutting_down().await })
+            .await;
+        if let Err(e) = served {
+            warn!("metrics listener failed: {e}");
+        }
+    });
+    info!(%bound, "serving /metrics without authentication");
+    Ok(bound)
 }
 
 /// One media worker per configured worker, on consecutive UDP ports from `udp_port`.
@@ -277,10 +344,13 @@ async fn serve(listener: Listener, app: Router, lifecycle: Lifecycle) -> anyhow:
     match listener.tls {
         None => {
             let socket = tokio::net::TcpListener::from_std(listener.socket)?;
-            axum::serve(socket, app)
-                .with_graceful_shutdown(async move { lifecycle.shutting_down().await })
-                .await
-                .context("HTTP server failed")
+            axum::serve(
+                socket,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { lifecycle.shutting_down().await })
+            .await
+            .context("HTTP server failed")
         }
         Some(tls) => {
             let handle = axum_server::Handle::new();
@@ -291,7 +361,7 @@ async fn serve(listener: Listener, app: Router, lifecycle: Lifecycle) -> anyhow:
             });
             axum_server::from_tcp_rustls(listener.socket, tls)
                 .handle(handle)
-                .serve(app.into_make_service())
+                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
                 .await
                 .context("HTTPS server failed")
         }

@@ -61,4 +61,16 @@ fn print_urls(server: &lanmeet_server::RunningServer) {
     }
     let ports: Vec<String> = server.udp_ports.iter().map(|p| p.to_string()).collect();
     println!("  media over UDP port(s) {}", ports.join(", "));
+    match &server.admin_password_file {
+        Some(path) => println!(
+            "  admin dashboard: {scheme}://{host}:{port}/admin (password in {})",
+            path.display()
+        ),
+        None => {
+            println!("  admin dashboard: {scheme}://{host}:{port}/admin (password as configured)")
+        }
+    }
+    if let Some(addr) = server.metrics_addr {
+        println!("  metrics without password: http://{addr}/metrics");
+    }
 }

@@ -24,12 +24,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use lanmeet_proto::{MediaSignal, ParticipantId, ServerMessage};
-use lanmeet_sfu::{Output, Sfu, SfuConfig, SfuStats};
+use lanmeet_sfu::{Flow, Output, ParticipantStats, Sfu, SfuConfig, SfuStats};
 use mio::{Events, Interest, Poll, Token, Waker};
 use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState};
 use str0m::net::Transmit;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, info_span, warn};
+
+use crate::metrics::latency::LatencyHistogram;
 
 /// What a worker tells a participant's signaling task.
 #[derive(Debug)]
@@ -69,6 +71,37 @@ pub enum WorkerCommand {
     },
 }
 
+/// What a worker reports about itself, copied out every [`STATS_INTERVAL`].
+#[derive(Debug, Clone, Default)]
+pub struct WorkerStats {
+    /// The SFU's counters.
+    pub sfu: SfuStats,
+    /// UDP datagrams (and their bytes, UDP payload) read from the socket.
+    pub datagrams_in: Flow,
+    /// UDP datagrams (and their bytes) handed to the socket successfully.
+    pub datagrams_out: Flow,
+    /// Time from a datagram batch's arrival to the sending of what the SFU answered.
+    ///
+    /// Arrival is the instant the worker read the batch (the `now` it passes to
+    /// [`Sfu::handle_datagram`]); forwarding is the instant the worker has handed all
+    /// datagrams of its next send round to the socket, so the figure includes the SFU's
+    /// work, later batches read before that round, and the sending itself. It is taken
+    /// here rather than inside the SFU because the SFU never reads the clock: it sees one
+    /// `now` for a whole batch. The worker counts, per batch, how many datagrams the SFU
+    /// produced for it (mostly forwarded RTP; also RTCP and STUN answers) and records them
+    /// all at the round's one clock reading: two clock reads per batch, none per packet.
+    /// Datagrams str0m sends on a timer (held by its pacer, RTCP reports) are not
+    /// counted.
+    pub forward_delay: LatencyHistogram,
+    /// Time spent working (not waiting for the socket or a timer) since start.
+    pub busy: Duration,
+    /// How each participant's connections are doing.
+    pub participants: Vec<(ParticipantId, ParticipantStats)>,
+}
+
+/// How often a worker copies its [`WorkerStats`] out.
+const STATS_INTERVAL: Duration = Duration::from_millis(500);
+
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
 /// Kernel buffer asked for each media socket, each way.
@@ -88,7 +121,7 @@ pub struct WorkerHandle {
     pub port: u16,
     stop: Arc<AtomicBool>,
     thread: std::sync::Mutex<Option<JoinHandle<()>>>,
-    stats: Arc<std::sync::Mutex<SfuStats>>,
+    stats: Arc<std::sync::Mutex<WorkerStats>>,
 }
 
 impl WorkerHandle {
@@ -102,9 +135,15 @@ impl WorkerHandle {
         true
     }
 
-    /// Counters of the worker's SFU, as of its last loop iteration.
+    /// Counters of the worker's SFU, as of its last copy (at most [`STATS_INTERVAL`]
+    /// old).
     pub fn stats(&self) -> SfuStats {
-        self.stats.lock().map(|s| *s).unwrap_or_default()
+        self.stats.lock().map(|s| s.sfu).unwrap_or_default()
+    }
+
+    /// Everything the worker reports, as of its last copy.
+    pub fn worker_stats(&self) -> WorkerStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Stops the thread and waits for it; idempotent.
@@ -172,7 +211,7 @@ pub fn spawn_worker(
         .map(|ip| SocketAddr::new(*ip, port))
         .collect();
     let stop = Arc::new(AtomicBool::new(false));
-    let stats = Arc::new(std::sync::Mutex::new(SfuStats::default()));
+    let stats = Arc::new(std::sync::Mutex::new(WorkerStats::default()));
     let mut sfu_config = SfuConfig::new(candidates.clone());
     sfu_config.audio_top_n = audio_top_n;
     sfu_config.bandwidth_estimation = bandwidth_estimation;
@@ -190,6 +229,8 @@ pub fn spawn_worker(
             .unwrap_or(IpAddr::from([127, 0, 0, 1])),
         stop: stop.clone(),
         stats: stats.clone(),
+        own: WorkerStats::default(),
+        arrivals: Vec::new(),
         pending: Vec::new(),
         gso_buf: Vec::with_capacity(GSO_BYTES),
     };
@@ -223,7 +264,12 @@ struct Worker {
     /// Destination address assumed when the kernel does not say (no pktinfo).
     default_ip: IpAddr,
     stop: Arc<AtomicBool>,
-    stats: Arc<std::sync::Mutex<SfuStats>>,
+    stats: Arc<std::sync::Mutex<WorkerStats>>,
+    /// The worker's own counters (the SFU keeps its own), copied out with the SFU's.
+    own: WorkerStats,
+    /// Arrival instants of datagram batches whose answers are in `pending`, with how
+    /// many datagrams each produced (see [`WorkerStats::forward_delay`]).
+    arrivals: Vec<(Instant, u64)>,
     /// Datagrams output by the SFU, not yet sent.
     pending: Vec<Transmit>,
     /// Where a GSO message's segments are put end to end.
@@ -236,28 +282,30 @@ impl Worker {
         let mut buf = vec![0u8; BATCH * SLOT];
         let mut meta = vec![RecvMeta::default(); BATCH];
         let mut last_stats = Instant::now();
+        let mut woke = Instant::now();
         loop {
             let deadline = self.flush_outputs();
             if self.stop.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            let wait = deadline.saturating_duration_since(Instant::now());
+            let idle_from = Instant::now();
+            self.own.busy += idle_from.saturating_duration_since(woke);
+            let wait = deadline.saturating_duration_since(idle_from);
             if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     return Err(e.into());
                 }
             }
+            woke = Instant::now();
             if !self.handle_commands() {
                 return Ok(());
             }
             self.read_socket(&mut buf, &mut meta);
             let now = Instant::now();
             self.sfu.handle_timeout(now);
-            if now.duration_since(last_stats) > Duration::from_millis(500) {
+            if now.duration_since(last_stats) > STATS_INTERVAL {
                 last_stats = now;
-                if let Ok(mut s) = self.stats.lock() {
-                    *s = self.sfu.stats();
-                }
+                self.publish_stats();
             }
         }
     }
@@ -309,20 +357,42 @@ impl Worker {
                 let source = normalize(m.addr);
                 let stride = m.stride.max(1);
                 for datagram in slot[..m.len].chunks(stride) {
+                    self.own.datagrams_in.packets += 1;
+                    self.own.datagrams_in.bytes += datagram.len() as u64;
                     self.sfu.handle_datagram(now, source, destination, datagram);
                 }
             }
+            let before = self.pending.len();
+            self.collect_outputs();
+            let produced = (self.pending.len() - before) as u64;
+            if produced > 0 {
+                self.arrivals.push((now, produced));
+            }
+        }
+    }
+
+    /// Copies the SFU's and the worker's counters to where signaling reads them.
+    fn publish_stats(&mut self) {
+        self.own.sfu = self.sfu.stats();
+        self.own.participants = self.sfu.participant_stats();
+        if let Ok(mut s) = self.stats.lock() {
+            s.clone_from(&self.own);
         }
     }
 
     /// Sends everything the SFU has to say; returns when it next wants to be woken.
     fn flush_outputs(&mut self) -> Instant {
+        let deadline = self.collect_outputs();
+        self.send_pending();
+        deadline
+    }
+
+    /// Takes the SFU's outputs: datagrams into `pending`, messages to their
+    /// participants. Returns when the SFU next wants to be woken.
+    fn collect_outputs(&mut self) -> Instant {
         loop {
             match self.sfu.poll_output() {
-                Output::Timeout(t) => {
-                    self.send_pending();
-                    return t;
-                }
+                Output::Timeout(t) => return t,
                 Output::Transmit(t) => self.pending.push(t),
                 Output::Signal(id, msg) => {
                     if let Some(tx) = self.outbound.get(&id) {
@@ -376,9 +446,15 @@ impl Worker {
         }
         pending.clear();
         self.pending = pending;
+        let sent = Instant::now();
+        for (arrived, n) in self.arrivals.drain(..) {
+            self.own
+                .forward_delay
+                .record(sent.saturating_duration_since(arrived), n);
+        }
     }
 
-    fn send_one(&self, t: &Transmit) {
+    fn send_one(&mut self, t: &Transmit) {
         let transmit = quinn_udp::Transmit {
             destination: t.destination,
             ecn: None,
@@ -393,6 +469,9 @@ impl Worker {
             // A full send buffer drops the datagram, as a congested link would; RTP
             // recovers through NACK and keyframe requests.
             debug!(to = %t.destination, "media send failed: {e}");
+        } else {
+            self.own.datagrams_out.packets += 1;
+            self.own.datagrams_out.bytes += t.contents.len() as u64;
         }
     }
 
@@ -414,7 +493,10 @@ impl Worker {
             .state
             .try_send(UdpSockRef::from(&self.socket), &transmit)
         {
-            Ok(()) => {}
+            Ok(()) => {
+                self.own.datagrams_out.packets += run.len() as u64;
+                self.own.datagrams_out.bytes += self.gso_buf.len() as u64;
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 debug!(to = %first.destination, "media send failed: {e}");
             }

@@ -6,6 +6,7 @@
 //! an await, so holding it is short and cannot deadlock across tasks.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -51,6 +52,10 @@ pub struct Joined {
 
 struct Member {
     info: Participant,
+    /// Where its WebSocket comes from (admin only: never shown to participants).
+    remote: Option<SocketAddr>,
+    /// When it joined, milliseconds since the Unix epoch.
+    joined_ms: u64,
     outbound: UnboundedSender<ToParticipant>,
     token: String,
 }
@@ -76,6 +81,28 @@ struct Inner {
     rooms: HashMap<String, Room>,
     /// Bearer token → (room, participant).
     sessions: HashMap<String, (String, ParticipantId)>,
+}
+
+/// A room as the admin dashboard sees it.
+#[derive(Debug, Clone)]
+pub struct RoomSnapshot {
+    /// Its name.
+    pub name: String,
+    /// The media worker carrying it.
+    pub worker: usize,
+    /// Its members in id order.
+    pub members: Vec<MemberSnapshot>,
+}
+
+/// A member as the admin dashboard sees it.
+#[derive(Debug, Clone)]
+pub struct MemberSnapshot {
+    /// Id, name and media state.
+    pub participant: Participant,
+    /// Its WebSocket's remote address.
+    pub remote: Option<SocketAddr>,
+    /// When it joined, milliseconds since the Unix epoch.
+    pub joined_ms: u64,
 }
 
 /// Every room on this server.
@@ -122,6 +149,7 @@ impl Registry {
         room: &str,
         name: &str,
         resume: Option<&str>,
+        remote: Option<SocketAddr>,
         outbound: UnboundedSender<ToParticipant>,
     ) -> Result<Joined, JoinError> {
         let invalid = |message| JoinError {
@@ -185,6 +213,8 @@ impl Registry {
             id,
             Member {
                 info,
+                remote,
+                joined_ms: crate::chat::now_ms(),
                 outbound: outbound.clone(),
                 token: token.clone(),
             },
@@ -321,6 +351,30 @@ impl Registry {
         let inner = self.lock();
         let rooms = &inner.rooms;
         (rooms.len(), rooms.values().map(|r| r.members.len()).sum())
+    }
+
+    /// Every room with its members, for the admin dashboard, in name order.
+    pub fn snapshot(&self) -> Vec<RoomSnapshot> {
+        let inner = self.lock();
+        let mut rooms: Vec<RoomSnapshot> = inner
+            .rooms
+            .iter()
+            .map(|(name, r)| RoomSnapshot {
+                name: name.clone(),
+                worker: r.worker,
+                members: r
+                    .members
+                    .values()
+                    .map(|m| MemberSnapshot {
+                        participant: m.info.clone(),
+                        remote: m.remote,
+                        joined_ms: m.joined_ms,
+                    })
+                    .collect(),
+            })
+            .collect();
+        rooms.sort_by(|a, b| a.name.cmp(&b.name));
+        rooms
     }
 
     /// Who holds bearer token `token`, if it is a current participant.

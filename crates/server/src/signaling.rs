@@ -6,6 +6,8 @@
 //! Signaling needs only a [`Context`] (registry, chat, heartbeat, lifecycle), not the
 //! HTTP layer's state: `web` calls [`serve`], never the other way round.
 
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +23,7 @@ use tracing::{debug, field, info, info_span, Instrument, Span};
 use crate::chat::{Chat, RateLimiter};
 use crate::lifecycle::Lifecycle;
 use crate::media::ToParticipant;
+use crate::metrics::Counters;
 use crate::rooms::Registry;
 
 /// Heartbeat timing.
@@ -43,6 +46,8 @@ pub struct Context {
     pub heartbeat: Heartbeat,
     /// The shutdown signal; actors are tracked until they end.
     pub lifecycle: Lifecycle,
+    /// Connections, messages and bytes, for metrics.
+    pub counters: Arc<Counters>,
 }
 
 /// WebSocket close code 1012, "service restart" (RFC 6455 registry): sent after
@@ -82,11 +87,15 @@ struct Actor {
     chat_rate: RateLimiter,
     outbound_tx: UnboundedSender<ToParticipant>,
     session: Option<Session>,
+    /// Where the socket comes from (shown to the admin only).
+    remote: Option<SocketAddr>,
+    counters: Arc<Counters>,
 }
 
 /// Serves one participant until it leaves, disconnects, goes silent or the server shuts
-/// down. Counted by the lifecycle, so shutting down waits for it.
-pub async fn serve(socket: WebSocket, context: Context) {
+/// down. Counted by the lifecycle, so shutting down waits for it. `remote` is the
+/// socket's peer address, if known.
+pub async fn serve(socket: WebSocket, context: Context, remote: Option<SocketAddr>) {
     let span = info_span!("participant", room = field::Empty, id = field::Empty);
     let (outbound_tx, outbound_rx) = unbounded_channel();
     let limits = context.chat.limits();
@@ -97,10 +106,16 @@ pub async fn serve(socket: WebSocket, context: Context) {
         chat_rate: RateLimiter::new(limits.burst, limits.rate, std::time::Instant::now()),
         outbound_tx,
         session: None,
+        remote,
+        counters: context.counters.clone(),
     };
+    let counters = context.counters;
+    Counters::add(&counters.ws_accepted, 1);
+    counters.ws_open.fetch_add(1, Ordering::Relaxed);
     let lifecycle = context.lifecycle.clone();
     let run = actor.run(outbound_rx, context.heartbeat, context.lifecycle);
     lifecycle.track(run).instrument(span).await;
+    counters.ws_open.fetch_sub(1, Ordering::Relaxed);
 }
 
 impl Actor {
@@ -128,7 +143,10 @@ impl Actor {
                     };
                     silence.as_mut().reset(Instant::now() + heartbeat.timeout);
                     let flow = match msg {
-                        Message::Text(text) => self.on_text(text.as_str()).await,
+                        Message::Text(text) => {
+                            Counters::add(&self.counters.signaling_in, text.len() as u64);
+                            self.on_text(text.as_str()).await
+                        }
                         Message::Binary(_) => {
                             self.error(ErrorCode::BadMessage, "Messages must be JSON text.", false).await
                         }
@@ -267,7 +285,10 @@ impl Actor {
                 }
                 let (room, id) = (s.room.clone(), s.id);
                 match self.chat.post(&room, id, &text, &to) {
-                    Ok(()) => Flow::Continue,
+                    Ok(()) => {
+                        Counters::add(&self.counters.chat_messages, 1);
+                        Flow::Continue
+                    }
                     Err(e) => self.error(e.code, &e.message, false).await,
                 }
             }
@@ -302,13 +323,14 @@ impl Actor {
             let message = format!(
                 "This server speaks protocol version {PROTOCOL_VERSION}, the page {version}. Reload the page."
             );
+            self.join_failed(ErrorCode::UnsupportedVersion);
             return self
                 .error(ErrorCode::UnsupportedVersion, &message, true)
                 .await;
         }
         match self
             .registry
-            .join(room, name, resume, self.outbound_tx.clone())
+            .join(room, name, resume, self.remote, self.outbound_tx.clone())
         {
             Ok(joined) => {
                 let span = Span::current();
@@ -333,8 +355,20 @@ impl Actor {
                     Flow::Close(LeaveReason::Disconnected)
                 }
             }
-            Err(e) => self.error(e.code, &e.message, true).await,
+            Err(e) => {
+                self.join_failed(e.code);
+                self.error(e.code, &e.message, true).await
+            }
         }
+    }
+
+    /// Counts a refused join under its error code.
+    fn join_failed(&self, code: ErrorCode) {
+        let reason = serde_json::to_value(code)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "other".into());
+        self.counters.join_failed(&reason);
     }
 
     /// Refuses a message of `size` bytes over `limit` with `too_large`. A refused
@@ -382,6 +416,7 @@ impl Actor {
                 return true;
             }
         };
+        Counters::add(&self.counters.signaling_out, json.len() as u64);
         self.socket.send(Message::Text(json.into())).await.is_ok()
     }
 }

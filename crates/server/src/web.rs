@@ -1,14 +1,18 @@
-//! HTTP routes: the embedded browser client, the signaling WebSocket, health.
+//! HTTP routes: the embedded browser client, the signaling WebSocket, health, and the
+//! operator's `/metrics` and `/admin` (see [`crate::admin`]).
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, FromRef, State, WebSocketUpgrade};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, State, WebSocketUpgrade};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use rust_embed::RustEmbed;
 
+use crate::admin::{self, AdminState};
 use crate::files::{self, Files};
 use crate::signaling;
 
@@ -24,6 +28,8 @@ pub struct AppState {
     pub signaling: signaling::Context,
     /// Shared files.
     pub files: Arc<Files>,
+    /// `/metrics` and `/admin`.
+    pub admin: AdminState,
 }
 
 impl FromRef<AppState> for Arc<Files> {
@@ -39,6 +45,7 @@ const WS_FRAME_LIMIT: usize = 1024 * 1024;
 
 /// All routes.
 pub fn router(state: AppState) -> Router {
+    let admin = admin::router(state.admin.clone());
     Router::new()
         .route("/", get(index))
         .route("/r/{room}", get(index))
@@ -52,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/files/{token}", get(files::download_handler))
         .fallback(get(asset))
         .with_state(state)
+        .merge(admin)
 }
 
 async fn index() -> Response {
@@ -81,9 +89,14 @@ fn serve_asset(path: &str) -> Response {
     response
 }
 
-async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+async fn websocket(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let remote = Some(remote);
     upgrade
         .max_message_size(WS_FRAME_LIMIT)
         .max_frame_size(WS_FRAME_LIMIT)
-        .on_upgrade(move |socket| signaling::serve(socket, state.signaling))
+        .on_upgrade(move |socket| signaling::serve(socket, state.signaling, remote))
 }

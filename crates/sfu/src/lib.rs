@@ -22,6 +22,8 @@
 //!   back-off for steps up its link could not carry.
 //! - `room`: a room's members and its speaker detector.
 //! - `speaker`: active speaker detection from the audio level header extension.
+//! - [`stats`]: the counters a worker copies out for metrics, and per-participant
+//!   link figures (the `sfu::counters` submodule keeps them).
 #![deny(missing_docs)]
 
 mod downlink;
@@ -34,9 +36,11 @@ mod peer;
 mod room;
 pub mod sfu;
 mod speaker;
+pub mod stats;
 mod vp8;
 
-pub use sfu::{Output, Sfu, SfuConfig, SfuStats};
+pub use sfu::{Output, Sfu, SfuConfig};
+pub use stats::{ByClass, Flow, MediaClass, ParticipantStats, SfuStats};
 
 pub use lanmeet_proto::{ParticipantId, ServerMessage};
 

@@ -2,6 +2,7 @@
 //! come in), a subscribe connection (everyone else's tracks go out), and the
 //! subscriptions that say which track goes on which media section.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use lanmeet_proto::{ParticipantId, TrackInfo, TrackKind, TrackSource};
@@ -15,6 +16,7 @@ use crate::downlink::Downlink;
 use crate::forward::{SubState, Subscription};
 use crate::layers::Layers;
 use crate::negotiation::Negotiation;
+use crate::stats::{EgressSeen, ParticipantStats};
 
 /// Which of a participant's two connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,6 +33,8 @@ pub(crate) struct Connection {
     pub timeout: Instant,
     /// Set once the connection died and that was reported.
     pub dead: bool,
+    /// What str0m last reported for each stream sent on it (subscribe connections).
+    pub egress_seen: HashMap<(Mid, Option<Rid>), EgressSeen>,
 }
 
 impl Connection {
@@ -39,6 +43,7 @@ impl Connection {
             rtc,
             timeout: now,
             dead: false,
+            egress_seen: HashMap::new(),
         }
     }
 }
@@ -87,6 +92,8 @@ pub(crate) struct Peer {
     pub declared: Vec<(Mid, TrackSource)>,
     /// The subscribe connection's downlink: its estimate, loss and budget.
     pub downlink: Downlink,
+    /// How its connections are doing, as str0m last reported.
+    pub report: ParticipantStats,
 }
 
 impl Peer {

@@ -10,6 +10,7 @@
 //! packet from a publisher is written to each subscriber), which are polled in turn.
 
 mod allocation;
+mod counters;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -35,6 +36,7 @@ use crate::negotiation::{self, Negotiation, Plan};
 use crate::peer::{BoundSsrc, Connection, Leg, Peer, PublishedTrack};
 use crate::room::Room;
 use crate::speaker::EVALUATION_INTERVAL;
+use crate::stats::{MediaClass, ParticipantStats, SfuStats};
 use crate::vp8;
 
 /// How many times in a row one connection is woken at once while it is polled: enough
@@ -87,26 +89,6 @@ pub enum Output {
     MediaFailed(ParticipantId),
     /// Nothing more to do until this time (or the next input).
     Timeout(Instant),
-}
-
-/// Counters for metrics and benchmarks.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct SfuStats {
-    /// RTP packets received from publishers.
-    pub packets_in: u64,
-    /// RTP packets written to subscribers.
-    pub packets_forwarded: u64,
-    /// Payload bytes written to subscribers.
-    pub bytes_forwarded: u64,
-    /// Keyframe requests sent to publishers.
-    pub keyframe_requests: u64,
-    /// Datagrams that no connection accepted.
-    pub datagrams_dropped: u64,
-    /// Times a subscriber moved to another simulcast layer.
-    pub layer_switches: u64,
-    /// Publish streams put back on their SSRC after an unauthenticated packet had moved
-    /// them to another (see `Sfu::undo_forged_rebinds`).
-    pub forged_rebinds_undone: u64,
 }
 
 /// A media worker's rooms.
@@ -162,11 +144,6 @@ impl Sfu {
         }
     }
 
-    /// Counters since start.
-    pub fn stats(&self) -> SfuStats {
-        self.stats
-    }
-
     /// Number of participants on this worker.
     pub fn participant_count(&self) -> usize {
         self.peers.len()
@@ -207,6 +184,11 @@ impl Sfu {
             config = config
                 .enable_bwe(Some(Bitrate::bps(self.config.initial_bandwidth_bps)))
                 .set_stats_interval(Some(LOSS_INTERVAL));
+        }
+        if leg == Leg::Publish {
+            // The publisher's loss and byte counts for the admin dashboard; once a second
+            // per connection costs next to nothing (docs/monitoring.md).
+            config = config.set_stats_interval(Some(counters::PUBLISH_STATS_INTERVAL));
         }
         let mut rtc = config.build(now);
         for addr in &self.config.candidates {
@@ -280,6 +262,7 @@ impl Sfu {
                     self.config.bandwidth_estimation,
                     self.config.initial_bandwidth_bps,
                 ),
+                report: ParticipantStats::default(),
             },
         );
         info!(%id, %room, "participant joined media");
@@ -811,7 +794,9 @@ impl Sfu {
                     self.request_keyframe(now, source, mid, layer);
                 }
             }
+            (_, Event::PeerStats(stats)) => self.note_peer_stats(id, leg, &stats),
             (Leg::Subscribe, Event::MediaEgressStats(stats)) => {
+                self.count_egress(id, &stats);
                 if let (Some(loss), Some(p)) = (stats.loss, self.peers.get_mut(&id)) {
                     p.downlink.on_loss(now, loss);
                 }
@@ -947,10 +932,18 @@ impl Sfu {
 
     /// Writes one publisher packet to every subscriber of its track.
     fn forward_rtp(&mut self, now: Instant, source: ParticipantId, packet: RtpPacket) {
-        self.stats.packets_in += 1;
         let Some(ingress) = self.ingress(now, source, &packet) else {
+            // Of no known track (yet): counted as camera video, the usual case.
+            self.stats
+                .received
+                .get_mut(MediaClass::Camera)
+                .add(packet.payload.len());
             return;
         };
+        self.stats
+            .received
+            .get_mut(ingress.class)
+            .add(packet.payload.len());
         if let Some(layer) = self.fan_out(now, source, &packet, &ingress) {
             self.request_keyframe(now, source, ingress.mid, Some(layer));
         }
@@ -1005,6 +998,7 @@ impl Sfu {
             track.codecs.push(params);
         }
         let kind = track.kind;
+        let class = MediaClass::of(kind, track.source);
         let codec = params.spec().codec;
         let keyframe = kind == MediaKind::Video && starts_keyframe(codec, &packet.payload);
         let vp8 = codec == Codec::Vp8;
@@ -1022,6 +1016,7 @@ impl Sfu {
         Some(Ingress {
             mid,
             kind,
+            class,
             params,
             vp8,
             index,
@@ -1134,6 +1129,8 @@ struct Ingress {
     /// The publisher's media section it belongs to.
     mid: Mid,
     kind: MediaKind,
+    /// Audio, camera or screen, for the counters.
+    class: MediaClass,
     /// Its payload type's parameters on the publish connection.
     params: PayloadParams,
     /// VP8, whose picture ids are rewritten per subscriber.
@@ -1187,8 +1184,7 @@ fn write_to_subscriber(
     let Some(tx) = api.stream_tx_by_mid(out_mid, None) else {
         return false;
     };
-    stats.packets_forwarded += 1;
-    stats.bytes_forwarded += payload.len() as u64;
+    stats.forwarded.get_mut(ingress.class).add(payload.len());
     downlink.on_sent(now, payload.len() + PACKET_OVERHEAD);
     tx.write_rtp(
         RtpWrite::new(pt, seq.into(), ts, packet.timestamp, payload)

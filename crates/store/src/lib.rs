@@ -348,6 +348,16 @@ impl Store {
         )?;
         Ok(n as u64)
     }
+
+    /// Distinct stored files (by content), as counted against the quota.
+    pub fn stored_files(&self) -> Result<u64> {
+        let n: i64 = open(&mut self.lock())?.query_row(
+            "SELECT count(DISTINCT sha256) FROM files",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
 }
 
 /// A file row before its recipients JSON is parsed (rusqlite closures cannot return our

@@ -150,6 +150,10 @@ pub struct MediaEgressStats {
     ///
     /// [1]: https://www.w3.org/TR/webrtc-stats/#dom-rtcsentrtpstreamstats-packetssent
     pub packets: u64,
+    /// [lanmeet patch] Bytes retransmitted alone (included in `bytes`).
+    pub bytes_resent: u64,
+    /// [lanmeet patch] Packets retransmitted alone (included in `packets`).
+    pub packets_resent: u64,
     /// Number of firs received.
     pub firs: u64,
     /// Number of plis received.

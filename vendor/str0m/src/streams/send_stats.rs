@@ -128,6 +128,9 @@ impl StreamTxStats {
                 rid: midrid.rid(),
                 bytes: self.bytes,
                 packets: self.packets,
+                // [lanmeet patch] resends reported on their own.
+                bytes_resent: self.bytes_resent,
+                packets_resent: self.packets_resent,
                 firs: self.firs,
                 plis: self.plis,
                 nacks: self.nacks,
