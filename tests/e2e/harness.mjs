@@ -153,6 +153,7 @@ function freshDir(prefix) {
  * @typedef {object} Server
  * @property {string} url Base URL ending in `/`, e.g. http://127.0.0.1:41234/
  * @property {number} port The HTTP port.
+ * @property {string} dataDir The data directory (the admin password is in `admin-password`).
  * @property {import('node:child_process').ChildProcess} process
  * @property {LogBuffer} log
  * @property {() => Promise<void>} stop
@@ -218,6 +219,7 @@ export async function startServer({ timeoutMs = 20_000, listen = '127.0.0.1:0', 
   return {
     url,
     port: Number(new URL(url).port),
+    dataDir,
     process: child,
     log,
     async stop() {

@@ -6,6 +6,8 @@
 // samples actually decoded (RTCPeerConnection.getStats()).
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { launchParticipant, scenarioSteps, startServer, waitUntil } from './harness.mjs';
@@ -387,6 +389,48 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
     await panel.waitFor({ state: 'hidden', timeout: 2000 });
     assert.equal(await toggle.getAttribute('aria-expanded'), 'false');
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'stats-toggle');
+  });
+
+  step('the admin dashboard signs in and shows the room, its three participants and live server plots', async () => {
+    const password = readFileSync(join(server.dataDir, 'admin-password'), 'utf8').trim();
+    const page = await people.A.context.newPage();
+    try {
+      // Without a session the dashboard sends the browser to the login form.
+      await page.goto(`${server.url}admin`);
+      assert.match(page.url(), /\/admin\/login$/);
+      await page.getByLabel('Admin password').fill(`${password}-wrong`);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('alert').filter({ hasText: 'Wrong password' }).waitFor({ timeout: 5000 });
+      assert.match(page.url(), /\/admin\/login/, 'a wrong password does not sign in');
+      await page.getByLabel('Admin password').fill(password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Server, the last 10 minutes' }).waitFor({ timeout: 5000 });
+
+      const rows = page.locator(`section.room[data-room="${ROOM}"] tbody tr`);
+      await waitUntil(async () => (await rows.count()) === 3, { timeoutMs: 10_000, message: 'the dashboard to list the three participants' });
+      const names = (await rows.locator('th').allTextContents()).sort();
+      assert.deepEqual(names, ['A', 'B', 'C']);
+      const heading = await page.locator(`section.room[data-room="${ROOM}"] h3`).textContent();
+      assert.match(heading ?? '', /3 participants/);
+      // Rates appear from the second poll on, and the history gives the plots points at once.
+      await waitUntil(async () => !(await rows.first().locator('td').nth(4).textContent())?.includes('…'), {
+        timeoutMs: 10_000,
+        message: 'per-participant rates',
+      });
+      await page.waitForFunction(
+        () => {
+          const admin = /** @type {any} */ (window).lanmeetAdmin;
+          return admin && admin.points().every((/** @type {number} */ n) => n >= 3);
+        },
+        null,
+        { timeout: 10_000, polling: 250 },
+      );
+      const now = await page.locator('#now').textContent();
+      assert.match(now ?? '', /sending [1-9][\d.]* (KiB|MiB)\/s/, `the server sends media: ${now}`);
+      console.log(`METRIC dashboard_points=${JSON.stringify(await page.evaluate(() => /** @type {any} */ (window).lanmeetAdmin.points()))} ${now}`);
+    } finally {
+      await page.close();
+    }
   });
 
   step('camera off shows the placeholder to the others; camera on brings video back', async () => {

@@ -193,14 +193,14 @@ async fn login_page() -> Response {
     html(StatusCode::OK, LOGIN_PAGE)
 }
 
-fn html(status: StatusCode, body: &'static str) -> Response {
+fn html(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
     (
         status,
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        body,
+        body.into(),
     )
         .into_response()
 }
@@ -236,7 +236,10 @@ async fn login(
         }
         Err(Refusal::Wrong) => html(
             StatusCode::UNAUTHORIZED,
-            "<!doctype html><title>lanmeet admin</title><p>Wrong password. <a href=\"/admin/login\">Try again</a>.</p>\n",
+            LOGIN_PAGE.replace(
+                "<!--error-->",
+                r#"<p class="error" role="alert">Wrong password. Try again.</p>"#,
+            ),
         ),
         Err(r) => refused(r),
     }
@@ -254,7 +257,8 @@ async fn logout(headers: HeaderMap, State(state): State<AdminState>) -> Response
     resp
 }
 
-/// The dashboard page (to come) and any other page under `/admin`.
+/// The dashboard page (`web/admin.js` draws it from the admin API), for any page under
+/// `/admin`.
 async fn dashboard(
     State(state): State<AdminState>,
     ConnectInfo(from): ConnectInfo<SocketAddr>,

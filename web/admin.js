@@ -1,0 +1,311 @@
+// The admin dashboard (/admin, behind the admin login): the server's data rates over the
+// last 10 minutes, live, and its rooms, participants and storage. Reads the admin API
+// (docs/monitoring.md): the history once, then one server-sent sample a second; rooms
+// every 2 seconds. Plots by the vendored uPlot. Nothing here is secret: the data needs
+// the session cookie, which the browser sends by itself (same origin).
+
+import uPlot from './vendor/uplot/uPlot.esm.js';
+import { el } from './dom.js';
+
+/** Points kept in the plots: 10 minutes at one a second. */
+const WINDOW = 600;
+const PLOT_HEIGHT = 200;
+const ROOMS_EVERY_MS = 2000;
+const COLORS = {
+  sent: '#1f5fbf',
+  received: '#c62828',
+  video: '#1f5fbf',
+  screen: '#7b1fa2',
+  audio: '#2e7d32',
+  signaling: '#ef6c00',
+  files: '#5d4037',
+  cpu: '#37474f',
+};
+
+/**
+ * @typedef {{video: number, screen: number, audio: number, signaling: number, files: number, udp: number}} Bytes
+ * @typedef {{at_ms: number, received: Bytes, sent: Bytes, packets_in: number, packets_out: number,
+ *   worker_load: number[], cpu: number, rss_bytes: number, rooms: number, participants: number}} ServerSample
+ * @typedef {{id: number, name: string, address: string | null, joined_ms: number, camera: boolean,
+ *   microphone: boolean, screen: boolean, bytes_in: number | null, bytes_out: number | null, rtt_ms: number | null,
+ *   loss_to: number | null, loss_from: number | null, estimate_bps: number | null}} Member
+ * @typedef {{name: string, worker: number, participants: number, members: Member[]}} Room
+ * @typedef {{rooms: Room[], storage: {files: number, bytes: number, quota_bytes: number}}} RoomsReply
+ */
+
+/** @param {number} bytes */
+function size(bytes) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
+  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+/** @param {number} bytesPerSecond */
+function rate(bytesPerSecond) {
+  return `${size(bytesPerSecond)}/s`;
+}
+
+/**
+ * @param {string} title
+ * @param {string} unit
+ * @param {{label: string, stroke: string}[]} lines
+ * @param {number} width
+ * @returns {uPlot.Options}
+ */
+function options(title, unit, lines, width) {
+  return {
+    title,
+    width,
+    height: PLOT_HEIGHT,
+    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.15)] } },
+    axes: [{}, { label: unit, size: 70, values: (_u, ticks) => ticks.map((t) => (unit.includes('/s') ? rate(t) : `${t}`)) }],
+    series: [{}, ...lines.map((l) => ({ ...l, width: 2 }))],
+  };
+}
+
+/** The plots and the series they draw from the samples. */
+class Plots {
+  /** @param {HTMLElement} area */
+  constructor(area) {
+    this.area = area;
+    /** @type {ServerSample[]} */
+    this.samples = [];
+    const width = this.width();
+    /** @type {{plot: uPlot, pick: ((s: ServerSample) => number)[]}[]} */
+    this.plots = [
+      {
+        plot: new uPlot(
+          options('Server data rate', 'bytes/s', [
+            { label: 'Sent', stroke: COLORS.sent },
+            { label: 'Received', stroke: COLORS.received },
+          ], width),
+          [[], [], []],
+          area,
+        ),
+        pick: [(s) => s.sent.udp, (s) => s.received.udp],
+      },
+      {
+        plot: new uPlot(
+          options('Sent by kind', 'bytes/s', [
+            { label: 'Video', stroke: COLORS.video },
+            { label: 'Screen', stroke: COLORS.screen },
+            { label: 'Audio', stroke: COLORS.audio },
+            { label: 'Chat and signaling', stroke: COLORS.signaling },
+            { label: 'Files', stroke: COLORS.files },
+          ], width),
+          [[], [], [], [], [], []],
+          area,
+        ),
+        pick: [(s) => s.sent.video, (s) => s.sent.screen, (s) => s.sent.audio, (s) => s.sent.signaling, (s) => s.sent.files],
+      },
+      {
+        plot: new uPlot(
+          options('Packets', 'packets/s', [
+            { label: 'Sent', stroke: COLORS.sent },
+            { label: 'Received', stroke: COLORS.received },
+          ], width),
+          [[], [], []],
+          area,
+        ),
+        pick: [(s) => s.packets_out, (s) => s.packets_in],
+      },
+      {
+        plot: new uPlot(
+          options('Load', 'cores / share', [
+            { label: 'Process CPU (cores)', stroke: COLORS.cpu },
+            { label: 'Busiest media worker', stroke: COLORS.screen },
+          ], width),
+          [[], [], []],
+          area,
+        ),
+        pick: [(s) => s.cpu, (s) => Math.max(0, ...s.worker_load)],
+      },
+    ];
+    addEventListener('resize', () => this.fit());
+  }
+
+  width() {
+    return Math.max(300, this.area.clientWidth - 16);
+  }
+
+  fit() {
+    for (const { plot } of this.plots) {
+      plot.setSize({ width: this.width(), height: PLOT_HEIGHT });
+    }
+  }
+
+  /** @param {ServerSample[]} samples */
+  add(samples) {
+    this.samples.push(...samples);
+    if (this.samples.length > WINDOW) {
+      this.samples.splice(0, this.samples.length - WINDOW);
+    }
+    const x = this.samples.map((s) => s.at_ms / 1000);
+    for (const { plot, pick } of this.plots) {
+      plot.setData([x, ...pick.map((f) => this.samples.map(f))]);
+    }
+  }
+
+  /** Points in each plot, for the tests. */
+  points() {
+    return this.plots.map(({ plot }) => plot.data[0].length);
+  }
+}
+
+/** @param {ServerSample | undefined} s */
+function showNow(s) {
+  const now = document.getElementById('now');
+  if (!now || !s) {
+    return;
+  }
+  now.textContent =
+    `Now: sending ${rate(s.sent.udp)}, receiving ${rate(s.received.udp)}; ` +
+    `${s.packets_out} packets/s out, ${s.packets_in} in; ` +
+    `CPU ${(s.cpu * 100).toFixed(0)}% of a core, memory ${size(s.rss_bytes)}; ` +
+    `${s.rooms} ${s.rooms === 1 ? 'room' : 'rooms'}, ${s.participants} ${s.participants === 1 ? 'participant' : 'participants'}.`;
+}
+
+/** Per participant: the byte totals of the previous poll, to show rates.
+ * @type {Map<number, {at: number, bytesIn: number, bytesOut: number}>} */
+const previous = new Map();
+
+/**
+ * @param {Member} m
+ * @param {number} at
+ * @returns {[string, string]}
+ */
+function memberRates(m, at) {
+  const now = { at, bytesIn: m.bytes_in ?? 0, bytesOut: m.bytes_out ?? 0 };
+  const before = previous.get(m.id);
+  previous.set(m.id, now);
+  // A replaced connection starts its counts again: no rate for that poll.
+  if (!before || at <= before.at || now.bytesIn < before.bytesIn || now.bytesOut < before.bytesOut) {
+    return ['…', '…'];
+  }
+  const seconds = (at - before.at) / 1000;
+  return [rate((now.bytesIn - before.bytesIn) / seconds), rate((now.bytesOut - before.bytesOut) / seconds)];
+}
+
+/**
+ * @param {number | null} v
+ * @param {string} unit
+ */
+function figure(v, unit) {
+  return v === null || v === undefined ? '–' : `${v.toFixed(unit === '%' ? 1 : 0)} ${unit}`;
+}
+
+/** @param {RoomsReply} reply */
+function showRooms(reply) {
+  const at = Date.now();
+  const area = /** @type {HTMLElement} */ (document.getElementById('rooms'));
+  area.replaceChildren();
+  if (reply.rooms.length === 0) {
+    area.append(el('p', '', 'No meetings right now.'));
+  }
+  for (const room of reply.rooms) {
+    const section = el('section', 'room');
+    section.dataset.room = room.name;
+    const count = `${room.participants} ${room.participants === 1 ? 'participant' : 'participants'}`;
+    section.append(el('h3', '', `${room.name}: ${count} (media worker ${room.worker})`));
+    const table = el('table');
+    const caption = el('caption', 'visually-hidden', `Participants of ${room.name}`);
+    const head = el('tr');
+    for (const h of ['Name', 'Address', 'Joined', 'Camera / mic / screen', 'In', 'Out', 'Round trip', 'Loss to server', 'Loss to them', 'Estimate']) {
+      const th = el('th', '', h);
+      th.setAttribute('scope', 'col');
+      head.append(th);
+    }
+    table.append(caption, el('thead'), el('tbody'));
+    /** @type {HTMLElement} */ (table.querySelector('thead')).append(head);
+    const body = /** @type {HTMLElement} */ (table.querySelector('tbody'));
+    for (const m of room.members) {
+      const [bitIn, bitOut] = memberRates(m, at);
+      const row = el('tr');
+      row.dataset.participant = String(m.id);
+      const name = el('th', '', m.name);
+      name.setAttribute('scope', 'row');
+      const devices = [m.camera ? 'camera' : '', m.microphone ? 'mic' : '', m.screen ? 'screen' : ''].filter(Boolean).join(', ') || 'none';
+      row.append(
+        name,
+        el('td', '', m.address ?? '–'),
+        el('td', '', new Date(m.joined_ms).toLocaleTimeString()),
+        el('td', '', devices),
+        el('td', '', bitIn),
+        el('td', '', bitOut),
+        el('td', '', figure(m.rtt_ms, 'ms')),
+        el('td', '', figure(m.loss_from === null ? null : m.loss_from * 100, '%')),
+        el('td', '', figure(m.loss_to === null ? null : m.loss_to * 100, '%')),
+        el('td', '', m.estimate_bps ? `${(m.estimate_bps / 1e6).toFixed(1)} Mbit/s` : '–'),
+      );
+      body.append(row);
+    }
+    section.append(table);
+    area.append(section);
+  }
+  const s = reply.storage;
+  const storage = /** @type {HTMLElement} */ (document.getElementById('storage'));
+  storage.textContent = `${s.files} ${s.files === 1 ? 'file' : 'files'} stored, ${size(s.bytes)} of ${size(s.quota_bytes)}.`;
+}
+
+/** Goes to the login form when the session has ended. @param {Response} r */
+function signedIn(r) {
+  if (r.status === 401) {
+    location.assign('/admin/login');
+    return false;
+  }
+  return r.ok;
+}
+
+async function pollRooms() {
+  try {
+    const r = await fetch('/admin/api/rooms', { cache: 'no-store' });
+    if (signedIn(r)) {
+      showRooms(await r.json());
+    }
+  } catch (e) {
+    console.warn('rooms', e);
+  }
+}
+
+async function start() {
+  const plots = new Plots(/** @type {HTMLElement} */ (document.getElementById('plots')));
+  const status = /** @type {HTMLElement} */ (document.getElementById('status'));
+  const r = await fetch('/admin/api/history', { cache: 'no-store' });
+  if (!signedIn(r)) {
+    return;
+  }
+  /** @type {ServerSample[]} */
+  const history = await r.json();
+  let last = history.at(-1)?.at_ms ?? 0;
+  plots.add(history);
+  showNow(history.at(-1));
+  const live = new EventSource('/admin/api/live');
+  live.addEventListener('sample', (e) => {
+    /** @type {ServerSample} */
+    const s = JSON.parse(/** @type {MessageEvent} */ (e).data);
+    if (s.at_ms > last) {
+      last = s.at_ms;
+      plots.add([s]);
+      showNow(s);
+    }
+    status.textContent = '';
+  });
+  live.addEventListener('error', () => {
+    status.textContent = 'Live updates interrupted; retrying…';
+  });
+  await pollRooms();
+  setInterval(pollRooms, ROOMS_EVERY_MS);
+  Object.assign(window, { lanmeetAdmin: { points: () => plots.points(), samples: () => plots.samples.length } });
+}
+
+start().catch((e) => {
+  const status = document.getElementById('status');
+  if (status) {
+    status.textContent = `The dashboard could not start: ${e}`;
+  }
+});
