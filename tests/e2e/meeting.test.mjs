@@ -428,6 +428,41 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
       const now = await page.locator('#now').textContent();
       assert.match(now ?? '', /sending [1-9][\d.]* (KiB|MiB)\/s/, `the server sends media: ${now}`);
       console.log(`METRIC dashboard_points=${JSON.stringify(await page.evaluate(() => /** @type {any} */ (window).lanmeetAdmin.points()))} ${now}`);
+
+      // The server's count of bytes sent to B agrees with what B's browser says it received
+      // (both connections' transports), over the same 8 s (str0m reports once a second).
+      const sentToB = async () =>
+        page.evaluate(async (id) => {
+          const reply = await (await fetch('/admin/api/rooms', { cache: 'no-store' })).json();
+          const member = reply.rooms.flatMap((/** @type {any} */ r) => r.members).find((/** @type {any} */ m) => m.id === id);
+          return /** @type {number} */ (member?.bytes_out ?? 0);
+        }, ids.B);
+      const receivedByB = async () =>
+        people.B.page.evaluate(async () => {
+          const lm = /** @type {any} */ (window).lanmeet;
+          let sum = 0;
+          for (const pc of [lm.publishPc, lm.subscribePc]) {
+            for (const s of (await pc.getStats()).values()) {
+              if (s.type === 'transport') {
+                sum += s.bytesReceived;
+              }
+            }
+          }
+          return sum;
+        });
+      // The server's figure moves in steps (str0m reports every second, the worker copies
+      // every 500 ms): read both sides right after a step, so neither end is a second stale.
+      const afterStep = async () => {
+        const first = await sentToB();
+        await waitUntil(async () => (await sentToB()) !== first, { timeoutMs: 5000, intervalMs: 20, message: 'the server to report new byte counts' });
+        return Promise.all([sentToB(), receivedByB()]);
+      };
+      const [server0, browser0] = await afterStep();
+      await delay(10_000); // the measurement window
+      const [server1, browser1] = await afterStep();
+      const ratio = (server1 - server0) / Math.max(1, browser1 - browser0);
+      console.log(`METRIC dashboard_bytes_to_B=${server1 - server0} browser_B_received=${browser1 - browser0} ratio=${ratio.toFixed(3)}`);
+      assert.ok(Math.abs(ratio - 1) <= 0.1, `the dashboard's bytes sent to B are within 10% of what B received (ratio ${ratio.toFixed(3)})`);
     } finally {
       await page.close();
     }
