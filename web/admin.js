@@ -28,7 +28,8 @@ const COLORS = {
  *   worker_load: number[], cpu: number, rss_bytes: number, rooms: number, participants: number}} ServerSample
  * @typedef {{id: number, name: string, address: string | null, joined_ms: number, camera: boolean,
  *   microphone: boolean, screen: boolean, bytes_in: number | null, bytes_out: number | null, rtt_ms: number | null,
- *   loss_to: number | null, loss_from: number | null, estimate_bps: number | null}} Member
+ *   loss_to: number | null, loss_from: number | null, estimate_bps: number | null,
+ *   video_layers: number[] | null, video_paused: number | null, video_hidden: number | null}} Member
  * @typedef {{name: string, worker: number, participants: number, members: Member[]}} Room
  * @typedef {{rooms: Room[], storage: {files: number, bytes: number, quota_bytes: number}}} RoomsReply
  */
@@ -199,6 +200,22 @@ function figure(v, unit) {
   return v === null || v === undefined ? '–' : `${v.toFixed(unit === '%' ? 1 : 0)} ${unit}`;
 }
 
+/**
+ * "2 full, 1 low; 1 paused" for the videos a participant receives.
+ * @param {Member} m
+ */
+function videosReceived(m) {
+  if (!m.video_layers) {
+    return '–';
+  }
+  const names = ['low', 'medium', 'full'];
+  const parts = m.video_layers.map((n, i) => (n > 0 ? `${n} ${names[i]}` : '')).filter(Boolean).reverse();
+  const shown = parts.length ? parts.join(', ') : 'none';
+  const paused = m.video_paused ? `; ${m.video_paused} paused (low bandwidth)` : '';
+  const hidden = m.video_hidden ? `; ${m.video_hidden} not shown` : '';
+  return `${shown}${paused}${hidden}`;
+}
+
 /** @param {RoomsReply} reply */
 function showRooms(reply) {
   const at = Date.now();
@@ -215,7 +232,7 @@ function showRooms(reply) {
     const table = el('table');
     const caption = el('caption', 'visually-hidden', `Participants of ${room.name}`);
     const head = el('tr');
-    for (const h of ['Name', 'Address', 'Joined', 'Camera / mic / screen', 'In', 'Out', 'Round trip', 'Loss to server', 'Loss to them', 'Estimate']) {
+    for (const h of ['Name', 'Address', 'Joined', 'Camera / mic / screen', 'In', 'Out', 'Round trip', 'Loss to server', 'Loss to them', 'Estimate', 'Videos received']) {
       const th = el('th', '', h);
       th.setAttribute('scope', 'col');
       head.append(th);
@@ -241,6 +258,7 @@ function showRooms(reply) {
         el('td', '', figure(m.loss_from === null ? null : m.loss_from * 100, '%')),
         el('td', '', figure(m.loss_to === null ? null : m.loss_to * 100, '%')),
         el('td', '', m.estimate_bps ? `${(m.estimate_bps / 1e6).toFixed(1)} Mbit/s` : '–'),
+        el('td', '', videosReceived(m)),
       );
       body.append(row);
     }

@@ -410,6 +410,15 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
       await waitUntil(async () => (await rows.count()) === 3, { timeoutMs: 10_000, message: 'the dashboard to list the three participants' });
       const names = (await rows.locator('th').allTextContents()).sort();
       assert.deepEqual(names, ['A', 'B', 'C']);
+      // Each receives the two others' cameras, at some layer, as the server last told it.
+      await waitUntil(
+        async () => {
+          const cells = await rows.locator('td:last-child').allTextContents();
+          const videos = cells.map((c) => [...c.matchAll(/(\d+) (low|medium|full)/g)].reduce((n, m) => n + Number(m[1]), 0));
+          return videos.length === 3 && videos.every((n) => n === 2);
+        },
+        { timeoutMs: 10_000, message: 'every participant to receive two videos (Videos received column)' },
+      );
       const heading = await page.locator(`section.room[data-room="${ROOM}"] h3`).textContent();
       assert.match(heading ?? '', /3 participants/);
       // Rates appear from the second poll on, and the history gives the plots points at once.

@@ -53,6 +53,9 @@ pub struct Report {
     pub packets_expected: u64,
     /// Unique packets subscribers received.
     pub packets_received: u64,
+    /// Every media packet subscribers received from the first join to the end, in the
+    /// window or not: what a server's forwarded-packet counter should say over the run.
+    pub packets_received_total: u64,
     /// Expected packets that never arrived.
     pub packets_lost: u64,
     /// `packets_lost / packets_expected`, percent.
@@ -116,6 +119,7 @@ impl Report {
                 }
             }
         }
+        self.packets_received_total = stats.received_total;
         self.packets_sent = stats
             .sent
             .values()

@@ -176,6 +176,9 @@ pub struct EngineStats {
     pub send_errors: u64,
     /// Payloads that were not ours.
     pub foreign_packets: u64,
+    /// Every media payload received since the engine started, in the window or not (to
+    /// compare with a server's own counters over a whole run).
+    pub received_total: u64,
 }
 
 impl EngineStats {
@@ -195,6 +198,7 @@ impl EngineStats {
         self.latency.merge(&other.latency);
         self.send_errors += other.send_errors;
         self.foreign_packets += other.foreign_packets;
+        self.received_total += other.received_total;
     }
 }
 

@@ -73,6 +73,36 @@ async fn four_participants_hear_and_see_each_other_in_real_time() {
     assert!(num("/forwarded_pps") > 100.0);
     assert!(num("/server_rss_mb") > 0.0);
 
+    // The server's forwarded-packet counter (lanmeet_forwarded_packets_total) agrees with
+    // what the load generator's subscribers received over the whole run. Workers copy
+    // their counters every 500 ms: wait until two reads 600 ms apart agree (the media
+    // has stopped, so the figure is final).
+    let forwarded = || -> u64 {
+        server
+            .registry
+            .workers()
+            .iter()
+            .map(|w| w.stats().packets_forwarded())
+            .sum()
+    };
+    let mut last = forwarded();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        let now = forwarded();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let received = num("/packets_received_total");
+    let counted = last as f64;
+    println!("server forwarded {counted}, load generator received {received}");
+    assert!(received > 0.0);
+    assert!(
+        (counted - received).abs() <= 0.02 * received,
+        "the forwarded counter ({counted}) is within 2% of what arrived ({received})"
+    );
+
     server.shutdown().await.expect("clean shutdown");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -160,4 +160,11 @@ pub struct ParticipantStats {
     pub loss_from: Option<f32>,
     /// The subscribe connection's bandwidth estimate, bits per second.
     pub estimate_bps: Option<u64>,
+    /// What the participant was last told of the videos it receives (`video_state`):
+    /// how many it gets at each simulcast layer (0 the lowest).
+    pub video_layers: [u16; 3],
+    /// Videos paused because its link does not carry even the lowest layer.
+    pub video_paused: u16,
+    /// Videos it does not show (other grid pages, minimized), so not sent.
+    pub video_hidden: u16,
 }

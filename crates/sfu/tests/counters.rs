@@ -77,6 +77,15 @@ fn counters_match_what_the_clients_sent_and_received() {
     assert!(audio.packets > 0 && camera.packets > 0);
     assert!(camera.bytes > audio.bytes);
     assert_eq!((stats.rooms, stats.participants), (1, 3));
+    // Everyone was told of the two others' videos, at some layer, none paused or hidden.
+    for (id, report) in world.sfu().participant_stats() {
+        let layers: u16 = report.video_layers.iter().sum();
+        assert_eq!(
+            (layers, report.video_paused, report.video_hidden),
+            (2, 0, 0),
+            "{id}: {report:?}"
+        );
+    }
     let tracks = |class| *stats.tracks.get(class);
     assert_eq!(
         (tracks(MediaClass::Audio), tracks(MediaClass::Camera)),

@@ -11,6 +11,7 @@ impl State {
     /// A payload arrived for `participant` (from str0m, or a datagram from the relay):
     /// recorded while the window is open.
     pub(super) fn received(&mut self, participant: u32, data: &[u8], now: Instant) {
+        self.received_total += 1;
         if !self.measuring {
             return;
         }
@@ -61,6 +62,8 @@ impl State {
     /// Closes the window and hands over what it measured.
     pub(super) fn collect(&mut self) -> EngineStats {
         self.measuring = false;
-        std::mem::take(&mut self.stats)
+        let mut stats = std::mem::take(&mut self.stats);
+        stats.received_total = self.received_total;
+        stats
     }
 }

@@ -65,6 +65,8 @@ struct State {
     stats: EngineStats,
     measuring: bool,
     media_on: bool,
+    /// Media payloads received since the start, window or not.
+    received_total: u64,
 }
 
 struct Engine {
@@ -90,6 +92,7 @@ impl Engine {
                 participants: HashMap::new(),
                 stats: EngineStats::default(),
                 measuring: false,
+                received_total: 0,
                 media_on: true,
             },
             next_timer: Instant::now(),

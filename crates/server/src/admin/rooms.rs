@@ -44,6 +44,11 @@ struct MemberView {
     loss_to: Option<f32>,
     loss_from: Option<f32>,
     estimate_bps: Option<u64>,
+    /// Videos it receives at each simulcast layer (0 the lowest), as it was last told.
+    video_layers: Option<[u16; 3]>,
+    /// Videos paused for its low bandwidth, and videos it does not show.
+    video_paused: Option<u16>,
+    video_hidden: Option<u16>,
 }
 
 pub(super) async fn rooms(_: Authorized, State(state): State<AdminState>) -> Response {
@@ -80,6 +85,9 @@ pub(super) async fn rooms(_: Authorized, State(state): State<AdminState>) -> Res
                         loss_to: link.and_then(|l| l.loss_to),
                         loss_from: link.and_then(|l| l.loss_from),
                         estimate_bps: link.and_then(|l| l.estimate_bps),
+                        video_layers: link.map(|l| l.video_layers),
+                        video_paused: link.map(|l| l.video_paused),
+                        video_hidden: link.map(|l| l.video_hidden),
                     }
                 })
                 .collect(),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use lanmeet_proto::ParticipantId;
+use lanmeet_proto::{ParticipantId, PauseReason};
 use str0m::stats::{MediaEgressStats, PeerStats};
 
 use super::Sfu;
@@ -27,9 +27,27 @@ impl Sfu {
         stats
     }
 
-    /// How each participant's connections are doing, as str0m last reported.
+    /// How each participant's connections are doing, as str0m last reported, with the
+    /// layers of the videos it receives as it was last told.
     pub fn participant_stats(&self) -> Vec<(ParticipantId, ParticipantStats)> {
-        self.peers.iter().map(|(id, p)| (*id, p.report)).collect()
+        self.peers
+            .iter()
+            .map(|(id, p)| {
+                let mut report = p.report;
+                for (layer, paused) in p.subscriptions.iter().filter_map(|s| s.reported) {
+                    match (layer, paused) {
+                        (Some(l), _) => {
+                            let slot = usize::from(l).min(report.video_layers.len() - 1);
+                            report.video_layers[slot] += 1;
+                        }
+                        (None, Some(PauseReason::LowBandwidth)) => report.video_paused += 1,
+                        (None, Some(PauseReason::NotVisible)) => report.video_hidden += 1,
+                        (None, None) => {}
+                    }
+                }
+                (*id, report)
+            })
+            .collect()
     }
 
     /// Adds what is new in a subscribed stream's cumulative NACK and resend counts.
