@@ -176,20 +176,21 @@ function showNow(s) {
 const previous = new Map();
 
 /**
+ * Bytes per second from and to `m` since the previous poll; null on the first poll and
+ * after a replaced connection (its counts start again).
  * @param {Member} m
  * @param {number} at
- * @returns {[string, string]}
+ * @returns {[number, number] | null}
  */
 function memberRates(m, at) {
   const now = { at, bytesIn: m.bytes_in ?? 0, bytesOut: m.bytes_out ?? 0 };
   const before = previous.get(m.id);
   previous.set(m.id, now);
-  // A replaced connection starts its counts again: no rate for that poll.
   if (!before || at <= before.at || now.bytesIn < before.bytesIn || now.bytesOut < before.bytesOut) {
-    return ['…', '…'];
+    return null;
   }
   const seconds = (at - before.at) / 1000;
-  return [rate((now.bytesIn - before.bytesIn) / seconds), rate((now.bytesOut - before.bytesOut) / seconds)];
+  return [(now.bytesIn - before.bytesIn) / seconds, (now.bytesOut - before.bytesOut) / seconds];
 }
 
 /**
@@ -227,8 +228,14 @@ function showRooms(reply) {
   for (const room of reply.rooms) {
     const section = el('section', 'room');
     section.dataset.room = room.name;
+    const rates = room.members.map((m) => memberRates(m, at));
     const count = `${room.participants} ${room.participants === 1 ? 'participant' : 'participants'}`;
-    section.append(el('h3', '', `${room.name}: ${count} (media worker ${room.worker})`));
+    const tracks = room.members.reduce((n, m) => n + Number(m.camera) + Number(m.microphone) + Number(m.screen), 0);
+    const known = rates.every((r) => r !== null);
+    const total = (/** @type {0 | 1} */ i) => rate(rates.reduce((n, r) => n + (r ? r[i] : 0), 0));
+    const flow = known ? `, in ${total(0)}, out ${total(1)}` : '';
+    const heading = `${room.name}: ${count}, ${tracks} ${tracks === 1 ? 'track' : 'tracks'} published${flow} (media worker ${room.worker})`;
+    section.append(el('h3', '', heading));
     const table = el('table');
     const caption = el('caption', 'visually-hidden', `Participants of ${room.name}`);
     const head = el('tr');
@@ -240,8 +247,9 @@ function showRooms(reply) {
     table.append(caption, el('thead'), el('tbody'));
     /** @type {HTMLElement} */ (table.querySelector('thead')).append(head);
     const body = /** @type {HTMLElement} */ (table.querySelector('tbody'));
-    for (const m of room.members) {
-      const [bitIn, bitOut] = memberRates(m, at);
+    for (const [i, m] of room.members.entries()) {
+      const r = rates[i];
+      const [bitIn, bitOut] = r ? [rate(r[0]), rate(r[1])] : ['…', '…'];
       const row = el('tr');
       row.dataset.participant = String(m.id);
       const name = el('th', '', m.name);
