@@ -267,7 +267,7 @@ struct Worker {
     stats: Arc<std::sync::Mutex<WorkerStats>>,
     /// The worker's own counters (the SFU keeps its own), copied out with the SFU's.
     own: WorkerStats,
-    /// Arrival instants of datagram batches whose answers are in `pending`, with how
+    /// Arrival instants of datagram batches whose answers wait to be sent, with how
     /// many datagrams each produced (see [`WorkerStats::forward_delay`]).
     arrivals: Vec<(Instant, u64)>,
     /// Datagrams output by the SFU, not yet sent.
@@ -352,6 +352,7 @@ impl Worker {
                 }
             };
             let now = Instant::now();
+            let before = self.sfu.queued_outputs();
             for (m, slot) in meta.iter().zip(slices.iter()).take(n) {
                 let destination = SocketAddr::new(m.dst_ip.unwrap_or(self.default_ip), self.port);
                 let source = normalize(m.addr);
@@ -362,9 +363,7 @@ impl Worker {
                     self.sfu.handle_datagram(now, source, destination, datagram);
                 }
             }
-            let before = self.pending.len();
-            self.collect_outputs();
-            let produced = (self.pending.len() - before) as u64;
+            let produced = self.sfu.queued_outputs().saturating_sub(before) as u64;
             if produced > 0 {
                 self.arrivals.push((now, produced));
             }

@@ -144,6 +144,12 @@ impl Sfu {
         }
     }
 
+    /// How many outputs wait to be polled: lets a caller see what an input produced
+    /// without polling (which also works out the next timeout over every connection).
+    pub fn queued_outputs(&self) -> usize {
+        self.outputs.len()
+    }
+
     /// Number of participants on this worker.
     pub fn participant_count(&self) -> usize {
         self.peers.len()
