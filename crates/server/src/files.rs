@@ -8,7 +8,7 @@
 //! the file system. Identical content is stored once.
 
 use std::io::SeekFrom;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +28,7 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tracing::{info, warn};
 
 use crate::chat::{file_message, now_ms, shared_file};
+use crate::datadir::{is_stored_file_name, is_upload_temp_name, DataDir};
 use crate::metrics::Counters;
 use crate::rooms::{new_token, Registry, SessionInfo};
 
@@ -118,21 +119,24 @@ impl Drop for Reservation<'_> {
 
 impl Files {
     /// The service over `data_dir`; creates its folders and removes leftovers of
-    /// interrupted uploads.
+    /// interrupted uploads. Only lanmeet's own names are ever removed: a file someone
+    /// else put into `files/` or `tmp/` stays.
     pub fn new(
-        data_dir: &Path,
+        data_dir: &DataDir,
         store: Arc<Store>,
         registry: Arc<Registry>,
         limits: FileLimits,
         counters: Arc<Counters>,
     ) -> anyhow::Result<Self> {
-        let files_dir = data_dir.join("files");
-        let tmp_dir = data_dir.join("tmp");
-        std::fs::create_dir_all(&files_dir).context("creating the files folder")?;
-        if tmp_dir.exists() {
-            std::fs::remove_dir_all(&tmp_dir).context("clearing the upload folder")?;
+        let files_dir = data_dir.folder("files")?;
+        let tmp_dir = data_dir.folder("tmp")?;
+        // The data directory is locked, so no other server's upload is in progress here.
+        for entry in std::fs::read_dir(&tmp_dir).context("reading the upload folder")? {
+            let entry = entry?;
+            if is_upload_temp_name(&entry.file_name().to_string_lossy()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
-        std::fs::create_dir_all(&tmp_dir).context("creating the upload folder")?;
         let files = Files {
             files_dir,
             tmp_dir,
@@ -152,7 +156,7 @@ impl Files {
         for entry in std::fs::read_dir(&self.files_dir)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !self.store.sha_in_use(&name)? {
+            if is_stored_file_name(&name) && !self.store.sha_in_use(&name)? {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -233,7 +237,12 @@ impl Files {
             path: self.tmp_dir.join(new_token()),
             keep: false,
         };
-        let mut out = tokio::fs::File::create(&temp.path)
+        // Private to the server's user, like everything in the data directory.
+        let mut out = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp.path)
             .await
             .map_err(|e| HttpError::internal("creating upload file", e))?;
         let mut hasher = Sha256::new();

@@ -2,6 +2,7 @@
 //!
 //! Modules:
 //! - [`config`]: settings from flags and an optional TOML file.
+//! - [`datadir`]: the locked data directory and the names lanmeet owns in it.
 //! - [`net`]: host name and local addresses.
 //! - [`tls`]: the given or generated HTTPS certificate.
 //! - [`lifecycle`]: the shutdown signal and the tasks a shutdown waits for.
@@ -31,6 +32,7 @@ use tracing::{info, warn};
 pub mod admin;
 pub mod chat;
 pub mod config;
+pub mod datadir;
 pub mod files;
 pub mod lifecycle;
 pub mod media;
@@ -90,14 +92,13 @@ impl RunningServer {
 /// Starts the server described by `config`: data directory, media workers, database,
 /// chat and files, the HTTP(S) listener; then serves until shut down.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let data_dir = datadir::DataDir::open(&config.data_dir)?;
     let registry = Arc::new(Registry::new(
         spawn_workers(&config)?,
         config.max_presenters,
     ));
     let udp_ports = registry.workers().iter().map(|w| w.port).collect();
-    let store = open_store(&config)?;
+    let store = open_store(&data_dir)?;
     let counters = Arc::new(metrics::Counters::default());
     let chat = Arc::new(chat::Chat::new(
         registry.clone(),
@@ -105,7 +106,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         chat_limits(&config),
     ));
     let files = Arc::new(files::Files::new(
-        &config.data_dir,
+        &data_dir,
         store.clone(),
         registry.clone(),
         file_limits(&config),
@@ -159,6 +160,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let teardown = Teardown {
         registry: registry.clone(),
         store,
+        data_dir,
     };
     let task = tokio::spawn(run(listener, app, lifecycle.clone(), teardown));
     info!(%addr, scheme, ?udp_ports, "listening");
@@ -222,8 +224,8 @@ fn spawn_workers(config: &Config) -> anyhow::Result<Vec<media::WorkerHandle>> {
         .collect()
 }
 
-fn open_store(config: &Config) -> anyhow::Result<Arc<Store>> {
-    let db = config.data_dir.join("lanmeet.sqlite");
+fn open_store(data_dir: &datadir::DataDir) -> anyhow::Result<Arc<Store>> {
+    let db = data_dir.database()?;
     let store = Store::open(&db).with_context(|| format!("opening {}", db.display()))?;
     Ok(Arc::new(store))
 }
@@ -299,10 +301,12 @@ impl Listener {
     }
 }
 
-/// What is taken down after the connections: media workers, then the database.
+/// What is taken down after the connections: media workers, then the database, then
+/// the data directory's lock.
 struct Teardown {
     registry: Arc<Registry>,
     store: Arc<Store>,
+    data_dir: datadir::DataDir,
 }
 
 /// Serves until the lifecycle shuts down (or the listener fails), then takes the server
@@ -335,6 +339,7 @@ async fn run(
     }
     teardown.registry.stop_workers();
     teardown.store.close().context("closing the database")?;
+    drop(teardown.data_dir);
     info!("shut down");
     result
 }
