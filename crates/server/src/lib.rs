@@ -61,6 +61,8 @@ pub struct RunningServer {
     pub registry: Arc<Registry>,
     /// Shared files, for inspection and retention runs.
     pub files: Arc<files::Files>,
+    /// Chat, for retention runs.
+    pub chat: Arc<chat::Chat>,
     /// The address of `/metrics` without authentication (`--metrics-listen`).
     pub metrics_addr: Option<SocketAddr>,
     /// Where the admin password is kept, if it was generated (never the password).
@@ -93,12 +95,13 @@ impl RunningServer {
 /// chat and files, the HTTP(S) listener; then serves until shut down.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let data_dir = datadir::DataDir::open(&config.data_dir)?;
+    let store = open_store(&data_dir, &config)?;
     let registry = Arc::new(Registry::new(
         spawn_workers(&config)?,
         config.max_presenters,
+        store.clone(),
     ));
     let udp_ports = registry.workers().iter().map(|w| w.port).collect();
-    let store = open_store(&data_dir)?;
     let counters = Arc::new(metrics::Counters::default());
     let chat = Arc::new(chat::Chat::new(
         registry.clone(),
@@ -113,7 +116,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         counters.clone(),
     )?);
     let lifecycle = Lifecycle::new();
-    lifecycle.spawn(run_retention(files.clone(), lifecycle.clone()));
+    lifecycle.spawn(run_retention(
+        files.clone(),
+        chat.clone(),
+        lifecycle.clone(),
+    ));
     let monitor = Arc::new(metrics::Monitor::new(
         counters.clone(),
         registry.clone(),
@@ -135,7 +142,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let app = web::router(web::AppState {
         signaling: signaling::Context {
             registry: registry.clone(),
-            chat,
+            chat: chat.clone(),
             heartbeat: Heartbeat {
                 interval: config.ping_interval(),
                 timeout: config.peer_timeout(),
@@ -170,6 +177,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         udp_ports,
         registry,
         files,
+        chat,
         metrics_addr,
         admin_password_file,
         lifecycle,
@@ -224,9 +232,12 @@ fn spawn_workers(config: &Config) -> anyhow::Result<Vec<media::WorkerHandle>> {
         .collect()
 }
 
-fn open_store(data_dir: &datadir::DataDir) -> anyhow::Result<Arc<Store>> {
+fn open_store(data_dir: &datadir::DataDir, config: &Config) -> anyhow::Result<Arc<Store>> {
     let db = data_dir.database()?;
     let store = Store::open(&db).with_context(|| format!("opening {}", db.display()))?;
+    store
+        .limit_size(config.max_database_mib * 1024 * 1024)
+        .context("limiting the database size")?;
     Ok(Arc::new(store))
 }
 
@@ -236,6 +247,7 @@ fn chat_limits(config: &Config) -> chat::ChatLimits {
         history: config.chat_history,
         burst: config.chat_burst,
         rate: config.chat_rate,
+        retention: Duration::from_secs(config.chat_retention_days * 24 * 3600),
     }
 }
 
@@ -244,21 +256,30 @@ fn file_limits(config: &Config) -> files::FileLimits {
         max_bytes: config.max_file_mib * 1024 * 1024,
         quota_bytes: config.storage_quota_mib * 1024 * 1024,
         retention: Duration::from_secs(config.file_retention_hours * 3600),
+        max_concurrent: config.max_concurrent_uploads,
+        burst: config.upload_burst,
+        rate: config.upload_rate,
     }
 }
 
-/// Deletes expired shared files hourly (the first run at start) until shutdown.
-async fn run_retention(files: Arc<files::Files>, lifecycle: Lifecycle) {
+/// Deletes expired shared files and chat messages hourly (the first run at start) until
+/// shutdown.
+async fn run_retention(files: Arc<files::Files>, chat: Arc<chat::Chat>, lifecycle: Lifecycle) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = lifecycle.shutting_down() => return,
         }
-        let files = files.clone();
-        match tokio::task::spawn_blocking(move || files.expire(chat::now_ms())).await {
-            Ok(Err(e)) => warn!("file retention: {e:#}"),
-            Err(e) => warn!("file retention: {e}"),
+        let (files, chat) = (files.clone(), chat.clone());
+        let expired = tokio::task::spawn_blocking(move || {
+            let now = chat::now_ms();
+            files.expire(now).context("file retention")?;
+            chat.expire(now).context("chat retention")
+        });
+        match expired.await {
+            Ok(Err(e)) => warn!("{e:#}"),
+            Err(e) => warn!("retention: {e}"),
             Ok(Ok(_)) => {}
         }
     }

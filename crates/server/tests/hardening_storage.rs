@@ -191,3 +191,328 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// An upload whose body the test feeds chunk by chunk.
+struct Streaming {
+    chunks: tokio::sync::mpsc::Sender<Vec<u8>>,
+    response: tokio::task::JoinHandle<(u16, serde_json::Value)>,
+}
+
+fn start_upload(base: &str, token: &str, name: &str, length: Option<u64>) -> Streaming {
+    let (chunks, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|c| (Ok::<_, std::io::Error>(c), rx))
+    });
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}/files"))
+        .bearer_auth(token)
+        .header("x-file-name", name);
+    if let Some(n) = length {
+        request = request.header("content-length", n);
+    }
+    let request = request.body(reqwest::Body::wrap_stream(body));
+    let response = tokio::spawn(async move {
+        let resp = request.send().await.expect("a response");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or_default())
+    });
+    Streaming { chunks, response }
+}
+
+impl Streaming {
+    async fn send(&self, chunk: Vec<u8>) {
+        // A refused upload stops reading; its answer tells the rest.
+        let _ = self.chunks.send(chunk).await;
+    }
+
+    async fn finish(self, last: Vec<u8>) -> (u16, serde_json::Value) {
+        self.send(last).await;
+        drop(self.chunks);
+        tokio::time::timeout(PATIENCE, self.response)
+            .await
+            .expect("an answer in time")
+            .expect("request task")
+    }
+}
+
+fn bytes_in(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+async fn upload(base: &str, token: &str, name: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+    upload_to(base, token, name, body, None).await
+}
+
+async fn upload_to(
+    base: &str,
+    token: &str,
+    name: &str,
+    body: Vec<u8>,
+    recipients: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let name = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}/files"))
+        .bearer_auth(token)
+        .header("x-file-name", name.to_string());
+    if let Some(r) = recipients {
+        request = request.header("x-recipients", r);
+    }
+    let resp = request.body(body).send().await.expect("a response");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or_default())
+}
+
+const MIB: usize = 1024 * 1024;
+
+#[tokio::test]
+async fn concurrent_uploads_cannot_overrun_the_quota() {
+    let dir = data_dir("quota");
+    let mut config = config_in(&dir);
+    config.max_file_mib = 4;
+    config.storage_quota_mib = 5;
+    let server = lanmeet_server::start(config).await.expect("starts");
+    let base = format!("http://{}", server.addr);
+    // Four people each start a 2 MiB upload while storage is empty, and send half.
+    let mut uploads = Vec::new();
+    let mut members = Vec::new();
+    for (i, name) in ["Ada", "Grace", "Alan", "Edsger"].iter().enumerate() {
+        let m = member(&server, "lab", name).await;
+        let up = start_upload(&base, &m.token, &format!("f{i}"), Some(2 * MIB as u64));
+        up.send(vec![i as u8; MIB]).await;
+        uploads.push(up);
+        members.push(m);
+    }
+    eventually("the four halves arrive", || {
+        bytes_in(&dir.join("tmp")) == 4 * MIB as u64
+    })
+    .await;
+    // Then they finish one after the other.
+    let mut stored = 0;
+    for (i, up) in uploads.into_iter().enumerate() {
+        let (status, body) = up.finish(vec![i as u8 + 10; MIB]).await;
+        match status {
+            201 => stored += 2 * MIB as u64,
+            507 => assert_eq!(body["error"], "quota", "{body}"),
+            other => panic!("upload {i}: {other} {body}"),
+        }
+    }
+    let on_disk = bytes_in(&dir.join("files"));
+    assert_eq!(on_disk, stored);
+    assert!(
+        on_disk <= 5 * MIB as u64,
+        "{on_disk} bytes stored against a 5 MiB quota"
+    );
+    assert_eq!(server.files.used_bytes(), on_disk, "nothing left reserved");
+    drop(members);
+    server.shutdown().await.expect("clean shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn one_participant_has_few_uploads_at_a_time_and_at_a_bounded_rate() {
+    let dir = data_dir("uploadlimits");
+    let mut config = config_in(&dir);
+    config.max_concurrent_uploads = 2;
+    config.upload_burst = 5;
+    config.upload_rate = 0.01;
+    let server = lanmeet_server::start(config).await.expect("starts");
+    let base = format!("http://{}", server.addr);
+    let ada = member(&server, "lab", "Ada").await;
+    let grace = member(&server, "lab", "Grace").await;
+    let open: Vec<Streaming> = (0..2)
+        .map(|i| start_upload(&base, &ada.token, &format!("open{i}"), Some(2)))
+        .collect();
+    for up in &open {
+        up.send(vec![1]).await;
+    }
+    eventually("both uploads are in progress", || {
+        std::fs::read_dir(dir.join("tmp")).map_or(0, |d| d.count()) == 2
+    })
+    .await;
+    let (status, body) = upload(&base, &ada.token, "third", vec![3]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("too_many_uploads")),
+        "{body}"
+    );
+    // Someone else is not held up by Ada's uploads.
+    assert_eq!(upload(&base, &grace.token, "g", vec![4]).await.0, 201);
+    for up in open {
+        assert_eq!(up.finish(vec![2]).await.0, 201);
+    }
+    // Five started (two above and the refused one do not count... the refused one
+    // took no token), so two more fit in the burst, and then the rate holds.
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        statuses.push(upload(&base, &ada.token, &format!("r{i}"), vec![i]).await);
+    }
+    let codes: Vec<u16> = statuses.iter().map(|s| s.0).collect();
+    assert_eq!(codes, [201, 201, 201, 429], "{statuses:?}");
+    assert_eq!(statuses[3].1["error"], "rate_limited");
+    server.shutdown().await.expect("clean shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn file_names_that_hide_or_reorder_text_are_refused() {
+    let dir = data_dir("bidi");
+    let server = lanmeet_server::start(config_in(&dir))
+        .await
+        .expect("starts");
+    let base = format!("http://{}", server.addr);
+    let ada = member(&server, "lab", "Ada").await;
+    for name in [
+        "invoice\u{202e}fdp.exe",
+        "report\u{200b}.pdf",
+        "\u{2067}photo.jpg",
+        "\u{3164}",
+    ] {
+        let (status, body) = upload(&base, &ada.token, name, b"x".to_vec()).await;
+        assert_eq!(status, 400, "{name:?}: {body}");
+        assert_eq!(body["error"], "bad_name");
+        assert!(
+            body["message"].as_str().unwrap_or("").contains("invisible"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        upload(&base, &ada.token, "Übersicht 📎.pdf", b"x".to_vec())
+            .await
+            .0,
+        201
+    );
+    server.shutdown().await.expect("clean shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_file_for_only_yourself_is_refused_like_a_chat_message() {
+    let dir = data_dir("selfonly");
+    let server = lanmeet_server::start(config_in(&dir))
+        .await
+        .expect("starts");
+    let base = format!("http://{}", server.addr);
+    let mut ada = member(&server, "lab", "Ada").await;
+    let mut grace = member(&server, "lab", "Grace").await;
+    let me = ada.id.0.to_string();
+    for list in [me.clone(), format!("{me},{me}"), format!(" {me} ,")] {
+        let (status, body) =
+            upload_to(&base, &ada.token, "note.txt", b"mine".to_vec(), Some(&list)).await;
+        assert_eq!(status, 400, "{list}: {body}");
+        assert_eq!(body["error"], "unknown_recipient");
+        assert!(body["message"].as_str().unwrap_or("").contains("yourself"));
+    }
+    // Yourself and someone else: a private file for the two.
+    let both = format!("{me},{}", grace.id.0);
+    let (status, _) = upload_to(&base, &ada.token, "n.txt", b"ours".to_vec(), Some(&both)).await;
+    assert_eq!(status, 201);
+    let notice = recv_until(&mut grace.ws, |m| matches!(m, ServerMessage::Chat { .. })).await;
+    let ServerMessage::Chat { message } = notice else {
+        unreachable!()
+    };
+    assert_eq!(
+        message.to.iter().map(|p| p.id).collect::<Vec<_>>(),
+        [grace.id]
+    );
+    // Nothing reached the room as a file from the refused attempts: Ada's first notice
+    // is the private one.
+    let notice = recv_until(&mut ada.ws, |m| matches!(m, ServerMessage::Chat { .. })).await;
+    let ServerMessage::Chat { message } = notice else {
+        unreachable!()
+    };
+    assert_eq!(message.file.expect("file").name, "n.txt");
+    server.shutdown().await.expect("clean shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn old_chat_expires_and_a_full_database_refuses_clearly() {
+    let dir = data_dir("chatdb");
+    let mut config = config_in(&dir);
+    config.chat_retention_days = 2;
+    config.max_database_mib = 1;
+    config.chat_burst = 10_000;
+    config.chat_rate = 10_000.0;
+    config.upload_burst = 10_000;
+    config.upload_rate = 10_000.0;
+    let server = lanmeet_server::start(config).await.expect("starts");
+    let mut ada = member(&server, "lab", "Ada").await;
+    let send_chat = |text: String| lanmeet_proto::ClientMessage::Chat { text, to: vec![] };
+    send(&mut ada.ws, &send_chat("kept for two days".into())).await;
+    recv_until(&mut ada.ws, |m| matches!(m, ServerMessage::Chat { .. })).await;
+    let now = lanmeet_server::chat::now_ms();
+    assert_eq!(
+        server.chat.expire(now + 24 * 3600 * 1000).expect("expire"),
+        0
+    );
+    assert_eq!(
+        server
+            .chat
+            .expire(now + 3 * 24 * 3600 * 1000)
+            .expect("expire"),
+        1
+    );
+    let (_ws, _, history) = join_with_history(&server, "lab", "Grace").await;
+    assert!(history.is_empty(), "{history:?}");
+
+    // 4 KiB messages until the 1 MiB database is full: then a clear refusal.
+    let big = "x".repeat(4000);
+    let mut refusal = None;
+    for _ in 0..1000 {
+        send(&mut ada.ws, &send_chat(big.clone())).await;
+        match recv_until(&mut ada.ws, |m| {
+            matches!(m, ServerMessage::Chat { .. } | ServerMessage::Error { .. })
+        })
+        .await
+        {
+            ServerMessage::Error { message, .. } => {
+                refusal = Some(message);
+                break;
+            }
+            _ => continue,
+        }
+    }
+    let refusal = refusal.expect("the database stops growing");
+    assert!(refusal.contains("storage is full"), "{refusal}");
+    let db = std::fs::metadata(dir.join("lanmeet.sqlite"))
+        .expect("db")
+        .len();
+    assert!(db <= 1024 * 1024, "database {db} bytes");
+    // File records are refused as clearly once the last pages are used.
+    let base = format!("http://{}", server.addr);
+    let mut refused = None;
+    for i in 0..500 {
+        let (status, body) = upload(&base, &ada.token, &"f".repeat(200), vec![i as u8]).await;
+        if status != 201 {
+            refused = Some((status, body));
+            break;
+        }
+    }
+    let (status, body) = refused.expect("the database stops taking file records");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (507, Some("disk_full")),
+        "{body}"
+    );
+    // Retention makes room again.
+    server
+        .chat
+        .expire(lanmeet_server::chat::now_ms() + 3 * 24 * 3600 * 1000)
+        .expect("expire");
+    send(&mut ada.ws, &send_chat("room again".into())).await;
+    let reply = recv_until(&mut ada.ws, |m| {
+        matches!(m, ServerMessage::Chat { .. } | ServerMessage::Error { .. })
+    })
+    .await;
+    assert!(matches!(reply, ServerMessage::Chat { .. }), "{reply:?}");
+    server.shutdown().await.expect("clean shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
