@@ -516,3 +516,138 @@ async fn old_chat_expires_and_a_full_database_refuses_clearly() {
     server.shutdown().await.expect("clean shutdown");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// libfaketime, which freezes the wall clock of a program it is preloaded into
+/// (Debian's `faketime` package, which scripts/test.sh installs).
+fn libfaketime() -> PathBuf {
+    let dirs = std::fs::read_dir("/usr/lib")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path().join("faketime"))
+                .collect()
+        })
+        .unwrap_or_else(|_| Vec::new());
+    dirs.into_iter()
+        .chain([PathBuf::from("/usr/lib/faketime")])
+        .map(|d| d.join("libfaketime.so.1"))
+        .find(|p| p.exists())
+        .expect("libfaketime is installed (apt-get install faketime)")
+}
+
+/// The `lanmeet` binary on `dir` under a wall clock frozen at one instant (timers use
+/// the monotonic clock, which keeps running); returns it and its address.
+async fn frozen_clock_server(dir: &Path) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lanmeet"))
+        .args([
+            "serve",
+            "--http",
+            "--listen",
+            "127.0.0.1:0",
+            "--udp-port",
+            "0",
+        ])
+        .args(["--workers", "1", "--public-ip", "127.0.0.1", "--data-dir"])
+        .arg(dir)
+        .env("LD_PRELOAD", libfaketime())
+        .env("FAKETIME", "2026-03-01 12:00:00")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("lanmeet starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let ready = tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = lines.next_line().await.expect("stdout") {
+            if let Some(rest) = line.strip_prefix("lanmeet ready at http://") {
+                return rest.trim_end_matches('/').to_string();
+            }
+        }
+        panic!("lanmeet exited before it was ready")
+    })
+    .await
+    .expect("ready in time");
+    // Keep reading: a closed pipe would fail the server's next line of output.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, ready)
+}
+
+/// Stops the server of [`frozen_clock_server`] as Ctrl-C would, and waits for it.
+async fn stop(mut child: tokio::process::Child) {
+    let pid = child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .expect("stops in time")
+        .expect("waited");
+}
+
+async fn join_at(addr: &str, room: &str, name: &str) -> Member {
+    use futures_util::SinkExt;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .expect("ws connects");
+    let join = lanmeet_proto::ClientMessage::Join {
+        version: 1,
+        room: room.into(),
+        name: name.into(),
+        resume: None,
+    };
+    let text = serde_json::to_string(&join).expect("json");
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
+        .await
+        .expect("send");
+    match recv(&mut ws).await {
+        Some(ServerMessage::Joined { you, token, .. }) => Member { ws, id: you, token },
+        other => panic!("{name} could not join: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn participant_ids_never_repeat_across_restarts_under_a_frozen_clock() {
+    let dir = data_dir("ids");
+    let (first, addr) = frozen_clock_server(&dir).await;
+    let ada = join_at(&addr, "lab", "Ada").await;
+    let grace = join_at(&addr, "lab", "Grace").await;
+    // Ada shares a file with Grace only.
+    let (status, body) = upload_to(
+        &format!("http://{addr}"),
+        &ada.token,
+        "salary.pdf",
+        b"for Grace only".to_vec(),
+        Some(&grace.id.0.to_string()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let url = body["file"]["url"].as_str().expect("url").to_string();
+    let before = [ada.id, grace.id];
+    drop((ada, grace));
+    stop(first).await;
+
+    // Same directory, same instant on the clock: newcomers get new ids and cannot
+    // read what was meant for someone before them.
+    let (second, addr) = frozen_clock_server(&dir).await;
+    for name in ["Alan", "Edsger", "Barbara"] {
+        let m = join_at(&addr, "lab", name).await;
+        assert!(
+            !before.contains(&m.id),
+            "{name} got an earlier id {:?}",
+            m.id
+        );
+        let resp = reqwest::Client::new()
+            .get(format!("http://{addr}{url}"))
+            .bearer_auth(&m.token)
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(resp.status(), 404, "{name} downloaded Grace's file");
+    }
+    stop(second).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
