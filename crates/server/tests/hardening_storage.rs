@@ -651,3 +651,85 @@ async fn participant_ids_never_repeat_across_restarts_under_a_frozen_clock() {
     stop(second).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(tag: &str, size: &str) -> SmallDisk {
+        let dir = data_dir(tag);
+        std::fs::create_dir_all(&dir).expect("mount point");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mounting a tmpfs needs root");
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazily: a failed test may leave its server holding files open here.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_is_reported_as_507_with_a_message() {
+    let disk = SmallDisk::mount("fulldisk", "3m");
+    let dir = disk.0.join("data");
+    let server = lanmeet_server::start(config_in(&dir))
+        .await
+        .expect("starts");
+    let base = format!("http://{}", server.addr);
+    let mut ada = member(&server, "lab", "Ada").await;
+    // The quota (10 GiB) allows it; the disk (3 MiB) does not.
+    let (status, body) = upload(&base, &ada.token, "big.bin", vec![7; 4 * MIB]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (507, Some("disk_full")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("disk is full"),
+        "{body}"
+    );
+    assert_eq!(
+        bytes_in(&dir.join("tmp")),
+        0,
+        "the partial upload is removed"
+    );
+    assert_eq!(server.files.used_bytes(), 0);
+    // With the space back, a small file and chat still work.
+    assert_eq!(
+        upload(&base, &ada.token, "small.txt", vec![1; 1000])
+            .await
+            .0,
+        201
+    );
+    send(
+        &mut ada.ws,
+        &lanmeet_proto::ClientMessage::Chat {
+            text: "still here".into(),
+            to: vec![],
+        },
+    )
+    .await;
+    let reply = recv_until(&mut ada.ws, |m| {
+        matches!(m, ServerMessage::Error { .. })
+            || matches!(m, ServerMessage::Chat { message } if message.file.is_none())
+    })
+    .await;
+    assert!(matches!(reply, ServerMessage::Chat { .. }), "{reply:?}");
+    server.shutdown().await.expect("clean shutdown");
+    drop(disk);
+}
