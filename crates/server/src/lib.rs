@@ -5,6 +5,7 @@
 //! - [`datadir`]: the locked data directory and the names lanmeet owns in it.
 //! - [`net`]: host name and local addresses.
 //! - [`tls`]: the given or generated HTTPS certificate.
+//! - [`redirect`]: plain HTTP on the HTTPS port answered with a redirect.
 //! - [`lifecycle`]: the shutdown signal and the tasks a shutdown waits for.
 //! - [`media`]: media worker threads driving the sans-IO SFU over UDP.
 //! - [`rooms`]: the room registry on the signaling side.
@@ -38,6 +39,7 @@ pub mod lifecycle;
 pub mod media;
 pub mod metrics;
 pub mod net;
+pub mod redirect;
 pub mod rooms;
 pub mod signaling;
 pub mod tls;
@@ -385,7 +387,11 @@ async fn serve(listener: Listener, app: Router, lifecycle: Lifecycle) -> anyhow:
                 lifecycle.shutting_down().await;
                 stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
             });
-            axum_server::from_tcp_rustls(listener.socket, tls)
+            // Plain HTTP requests on this port get a redirect to HTTPS, not silence.
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                .acceptor(redirect::RedirectPlainHttp);
+            axum_server::from_tcp(listener.socket)
+                .acceptor(acceptor)
                 .handle(handle)
                 .serve(app.into_make_service_with_connect_info::<SocketAddr>())
                 .await

@@ -733,3 +733,113 @@ async fn a_full_disk_is_reported_as_507_with_a_message() {
     server.shutdown().await.expect("clean shutdown");
     drop(disk);
 }
+
+fn https_config(dir: &Path) -> Config {
+    Config {
+        http: false,
+        ..config_in(dir)
+    }
+}
+
+#[tokio::test]
+async fn the_generated_certificate_lasts_a_year_and_names_this_machine() {
+    let dir = data_dir("cert");
+    let server = lanmeet_server::start(https_config(&dir))
+        .await
+        .expect("starts");
+    let pem = std::fs::read(dir.join("cert.pem")).expect("generated");
+    let info = lanmeet_server::tls::inspect(&pem).expect("parses");
+    let now = lanmeet_server::chat::now_ms() as i64 / 1000;
+    let days = |s: i64| s as f64 / 86_400.0;
+    assert!(info.not_before <= now, "valid from {}", info.not_before);
+    let left = days(info.not_after - now);
+    assert!(
+        (364.0..=366.0).contains(&left),
+        "valid for {left} more days"
+    );
+    let host = lanmeet_server::net::hostname();
+    let mut wanted: Vec<String> = lanmeet_server::net::local_ipv4s()
+        .iter()
+        .map(|ip| ip.to_string())
+        .collect();
+    wanted.extend(["localhost".to_string(), "127.0.0.1".to_string()]);
+    if !host.is_empty() {
+        wanted.push(host);
+    }
+    for name in &wanted {
+        assert!(
+            info.names.contains(name),
+            "{name} missing in {:?}",
+            info.names
+        );
+    }
+    assert_eq!(mode(&dir.join("key.pem")), 0o600);
+    server.shutdown().await.expect("clean shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn plain_http_on_the_https_port_is_redirected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = data_dir("redirect");
+    let server = lanmeet_server::start(https_config(&dir))
+        .await
+        .expect("starts");
+    let port = server.addr.port();
+    let ask = |request: String| async move {
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("tcp");
+        tcp.write_all(request.as_bytes()).await.expect("write");
+        let mut response = Vec::new();
+        tokio::time::timeout(PATIENCE, tcp.read_to_end(&mut response))
+            .await
+            .expect("an answer, not silence")
+            .expect("read");
+        String::from_utf8_lossy(&response).into_owned()
+    };
+    let response = ask(format!(
+        "GET /r/lab?name=Ada HTTP/1.1\r\nHost: lanmeet-pc.local:{port}\r\nUser-Agent: test\r\n\r\n"
+    ))
+    .await;
+    assert!(response.starts_with("HTTP/1.1 301"), "{response}");
+    assert!(
+        response.contains(&format!(
+            "Location: https://lanmeet-pc.local:{port}/r/lab?name=Ada\r\n"
+        )),
+        "{response}"
+    );
+    // Without a usable Host, the address it came in on.
+    let response = ask("GET / HTTP/1.0\r\n\r\n".to_string()).await;
+    assert!(
+        response.contains(&format!("Location: https://127.0.0.1:{port}/\r\n")),
+        "{response}"
+    );
+    // HTTPS itself is unchanged.
+    let pem = std::fs::read(dir.join("cert.pem")).expect("cert");
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut &pem[..]) {
+        roots.add(cert.expect("pem")).expect("usable");
+    }
+    let tls = tokio_rustls::rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("tcp");
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    server.shutdown().await.expect("clean shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
