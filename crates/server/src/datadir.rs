@@ -36,6 +36,10 @@ pub const OWN_NAMES: &[&str] = &[
     "tmp",
 ];
 
+/// Names that do not make a directory someone else's: a file system's own folder,
+/// there when the data directory is a mount point of its own.
+const NEUTRAL_NAMES: &[&str] = &["lost+found"];
+
 /// The locked data directory; the lock lasts as long as this value.
 #[derive(Debug)]
 pub struct DataDir {
@@ -137,7 +141,7 @@ fn check_ownership(path: &Path, names: &[String]) -> anyhow::Result<()> {
     let foreign: Vec<&str> = names
         .iter()
         .map(String::as_str)
-        .filter(|n| !OWN_NAMES.contains(n))
+        .filter(|n| !OWN_NAMES.contains(n) && !NEUTRAL_NAMES.contains(n))
         .collect();
     if marked || foreign.is_empty() {
         return Ok(());
@@ -179,6 +183,7 @@ mod tests {
         assert!(check_ownership(p, &own(&[])).is_ok());
         assert!(check_ownership(p, &own(&["admin-password"])).is_ok());
         assert!(check_ownership(p, &own(&["lanmeet.sqlite", "notes.txt"])).is_ok());
+        assert!(check_ownership(p, &own(&["lost+found"])).is_ok());
         let err = check_ownership(p, &own(&["thesis.tex", "cert.pem"]))
             .expect_err("foreign")
             .to_string();

@@ -655,21 +655,25 @@ fn is_invisible(c: char) -> bool {
     INVISIBLE.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c))
 }
 
-/// The first invisible character of `name` that is not a joiner doing its job. Zero
-/// width (non-)joiners are part of Persian and Indic words and of emoji sequences
-/// (`👩‍💻`), so one between two visible non-ASCII characters is kept; anywhere else it
-/// only hides something.
+/// The first invisible character of `name` that is not doing a visible character's
+/// job. Zero-width (non-)joiners are part of Persian and Indic words and of emoji
+/// sequences (`👩‍💻`), so one between two visible non-ASCII characters is kept; a
+/// variation selector right after a visible character only picks its presentation
+/// (`❤️`, keycaps). Anywhere else they, and every other invisible character, only hide
+/// or reorder what the reader sees.
 fn invisible_in(name: &str) -> Option<char> {
     let chars: Vec<char> = name.chars().collect();
-    let visible_non_ascii =
-        |c: Option<&char>| c.is_some_and(|c| !c.is_ascii() && !is_invisible(*c));
+    let visible = |c: Option<&char>| c.is_some_and(|c| !is_invisible(*c));
+    let visible_non_ascii = |c: Option<&char>| visible(c) && c.is_some_and(|c| !c.is_ascii());
     chars.iter().enumerate().find_map(|(i, &c)| {
-        let joiner = c == '\u{200c}' || c == '\u{200d}';
-        let joins = joiner
-            && i > 0
-            && visible_non_ascii(chars.get(i - 1))
-            && visible_non_ascii(chars.get(i + 1));
-        (is_invisible(c) && !joins).then_some(c)
+        let before = i.checked_sub(1).and_then(|b| chars.get(b));
+        let after = chars.get(i + 1);
+        let allowed = match c {
+            '\u{200c}' | '\u{200d}' => visible_non_ascii(before) && visible_non_ascii(after),
+            '\u{fe00}'..='\u{fe0f}' | '\u{e0100}'..='\u{e01ef}' => visible(before),
+            _ => false,
+        };
+        (is_invisible(c) && !allowed).then_some(c)
     })
 }
 
@@ -757,6 +761,8 @@ mod tests {
             "x\u{200f}.txt",
             "a\u{200d}b.txt",
             "\u{200c}.txt",
+            "\u{fe0f}x.txt",
+            "x\u{e0041}.txt",
         ] {
             let e = named(bad).expect_err(bad);
             assert_eq!(
@@ -771,6 +777,8 @@ mod tests {
             "שלום.txt",
             "\u{645}\u{6cc}\u{200c}\u{62e}\u{648}\u{627}\u{647}\u{645}.txt",
             "\u{1f469}\u{200d}\u{1f4bb}.png",
+            "\u{2764}\u{fe0f}.png",
+            "1\u{fe0f}\u{20e3}.txt",
         ] {
             assert!(named(good).is_ok(), "{good}");
         }
