@@ -348,8 +348,8 @@ async fn one_participant_has_few_uploads_at_a_time_and_at_a_bounded_rate() {
     for up in open {
         assert_eq!(up.finish(vec![2]).await.0, 201);
     }
-    // Five started (two above and the refused one do not count... the refused one
-    // took no token), so two more fit in the burst, and then the rate holds.
+    // The burst is 5: the two above took two (the refused third took none), so three
+    // more start, and then the rate (one per 100 s) holds.
     let mut statuses = Vec::new();
     for i in 0..4 {
         statuses.push(upload(&base, &ada.token, &format!("r{i}"), vec![i]).await);
