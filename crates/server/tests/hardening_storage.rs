@@ -89,6 +89,25 @@ async fn startup_keeps_files_lanmeet_does_not_own() {
 }
 
 #[tokio::test]
+async fn the_audits_directory_keeps_its_files() {
+    // Exactly what the audit found deleted: only lanmeet's folder names at the top, so
+    // the directory is accepted, and what is inside them is not lanmeet's.
+    let dir = data_dir("audit");
+    std::fs::create_dir_all(dir.join("tmp")).expect("dir");
+    std::fs::create_dir_all(dir.join("files")).expect("dir");
+    std::fs::write(dir.join("tmp/thesis.tex"), b"precious").expect("write");
+    std::fs::write(dir.join("files/taxes.pdf"), b"precious").expect("write");
+    let server = lanmeet_server::start(config_in(&dir))
+        .await
+        .expect("starts");
+    server.shutdown().await.expect("clean shutdown");
+    for kept in ["tmp/thesis.tex", "files/taxes.pdf"] {
+        assert!(dir.join(kept).exists(), "{kept} was deleted");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn a_non_empty_directory_that_is_not_lanmeets_is_refused() {
     let dir = data_dir("notours");
     std::fs::create_dir_all(dir.join("tmp")).expect("dir");
