@@ -12,6 +12,7 @@ use std::time::Duration;
 use common::*;
 use lanmeet_proto::{ParticipantId, ServerMessage};
 use lanmeet_server::config::Config;
+use lanmeet_server::RunningServer;
 
 fn data_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("lanmeet-hs-{tag}-{}", std::process::id()));
@@ -29,6 +30,44 @@ fn config_in(dir: &Path) -> Config {
         workers: 1,
         ..Config::default()
     }
+}
+
+/// A server on the fresh data directory `tag` with `adjust`ed settings; its directory
+/// and `http://` base URL.
+async fn server_in(
+    tag: &str,
+    adjust: impl FnOnce(&mut Config),
+) -> (RunningServer, PathBuf, String) {
+    let dir = data_dir(tag);
+    let mut config = config_in(&dir);
+    adjust(&mut config);
+    let server = lanmeet_server::start(config).await.expect("starts");
+    let base = format!("http://{}", server.addr);
+    (server, dir, base)
+}
+
+/// Shuts `server` down cleanly and removes its directory.
+async fn finish(server: RunningServer, dir: &Path) {
+    server.shutdown().await.expect("clean shutdown");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `lanmeet serve` over plain HTTP on a free port, with `dir` as its data directory.
+fn lanmeet_command(dir: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_lanmeet"));
+    command
+        .args([
+            "serve",
+            "--http",
+            "--listen",
+            "127.0.0.1:0",
+            "--udp-port",
+            "0",
+        ])
+        .args(["--workers", "1", "--public-ip", "127.0.0.1", "--data-dir"])
+        .arg(dir)
+        .kill_on_drop(true);
+    command
 }
 
 fn mode(path: &Path) -> u32 {
@@ -84,8 +123,7 @@ async fn startup_keeps_files_lanmeet_does_not_own() {
         );
     }
     assert!(!leftover.exists(), "lanmeet's own leftover is removed");
-    server.shutdown().await.expect("clean shutdown");
-    let _ = std::fs::remove_dir_all(&dir);
+    finish(server, &dir).await;
 }
 
 #[tokio::test]
@@ -136,19 +174,7 @@ async fn a_second_server_on_the_same_directory_exits_with_a_message() {
     let first = lanmeet_server::start(config_in(&dir))
         .await
         .expect("starts");
-    let second = tokio::process::Command::new(env!("CARGO_BIN_EXE_lanmeet"))
-        .args([
-            "serve",
-            "--http",
-            "--listen",
-            "127.0.0.1:0",
-            "--udp-port",
-            "0",
-        ])
-        .args(["--workers", "1", "--data-dir"])
-        .arg(&dir)
-        .kill_on_drop(true)
-        .output();
+    let second = lanmeet_command(&dir).output();
     let out = tokio::time::timeout(PATIENCE, second)
         .await
         .expect("the second server exits instead of running")
@@ -198,8 +224,7 @@ async fn the_data_directory_and_what_it_holds_are_private() {
         assert_eq!(mode(&file), 0o600, "{}", file.display());
     }
     drop(ada);
-    server.shutdown().await.expect("clean shutdown");
-    let _ = std::fs::remove_dir_all(&dir);
+    finish(server, &dir).await;
 }
 
 /// Waits (bounded) until `check` holds; for states only visible by looking.
@@ -293,12 +318,11 @@ const MIB: usize = 1024 * 1024;
 
 #[tokio::test]
 async fn concurrent_uploads_cannot_overrun_the_quota() {
-    let dir = data_dir("quota");
-    let mut config = config_in(&dir);
-    config.max_file_mib = 4;
-    config.storage_quota_mib = 5;
-    let server = lanmeet_server::start(config).await.expect("starts");
-    let base = format!("http://{}", server.addr);
+    let (server, dir, base) = server_in("quota", |c| {
+        c.max_file_mib = 4;
+        c.storage_quota_mib = 5;
+    })
+    .await;
     // Four people each start a 2 MiB upload while storage is empty, and send half.
     let mut uploads = Vec::new();
     let mut members = Vec::new();
@@ -331,19 +355,17 @@ async fn concurrent_uploads_cannot_overrun_the_quota() {
     );
     assert_eq!(server.files.used_bytes(), on_disk, "nothing left reserved");
     drop(members);
-    server.shutdown().await.expect("clean shutdown");
-    let _ = std::fs::remove_dir_all(&dir);
+    finish(server, &dir).await;
 }
 
 #[tokio::test]
 async fn one_participant_has_few_uploads_at_a_time_and_at_a_bounded_rate() {
-    let dir = data_dir("uploadlimits");
-    let mut config = config_in(&dir);
-    config.max_concurrent_uploads = 2;
-    config.upload_burst = 5;
-    config.upload_rate = 0.01;
-    let server = lanmeet_server::start(config).await.expect("starts");
-    let base = format!("http://{}", server.addr);
+    let (server, dir, base) = server_in("uploadlimits", |c| {
+        c.max_concurrent_uploads = 2;
+        c.upload_burst = 5;
+        c.upload_rate = 0.01;
+    })
+    .await;
     let ada = member(&server, "lab", "Ada").await;
     let grace = member(&server, "lab", "Grace").await;
     let open: Vec<Streaming> = (0..2)
@@ -376,17 +398,12 @@ async fn one_participant_has_few_uploads_at_a_time_and_at_a_bounded_rate() {
     let codes: Vec<u16> = statuses.iter().map(|s| s.0).collect();
     assert_eq!(codes, [201, 201, 201, 429], "{statuses:?}");
     assert_eq!(statuses[3].1["error"], "rate_limited");
-    server.shutdown().await.expect("clean shutdown");
-    let _ = std::fs::remove_dir_all(&dir);
+    finish(server, &dir).await;
 }
 
 #[tokio::test]
 async fn file_names_that_hide_or_reorder_text_are_refused() {
-    let dir = data_dir("bidi");
-    let server = lanmeet_server::start(config_in(&dir))
-        .await
-        .expect("starts");
-    let base = format!("http://{}", server.addr);
+    let (server, dir, base) = server_in("bidi", |_| {}).await;
     let ada = member(&server, "lab", "Ada").await;
     for name in [
         "invoice\u{202e}fdp.exe",
@@ -408,17 +425,12 @@ async fn file_names_that_hide_or_reorder_text_are_refused() {
             .0,
         201
     );
-    server.shutdown().await.expect("clean shutdown");
-    let _ = std::fs::remove_dir_all(&dir);
+    finish(server, &dir).await;
 }
 
 #[tokio::test]
 async fn a_file_for_only_yourself_is_refused_like_a_chat_message() {
-    let dir = data_dir("selfonly");
-    let server = lanmeet_server::start(config_in(&dir))
-        .await
-        .expect("starts");
-    let base = format!("http://{}", server.addr);
+    let (server, dir, base) = server_in("selfonly", |_| {}).await;
     let mut ada = member(&server, "lab", "Ada").await;
     let mut grace = member(&server, "lab", "Grace").await;
     let me = ada.id.0.to_string();
@@ -448,21 +460,20 @@ async fn a_file_for_only_yourself_is_refused_like_a_chat_message() {
         unreachable!()
     };
     assert_eq!(message.file.expect("file").name, "n.txt");
-    server.shutdown().await.expect("clean shutdown");
-    let _ = std::fs::remove_dir_all(&dir);
+    finish(server, &dir).await;
 }
 
 #[tokio::test]
 async fn old_chat_expires_and_a_full_database_refuses_clearly() {
-    let dir = data_dir("chatdb");
-    let mut config = config_in(&dir);
-    config.chat_retention_days = 2;
-    config.max_database_mib = 1;
-    config.chat_burst = 10_000;
-    config.chat_rate = 10_000.0;
-    config.upload_burst = 10_000;
-    config.upload_rate = 10_000.0;
-    let server = lanmeet_server::start(config).await.expect("starts");
+    let (server, dir, base) = server_in("chatdb", |c| {
+        c.chat_retention_days = 2;
+        c.max_database_mib = 1;
+        c.chat_burst = 10_000;
+        c.chat_rate = 10_000.0;
+        c.upload_burst = 10_000;
+        c.upload_rate = 10_000.0;
+    })
+    .await;
     let mut ada = member(&server, "lab", "Ada").await;
     let send_chat = |text: String| lanmeet_proto::ClientMessage::Chat { text, to: vec![] };
     send(&mut ada.ws, &send_chat("kept for two days".into())).await;
@@ -506,7 +517,6 @@ async fn old_chat_expires_and_a_full_database_refuses_clearly() {
         .len();
     assert!(db <= 1024 * 1024, "database {db} bytes");
     // File records are refused as clearly once the last pages are used.
-    let base = format!("http://{}", server.addr);
     let mut refused = None;
     for i in 0..500 {
         let (status, body) = upload(&base, &ada.token, &"f".repeat(200), vec![i as u8]).await;
@@ -532,8 +542,7 @@ async fn old_chat_expires_and_a_full_database_refuses_clearly() {
     })
     .await;
     assert!(matches!(reply, ServerMessage::Chat { .. }), "{reply:?}");
-    server.shutdown().await.expect("clean shutdown");
-    let _ = std::fs::remove_dir_all(&dir);
+    finish(server, &dir).await;
 }
 
 /// libfaketime, which freezes the wall clock of a program it is preloaded into
@@ -557,23 +566,12 @@ fn libfaketime() -> PathBuf {
 /// the monotonic clock, which keeps running); returns it and its address.
 async fn frozen_clock_server(dir: &Path) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lanmeet"))
-        .args([
-            "serve",
-            "--http",
-            "--listen",
-            "127.0.0.1:0",
-            "--udp-port",
-            "0",
-        ])
-        .args(["--workers", "1", "--public-ip", "127.0.0.1", "--data-dir"])
-        .arg(dir)
+    let mut child = lanmeet_command(dir)
         .env("LD_PRELOAD", libfaketime())
         .env("FAKETIME", "2026-03-01 12:00:00")
         .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("lanmeet starts");
     let stdout = child.stdout.take().expect("stdout");
@@ -793,8 +791,7 @@ async fn the_generated_certificate_lasts_a_year_and_names_this_machine() {
         );
     }
     assert_eq!(mode(&dir.join("key.pem")), 0o600);
-    server.shutdown().await.expect("clean shutdown");
-    let _ = std::fs::remove_dir_all(&dir);
+    finish(server, &dir).await;
 }
 
 #[tokio::test]
@@ -859,6 +856,5 @@ async fn plain_http_on_the_https_port_is_redirected() {
     let _ = stream.read_to_end(&mut response).await;
     let response = String::from_utf8_lossy(&response);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    server.shutdown().await.expect("clean shutdown");
-    let _ = std::fs::remove_dir_all(&dir);
+    finish(server, &dir).await;
 }
