@@ -167,7 +167,10 @@ class Server:
             self.proc = start([SERVER_BIN, "serve", "--http",
                                "--listen", f"{SRV_IP}:8080", "--udp-port", "10000",
                                "--public-ip", SRV_IP, "--workers", "1",
-                               "--data-dir", self.tmp], "lanmeet ready",
+                               # A folder of its own: the server log beside it
+                               # would make the directory not lanmeet's.
+                               "--data-dir", os.path.join(self.tmp, "data")],
+                              "lanmeet ready",
                               log=os.path.join(self.tmp, "server.log"))
         elif self.target == "relay":
             self.url = f"{SRV_IP}:9000"

@@ -23,6 +23,14 @@ if ! command -v ip >/dev/null 2>&1 || ! command -v tc >/dev/null 2>&1; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q iproute2
 fi
 
+# A server test runs lanmeet under a frozen wall clock (faketime) to show that
+# participant ids never repeat across restarts.
+if ! command -v faketime >/dev/null 2>&1; then
+  log "installing faketime (apt-get)"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q faketime
+fi
+
 if [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm packages (npm ci)"
   npm ci --no-audit --no-fund

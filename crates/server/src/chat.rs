@@ -26,6 +26,8 @@ pub struct ChatLimits {
     pub burst: u32,
     /// Sustained messages per second.
     pub rate: f64,
+    /// How long room messages are kept.
+    pub retention: std::time::Duration,
 }
 
 /// A refused message.
@@ -107,9 +109,14 @@ impl Chat {
             };
             if let Err(e) = self.store.add_message(room, &person, text, ts) {
                 warn!("storing chat message: {e}");
+                let message = if e.is_full() {
+                    "The server's chat storage is full; ask the host to free space."
+                } else {
+                    "The message could not be stored; please try again."
+                };
                 return Err(ChatError {
                     code: ErrorCode::Unavailable,
-                    message: "The message could not be stored; please try again.".into(),
+                    message: message.into(),
                 });
             }
             let message = ChatMessage {
@@ -156,6 +163,13 @@ impl Chat {
                 if missing.len() == 1 { "is" } else { "are" }
             ),
         })
+    }
+
+    /// Deletes room messages older than the retention period at `now_ms` (shared
+    /// files' entries expire with their files). Returns how many.
+    pub fn expire(&self, now_ms: u64) -> Result<usize, lanmeet_store::StoreError> {
+        let cutoff = now_ms.saturating_sub(self.limits.retention.as_millis() as u64);
+        self.store.delete_messages_older_than(cutoff)
     }
 
     /// The room's recent history as protocol messages.

@@ -85,6 +85,23 @@ pub struct ServeArgs {
     /// Hours a shared file is kept [default: 168, a week].
     #[arg(long, value_name = "HOURS")]
     pub file_retention_hours: Option<u64>,
+    /// Days a room chat message is kept [default: 7, like files].
+    #[arg(long, value_name = "DAYS")]
+    pub chat_retention_days: Option<u64>,
+    /// Largest size of the database (chat history and file records), in MiB; when
+    /// reached, new messages and files are refused until retention frees room
+    /// [default: 1024].
+    #[arg(long, value_name = "MIB")]
+    pub max_database_mib: Option<u64>,
+    /// Uploads one participant may have in progress at once [default: 4].
+    #[arg(long, value_name = "N")]
+    pub max_concurrent_uploads: Option<usize>,
+    /// Uploads a participant may start in a burst [default: 20].
+    #[arg(long, value_name = "N")]
+    pub upload_burst: Option<u32>,
+    /// Sustained uploads per second per participant [default: 0.5].
+    #[arg(long, value_name = "N")]
+    pub upload_rate: Option<f64>,
     /// Participants of one room who may share a screen at the same time; at least 1
     /// [default: 1].
     #[arg(long, value_name = "N")]
@@ -162,6 +179,16 @@ pub struct Config {
     pub storage_quota_mib: u64,
     /// Retention of shared files, hours.
     pub file_retention_hours: u64,
+    /// Retention of room chat messages, days.
+    pub chat_retention_days: u64,
+    /// Size cap of the database, MiB.
+    pub max_database_mib: u64,
+    /// Uploads in progress per participant.
+    pub max_concurrent_uploads: usize,
+    /// Upload burst allowance per participant.
+    pub upload_burst: u32,
+    /// Sustained uploads per second per participant.
+    pub upload_rate: f64,
     /// Most simultaneous screen sharers per room. 0 is refused rather than read as
     /// "unlimited" or "disabled", since either reading would surprise someone.
     pub max_presenters: usize,
@@ -195,6 +222,11 @@ impl Default for Config {
             max_file_mib: 1024,
             storage_quota_mib: 10 * 1024,
             file_retention_hours: 7 * 24,
+            chat_retention_days: 7,
+            max_database_mib: 1024,
+            max_concurrent_uploads: 4,
+            upload_burst: 20,
+            upload_rate: 0.5,
             max_presenters: 1,
             audio_top_n: 8,
             bandwidth_estimation: true,
@@ -263,6 +295,11 @@ impl Config {
             max_file_mib,
             storage_quota_mib,
             file_retention_hours,
+            chat_retention_days,
+            max_database_mib,
+            max_concurrent_uploads,
+            upload_burst,
+            upload_rate,
             max_presenters,
             audio_top_n
         );
@@ -289,6 +326,15 @@ impl Config {
         }
         if self.max_file_mib == 0 || self.storage_quota_mib < self.max_file_mib {
             bail!("the storage quota must be at least the largest file size, above 0");
+        }
+        if self.file_retention_hours == 0 || self.chat_retention_days == 0 {
+            bail!("retention periods must be above 0");
+        }
+        if self.max_database_mib == 0 {
+            bail!("--max-database-mib must be above 0");
+        }
+        if self.max_concurrent_uploads == 0 || self.upload_burst == 0 || self.upload_rate <= 0.0 {
+            bail!("upload limits must be above 0");
         }
         if self.max_presenters == 0 {
             bail!(

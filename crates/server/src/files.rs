@@ -7,11 +7,12 @@
 //! dropped mid-await). The file name the user gave is metadata only and never touches
 //! the file system. Identical content is stored once.
 
+use std::collections::HashMap;
 use std::io::SeekFrom;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::body::Body;
@@ -27,7 +28,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tracing::{info, warn};
 
-use crate::chat::{file_message, now_ms, shared_file};
+use crate::chat::{file_message, now_ms, shared_file, RateLimiter};
+use crate::datadir::{is_stored_file_name, is_upload_temp_name, DataDir};
 use crate::metrics::Counters;
 use crate::rooms::{new_token, Registry, SessionInfo};
 
@@ -40,6 +42,12 @@ pub struct FileLimits {
     pub quota_bytes: u64,
     /// How long files are kept.
     pub retention: Duration,
+    /// Uploads one participant may have in progress at once.
+    pub max_concurrent: usize,
+    /// Uploads one participant may start in a burst.
+    pub burst: u32,
+    /// Sustained uploads per second per participant.
+    pub rate: f64,
 }
 
 /// The file service.
@@ -49,8 +57,12 @@ pub struct Files {
     store: Arc<Store>,
     registry: Arc<Registry>,
     limits: FileLimits,
-    /// Bytes of uploads in progress, counted against the quota.
-    in_flight: AtomicU64,
+    /// Bytes counted against the quota: stored files plus uploads in progress. One
+    /// counter, checked on every chunk, so concurrent uploads cannot overrun the quota
+    /// together.
+    used: AtomicU64,
+    /// Per participant: uploads in progress and the upload rate limiter.
+    uploaders: Mutex<HashMap<ParticipantId, Uploader>>,
     /// Bytes uploaded and downloaded, for metrics.
     counters: Arc<Counters>,
 }
@@ -104,7 +116,8 @@ impl Drop for TempFile {
     }
 }
 
-/// Returns reserved quota bytes when an upload ends, however it ends.
+/// Returns reserved quota bytes when an upload ends without storing new bytes, however
+/// it ends.
 struct Reservation<'a> {
     counter: &'a AtomicU64,
     bytes: u64,
@@ -116,30 +129,94 @@ impl Drop for Reservation<'_> {
     }
 }
 
+/// A participant's uploads: how many are in progress, and its rate limiter.
+struct Uploader {
+    room: String,
+    active: usize,
+    limiter: RateLimiter,
+}
+
+/// Counts one upload in progress for its participant until dropped.
+struct ActiveUpload<'a> {
+    files: &'a Files,
+    id: ParticipantId,
+}
+
+impl Drop for ActiveUpload<'_> {
+    fn drop(&mut self) {
+        let mut uploaders = self
+            .files
+            .uploaders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(u) = uploaders.get_mut(&self.id) {
+            u.active = u.active.saturating_sub(1);
+        }
+    }
+}
+
+/// Participants remembered by the upload limits before those who left are forgotten.
+const UPLOADERS_KEPT: usize = 1024;
+
+/// A refusal because the disk (or the database) is full: 507 with a message the host
+/// can act on. Other write failures stay internal errors.
+fn disk_full() -> HttpError {
+    HttpError::new(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "disk_full",
+        "The server's disk is full; ask the host to free space.",
+    )
+}
+
+/// Maps a failed write: a full disk or exhausted disk quota is the host's to fix and
+/// says so; anything else is internal.
+fn write_error(context: &str, e: std::io::Error) -> HttpError {
+    use std::io::ErrorKind;
+    if matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded) {
+        warn!("{context}: {e}");
+        return disk_full();
+    }
+    HttpError::internal(context, e)
+}
+
+/// Maps a failed database write the same way.
+fn store_error(context: &str, e: lanmeet_store::StoreError) -> HttpError {
+    if e.is_full() {
+        warn!("{context}: {e}");
+        return disk_full();
+    }
+    HttpError::internal(context, e)
+}
+
 impl Files {
     /// The service over `data_dir`; creates its folders and removes leftovers of
-    /// interrupted uploads.
+    /// interrupted uploads. Only lanmeet's own names are ever removed: a file someone
+    /// else put into `files/` or `tmp/` stays.
     pub fn new(
-        data_dir: &Path,
+        data_dir: &DataDir,
         store: Arc<Store>,
         registry: Arc<Registry>,
         limits: FileLimits,
         counters: Arc<Counters>,
     ) -> anyhow::Result<Self> {
-        let files_dir = data_dir.join("files");
-        let tmp_dir = data_dir.join("tmp");
-        std::fs::create_dir_all(&files_dir).context("creating the files folder")?;
-        if tmp_dir.exists() {
-            std::fs::remove_dir_all(&tmp_dir).context("clearing the upload folder")?;
+        let files_dir = data_dir.folder("files")?;
+        let tmp_dir = data_dir.folder("tmp")?;
+        // The data directory is locked, so no other server's upload is in progress here.
+        for entry in std::fs::read_dir(&tmp_dir).context("reading the upload folder")? {
+            let entry = entry?;
+            if is_upload_temp_name(&entry.file_name().to_string_lossy()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
-        std::fs::create_dir_all(&tmp_dir).context("creating the upload folder")?;
+        let stored = store.stored_bytes().context("reading storage use")?;
         let files = Files {
             files_dir,
             tmp_dir,
             store,
             registry,
             limits,
-            in_flight: AtomicU64::new(0),
+            used: AtomicU64::new(stored),
+            uploaders: Mutex::new(HashMap::new()),
             counters,
         };
         files.remove_orphans()?;
@@ -152,7 +229,7 @@ impl Files {
         for entry in std::fs::read_dir(&self.files_dir)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !self.store.sha_in_use(&name)? {
+            if is_stored_file_name(&name) && !self.store.sha_in_use(&name)? {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -167,6 +244,7 @@ impl Files {
             let still_used = self.store.delete_file(f.id)?;
             if !still_used {
                 let _ = std::fs::remove_file(self.files_dir.join(&f.sha256));
+                self.used.fetch_sub(f.size, Ordering::SeqCst);
             }
             info!(name = f.name, room = f.room, "file expired");
         }
@@ -191,6 +269,49 @@ impl Files {
                 "unauthorized",
                 "This session has ended; rejoin the room.",
             )
+        })
+    }
+
+    /// Bytes counted against the quota now: stored files and uploads in progress.
+    pub fn used_bytes(&self) -> u64 {
+        self.used.load(Ordering::SeqCst)
+    }
+
+    /// Admits one more upload of `session`'s participant, or refuses it (429) when it
+    /// has too many in progress or started too many lately.
+    fn admit(&self, session: &SessionInfo) -> Result<ActiveUpload<'_>, HttpError> {
+        let now = Instant::now();
+        let mut uploaders = self.uploaders.lock().unwrap_or_else(|e| e.into_inner());
+        if uploaders.len() >= UPLOADERS_KEPT {
+            uploaders.retain(|id, u| u.active > 0 || self.registry.name_of(&u.room, *id).is_some());
+        }
+        let limits = self.limits;
+        let uploader = uploaders.entry(session.id).or_insert_with(|| Uploader {
+            room: session.room.clone(),
+            active: 0,
+            limiter: RateLimiter::new(limits.burst, limits.rate, now),
+        });
+        if uploader.active >= limits.max_concurrent {
+            return Err(HttpError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_uploads",
+                format!(
+                    "At most {} uploads at a time; wait until one has finished.",
+                    limits.max_concurrent
+                ),
+            ));
+        }
+        if !uploader.limiter.allow(now) {
+            return Err(HttpError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "You are sharing files too quickly; wait a moment.",
+            ));
+        }
+        uploader.active += 1;
+        Ok(ActiveUpload {
+            files: self,
+            id: session.id,
         })
     }
 
@@ -221,21 +342,23 @@ impl Files {
         if announced.is_some_and(|n| n > self.limits.max_bytes) {
             return Err(too_large());
         }
-        let stored = self
-            .store
-            .stored_bytes()
-            .map_err(|e| HttpError::internal("reading storage use", e))?;
+        let _active = self.admit(&session)?;
         let mut reservation = Reservation {
-            counter: &self.in_flight,
+            counter: &self.used,
             bytes: 0,
         };
         let mut temp = TempFile {
             path: self.tmp_dir.join(new_token()),
             keep: false,
         };
-        let mut out = tokio::fs::File::create(&temp.path)
+        // Private to the server's user, like everything in the data directory.
+        let mut out = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp.path)
             .await
-            .map_err(|e| HttpError::internal("creating upload file", e))?;
+            .map_err(|e| write_error("creating upload file", e))?;
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
         let mut stream = body.into_data_stream();
@@ -254,8 +377,8 @@ impl Files {
                 return Err(too_large());
             }
             reservation.bytes += n;
-            let others = self.in_flight.fetch_add(n, Ordering::SeqCst);
-            if stored + others + n > self.limits.quota_bytes {
+            let used = self.used.fetch_add(n, Ordering::SeqCst) + n;
+            if used > self.limits.quota_bytes {
                 return Err(HttpError::new(
                     StatusCode::INSUFFICIENT_STORAGE,
                     "quota",
@@ -265,7 +388,7 @@ impl Files {
             hasher.update(&chunk);
             out.write_all(&chunk)
                 .await
-                .map_err(|e| HttpError::internal("writing upload", e))?;
+                .map_err(|e| write_error("writing upload", e))?;
         }
         if announced.is_some_and(|n| n != size) {
             return Err(HttpError::new(
@@ -276,14 +399,15 @@ impl Files {
         }
         out.sync_all()
             .await
-            .map_err(|e| HttpError::internal("flushing upload", e))?;
+            .map_err(|e| write_error("flushing upload", e))?;
         drop(out);
         let sha256 = hex::encode(hasher.finalize());
         let target = self.files_dir.join(&sha256);
-        if !target.exists() {
+        let new_bytes = !target.exists();
+        if new_bytes {
             tokio::fs::rename(&temp.path, &target)
                 .await
-                .map_err(|e| HttpError::internal("storing upload", e))?;
+                .map_err(|e| write_error("storing upload", e))?;
             temp.keep = true;
         }
         let sender = Person {
@@ -304,7 +428,18 @@ impl Files {
                 recipients: &recipients,
                 ts_ms: now_ms(),
             })
-            .map_err(|e| HttpError::internal("recording upload", e))?;
+            .map_err(|e| {
+                if new_bytes && !self.store.sha_in_use(&sha256).unwrap_or(true) {
+                    // No record will ever name these bytes; the reservation returns.
+                    let _ = std::fs::remove_file(&target);
+                }
+                store_error("recording upload", e)
+            })?;
+        if new_bytes {
+            // New bytes on disk: they stay counted until retention deletes them.
+            // (Identical content already stored counts once, so its reservation returns.)
+            reservation.bytes = 0;
+        }
         info!(name, size, sha256, room = session.room, "file shared");
         self.announce(&session, &record);
         Ok(shared_file(&record))
@@ -320,7 +455,9 @@ impl Files {
             return Ok(Vec::new());
         };
         let mut people = Vec::new();
+        let mut named = false;
         for part in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            named = true;
             let id = part.parse::<u64>().map(ParticipantId).map_err(|_| {
                 HttpError::new(
                     StatusCode::BAD_REQUEST,
@@ -339,6 +476,15 @@ impl Files {
                 )
             })?;
             people.push(Person { id: id.0, name });
+        }
+        if named && people.is_empty() {
+            // Only oneself: refused as private chat refuses it, rather than silently
+            // sharing with the whole room.
+            return Err(HttpError::new(
+                StatusCode::BAD_REQUEST,
+                "unknown_recipient",
+                "Choose someone other than yourself.",
+            ));
         }
         Ok(people)
     }
@@ -470,7 +616,65 @@ fn file_name(headers: &HeaderMap) -> Result<String, HttpError> {
     if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
         return Err(bad("The file name must be 1 to 255 printable characters."));
     }
+    if let Some(c) = invisible_in(&name) {
+        // `invoice\u{202e}fdp.exe` shows as `invoiceexe.pdf`.
+        return Err(bad(&format!(
+            "The file name contains an invisible or text-direction character (U+{:04X}); \
+             rename the file.",
+            u32::from(c)
+        )));
+    }
     Ok(name)
+}
+
+/// Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt): bidi
+/// controls, zero-width characters, fillers, variation selectors, tags. None is visible
+/// by itself, so in a file name each can only hide or reorder what the reader sees.
+const INVISIBLE: &[(char, char)] = &[
+    ('\u{ad}', '\u{ad}'),
+    ('\u{34f}', '\u{34f}'),
+    ('\u{61c}', '\u{61c}'),
+    ('\u{115f}', '\u{1160}'),
+    ('\u{17b4}', '\u{17b5}'),
+    ('\u{180b}', '\u{180f}'),
+    ('\u{200b}', '\u{200f}'),
+    ('\u{202a}', '\u{202e}'),
+    ('\u{2060}', '\u{206f}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{fe00}', '\u{fe0f}'),
+    ('\u{feff}', '\u{feff}'),
+    ('\u{ffa0}', '\u{ffa0}'),
+    ('\u{fff0}', '\u{fff8}'),
+    ('\u{1bca0}', '\u{1bca3}'),
+    ('\u{1d173}', '\u{1d17a}'),
+    ('\u{e0000}', '\u{e0fff}'),
+];
+
+/// Whether `c` is a default-ignorable (invisible) code point.
+fn is_invisible(c: char) -> bool {
+    INVISIBLE.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c))
+}
+
+/// The first invisible character of `name` that is not doing a visible character's
+/// job. Zero-width (non-)joiners are part of Persian and Indic words and of emoji
+/// sequences (`👩‍💻`), so one between two visible non-ASCII characters is kept; a
+/// variation selector right after a visible character only picks its presentation
+/// (`❤️`, keycaps). Anywhere else they, and every other invisible character, only hide
+/// or reorder what the reader sees.
+fn invisible_in(name: &str) -> Option<char> {
+    let chars: Vec<char> = name.chars().collect();
+    let visible = |c: Option<&char>| c.is_some_and(|c| !is_invisible(*c));
+    let visible_non_ascii = |c: Option<&char>| visible(c) && c.is_some_and(|c| !c.is_ascii());
+    chars.iter().enumerate().find_map(|(i, &c)| {
+        let before = i.checked_sub(1).and_then(|b| chars.get(b));
+        let after = chars.get(i + 1);
+        let allowed = match c {
+            '\u{200c}' | '\u{200d}' => visible_non_ascii(before) && visible_non_ascii(after),
+            '\u{fe00}'..='\u{fe0f}' | '\u{e0100}'..='\u{e01ef}' => visible(before),
+            _ => false,
+        };
+        (is_invisible(c) && !allowed).then_some(c)
+    })
 }
 
 /// Parses a single `bytes=` range against a file of `len` bytes into inclusive bounds.
@@ -538,5 +742,45 @@ mod tests {
         assert_eq!(parse_range("items=0-1", 100), None);
         assert_eq!(parse_range("bytes=x-", 100), None);
         assert_eq!(parse_range("bytes=-0", 100), None);
+    }
+
+    #[test]
+    fn invisible_characters_are_refused_in_file_names() {
+        let named = |n: &str| {
+            let mut h = HeaderMap::new();
+            let v = utf8_percent_encode(n, NON_ALPHANUMERIC).to_string();
+            h.insert("x-file-name", HeaderValue::from_str(&v).expect("ascii"));
+            file_name(&h)
+        };
+        for bad in [
+            "invoice\u{202e}fdp.exe",
+            "a\u{200b}b.txt",
+            "\u{2066}x\u{2069}.pdf",
+            "\u{3164}.txt",
+            "x\u{feff}.txt",
+            "x\u{200f}.txt",
+            "a\u{200d}b.txt",
+            "\u{200c}.txt",
+            "\u{fe0f}x.txt",
+            "x\u{e0041}.txt",
+        ] {
+            let e = named(bad).expect_err(bad);
+            assert_eq!(
+                (e.status, e.code),
+                (StatusCode::BAD_REQUEST, "bad_name"),
+                "{bad}"
+            );
+        }
+        for good in [
+            "ünïcødé 📎.txt",
+            "مرحبا.pdf",
+            "שלום.txt",
+            "\u{645}\u{6cc}\u{200c}\u{62e}\u{648}\u{627}\u{647}\u{645}.txt",
+            "\u{1f469}\u{200d}\u{1f4bb}.png",
+            "\u{2764}\u{fe0f}.png",
+            "1\u{fe0f}\u{20e3}.txt",
+        ] {
+            assert!(named(good).is_ok(), "{good}");
+        }
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! Modules:
 //! - [`config`]: settings from flags and an optional TOML file.
+//! - [`datadir`]: the locked data directory and the names lanmeet owns in it.
 //! - [`net`]: host name and local addresses.
 //! - [`tls`]: the given or generated HTTPS certificate.
+//! - [`redirect`]: plain HTTP on the HTTPS port answered with a redirect.
 //! - [`lifecycle`]: the shutdown signal and the tasks a shutdown waits for.
 //! - [`media`]: media worker threads driving the sans-IO SFU over UDP.
 //! - [`rooms`]: the room registry on the signaling side.
@@ -31,11 +33,13 @@ use tracing::{info, warn};
 pub mod admin;
 pub mod chat;
 pub mod config;
+pub mod datadir;
 pub mod files;
 pub mod lifecycle;
 pub mod media;
 pub mod metrics;
 pub mod net;
+pub mod redirect;
 pub mod rooms;
 pub mod signaling;
 pub mod tls;
@@ -59,6 +63,8 @@ pub struct RunningServer {
     pub registry: Arc<Registry>,
     /// Shared files, for inspection and retention runs.
     pub files: Arc<files::Files>,
+    /// Chat, for retention runs.
+    pub chat: Arc<chat::Chat>,
     /// The address of `/metrics` without authentication (`--metrics-listen`).
     pub metrics_addr: Option<SocketAddr>,
     /// Where the admin password is kept, if it was generated (never the password).
@@ -90,14 +96,14 @@ impl RunningServer {
 /// Starts the server described by `config`: data directory, media workers, database,
 /// chat and files, the HTTP(S) listener; then serves until shut down.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let data_dir = datadir::DataDir::open(&config.data_dir)?;
+    let store = open_store(&data_dir, &config)?;
     let registry = Arc::new(Registry::new(
         spawn_workers(&config)?,
         config.max_presenters,
+        store.clone(),
     ));
     let udp_ports = registry.workers().iter().map(|w| w.port).collect();
-    let store = open_store(&config)?;
     let counters = Arc::new(metrics::Counters::default());
     let chat = Arc::new(chat::Chat::new(
         registry.clone(),
@@ -105,14 +111,18 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         chat_limits(&config),
     ));
     let files = Arc::new(files::Files::new(
-        &config.data_dir,
+        &data_dir,
         store.clone(),
         registry.clone(),
         file_limits(&config),
         counters.clone(),
     )?);
     let lifecycle = Lifecycle::new();
-    lifecycle.spawn(run_retention(files.clone(), lifecycle.clone()));
+    lifecycle.spawn(run_retention(
+        files.clone(),
+        chat.clone(),
+        lifecycle.clone(),
+    ));
     let monitor = Arc::new(metrics::Monitor::new(
         counters.clone(),
         registry.clone(),
@@ -134,7 +144,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let app = web::router(web::AppState {
         signaling: signaling::Context {
             registry: registry.clone(),
-            chat,
+            chat: chat.clone(),
             heartbeat: Heartbeat {
                 interval: config.ping_interval(),
                 timeout: config.peer_timeout(),
@@ -159,6 +169,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let teardown = Teardown {
         registry: registry.clone(),
         store,
+        data_dir,
     };
     let task = tokio::spawn(run(listener, app, lifecycle.clone(), teardown));
     info!(%addr, scheme, ?udp_ports, "listening");
@@ -168,6 +179,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         udp_ports,
         registry,
         files,
+        chat,
         metrics_addr,
         admin_password_file,
         lifecycle,
@@ -222,9 +234,12 @@ fn spawn_workers(config: &Config) -> anyhow::Result<Vec<media::WorkerHandle>> {
         .collect()
 }
 
-fn open_store(config: &Config) -> anyhow::Result<Arc<Store>> {
-    let db = config.data_dir.join("lanmeet.sqlite");
+fn open_store(data_dir: &datadir::DataDir, config: &Config) -> anyhow::Result<Arc<Store>> {
+    let db = data_dir.database()?;
     let store = Store::open(&db).with_context(|| format!("opening {}", db.display()))?;
+    store
+        .limit_size(config.max_database_mib * 1024 * 1024)
+        .context("limiting the database size")?;
     Ok(Arc::new(store))
 }
 
@@ -234,6 +249,7 @@ fn chat_limits(config: &Config) -> chat::ChatLimits {
         history: config.chat_history,
         burst: config.chat_burst,
         rate: config.chat_rate,
+        retention: Duration::from_secs(config.chat_retention_days * 24 * 3600),
     }
 }
 
@@ -242,21 +258,30 @@ fn file_limits(config: &Config) -> files::FileLimits {
         max_bytes: config.max_file_mib * 1024 * 1024,
         quota_bytes: config.storage_quota_mib * 1024 * 1024,
         retention: Duration::from_secs(config.file_retention_hours * 3600),
+        max_concurrent: config.max_concurrent_uploads,
+        burst: config.upload_burst,
+        rate: config.upload_rate,
     }
 }
 
-/// Deletes expired shared files hourly (the first run at start) until shutdown.
-async fn run_retention(files: Arc<files::Files>, lifecycle: Lifecycle) {
+/// Deletes expired shared files and chat messages hourly (the first run at start) until
+/// shutdown.
+async fn run_retention(files: Arc<files::Files>, chat: Arc<chat::Chat>, lifecycle: Lifecycle) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = lifecycle.shutting_down() => return,
         }
-        let files = files.clone();
-        match tokio::task::spawn_blocking(move || files.expire(chat::now_ms())).await {
-            Ok(Err(e)) => warn!("file retention: {e:#}"),
-            Err(e) => warn!("file retention: {e}"),
+        let (files, chat) = (files.clone(), chat.clone());
+        let expired = tokio::task::spawn_blocking(move || {
+            let now = chat::now_ms();
+            files.expire(now).context("file retention")?;
+            chat.expire(now).context("chat retention")
+        });
+        match expired.await {
+            Ok(Err(e)) => warn!("{e:#}"),
+            Err(e) => warn!("retention: {e}"),
             Ok(Ok(_)) => {}
         }
     }
@@ -299,10 +324,12 @@ impl Listener {
     }
 }
 
-/// What is taken down after the connections: media workers, then the database.
+/// What is taken down after the connections: media workers, then the database, then
+/// the data directory's lock.
 struct Teardown {
     registry: Arc<Registry>,
     store: Arc<Store>,
+    data_dir: datadir::DataDir,
 }
 
 /// Serves until the lifecycle shuts down (or the listener fails), then takes the server
@@ -335,6 +362,7 @@ async fn run(
     }
     teardown.registry.stop_workers();
     teardown.store.close().context("closing the database")?;
+    drop(teardown.data_dir);
     info!("shut down");
     result
 }
@@ -359,7 +387,11 @@ async fn serve(listener: Listener, app: Router, lifecycle: Lifecycle) -> anyhow:
                 lifecycle.shutting_down().await;
                 stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
             });
-            axum_server::from_tcp_rustls(listener.socket, tls)
+            // Plain HTTP requests on this port get a redirect to HTTPS, not silence.
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                .acceptor(redirect::RedirectPlainHttp);
+            axum_server::from_tcp(listener.socket)
+                .acceptor(acceptor)
                 .handle(handle)
                 .serve(app.into_make_service_with_connect_info::<SocketAddr>())
                 .await

@@ -7,15 +7,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use lanmeet_proto::{
     validate, ErrorCode, LeaveReason, MediaSignal, Participant, ParticipantId, ParticipantRef,
     ServerMessage,
 };
+use lanmeet_store::Store;
 use tokio::sync::mpsc::UnboundedSender;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::media::{ToParticipant, WorkerCommand, WorkerHandle};
 
@@ -105,28 +105,62 @@ pub struct MemberSnapshot {
     pub joined_ms: u64,
 }
 
+/// Participant ids reserved from the database's counter, a block at a time.
+struct IdBlock {
+    next: u64,
+    end: u64,
+}
+
+/// Ids reserved per database write: a join rarely waits for the disk.
+const ID_BLOCK: u64 = 64;
+
 /// Every room on this server.
 pub struct Registry {
     inner: Mutex<Inner>,
     workers: Vec<WorkerHandle>,
-    next_id: AtomicU64,
+    /// Ids never repeat, also across restarts and whatever the clock says: stored
+    /// private files name their recipients by id, so a later participant must never
+    /// inherit one. The counter lives in the database.
+    ids: Mutex<IdBlock>,
+    store: Arc<Store>,
     /// Most participants of one room sharing a screen at once (at least 1).
     max_presenters: usize,
 }
 
 impl Registry {
-    /// A registry placing rooms on `workers` and letting up to `max_presenters`
-    /// participants per room share a screen at once.
-    pub fn new(workers: Vec<WorkerHandle>, max_presenters: usize) -> Self {
+    /// A registry placing rooms on `workers`, letting up to `max_presenters`
+    /// participants per room share a screen at once, and taking participant ids from
+    /// `store`'s counter.
+    pub fn new(workers: Vec<WorkerHandle>, max_presenters: usize, store: Arc<Store>) -> Self {
         assert!(!workers.is_empty(), "at least one media worker");
         Registry {
             max_presenters: max_presenters.max(1),
             inner: Mutex::new(Inner::default()),
             workers,
-            // Ids never repeat, also across restarts: stored private files name their
-            // recipients by id, so a later participant must never inherit one.
-            next_id: AtomicU64::new(first_id()),
+            ids: Mutex::new(IdBlock { next: 0, end: 0 }),
+            store,
         }
+    }
+
+    /// A participant id never handed out before.
+    fn new_id(&self) -> Result<ParticipantId, JoinError> {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        if ids.next == ids.end {
+            let first = self.store.reserve_participant_ids(ID_BLOCK).map_err(|e| {
+                warn!("reserving participant ids: {e}");
+                JoinError {
+                    code: ErrorCode::Unavailable,
+                    message: "The server cannot admit anyone right now; please try again.".into(),
+                }
+            })?;
+            *ids = IdBlock {
+                next: first,
+                end: first + ID_BLOCK,
+            };
+        }
+        let id = ids.next;
+        ids.next += 1;
+        Ok(ParticipantId(id))
     }
 
     /// The media workers.
@@ -184,7 +218,7 @@ impl Registry {
                 });
             }
         }
-        let id = ParticipantId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let id = self.new_id()?;
         let worker = match rooms.get(&room) {
             Some(r) => r.worker,
             None => least_loaded(rooms, self.workers.len()),
@@ -445,15 +479,6 @@ pub fn new_token() -> String {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     hex::encode(bytes)
-}
-
-/// A starting id that no earlier run of the server handed out: milliseconds since the
-/// epoch, times 1000 (still below 2^53, so exact in JavaScript).
-fn first_id() -> u64 {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    ms.saturating_mul(1000).max(1)
 }
 
 /// "Ada is presenting. …" or "Ada, Grace and Alan are presenting. …".

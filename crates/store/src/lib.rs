@@ -29,6 +29,18 @@ pub enum StoreError {
     Closed,
 }
 
+impl StoreError {
+    /// Whether the write failed because the database reached its size limit
+    /// ([`Store::limit_size`]) or the disk is full.
+    pub fn is_full(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DiskFull
+        )
+    }
+}
+
 /// Result of storage calls.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -137,7 +149,16 @@ const MIGRATIONS: &[&str] = &[
         file_id INTEGER REFERENCES files(id) ON DELETE CASCADE
     );
     CREATE INDEX chat_room ON chat(room, id);",
+    // 2: persisted counters (participant ids), chat retention.
+    "CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    CREATE INDEX chat_ts ON chat(ts_ms);",
 ];
+
+/// The counter of participant ids.
+const PARTICIPANT_COUNTER: &str = "participant";
 
 /// The connection, unless the store is closed.
 fn open(conn: &mut Option<Connection>) -> Result<&mut Connection> {
@@ -169,6 +190,26 @@ impl Store {
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", i + 1)?;
         }
+        if version == 1 {
+            // Before version 2, ids were the start time in ms × 1000 plus one per join:
+            // continue above every id that can have been handed out.
+            let clock = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let senders: i64 = tx.query_row(
+                "SELECT max(coalesce((SELECT max(sender_id) FROM chat), 0),
+                            coalesce((SELECT max(sender_id) FROM files), 0))",
+                [],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO counters (name, value) VALUES (?1, ?2)",
+                params![
+                    PARTICIPANT_COUNTER,
+                    clock.saturating_mul(1000).max(senders.saturating_add(1))
+                ],
+            )?;
+        }
         tx.commit()?;
         Ok(Store {
             conn: Mutex::new(Some(conn)),
@@ -188,6 +229,54 @@ impl Store {
     fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
         // A panic mid-statement leaves SQLite consistent (statements are atomic).
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Caps the database file at about `bytes` (SQLite's `max_page_count`): a write
+    /// that would grow it further fails with an error for which
+    /// [`StoreError::is_full`] holds. Deleting rows frees pages for reuse, so
+    /// retention makes room again. A database already larger keeps its size as the cap.
+    pub fn limit_size(&self, bytes: u64) -> Result<()> {
+        let mut guard = self.lock();
+        let conn = open(&mut guard)?;
+        let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+        let pages = (bytes / page.max(1) as u64).max(1);
+        conn.pragma_update(None, "max_page_count", pages as i64)?;
+        Ok(())
+    }
+
+    /// Reserves `count` participant ids that no earlier call handed out, also across
+    /// restarts and whatever the clock says; returns the first. The counter is
+    /// persisted before the ids are used.
+    pub fn reserve_participant_ids(&self, count: u64) -> Result<u64> {
+        let mut guard = self.lock();
+        let conn = open(&mut guard)?;
+        let tx = conn.transaction()?;
+        let first: i64 = tx
+            .query_row(
+                "SELECT value FROM counters WHERE name = ?1",
+                params![PARTICIPANT_COUNTER],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(1);
+        tx.execute(
+            "INSERT INTO counters (name, value) VALUES (?1, ?2)
+             ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            params![PARTICIPANT_COUNTER, first.saturating_add(count as i64)],
+        )?;
+        tx.commit()?;
+        Ok(first as u64)
+    }
+
+    /// Deletes room messages (not file entries: those go with their file) sent before
+    /// `ts_ms`. Returns how many.
+    pub fn delete_messages_older_than(&self, ts_ms: u64) -> Result<usize> {
+        let mut guard = self.lock();
+        let conn = open(&mut guard)?;
+        Ok(conn.execute(
+            "DELETE FROM chat WHERE file_id IS NULL AND ts_ms < ?1",
+            params![ts_ms as i64],
+        )?)
     }
 
     /// Records a room message; returns its id.
@@ -460,6 +549,61 @@ mod tests {
         assert!(s.history("lab", 200).expect("history").is_empty());
         assert!(!s.delete_file(private.id).expect("delete"));
         assert!(!s.sha_in_use("abc").expect("query"));
+    }
+
+    #[test]
+    fn participant_ids_continue_across_reopening() {
+        let dir = std::env::temp_dir().join(format!("lanmeet-store-ids-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("db.sqlite");
+        let _ = std::fs::remove_file(&path);
+        let s = Store::open(&path).expect("db");
+        assert_eq!(s.reserve_participant_ids(10).expect("ids"), 1);
+        assert_eq!(s.reserve_participant_ids(10).expect("ids"), 11);
+        drop(s);
+        let s = Store::open(&path).expect("reopen");
+        assert_eq!(s.reserve_participant_ids(10).expect("ids"), 21);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_version_1_database_continues_above_its_clock_based_ids() {
+        let conn = Connection::open_in_memory().expect("db");
+        conn.execute_batch(MIGRATIONS[0]).expect("v1");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
+        conn.execute(
+            "INSERT INTO chat (room, sender_id, sender_name, text, ts_ms) VALUES ('lab', ?1, 'Ada', 'hi', 1)",
+            params![i64::MAX / 2],
+        )
+        .expect("insert");
+        let s = Store::init(conn).expect("migrates");
+        assert_eq!(
+            s.reserve_participant_ids(1).expect("ids"),
+            (i64::MAX / 2 + 1) as u64
+        );
+    }
+
+    #[test]
+    fn old_messages_expire_and_a_full_database_says_so() {
+        let s = Store::open_in_memory().expect("db");
+        s.add_message("lab", &ada(), "old", 10).expect("insert");
+        s.add_message("lab", &ada(), "new", 20).expect("insert");
+        assert_eq!(s.delete_messages_older_than(15).expect("delete"), 1);
+        let h = s.history("lab", 10).expect("history");
+        assert_eq!(
+            h.iter().map(|e| e.text.as_str()).collect::<Vec<_>>(),
+            ["new"]
+        );
+        s.limit_size(64 * 1024).expect("limit");
+        let text = "x".repeat(4000);
+        let err = (0..100)
+            .find_map(|i| s.add_message("lab", &ada(), &text, 30 + i).err())
+            .expect("the cap is reached");
+        assert!(err.is_full(), "{err}");
+        assert!(s.delete_messages_older_than(1000).expect("delete") > 0);
+        s.add_message("lab", &ada(), &text, 2000)
+            .expect("room again after retention");
     }
 
     #[test]
