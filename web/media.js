@@ -106,34 +106,39 @@ export class LocalMedia {
   }
 
   /**
-   * Opens camera and microphone. Never throws: whatever cannot be opened stays off and
-   * `notice` explains why.
+   * Opens the camera and the microphone, or only those wanted (a device that starts off
+   * is not opened: its light stays off; switching it on opens it). Never throws:
+   * whatever cannot be opened stays off and `notice` explains why.
+   * @param {{camera?: boolean, microphone?: boolean}} [wanted]
    */
-  async start() {
+  async start({ camera = true, microphone = true } = {}) {
+    if (!camera && !microphone) {
+      return;
+    }
     if (!navigator.mediaDevices?.getUserMedia) {
-      this.notice =
-        'This page cannot use a camera or microphone here (it needs https or localhost). ' +
-        'You joined without them.';
+      this.notice = 'This page cannot use a camera or microphone here (it needs https or localhost).';
       return;
     }
     /** @type {string[]} */
     const problems = [];
     try {
       const stream = await navigator.mediaDevices.getUserMedia({
-        audio: audioConstraints(this.settings),
-        video: videoConstraints(this.settings),
+        ...(microphone ? { audio: audioConstraints(this.settings) } : {}),
+        ...(camera ? { video: videoConstraints(this.settings) } : {}),
       });
       this.adopt(stream);
     } catch (bothErr) {
-      // One device may work on its own: try each separately.
-      for (const kind of /** @type {TrackKind[]} */ (['audio', 'video'])) {
-        try {
-          const stream = await navigator.mediaDevices.getUserMedia(
-            kind === 'audio' ? { audio: audioConstraints(this.settings) } : { video: videoConstraints(this.settings) },
-          );
-          this.adopt(stream);
-        } catch (err) {
-          problems.push(`${kind === 'audio' ? 'microphone' : 'camera'} (${describeMediaError(err)})`);
+      if (camera && microphone) {
+        // One device may work on its own: try each separately.
+        for (const kind of /** @type {TrackKind[]} */ (['audio', 'video'])) {
+          try {
+            const stream = await navigator.mediaDevices.getUserMedia(
+              kind === 'audio' ? { audio: audioConstraints(this.settings) } : { video: videoConstraints(this.settings) },
+            );
+            this.adopt(stream);
+          } catch (err) {
+            problems.push(`${kind === 'audio' ? 'microphone' : 'camera'} (${describeMediaError(err)})`);
+          }
         }
       }
       if (problems.length === 0) {
@@ -144,12 +149,14 @@ export class LocalMedia {
       this.stop();
       return;
     }
-    if (!this.audio && !this.video) {
-      this.notice = `No camera or microphone could be used: ${problems.join('; ')}. You joined without them.`;
-    } else if (!this.video) {
-      this.notice = `Your camera could not be used: ${problems.join('; ')}. You joined with your microphone only.`;
-    } else if (!this.audio) {
-      this.notice = `Your microphone could not be used: ${problems.join('; ')}. You joined with your camera only.`;
+    const noCamera = camera && !this.video;
+    const noMicrophone = microphone && !this.audio;
+    if (noCamera && noMicrophone) {
+      this.notice = `No camera or microphone could be used: ${problems.join('; ')}. Others will not see or hear you.`;
+    } else if (noCamera) {
+      this.notice = `Your camera could not be used: ${problems.join('; ')}.`;
+    } else if (noMicrophone) {
+      this.notice = `Your microphone could not be used: ${problems.join('; ')}. Others will not hear you.`;
     }
   }
 
