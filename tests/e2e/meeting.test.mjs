@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { launchParticipant, scenarioSteps, startServer, waitUntil } from './harness.mjs';
+import { launchParticipant, pressJoin, scenarioSteps, startServer, waitUntil } from './harness.mjs';
 import { cameraLayersOf, decodeFps, inboundOf, readInbound, streamOf, waitForNewFrames, waitForVideoFrom } from './pagestats.mjs';
 
 /** @typedef {import('./harness.mjs').Participant} Participant */
@@ -147,12 +147,14 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
   }
 
   /**
-   * Joins through the `/r/<room>?name=<name>` link and waits until joined.
+   * Joins through the `/r/<room>?name=<name>` link (Join on the pre-join screen) and
+   * waits until joined.
    * @param {Participant} p
    * @param {string} name
    */
   async function joinByLink(p, name) {
     await p.page.goto(`${server.url}r/${ROOM}?name=${encodeURIComponent(name)}`);
+    await pressJoin(p.page);
     await p.page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 10_000 });
     ids[p.label] = await participantId(p);
   }
@@ -170,7 +172,7 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
     assert.equal(new URL(a.page.url()).pathname, `/r/${ROOM}`, 'the address becomes the room link');
     assert.equal(await a.page.evaluate(() => localStorage.getItem('lanmeet.name')), 'A', 'the name is remembered');
 
-    // B and C follow the room link with a name, which joins at once.
+    // B and C follow the room link with a name and press Join.
     await joinByLink(b, 'B');
     await joinByLink(c, 'C');
     assert.equal(new Set([ids.A, ids.B, ids.C]).size, 3, `distinct ids: ${JSON.stringify(ids)}`);
@@ -576,6 +578,7 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
     await Promise.all([A, B].map(recordJoins));
     const D = await launch('D');
     await D.page.goto(`${server.url}r/${ROOM}?name=A`);
+    await pressJoin(D.page);
     const alert = D.page.getByRole('alert');
     await alert.filter({ hasText: /taken/i }).waitFor({ state: 'visible', timeout: 10_000 });
     console.log(`duplicate-name alert: ${await alert.textContent()}`);
@@ -620,7 +623,7 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
     }
   });
 
-  step('Leave returns to the join form and removes the tile at once', async () => {
+  step('Leave returns to the pre-join screen and removes the tile at once', async () => {
     const { A, B } = people;
     await B.page.getByRole('button', { name: 'Leave', exact: true }).click();
     await B.page.getByRole('button', { name: 'Join', exact: true }).waitFor({ state: 'visible', timeout: 5000 });
@@ -631,6 +634,10 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
       return [lm.publishPc?.connectionState, lm.subscribePc?.connectionState];
     });
     assert.deepEqual(closed, ['closed', 'closed'], 'both peer connections are closed');
+    for (const name of ['Camera', 'Microphone']) {
+      const pressed = await B.page.getByRole('button', { name, exact: true }).getAttribute('aria-pressed');
+      assert.equal(pressed, 'false', `the pre-join screen shows the ${name.toLowerCase()} off after leaving`);
+    }
     await waitForRemoteTiles(A, [], 3000);
   });
 });
