@@ -359,8 +359,10 @@ export class PreJoin {
     } catch {
       // No device access: the choices offer the default only.
     }
-    const cameraId = media.settings.cameraId || (media.video?.getSettings().deviceId ?? '');
-    const microphoneId = media.settings.microphoneId || (media.audio?.getSettings().deviceId ?? '');
+    // The device in use; with none open, the one shown before (the camera switched off).
+    const view = this.view;
+    const cameraId = media.settings.cameraId || (media.video?.getSettings().deviceId ?? view.cameraSelect.value);
+    const microphoneId = media.settings.microphoneId || (media.audio?.getSettings().deviceId ?? view.micSelect.value);
     this.view.setDevices(devices, cameraId, microphoneId);
   }
 

@@ -245,9 +245,9 @@ describe('the pre-join screen', { timeout: 180_000 }, () => {
     );
 
     // Ada: a tile for Bea, camera off, with her sound but no picture.
-    const tile = A.page.locator(`[data-participant-id="${ids.B}"]`);
+    const tile = A.page.locator(`.tile[data-participant-id="${ids.B}"]`);
     await tile.waitFor({ state: 'attached', timeout: 10_000 });
-    await A.page.waitForFunction((id) => document.querySelector(`[data-participant-id="${id}"]`)?.classList.contains('camera-off'), ids.B, {
+    await A.page.waitForFunction((id) => document.querySelector(`.tile[data-participant-id="${id}"]`)?.classList.contains('camera-off'), ids.B, {
       timeout: 5000,
     });
     assert.deepEqual(await joinsSeen(A), ['Bea']);
@@ -262,7 +262,7 @@ describe('the pre-join screen', { timeout: 180_000 }, () => {
     const { A, B } = people;
     await B.page.getByRole('button', { name: 'Camera', exact: true }).click();
     await waitForVideoFrom(A, [ids.B]);
-    await A.page.waitForFunction((id) => !document.querySelector(`[data-participant-id="${id}"]`)?.classList.contains('camera-off'), ids.B, {
+    await A.page.waitForFunction((id) => !document.querySelector(`.tile[data-participant-id="${id}"]`)?.classList.contains('camera-off'), ids.B, {
       timeout: 5000,
     });
   });
@@ -283,7 +283,7 @@ describe('the pre-join screen', { timeout: 180_000 }, () => {
     await pressJoin(C.page);
     await C.page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 10_000 });
     ids.C = await C.page.evaluate(() => /** @type {any} */ (window).lanmeet.conn.you);
-    await A.page.waitForFunction((id) => document.querySelector(`[data-participant-id="${id}"]`)?.classList.contains('camera-off'), ids.C, {
+    await A.page.waitForFunction((id) => document.querySelector(`.tile[data-participant-id="${id}"]`)?.classList.contains('camera-off'), ids.C, {
       timeout: 10_000,
     });
     // Cy, without devices, still sees and hears the others.
