@@ -37,8 +37,8 @@ export function defaultSettings() {
 }
 
 /**
- * A device constraint: `exact` when switching on purpose (fail rather than silently use
- * another device), `ideal` when starting (a remembered device may be gone).
+ * A device constraint: `exact` for the chosen device, `ideal` for the fallback when it
+ * is gone (see `openChosen`).
  * @param {string} id
  * @param {boolean} exact
  */
@@ -75,6 +75,30 @@ export function videoConstraints(s, exact = false) {
     frameRate: { ideal: 30 },
     ...deviceConstraint(s.cameraId, exact),
   };
+}
+
+/**
+ * getUserMedia for the chosen devices. The `exact` request comes first, because browsers
+ * may ignore an `ideal` device id (Chromium does when the devices' formats differ, so a
+ * camera chosen before joining was not the one switched on later); if a chosen device
+ * is gone, the browser's pick.
+ * @param {MediaSettings} settings
+ * @param {(exact: boolean) => MediaStreamConstraints} constraints
+ */
+async function openChosen(settings, constraints) {
+  const wanted = constraints(true);
+  const chosen = (wanted.video && settings.cameraId) || (wanted.audio && settings.microphoneId);
+  if (chosen) {
+    try {
+      return await navigator.mediaDevices.getUserMedia(wanted);
+    } catch (err) {
+      const name = err && typeof err === 'object' && 'name' in err ? err.name : '';
+      if (name !== 'OverconstrainedError' && name !== 'NotFoundError') {
+        throw err;
+      }
+    }
+  }
+  return navigator.mediaDevices.getUserMedia(constraints(false));
 }
 
 export class LocalMedia {
@@ -122,18 +146,18 @@ export class LocalMedia {
     /** @type {string[]} */
     const problems = [];
     try {
-      const stream = await navigator.mediaDevices.getUserMedia({
-        ...(microphone ? { audio: audioConstraints(this.settings) } : {}),
-        ...(camera ? { video: videoConstraints(this.settings) } : {}),
-      });
+      const stream = await openChosen(this.settings, (exact) => ({
+        ...(microphone ? { audio: audioConstraints(this.settings, exact) } : {}),
+        ...(camera ? { video: videoConstraints(this.settings, exact) } : {}),
+      }));
       this.adopt(stream);
     } catch (bothErr) {
       if (camera && microphone) {
         // One device may work on its own: try each separately.
         for (const kind of /** @type {TrackKind[]} */ (['audio', 'video'])) {
           try {
-            const stream = await navigator.mediaDevices.getUserMedia(
-              kind === 'audio' ? { audio: audioConstraints(this.settings) } : { video: videoConstraints(this.settings) },
+            const stream = await openChosen(this.settings, (exact) =>
+              kind === 'audio' ? { audio: audioConstraints(this.settings, exact) } : { video: videoConstraints(this.settings, exact) },
             );
             this.adopt(stream);
           } catch (err) {
@@ -195,7 +219,7 @@ export class LocalMedia {
       return;
     }
     if (on) {
-      const stream = await navigator.mediaDevices.getUserMedia({ video: videoConstraints(this.settings) });
+      const stream = await openChosen(this.settings, (exact) => ({ video: videoConstraints(this.settings, exact) }));
       const track = stream.getVideoTracks()[0];
       if (this.stopped || this.camera) {
         track.stop();
@@ -222,7 +246,7 @@ export class LocalMedia {
       return;
     }
     if (on && !this.audio) {
-      const stream = await navigator.mediaDevices.getUserMedia({ audio: audioConstraints(this.settings) });
+      const stream = await openChosen(this.settings, (exact) => ({ audio: audioConstraints(this.settings, exact) }));
       const track = stream.getAudioTracks()[0];
       if (this.stopped) {
         track.stop();

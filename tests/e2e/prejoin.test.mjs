@@ -137,6 +137,8 @@ describe('the pre-join screen', { timeout: 180_000 }, () => {
   const people = {};
   /** @type {Record<string, number>} */
   const ids = {};
+  /** The camera Bea chose before joining. */
+  let chosenCamera = '';
 
   before(async () => {
     server = await startServer();
@@ -149,9 +151,9 @@ describe('the pre-join screen', { timeout: 180_000 }, () => {
 
   const step = scenarioSteps(() => server, () => Object.values(people));
 
-  /** @param {string} label @param {{refuse?: boolean}} [options] */
-  async function launch(label, { refuse = false } = {}) {
-    const p = await launchParticipant(label);
+  /** @param {string} label @param {{refuse?: boolean, args?: string[]}} [options] */
+  async function launch(label, { refuse = false, args = [] } = {}) {
+    const p = await launchParticipant(label, { args });
     people[label] = p;
     await p.context.addInitScript({ content: `(${recordConnections})();` });
     if (refuse) {
@@ -179,7 +181,9 @@ describe('the pre-join screen', { timeout: 180_000 }, () => {
 
   step('a room link shows the pre-join screen, filled in, and joins nobody', async () => {
     const { A } = people;
-    const B = await launch('B');
+    // Three fake cameras, to choose between: Chromium's second one is a depth camera
+    // (16-bit grey, which WebRTC cannot send), its third delivers MJPEG.
+    const B = await launch('B', { args: ['--use-fake-device-for-media-stream=device-count=3'] });
     await B.page.goto(`${server.url}r/${ROOM}?name=${encodeURIComponent('Bea')}`);
     // Until the preview shows the camera (or, as links did before, the page connects).
     await B.page.waitForFunction(
@@ -210,11 +214,30 @@ describe('the pre-join screen', { timeout: 180_000 }, () => {
     const bottom = Math.min(...levels);
     console.log(`METRIC mic_meter_min=${bottom.toFixed(2)} max=${top.toFixed(2)} readings=${levels.length}`);
     assert.ok(top > 0.2 && top - bottom > 0.1, `the microphone meter moves: ${levels.map((l) => l.toFixed(2)).join(' ')}`);
-    // Both device choices list the fake devices.
+    // Both device choices list the fake devices; choosing the other camera switches the
+    // preview to it at once.
     for (const label of ['Camera', 'Microphone']) {
-      const options = await B.page.getByLabel(label, { exact: true }).locator('option').count();
+      const options = await B.page.getByRole('combobox', { name: label, exact: true }).locator('option').count();
       assert.ok(options >= 2, `the ${label} choice lists a device besides the default (${options} options)`);
     }
+    const cameraChoice = B.page.getByRole('combobox', { name: 'Camera', exact: true });
+    const cameras = await cameraChoice
+      .locator('option')
+      .evaluateAll((options) => options.map((o) => ({ id: /** @type {HTMLOptionElement} */ (o).value, label: o.textContent })));
+    const shownCamera = () =>
+      B.page.evaluate(() => {
+        const video = /** @type {HTMLVideoElement} */ (document.getElementById('preview-video'));
+        return /** @type {MediaStream | null} */ (video.srcObject)?.getVideoTracks()[0]?.getSettings().deviceId ?? null;
+      });
+    const before = await shownCamera();
+    const other = cameras.find((c) => c.label === 'fake_device_2' && c.id !== before)?.id;
+    assert.ok(other, `a second camera to choose: ${JSON.stringify({ cameras, before })}`);
+    await cameraChoice.selectOption(other);
+    await waitUntil(async () => (await shownCamera()) === other, { timeoutMs: 10_000, message: 'the preview to show the chosen camera' });
+    const switched = await previewFrames(B, 1000);
+    assert.ok(switched.frames >= 5, `the preview shows the chosen camera moving: ${JSON.stringify(switched)}`);
+    assert.equal(await cameraChoice.inputValue(), other);
+    chosenCamera = other;
 
     // Seconds later, still nothing reached the server: no socket, no announcement, no tile.
     await nothingSent();
@@ -237,7 +260,7 @@ describe('the pre-join screen', { timeout: 180_000 }, () => {
     ids.B = await B.page.evaluate(() => /** @type {any} */ (window).lanmeet.conn.you);
     assert.equal(await B.page.getByRole('button', { name: 'Camera', exact: true }).getAttribute('aria-pressed'), 'false', 'the meeting starts with the camera off');
     assert.equal(await B.page.getByRole('button', { name: 'Microphone', exact: true }).getAttribute('aria-pressed'), 'true');
-    assert.deepEqual(await mediaRequests(B), ['audio+video'], 'joining asked for no device again');
+    assert.deepEqual(await mediaRequests(B), ['audio+video', 'video'], 'joining asked for no device again (the second request is the chosen camera)');
     assert.equal(
       await B.page.evaluate(() => /** @type {RTCPeerConnection} */ (/** @type {any} */ (window).lanmeet.publishPc).getSenders().filter((s) => s.track?.kind === 'video').length),
       0,
@@ -262,6 +285,11 @@ describe('the pre-join screen', { timeout: 180_000 }, () => {
     const { A, B } = people;
     await B.page.getByRole('button', { name: 'Camera', exact: true }).click();
     await waitForVideoFrom(A, [ids.B]);
+    const sent = await B.page.evaluate(() => {
+      const pc = /** @type {RTCPeerConnection} */ (/** @type {any} */ (window).lanmeet.publishPc);
+      return pc.getSenders().find((s) => s.track?.kind === 'video')?.track?.getSettings().deviceId ?? null;
+    });
+    assert.equal(sent, chosenCamera, 'the camera chosen before joining is the one sent');
     await A.page.waitForFunction((id) => !document.querySelector(`.tile[data-participant-id="${id}"]`)?.classList.contains('camera-off'), ids.B, {
       timeout: 5000,
     });
