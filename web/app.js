@@ -1,12 +1,15 @@
 // @ts-check
 /**
- * The lanmeet page: routes `/` and `/r/<room>[?name=<name>]`, and wires the connection
- * (protocol.js), local media (media.js) and the views (ui.js) together.
+ * The lanmeet page: routes `/` and `/r/<room>[?name=<name>]` to the pre-join screen
+ * (prejoin.js, prefilled from the address; nothing joins before its Join button), and
+ * wires the connection (protocol.js), local media (media.js) and the views (ui.js)
+ * together.
  */
 
 import { Connection } from './protocol.js';
 import { LocalMedia } from './media.js';
-import { JoinView, MeetingView } from './ui.js';
+import { MeetingView } from './ui.js';
+import { JoinView, PreJoin } from './prejoin.js';
 import { CHAT_ERROR_CODES, ChatPanel } from './chat.js';
 import { validateName, validateRoom } from './validate.js';
 import { remember, remembered } from './dom.js';
@@ -23,6 +26,7 @@ import { StatsPanel } from './statspanel.js';
 const NAME_KEY = 'lanmeet.name';
 
 const joinView = new JoinView();
+const preJoin = new PreJoin(joinView);
 const meetingView = new MeetingView();
 const chatPanel = new ChatPanel();
 const settingsDialog = new SettingsDialog();
@@ -82,11 +86,14 @@ class Session {
   /**
    * @param {string} name
    * @param {string} room
+   * @param {LocalMedia} media the devices to start with: the pre-join screen's until
+   *   the server let us in (a refused join leaves them there), then the meeting's
+   * @param {Promise<void>} mediaReady settles once `media` opened what it could
    */
-  constructor(name, room) {
+  constructor(name, room, media, mediaReady) {
     this.name = name;
     this.room = room;
-    this.media = new LocalMedia(loadSettings());
+    this.media = media;
     this.conn = new Connection({ room, name });
     this.screen = new ScreenShare({ conn: this.conn, view: meetingView });
     this.viewReporter = new ViewReporter({
@@ -105,17 +112,13 @@ class Session {
     this.ended = false;
     this.joined = false;
     this.soundNoticeShown = false;
-    this.mediaReady = this.media.start();
+    this.mediaReady = mediaReady;
+    /** Camera and microphone as they were when the connection ended, for Rejoin. */
+    this.wanted = { camera: true, microphone: true };
   }
 
   start() {
-    const { conn, media } = this;
-    media.onTrack = (kind, track) => conn.setLocalTrack(kind, track);
-    media.onChange = () => {
-      meetingView.setSelf(media.preview, media.camera, media.microphone);
-      conn.sendMediaState(media.camera, media.microphone);
-    };
-
+    const { conn } = this;
     conn.onState = (state) => this.connectionChanged(state);
     conn.roster.subscribe((change) => {
       if (change.kind === 'self') {
@@ -172,7 +175,16 @@ class Session {
     this.room = room;
     rememberName(this.name);
     window.history.replaceState(null, '', roomPath(room));
+    if (preJoin.media === this.media) {
+      preJoin.release();
+    }
     joinView.hide();
+    const { media, conn } = this;
+    media.onTrack = (kind, track) => conn.setLocalTrack(kind, track);
+    media.onChange = () => {
+      meetingView.setSelf(media.preview, media.camera, media.microphone);
+      conn.sendMediaState(media.camera, media.microphone);
+    };
     meetingView.show(room, this.name, this.conn.roster);
     // Before any await: `chat_history` follows `joined` at once.
     chatPanel.start({ roster: this.conn.roster, name: this.name, token: this.conn.token ?? '' });
@@ -192,7 +204,6 @@ class Session {
     if (this.ended) {
       return;
     }
-    const { media, conn } = this;
     meetingView.setSelf(media.preview, media.camera, media.microphone);
     if (media.notice) {
       meetingView.showNotice(media.notice);
@@ -290,9 +301,12 @@ class Session {
     this.conn.leave();
     this.media.stop();
     meetingView.hide();
+    // Leaving switches camera and microphone off: they open again only when asked for.
+    preJoin.start({ camera: false, microphone: false }, 'You left the meeting. Your camera and microphone are off.');
     joinView.show({ name: this.name, room: this.room });
   }
 
+  /** Joins again after the connection ended, with the camera and microphone as they were. */
   rejoin() {
     this.ended = true;
     this.stopExtras();
@@ -300,7 +314,8 @@ class Session {
     this.conn.close();
     this.media.stop();
     meetingView.hide();
-    startSession(this.name, this.room);
+    const media = new LocalMedia(loadSettings());
+    startSession(this.name, this.room, media, media.start(this.wanted));
   }
 
   /**
@@ -313,10 +328,15 @@ class Session {
     }
     this.ended = true;
     this.stopExtras();
-    this.media.stop();
     this.conn.close();
     chatPanel.stop();
     if (!this.joined) {
+      // The pre-join screen keeps its preview: fix the name and press Join again.
+      if (preJoin.media !== this.media) {
+        const wanted = { camera: this.media.camera, microphone: this.media.microphone };
+        this.media.stop();
+        preJoin.start(wanted);
+      }
       joinView.show({});
       if (error) {
         const field = error.code === 'name_taken' || error.code === 'invalid_name' ? 'name' : null;
@@ -326,6 +346,8 @@ class Session {
       }
       return;
     }
+    this.wanted = { camera: this.media.camera, microphone: this.media.microphone };
+    this.media.stop();
     // The camera is released: show the placeholder rather than a frozen black tile.
     meetingView.setSelf(this.media.preview, false, false);
     const text = error ? errorText(error, this.name, this.room) : 'Connection lost.';
@@ -337,11 +359,13 @@ class Session {
 let session = null;
 
 /**
- * Validates and joins.
+ * Validates and joins with `media` (the pre-join screen's, or fresh ones for Rejoin).
  * @param {string} rawName
  * @param {string} rawRoom
+ * @param {LocalMedia} media
+ * @param {Promise<void>} mediaReady settles once `media` opened what it could
  */
-function startSession(rawName, rawRoom) {
+function startSession(rawName, rawRoom, media, mediaReady) {
   const name = validateName(rawName);
   if (!name.ok) {
     joinView.show({});
@@ -357,24 +381,31 @@ function startSession(rawName, rawRoom) {
   joinView.show({ name: name.value, room: room.value });
   joinView.clearError();
   joinView.setBusy(true);
-  session = new Session(name.value, room.value);
+  session = new Session(name.value, room.value, media, mediaReady);
   session.start();
 }
 
 function main() {
   installTestHook(() => session?.conn ?? null, () => session?.stats ?? null, statsPanel);
   const { room, name } = route();
-  joinView.onSubmit = (n, r) => startSession(n, r);
+  joinView.onSubmit = (n, r) => {
+    // The preview's devices, or (after a join that did not start them) fresh ones.
+    if (!preJoin.media) {
+      preJoin.start({ camera: true, microphone: true });
+    }
+    startSession(n, r, /** @type {LocalMedia} */ (preJoin.media), preJoin.ready);
+  };
+  // A room link fills in the form and waits for Join: nobody is in a meeting by
+  // following a link.
   joinView.show({ name: name ?? storedName(), room });
-  if (name !== null && room) {
-    startSession(name, room);
-  }
+  preJoin.start({ camera: true, microphone: true });
   // Closing the page is leaving: tell the server at once rather than let it notice.
   window.addEventListener('pagehide', () => {
     if (session && !session.ended) {
       session.ended = true;
       session.conn.leave();
     }
+    preJoin.stop();
   });
 }
 

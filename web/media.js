@@ -37,8 +37,8 @@ export function defaultSettings() {
 }
 
 /**
- * A device constraint: `exact` when switching on purpose (fail rather than silently use
- * another device), `ideal` when starting (a remembered device may be gone).
+ * A device constraint: `exact` for the chosen device, `ideal` for the fallback when it
+ * is gone (see `openChosen`).
  * @param {string} id
  * @param {boolean} exact
  */
@@ -77,6 +77,30 @@ export function videoConstraints(s, exact = false) {
   };
 }
 
+/**
+ * getUserMedia for the chosen devices. The `exact` request comes first, because browsers
+ * may ignore an `ideal` device id (Chromium does when the devices' formats differ, so a
+ * camera chosen before joining was not the one switched on later); if a chosen device
+ * is gone, the browser's pick.
+ * @param {MediaSettings} settings
+ * @param {(exact: boolean) => MediaStreamConstraints} constraints
+ */
+async function openChosen(settings, constraints) {
+  const wanted = constraints(true);
+  const chosen = (wanted.video && settings.cameraId) || (wanted.audio && settings.microphoneId);
+  if (chosen) {
+    try {
+      return await navigator.mediaDevices.getUserMedia(wanted);
+    } catch (err) {
+      const name = err && typeof err === 'object' && 'name' in err ? err.name : '';
+      if (name !== 'OverconstrainedError' && name !== 'NotFoundError') {
+        throw err;
+      }
+    }
+  }
+  return navigator.mediaDevices.getUserMedia(constraints(false));
+}
+
 export class LocalMedia {
   /** @param {MediaSettings} [settings] */
   constructor(settings = defaultSettings()) {
@@ -106,34 +130,39 @@ export class LocalMedia {
   }
 
   /**
-   * Opens camera and microphone. Never throws: whatever cannot be opened stays off and
-   * `notice` explains why.
+   * Opens the camera and the microphone, or only those wanted (a device that starts off
+   * is not opened: its light stays off; switching it on opens it). Never throws:
+   * whatever cannot be opened stays off and `notice` explains why.
+   * @param {{camera?: boolean, microphone?: boolean}} [wanted]
    */
-  async start() {
+  async start({ camera = true, microphone = true } = {}) {
+    if (!camera && !microphone) {
+      return;
+    }
     if (!navigator.mediaDevices?.getUserMedia) {
-      this.notice =
-        'This page cannot use a camera or microphone here (it needs https or localhost). ' +
-        'You joined without them.';
+      this.notice = 'This page cannot use a camera or microphone here (it needs https or localhost).';
       return;
     }
     /** @type {string[]} */
     const problems = [];
     try {
-      const stream = await navigator.mediaDevices.getUserMedia({
-        audio: audioConstraints(this.settings),
-        video: videoConstraints(this.settings),
-      });
+      const stream = await openChosen(this.settings, (exact) => ({
+        ...(microphone ? { audio: audioConstraints(this.settings, exact) } : {}),
+        ...(camera ? { video: videoConstraints(this.settings, exact) } : {}),
+      }));
       this.adopt(stream);
     } catch (bothErr) {
-      // One device may work on its own: try each separately.
-      for (const kind of /** @type {TrackKind[]} */ (['audio', 'video'])) {
-        try {
-          const stream = await navigator.mediaDevices.getUserMedia(
-            kind === 'audio' ? { audio: audioConstraints(this.settings) } : { video: videoConstraints(this.settings) },
-          );
-          this.adopt(stream);
-        } catch (err) {
-          problems.push(`${kind === 'audio' ? 'microphone' : 'camera'} (${describeMediaError(err)})`);
+      if (camera && microphone) {
+        // One device may work on its own: try each separately.
+        for (const kind of /** @type {TrackKind[]} */ (['audio', 'video'])) {
+          try {
+            const stream = await openChosen(this.settings, (exact) =>
+              kind === 'audio' ? { audio: audioConstraints(this.settings, exact) } : { video: videoConstraints(this.settings, exact) },
+            );
+            this.adopt(stream);
+          } catch (err) {
+            problems.push(`${kind === 'audio' ? 'microphone' : 'camera'} (${describeMediaError(err)})`);
+          }
         }
       }
       if (problems.length === 0) {
@@ -144,12 +173,14 @@ export class LocalMedia {
       this.stop();
       return;
     }
-    if (!this.audio && !this.video) {
-      this.notice = `No camera or microphone could be used: ${problems.join('; ')}. You joined without them.`;
-    } else if (!this.video) {
-      this.notice = `Your camera could not be used: ${problems.join('; ')}. You joined with your microphone only.`;
-    } else if (!this.audio) {
-      this.notice = `Your microphone could not be used: ${problems.join('; ')}. You joined with your camera only.`;
+    const noCamera = camera && !this.video;
+    const noMicrophone = microphone && !this.audio;
+    if (noCamera && noMicrophone) {
+      this.notice = `No camera or microphone could be used: ${problems.join('; ')}. Others will not see or hear you.`;
+    } else if (noCamera) {
+      this.notice = `Your camera could not be used: ${problems.join('; ')}.`;
+    } else if (noMicrophone) {
+      this.notice = `Your microphone could not be used: ${problems.join('; ')}. Others will not hear you.`;
     }
   }
 
@@ -188,7 +219,7 @@ export class LocalMedia {
       return;
     }
     if (on) {
-      const stream = await navigator.mediaDevices.getUserMedia({ video: videoConstraints(this.settings) });
+      const stream = await openChosen(this.settings, (exact) => ({ video: videoConstraints(this.settings, exact) }));
       const track = stream.getVideoTracks()[0];
       if (this.stopped || this.camera) {
         track.stop();
@@ -215,7 +246,7 @@ export class LocalMedia {
       return;
     }
     if (on && !this.audio) {
-      const stream = await navigator.mediaDevices.getUserMedia({ audio: audioConstraints(this.settings) });
+      const stream = await openChosen(this.settings, (exact) => ({ audio: audioConstraints(this.settings, exact) }));
       const track = stream.getAudioTracks()[0];
       if (this.stopped) {
         track.stop();

@@ -146,12 +146,14 @@ export class SettingsDialog {
 }
 
 /**
+ * Fills a device choice: the default, then each device (by its label, or `what` and a
+ * number while labels are withheld), with `selected` chosen if it is there.
  * @param {HTMLSelectElement} select
  * @param {MediaDeviceInfo[]} devices
  * @param {string} selected
  * @param {string} what
  */
-function fillDevices(select, devices, selected, what) {
+export function fillDevices(select, devices, selected, what) {
   const options = [el('option', '', 'Default')];
   options[0].value = '';
   devices.forEach((d, i) => {

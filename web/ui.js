@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * The page: the join form and the meeting (tile grid, controls, notices).
+ * The meeting view (tile grid, controls, notices); the join screen is prejoin.js.
  *
  * Views only render and report clicks through callbacks; app.js decides what happens.
  * All user-provided text goes through `textContent`.
@@ -25,77 +25,6 @@ export { byId, el, icon, initials };
 
 /** The remembered view mode. */
 const VIEW_MODE_KEY = 'lanmeet.view';
-
-export class JoinView {
-  constructor() {
-    this.root = byId('join-view', HTMLElement);
-    this.form = byId('join-form', HTMLFormElement);
-    this.nameInput = byId('join-name', HTMLInputElement);
-    this.roomInput = byId('join-room', HTMLInputElement);
-    this.error = byId('join-error', HTMLElement);
-    this.button = byId('join-button', HTMLButtonElement);
-    /** The user asked to join. @type {(name: string, room: string) => void} */
-    this.onSubmit = () => {};
-    this.form.addEventListener('submit', (event) => {
-      event.preventDefault();
-      this.onSubmit(this.nameInput.value, this.roomInput.value);
-    });
-  }
-
-  /**
-   * Shows the form, prefilled.
-   * @param {{name?: string, room?: string}} values
-   */
-  show({ name, room }) {
-    if (name !== undefined) {
-      this.nameInput.value = name;
-    }
-    if (room !== undefined) {
-      this.roomInput.value = room;
-    }
-    this.setBusy(false);
-    this.root.hidden = false;
-    document.title = 'lanmeet';
-    (this.nameInput.value && this.roomInput.value ? this.button : this.nameInput.value ? this.roomInput : this.nameInput).focus();
-  }
-
-  hide() {
-    this.root.hidden = true;
-  }
-
-  /** @param {boolean} busy */
-  setBusy(busy) {
-    this.button.disabled = busy;
-    this.button.textContent = busy ? 'Joining\u2026' : 'Join';
-  }
-
-  /**
-   * Shows an error; `field` gets focus and is marked invalid.
-   * @param {string} message
-   * @param {'name' | 'room' | null} [field]
-   */
-  showError(message, field = null) {
-    this.error.textContent = message;
-    this.error.hidden = false;
-    for (const input of [this.nameInput, this.roomInput]) {
-      input.removeAttribute('aria-invalid');
-    }
-    const input = field === 'name' ? this.nameInput : field === 'room' ? this.roomInput : null;
-    if (input) {
-      input.setAttribute('aria-invalid', 'true');
-      input.focus();
-      input.select();
-    }
-  }
-
-  clearError() {
-    this.error.textContent = '';
-    this.error.hidden = true;
-    this.nameInput.removeAttribute('aria-invalid');
-    this.roomInput.removeAttribute('aria-invalid');
-  }
-}
-
 
 /**
  * A track that arrived before its participant's tile (the subscribe connection and the

@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { launchParticipant, scenarioSteps, startServer, waitUntil } from './harness.mjs';
+import { launchParticipant, pressJoin, scenarioSteps, startServer, waitUntil } from './harness.mjs';
 import { createNetns, leftovers, netnsUnavailable } from './netns.mjs';
 import { cameraLayersOf, inboundOf as snapshot, streamOf, waitForVideoFrom } from './pagestats.mjs';
 
@@ -229,6 +229,7 @@ describe(`a subscriber on a ${LIMIT_KBIT} kbit/s link`, { timeout: 300_000, skip
     for (let attempt = 1; ; attempt++) {
       try {
         await p.page.goto(`${base}r/${ROOM}?name=${encodeURIComponent(name)}`);
+        await pressJoin(p.page);
         await p.page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 15_000 });
         break;
       } catch (err) {

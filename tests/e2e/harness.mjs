@@ -402,8 +402,16 @@ export function diagnostics(server, participants) {
 }
 
 /**
- * Opens the `/r/<room>?name=<name>` link, which joins at once, and resolves with the
- * participant id the server gave once joined.
+ * Presses Join on the pre-join screen (waits until it is shown and enabled).
+ * @param {import('playwright-core').Page} page
+ */
+export async function pressJoin(page) {
+  await page.getByRole('button', { name: 'Join', exact: true }).click({ timeout: 10_000 });
+}
+
+/**
+ * Opens the `/r/<room>?name=<name>` link, which shows the pre-join screen filled in,
+ * presses Join, and resolves with the participant id the server gave once joined.
  * @param {Participant} p
  * @param {Server} server
  * @param {string} room
@@ -412,6 +420,7 @@ export function diagnostics(server, participants) {
  */
 export async function joinByLink(p, server, room, name) {
   await p.page.goto(`${server.url}r/${room}?name=${encodeURIComponent(name)}`);
+  await pressJoin(p.page);
   await p.page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 10_000 });
   return p.page.evaluate(() => /** @type {any} */ (window).lanmeet.conn.you);
 }
