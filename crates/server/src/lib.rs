@@ -3,6 +3,7 @@
 //! Modules:
 //! - [`config`]: settings from flags and an optional TOML file.
 //! - [`net`]: host name and local addresses.
+//! - [`origin`]: which web pages may open the signaling WebSocket.
 //! - [`tls`]: the given or generated HTTPS certificate.
 //! - [`lifecycle`]: the shutdown signal and the tasks a shutdown waits for.
 //! - [`media`]: media worker threads driving the sans-IO SFU over UDP.
@@ -36,6 +37,7 @@ pub mod lifecycle;
 pub mod media;
 pub mod metrics;
 pub mod net;
+pub mod origin;
 pub mod rooms;
 pub mod signaling;
 pub mod tls;
@@ -143,6 +145,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             counters,
         },
         files: files.clone(),
+        origins: Arc::new(config.origin_policy()?),
         admin: admin::AdminState {
             auth: Arc::new(admin::auth::AdminAuth::new(password)),
             monitor: monitor.clone(),
@@ -202,7 +205,8 @@ async fn serve_metrics(
 
 /// One media worker per configured worker, on consecutive UDP ports from `udp_port`.
 fn spawn_workers(config: &Config) -> anyhow::Result<Vec<media::WorkerHandle>> {
-    let candidate_ips = net::candidate_ips(&config.public_ips);
+    let bind = config.media_bind_ip();
+    let candidate_ips = net::candidate_ips(&config.public_ips, bind);
     (0..config.worker_count())
         .map(|i| {
             // `Config::check` guarantees that the ports fit.
@@ -213,7 +217,7 @@ fn spawn_workers(config: &Config) -> anyhow::Result<Vec<media::WorkerHandle>> {
             };
             media::spawn_worker(
                 i,
-                port,
+                SocketAddr::new(bind, port),
                 &candidate_ips,
                 config.audio_top_n,
                 config.bandwidth_estimation,

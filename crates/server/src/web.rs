@@ -6,14 +6,16 @@ use std::sync::Arc;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, State, WebSocketUpgrade};
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use rust_embed::RustEmbed;
+use tracing::info;
 
 use crate::admin::{self, AdminState};
 use crate::files::{self, Files};
+use crate::origin::OriginPolicy;
 use crate::signaling;
 
 /// The browser client, embedded at build time so the binary is the whole server.
@@ -28,6 +30,8 @@ pub struct AppState {
     pub signaling: signaling::Context,
     /// Shared files.
     pub files: Arc<Files>,
+    /// Which pages may open `/ws`.
+    pub origins: Arc<OriginPolicy>,
     /// `/metrics` and `/admin`.
     pub admin: AdminState,
 }
@@ -92,8 +96,14 @@ fn serve_asset(path: &str) -> Response {
 async fn websocket(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    if let Err(refusal) = state.origins.check(&headers, &uri) {
+        info!(%remote, origin = ?headers.get(header::ORIGIN), "cross-origin WebSocket refused");
+        return (StatusCode::FORBIDDEN, refusal).into_response();
+    }
     let remote = Some(remote);
     upgrade
         .max_message_size(WS_FRAME_LIMIT)
