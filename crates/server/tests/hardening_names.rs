@@ -149,3 +149,61 @@ async fn media_sockets_bind_the_listen_address_unless_told_otherwise() {
         );
     }
 }
+
+#[tokio::test]
+async fn every_page_and_static_file_carries_the_security_headers() {
+    let server = server().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    for path in [
+        "/",
+        "/r/x",
+        "/admin",
+        "/admin/login",
+        "/app.js",
+        "/style.css",
+        "/admin.css",
+        "/vendor/uplot/uPlot.min.css",
+        "/no-such-file",
+        "/healthz",
+    ] {
+        let response = client
+            .get(format!("http://{}{path}", server.addr))
+            .send()
+            .await
+            .expect("a response");
+        let h = response.headers();
+        let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let csp = get("content-security-policy");
+        for directive in [
+            "default-src 'self'",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+        ] {
+            assert!(
+                csp.contains(directive),
+                "{path}: {directive} missing from {csp:?}"
+            );
+        }
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        assert_eq!(get("x-frame-options"), "DENY", "{path}");
+        assert_eq!(get("referrer-policy"), "no-referrer", "{path}");
+        assert_eq!(get("x-content-type-options"), "nosniff", "{path}");
+    }
+    // The admin pages keep no inline style or script, which the policy would block.
+    let login = client
+        .get(format!("http://{}/admin/login", server.addr))
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        login.contains("/admin.css") && !login.contains("<style"),
+        "{login}"
+    );
+}
