@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use lanmeet_proto::{ClientMessage, ServerMessage};
+use lanmeet_proto::{ClientMessage, ErrorCode, ServerMessage};
 use lanmeet_server::RunningServer;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -206,4 +206,101 @@ async fn every_page_and_static_file_carries_the_security_headers() {
         login.contains("/admin.css") && !login.contains("<style"),
         "{login}"
     );
+}
+
+/// The error a join as `name` into `room` gets (panics if it is let in).
+async fn refused_join(server: &RunningServer, room: &str, name: &str) -> (ErrorCode, String) {
+    let (_ws, reply) = join(server, room, name).await;
+    match reply {
+        ServerMessage::Error { code, message, .. } => (code, message),
+        other => panic!("{name:?} in {room:?} was let in: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn look_alike_names_are_refused_or_collide_with_the_original() {
+    let server = server().await;
+    let (_ada, reply) = join(&server, "lab", "Ada").await;
+    assert!(matches!(reply, ServerMessage::Joined { .. }), "{reply:?}");
+    let (_lovelace, reply) = join(&server, "lab", "Ada Lovelace").await;
+    assert!(matches!(reply, ServerMessage::Joined { .. }), "{reply:?}");
+
+    // Each look-alike from the audit: refused as a name, or taken by "Ada".
+    for (look_alike, expected) in [
+        ("Аda", ErrorCode::InvalidName),                      // Cyrillic А
+        ("Ａｄａ", ErrorCode::NameTaken),                     // fullwidth
+        ("𝐀𝐝𝐚", ErrorCode::NameTaken),                        // mathematical bold
+        ("ada", ErrorCode::NameTaken),                        // case
+        ("\u{3164}Ada", ErrorCode::InvalidName),              // padded with a Hangul filler
+        ("Ada\u{3164}", ErrorCode::InvalidName),              //
+        ("\u{3164}\u{3164}\u{3164}", ErrorCode::InvalidName), // only fillers
+        ("\u{115F}\u{1160}", ErrorCode::InvalidName),
+        ("\u{FFA0}", ErrorCode::InvalidName),
+        ("A\u{200B}da", ErrorCode::InvalidName), // zero-width space
+        ("A\u{0363}da", ErrorCode::InvalidName), // combining small a
+        ("Ad\u{034F}a", ErrorCode::InvalidName), // combining grapheme joiner
+        ("Ada\u{0301}\u{0301}\u{0301}", ErrorCode::InvalidName), // piled marks
+        ("Ada  Lovelace", ErrorCode::NameTaken), // doubled space
+        ("Ada\u{3000}Lovelace", ErrorCode::NameTaken), // ideographic space
+    ] {
+        let (code, message) = refused_join(&server, "lab", look_alike).await;
+        assert_eq!(code, expected, "{look_alike:?}: {message}");
+        assert!(!message.is_empty());
+    }
+    let (_, message) = refused_join(&server, "lab", "Ａｄａ").await;
+    assert!(message.contains("looks the same as \"Ada\""), "{message}");
+    let (_, message) = refused_join(&server, "lab", "Аda").await;
+    assert!(message.contains("Cyrillic"), "{message}");
+    let (_, message) = refused_join(&server, "lab", "\u{3164}").await;
+    assert!(
+        message.contains("invisible") && message.contains("U+3164"),
+        "{message}"
+    );
+
+    // Display names keep what was typed, with the spaces collapsed.
+    let (_grace, reply) = join(&server, "lab", "  Grace   Hopper ").await;
+    let ServerMessage::Joined { participants, .. } = reply else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(participants.len(), 2);
+    let (_alan, _) = join(&server, "lab", "Ｇｒａｃｅ").await; // another name: not taken
+    let (_, _) = refused_join(&server, "lab", "grace hopper").await;
+    let names: Vec<String> = server
+        .registry
+        .snapshot()
+        .into_iter()
+        .flat_map(|r| r.members.into_iter().map(|m| m.participant.name))
+        .collect();
+    assert!(names.contains(&"Grace Hopper".to_string()), "{names:?}");
+    assert!(names.contains(&"Ｇｒａｃｅ".to_string()), "{names:?}");
+}
+
+#[tokio::test]
+async fn look_alike_room_names_are_the_same_room_or_refused() {
+    let server = server().await;
+    let (_ada, reply) = join(&server, "Physics", "Ada").await;
+    assert!(
+        matches!(&reply, ServerMessage::Joined { room, .. } if room == "Physics"),
+        "{reply:?}"
+    );
+    let mut guests = Vec::new();
+    for same in ["physics", "ＰＨＹＳＩＣＳ"] {
+        let (ws, reply) = join(&server, same, &format!("Guest {}", same.len())).await;
+        guests.push(ws);
+        match reply {
+            ServerMessage::Joined {
+                room, participants, ..
+            } => {
+                assert_eq!(room, "Physics", "{same:?} is the room Ada opened");
+                assert!(participants.iter().any(|p| p.name == "Ada"), "{same:?}");
+            }
+            other => panic!("{same:?}: {other:?}"),
+        }
+    }
+    for refused in ["Рhysics", "Physics\u{3164}", "Phy\u{200B}sics"] {
+        let (code, message) = refused_join(&server, refused, "Bob").await;
+        assert_eq!(code, ErrorCode::InvalidName, "{refused:?}: {message}");
+        assert!(message.starts_with("The room name"), "{message}");
+    }
+    assert_eq!(server.registry.counts(), (1, 3));
 }
