@@ -62,6 +62,14 @@ pub enum WorkerCommand {
         /// Who.
         id: ParticipantId,
     },
+    /// Signaling gave the participant a presenter's seat or took it back
+    /// ([`Sfu::set_presenting`]).
+    Presenter {
+        /// Who.
+        id: ParticipantId,
+        /// Whether it may share a screen now.
+        presenting: bool,
+    },
     /// A media message from the participant (or about it: a refused answer).
     Signal {
         /// Whose.
@@ -327,6 +335,9 @@ impl Worker {
                 WorkerCommand::Leave { id } => {
                     self.outbound.remove(&id);
                     self.sfu.leave(now, id);
+                }
+                WorkerCommand::Presenter { id, presenting } => {
+                    self.sfu.set_presenting(id, presenting)
                 }
                 WorkerCommand::Signal { id, signal } => self.sfu.signal(now, id, signal),
             }

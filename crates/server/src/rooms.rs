@@ -346,6 +346,12 @@ impl Registry {
         };
         m.info.screen = active;
         let participant = m.info.clone();
+        // The worker learns it before anyone hears of it, so the presenter's next
+        // publish offer (with its screen) finds the seat granted there too.
+        self.workers[r.worker].send(WorkerCommand::Presenter {
+            id,
+            presenting: active,
+        });
         info!(%id, room, active, "screen share");
         broadcast(
             &r.members,
