@@ -3,7 +3,9 @@
  * Rules for names a user types, mirroring `crates/proto/src/validate.rs`.
  *
  * The server is authoritative; checking here only spares a round trip and lets the form
- * say what is wrong before anything is sent.
+ * say what is wrong before anything is sent. The server's look-alike rules (invisible
+ * characters, mixed scripts, the Unicode confusable skeleton) are not repeated here:
+ * they need Unicode tables, and the server's message says what is wrong.
  */
 
 /** Longest participant name, in characters (code points). */
@@ -54,7 +56,8 @@ export function validateName(raw) {
 
 /**
  * Checks a room name: 1 to 48 characters from letters, digits, `-` and `_`, so it fits in
- * a URL path unescaped. Room names are case-sensitive.
+ * a URL path unescaped. The server also refuses invisible characters and mixed scripts,
+ * and treats look-alike room names (e.g. `Physics` and `physics`) as one room.
  * @param {string} raw
  * @returns {{ok: true, value: string} | {ok: false, error: string}}
  */

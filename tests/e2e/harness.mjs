@@ -246,6 +246,8 @@ export async function startServer({ timeoutMs = 20_000, listen = '127.0.0.1:0', 
  * @property {import('playwright-core').BrowserContext} context
  * @property {import('playwright-core').Page} page
  * @property {LogBuffer} log Browser process output and page console.
+ * @property {string[]} cspViolations Content-Security-Policy violations any page of this
+ *   browser reported and no step has failed on yet (see `scenarioSteps`).
  * @property {() => number} pid The Chromium browser process id.
  * @property {(signal: NodeJS.Signals) => void} signalAll Signals the whole process tree.
  * @property {() => Promise<void>} close
@@ -278,6 +280,21 @@ export async function launchParticipant(label, { netns, args = [] } = {}) {
     permissions: ['camera', 'microphone'],
     viewport: { width: 1280, height: 720 },
   });
+  /** @type {string[]} */
+  const cspViolations = [];
+  // Every page of this browser (the meeting, the admin dashboard) reports what the
+  // server's Content-Security-Policy blocked; Chromium also logs each as a console error.
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}`);
+    });
+  });
+  context.on('console', (msg) => {
+    const text = msg.text();
+    if (/CSP violation|Content Security Policy/.test(text)) {
+      cspViolations.push(`${msg.page()?.url() ?? '?'}: ${text}`);
+    }
+  });
   const page = context.pages()[0] ?? (await context.newPage());
   page.on('console', (msg) => log.push(`console.${msg.type()}: ${msg.text()}`));
   page.on('pageerror', (err) => log.push(`pageerror: ${err.stack ?? err.message}`));
@@ -299,6 +316,7 @@ export async function launchParticipant(label, { netns, args = [] } = {}) {
     context,
     page,
     log,
+    cspViolations,
     pid,
     signalAll(signal) {
       const root = pid();
@@ -429,6 +447,8 @@ export async function joinByLink(p, server, room, name) {
  * Makes `step(name, body, {setsUp})`: a test that prints the server's and every
  * browser's logs when it fails. Steps share one scenario and run in order; once a step
  * marked `setsUp` fails, the later ones are skipped rather than failing for that reason.
+ * A step also fails when any browser reported a Content-Security-Policy violation
+ * during it: the server's policy must fit everything the client does.
  * @param {() => Server | undefined} server
  * @param {() => Participant[]} participants
  */
@@ -447,6 +467,10 @@ export function scenarioSteps(server, participants) {
       }
       try {
         await body();
+        const violations = participants().flatMap((p) => p.cspViolations.splice(0));
+        if (violations.length > 0) {
+          throw new Error(`Content-Security-Policy violations:\n${violations.join('\n')}`);
+        }
       } catch (err) {
         if (setsUp) {
           setupFailed = name;

@@ -5,9 +5,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
 use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
+
+use crate::origin::{Origin, OriginPolicy};
 
 /// lanmeet: self-hosted video meetings for a local network.
 #[derive(Debug, Parser)]
@@ -51,10 +53,19 @@ pub struct ServeArgs {
     /// [default: 10000].
     #[arg(long, value_name = "PORT")]
     pub udp_port: Option<u16>,
+    /// Address the media UDP sockets bind to [default: the IP of --listen, so a server
+    /// listening on 127.0.0.1 takes no media from the network; 0.0.0.0 binds all].
+    #[arg(long, value_name = "IP")]
+    pub udp_bind: Option<IpAddr>,
     /// Address browsers reach the media ports at; repeat for several. Replaces the
     /// automatically found local addresses.
     #[arg(long = "public-ip", value_name = "IP")]
     pub public_ips: Vec<IpAddr>,
+    /// Also accept the signaling WebSocket from pages of this origin (e.g.
+    /// https://meet.example.org, for a reverse proxy serving lanmeet under another name);
+    /// repeat for several. The server's own address is always accepted.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
     /// Number of media worker threads [default: one per CPU core].
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
@@ -157,8 +168,12 @@ pub struct Config {
     pub key: Option<PathBuf>,
     /// First media UDP port (0: any free port per worker).
     pub udp_port: u16,
+    /// Address the media sockets bind to; none: the IP of `listen`.
+    pub udp_bind: Option<IpAddr>,
     /// Addresses advertised as media candidates; empty: the machine's own addresses.
     pub public_ips: Vec<IpAddr>,
+    /// Origins besides the server's own whose pages may open the signaling WebSocket.
+    pub allowed_origins: Vec<String>,
     /// Media worker threads; 0: one per core.
     pub workers: usize,
     /// Heartbeat ping interval, milliseconds.
@@ -211,7 +226,9 @@ impl Default for Config {
             cert: None,
             key: None,
             udp_port: 10000,
+            udp_bind: None,
             public_ips: Vec::new(),
+            allowed_origins: Vec::new(),
             workers: 0,
             ping_interval_ms: 5000,
             peer_timeout_ms: 12000,
@@ -259,8 +276,14 @@ impl Config {
         if let Some(v) = args.udp_port {
             config.udp_port = v;
         }
+        if let Some(v) = args.udp_bind {
+            config.udp_bind = Some(v);
+        }
         if !args.public_ips.is_empty() {
             config.public_ips = args.public_ips;
+        }
+        if !args.allowed_origins.is_empty() {
+            config.allowed_origins = args.allowed_origins;
         }
         if let Some(v) = args.workers {
             config.workers = v;
@@ -344,6 +367,7 @@ impl Config {
         if self.audio_top_n == 0 {
             bail!("--audio-top-n must be at least 1");
         }
+        self.origin_policy()?;
         if self.udp_port != 0 && usize::from(self.udp_port) + self.worker_count() > 65536 {
             bail!("--udp-port leaves no room for one port per worker");
         }
@@ -357,6 +381,28 @@ impl Config {
         } else {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         }
+    }
+
+    /// The address the media UDP sockets bind to: `--udp-bind`, else the IP `--listen`
+    /// names. An unspecified listen address (`0.0.0.0` or `::`) binds all IPv4
+    /// interfaces, as the media candidates are IPv4.
+    pub fn media_bind_ip(&self) -> IpAddr {
+        match self.udp_bind {
+            Some(ip) => ip,
+            None if self.listen.ip().is_unspecified() => IpAddr::from([0, 0, 0, 0]),
+            None => self.listen.ip(),
+        }
+    }
+
+    /// Who may open the signaling WebSocket: the server's own origin and
+    /// `allowed_origins`.
+    pub fn origin_policy(&self) -> anyhow::Result<OriginPolicy> {
+        let allowed = self
+            .allowed_origins
+            .iter()
+            .map(|o| Origin::parse(o).map_err(|e| anyhow!("--allowed-origin: {e}")))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(OriginPolicy::new(allowed))
     }
 
     /// Heartbeat ping interval.
@@ -418,6 +464,47 @@ mod tests {
         assert!(parse(&["--audio-top-n", "0"]).is_err());
         let defaults = Config::default();
         assert_eq!((defaults.max_presenters, defaults.audio_top_n), (1, 8));
+    }
+
+    #[test]
+    fn allowed_origins_and_udp_bind_come_from_file_and_flags() {
+        let dir =
+            std::env::temp_dir().join(format!("lanmeet-config-origins-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("lanmeet.toml");
+        std::fs::write(
+            &file,
+            "allowed_origins = [\"https://meet.example.org\"]\nlisten = \"127.0.0.1:8443\"\n",
+        )
+        .expect("write");
+        let path = file.to_str().expect("utf-8 path");
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["lanmeet", "serve", "--config", path];
+            argv.extend_from_slice(extra);
+            let Command::Serve(args) = Cli::parse_from(argv).command;
+            Config::from_args(args)
+        };
+        let config = parse(&[]).expect("valid");
+        assert_eq!(config.allowed_origins, ["https://meet.example.org"]);
+        assert_eq!(config.media_bind_ip(), IpAddr::from([127, 0, 0, 1]));
+        let config = parse(&[
+            "--allowed-origin",
+            "https://a.example",
+            "--allowed-origin",
+            "http://b.example:8080",
+            "--udp-bind",
+            "0.0.0.0",
+        ])
+        .expect("valid");
+        assert_eq!(config.allowed_origins.len(), 2);
+        assert_eq!(config.media_bind_ip(), IpAddr::from([0, 0, 0, 0]));
+        let err = parse(&["--allowed-origin", "meet.example.org"]).expect_err("no scheme");
+        assert!(err.to_string().contains("--allowed-origin"), "{err}");
+        assert_eq!(
+            Config::default().media_bind_ip(),
+            IpAddr::from([0, 0, 0, 0]),
+            "listening everywhere binds media everywhere"
+        );
     }
 
     #[test]

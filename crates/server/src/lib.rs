@@ -4,6 +4,7 @@
 //! - [`config`]: settings from flags and an optional TOML file.
 //! - [`datadir`]: the locked data directory and the names lanmeet owns in it.
 //! - [`net`]: host name and local addresses.
+//! - [`origin`]: which web pages may open the signaling WebSocket.
 //! - [`tls`]: the given or generated HTTPS certificate.
 //! - [`redirect`]: plain HTTP on the HTTPS port answered with a redirect.
 //! - [`lifecycle`]: the shutdown signal and the tasks a shutdown waits for.
@@ -39,6 +40,7 @@ pub mod lifecycle;
 pub mod media;
 pub mod metrics;
 pub mod net;
+pub mod origin;
 pub mod redirect;
 pub mod rooms;
 pub mod signaling;
@@ -153,6 +155,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             counters,
         },
         files: files.clone(),
+        origins: Arc::new(config.origin_policy()?),
         admin: admin::AdminState {
             auth: Arc::new(admin::auth::AdminAuth::new(password)),
             monitor: monitor.clone(),
@@ -214,7 +217,8 @@ async fn serve_metrics(
 
 /// One media worker per configured worker, on consecutive UDP ports from `udp_port`.
 fn spawn_workers(config: &Config) -> anyhow::Result<Vec<media::WorkerHandle>> {
-    let candidate_ips = net::candidate_ips(&config.public_ips);
+    let bind = config.media_bind_ip();
+    let candidate_ips = net::candidate_ips(&config.public_ips, bind);
     (0..config.worker_count())
         .map(|i| {
             // `Config::check` guarantees that the ports fit.
@@ -225,7 +229,7 @@ fn spawn_workers(config: &Config) -> anyhow::Result<Vec<media::WorkerHandle>> {
             };
             media::spawn_worker(
                 i,
-                port,
+                SocketAddr::new(bind, port),
                 &candidate_ips,
                 config.audio_top_n,
                 config.bandwidth_estimation,

@@ -62,6 +62,14 @@ pub enum WorkerCommand {
         /// Who.
         id: ParticipantId,
     },
+    /// Signaling gave the participant a presenter's seat or took it back
+    /// ([`Sfu::set_presenting`]).
+    Presenter {
+        /// Who.
+        id: ParticipantId,
+        /// Whether it may share a screen now.
+        presenting: bool,
+    },
     /// A media message from the participant (or about it: a refused answer).
     Signal {
         /// Whose.
@@ -165,19 +173,19 @@ impl Drop for WorkerHandle {
     }
 }
 
-/// Starts worker `index`, binding UDP `port` (0: any) on all IPv4 interfaces and
-/// offering `candidate_ips` with the bound port. Each subscriber gets at most
+/// Starts worker `index`, binding UDP `bind` (port 0: any) and offering
+/// `candidate_ips` with the bound port. Each subscriber gets at most
 /// `audio_top_n` audio streams, the loudest; with `bandwidth_estimation`, its layers
 /// follow its estimated downlink.
 pub fn spawn_worker(
     index: usize,
-    port: u16,
+    bind: SocketAddr,
     candidate_ips: &[IpAddr],
     audio_top_n: usize,
     bandwidth_estimation: bool,
 ) -> anyhow::Result<WorkerHandle> {
-    let std_socket = std::net::UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], port)))
-        .with_context(|| format!("binding media UDP port {port}"))?;
+    let std_socket = std::net::UdpSocket::bind(bind)
+        .with_context(|| format!("binding media UDP address {bind}"))?;
     let port = std_socket.local_addr()?.port();
     // A burst from one publisher becomes one send per subscriber; while the worker sends,
     // arriving datagrams wait in the kernel. The default buffer (~200 KiB, ~90 video
@@ -327,6 +335,9 @@ impl Worker {
                 WorkerCommand::Leave { id } => {
                     self.outbound.remove(&id);
                     self.sfu.leave(now, id);
+                }
+                WorkerCommand::Presenter { id, presenting } => {
+                    self.sfu.set_presenting(id, presenting)
                 }
                 WorkerCommand::Signal { id, signal } => self.sfu.signal(now, id, signal),
             }

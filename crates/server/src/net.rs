@@ -20,13 +20,35 @@ pub fn local_ipv4s() -> Vec<IpAddr> {
     ips
 }
 
-/// Addresses to offer as media candidates: `--public-ip` if given, else the LAN
-/// addresses and loopback (so a browser on the server machine itself connects too).
-pub fn candidate_ips(public_ips: &[IpAddr]) -> Vec<IpAddr> {
+/// Addresses to offer as media candidates: `--public-ip` if given; else the address
+/// the media sockets are bound to (`bind`), when it is a specific one, since no other
+/// address reaches them; else the LAN addresses and loopback (so a browser on the
+/// server machine itself connects too).
+pub fn candidate_ips(public_ips: &[IpAddr], bind: IpAddr) -> Vec<IpAddr> {
     if !public_ips.is_empty() {
         return public_ips.to_vec();
+    }
+    if !bind.is_unspecified() {
+        return vec![bind];
     }
     let mut ips = local_ipv4s();
     ips.push(IpAddr::from([127, 0, 0, 1]));
     ips
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_follow_the_bound_address_unless_given() {
+        let loopback = IpAddr::from([127, 0, 0, 1]);
+        let lan = IpAddr::from([192, 168, 1, 20]);
+        let any = IpAddr::from([0, 0, 0, 0]);
+        assert_eq!(candidate_ips(&[], loopback), vec![loopback]);
+        assert_eq!(candidate_ips(&[lan], loopback), vec![lan]);
+        let all = candidate_ips(&[], any);
+        assert_eq!(all.last(), Some(&loopback));
+        assert_eq!(all[..all.len() - 1], local_ipv4s()[..]);
+    }
 }

@@ -52,6 +52,8 @@ pub struct Joined {
 
 struct Member {
     info: Participant,
+    /// Its name's key ([`validate::Name::key`]): no two members of a room share one.
+    key: String,
     /// Where its WebSocket comes from (admin only: never shown to participants).
     remote: Option<SocketAddr>,
     /// When it joined, milliseconds since the Unix epoch.
@@ -72,13 +74,19 @@ pub struct SessionInfo {
 }
 
 struct Room {
+    /// Its name's key ([`validate::Name::key`]).
+    key: String,
     worker: usize,
     members: BTreeMap<ParticipantId, Member>,
 }
 
 #[derive(Default)]
 struct Inner {
+    /// By the name the room was opened under.
     rooms: HashMap<String, Room>,
+    /// Room name key → the name the room was opened under: a join naming a room that
+    /// looks the same (`Physics`, `ｐｈｙｓｉｃｓ`) enters that room.
+    room_names: HashMap<String, String>,
     /// Bearer token → (room, participant).
     sessions: HashMap<String, (String, ParticipantId)>,
 }
@@ -175,6 +183,9 @@ impl Registry {
     }
 
     /// Puts `name` into `room`, creating the room on the least loaded worker if needed.
+    /// A room whose name looks the same as `room` (the same [`validate::Name::key`]) is
+    /// that room, and [`Joined::room`] gives its name; a name that looks the same as a
+    /// member's is taken.
     /// `resume` is the token of this client's previous session in the room: if the
     /// server still holds it (the old connection has not timed out yet), it is removed
     /// first so that its name is free.
@@ -190,11 +201,14 @@ impl Registry {
             code: ErrorCode::InvalidName,
             message,
         };
-        let room = validate::room_name(room).map_err(invalid)?.to_string();
-        let name = validate::participant_name(name)
-            .map_err(invalid)?
-            .to_string();
+        let room_name = validate::room_name(room).map_err(invalid)?;
+        let name = validate::participant_name(name).map_err(invalid)?;
         let mut inner = self.lock();
+        let room = inner
+            .room_names
+            .get(&room_name.key)
+            .cloned()
+            .unwrap_or(room_name.display);
         if let Some((old_room, old_id)) = resume.and_then(|t| inner.sessions.get(t)).cloned() {
             if old_room == room {
                 info!(id = %old_id, room, "replaced by its rejoin");
@@ -204,17 +218,16 @@ impl Registry {
                 }
             }
         }
-        let Inner { rooms, sessions } = &mut *inner;
+        let Inner {
+            rooms,
+            sessions,
+            room_names,
+        } = &mut *inner;
         if let Some(r) = rooms.get(&room) {
-            if r.members
-                .values()
-                .any(|m| m.info.name.to_lowercase() == name.to_lowercase())
-            {
+            if let Some(other) = r.members.values().find(|m| m.key == name.key) {
                 return Err(JoinError {
                     code: ErrorCode::NameTaken,
-                    message: format!(
-                        "Someone called \"{name}\" is already in room {room}. Please choose another name."
-                    ),
+                    message: name_taken_message(&name.display, &other.info.name, &room),
                 });
             }
         }
@@ -223,13 +236,17 @@ impl Registry {
             Some(r) => r.worker,
             None => least_loaded(rooms, self.workers.len()),
         };
-        let entry = rooms.entry(room.clone()).or_insert_with(|| Room {
-            worker,
-            members: BTreeMap::new(),
+        let entry = rooms.entry(room.clone()).or_insert_with(|| {
+            room_names.insert(room_name.key.clone(), room.clone());
+            Room {
+                key: room_name.key,
+                worker,
+                members: BTreeMap::new(),
+            }
         });
         let info = Participant {
             id,
-            name,
+            name: name.display,
             camera: true,
             microphone: true,
             screen: false,
@@ -247,6 +264,7 @@ impl Registry {
             id,
             Member {
                 info,
+                key: name.key,
                 remote,
                 joined_ms: crate::chat::now_ms(),
                 outbound: outbound.clone(),
@@ -281,7 +299,11 @@ impl Registry {
         id: ParticipantId,
         reason: LeaveReason,
     ) -> Option<Member> {
-        let Inner { rooms, sessions } = inner;
+        let Inner {
+            rooms,
+            sessions,
+            room_names,
+        } = inner;
         let r = rooms.get_mut(room)?;
         let member = r.members.remove(&id)?;
         sessions.remove(&member.token);
@@ -289,6 +311,7 @@ impl Registry {
         broadcast(&r.members, ServerMessage::ParticipantLeft { id, reason });
         info!(%id, room, ?reason, "left");
         if r.members.is_empty() {
+            room_names.remove(&r.key);
             rooms.remove(room);
             info!(room, "room closed");
         }
@@ -357,6 +380,12 @@ impl Registry {
         };
         m.info.screen = active;
         let participant = m.info.clone();
+        // The worker learns it before anyone hears of it, so the presenter's next
+        // publish offer (with its screen) finds the seat granted there too.
+        self.workers[r.worker].send(WorkerCommand::Presenter {
+            id,
+            presenting: active,
+        });
         info!(%id, room, active, "screen share");
         broadcast(
             &r.members,
@@ -479,6 +508,18 @@ pub fn new_token() -> String {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     hex::encode(bytes)
+}
+
+/// Why `wanted` cannot join `room`: `taken`, a member's name, looks the same.
+fn name_taken_message(wanted: &str, taken: &str, room: &str) -> String {
+    if wanted == taken {
+        format!("Someone called \"{taken}\" is already in room {room}. Please choose another name.")
+    } else {
+        format!(
+            "\"{wanted}\" looks the same as \"{taken}\", who is already in room {room}. \
+             Please choose another name."
+        )
+    }
 }
 
 /// "Ada is presenting. …" or "Ada, Grace and Alan are presenting. …".

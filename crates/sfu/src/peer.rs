@@ -53,7 +53,8 @@ impl Connection {
 pub(crate) struct PublishedTrack {
     pub mid: Mid,
     pub kind: MediaKind,
-    /// Camera, microphone or screen, as the browser declared it.
+    /// Camera, microphone or screen, as the browser declared it when it was added (a
+    /// screen only while presenting: see `Sfu::publish_offer`).
     pub source: TrackSource,
     /// The simulcast layers (one without simulcast), their rates and sizes.
     pub layers: Layers,
@@ -90,6 +91,9 @@ pub(crate) struct Peer {
     pub params_by_pt: Vec<(u8, PayloadParams)>,
     /// What the browser said each publish mid carries.
     pub declared: Vec<(Mid, TrackSource)>,
+    /// Whether signaling gave it a presenter's seat (`screen_share`): only then may it
+    /// add a screen track, and only then is its screen forwarded.
+    pub presenting: bool,
     /// The subscribe connection's downlink: its estimate, loss and budget.
     pub downlink: Downlink,
     /// How its connections are doing, as str0m last reported.
@@ -97,6 +101,49 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
+    /// Whether a publish offer declaring `tracks` may go ahead as far as screens go: a
+    /// screen track new to the connection needs the presenter's seat (signaling's
+    /// `screen_share`, see `Sfu::set_presenting`), and one connection carries at most one
+    /// screen, ever. A screen section kept from an earlier share may stay declared: it is
+    /// not forwarded while the seat is not held. The error is the text for the client.
+    pub(crate) fn screens_allowed(
+        &self,
+        tracks: &[lanmeet_proto::PublishedTrack],
+    ) -> Result<(), String> {
+        let screens: Vec<&str> = tracks
+            .iter()
+            .filter(|t| t.source == TrackSource::Screen)
+            .map(|t| t.mid.as_str())
+            .collect();
+        if screens.len() > 1 {
+            return Err(format!(
+                "A publish offer may carry one screen, not {}: the offer is refused.",
+                screens.len()
+            ));
+        }
+        let Some(mid) = screens.first() else {
+            return Ok(());
+        };
+        let kept = self
+            .tracks
+            .iter()
+            .find(|t| t.source == TrackSource::Screen)
+            .map(|t| t.mid.to_string());
+        match kept {
+            Some(kept) if kept != *mid => Err(format!(
+                "This connection already carries a screen (section {kept}); a second one \
+                 (section {mid}) is refused."
+            )),
+            Some(_) => Ok(()),
+            None if self.presenting => Ok(()),
+            None => Err(
+                "A screen track needs the presenter's seat: send screen_share first \
+                 and wait for the confirmation. The offer is refused."
+                    .into(),
+            ),
+        }
+    }
+
     pub(crate) fn connection(&mut self, leg: Leg) -> Option<&mut Connection> {
         match leg {
             Leg::Publish => self.publish.as_mut(),

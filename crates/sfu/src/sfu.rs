@@ -263,6 +263,7 @@ impl Sfu {
                 negotiation: Negotiation::default(),
                 params_by_pt: Vec::new(),
                 declared: Vec::new(),
+                presenting: false,
                 downlink: Downlink::new(
                     now,
                     self.config.bandwidth_estimation,
@@ -339,8 +340,11 @@ impl Sfu {
             Ok(o) => o,
             Err(e) => return self.signal_error(id, ErrorCode::BadSdp, format!("bad offer: {e}")),
         };
-        if !self.peers.contains_key(&id) {
+        let Some(peer) = self.peers.get(&id) else {
             return;
+        };
+        if let Err(message) = peer.screens_allowed(tracks) {
+            return self.signal_error(id, ErrorCode::WrongState, message);
         }
         let rtc = self.new_rtc(now, Leg::Publish, &[]);
         let Some(peer) = self.peers.get_mut(&id) else {
@@ -936,6 +940,17 @@ impl Sfu {
         }
     }
 
+    /// Signaling gave participant `id` a presenter's seat (`true`) or took it back: the
+    /// server's own record of who shares a screen, so that neither a label in a publish
+    /// offer nor a screen track kept from an earlier share can get around
+    /// `--max-presenters`.
+    pub fn set_presenting(&mut self, id: ParticipantId, presenting: bool) {
+        if let Some(peer) = self.peers.get_mut(&id) {
+            debug!(%id, presenting, "presenter seat");
+            peer.presenting = presenting;
+        }
+    }
+
     /// Writes one publisher packet to every subscriber of its track.
     fn forward_rtp(&mut self, now: Instant, source: ParticipantId, packet: RtpPacket) {
         let Some(ingress) = self.ingress(now, source, &packet) else {
@@ -950,6 +965,12 @@ impl Sfu {
             .received
             .get_mut(ingress.class)
             .add(packet.payload.len());
+        if ingress.class == MediaClass::Screen
+            && !self.peers.get(&source).is_some_and(|p| p.presenting)
+        {
+            // A screen kept on the connection after its share ended: nobody sees it.
+            return;
+        }
         if let Some(layer) = self.fan_out(now, source, &packet, &ingress) {
             self.request_keyframe(now, source, ingress.mid, Some(layer));
         }

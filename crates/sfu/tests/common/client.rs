@@ -251,6 +251,8 @@ pub struct SimClient {
     pub subscribe_addr: SocketAddr,
     /// The publish connection, once publishing.
     pub publish: Option<ClientConn>,
+    /// The mid of each section of the publish offer: audio, video, then any extra video.
+    pub publish_mids: Vec<Mid>,
     /// The subscribe connection, once the SFU offered one.
     pub subscribe: Option<ClientConn>,
     /// Camera and microphone, once publishing.
@@ -300,6 +302,7 @@ impl SimClient {
             publish_addr,
             subscribe_addr,
             publish: None,
+            publish_mids: Vec::new(),
             subscribe: None,
             source: None,
             received: Vec::new(),
@@ -325,13 +328,16 @@ impl SimClient {
 
     /// Creates the publish connection and returns its SDP offer: sendonly audio and
     /// video, like `getUserMedia` + `addTransceiver(.., {direction: "sendonly"})`. The
-    /// video is sent as `encodings` (simulcast when they have rids).
+    /// video is sent as `encodings` (simulcast when they have rids). `extra_videos`
+    /// more sendonly video sections follow (a screen, or a forged second one); nothing
+    /// is sent on them. [`SimClient::publish_mids`] lists every section's mid.
     pub fn publish_offer(
         &mut self,
         crypto: &Arc<CryptoProvider>,
         now: Instant,
         policy: KeyframePolicy,
         encodings: &[Encoding],
+        extra_videos: usize,
     ) -> String {
         let mut conn = ClientConn::new(crypto, self.publish_addr, now);
         let stream = format!("{}-stream", self.name);
@@ -354,10 +360,20 @@ impl SimClient {
         let video_mid = change.add_media(
             MediaKind::Video,
             Direction::SendOnly,
-            Some(stream),
+            Some(stream.clone()),
             Some(format!("{}-cam", self.name)),
             simulcast,
         );
+        self.publish_mids = vec![audio_mid, video_mid];
+        for n in 0..extra_videos {
+            self.publish_mids.push(change.add_media(
+                MediaKind::Video,
+                Direction::SendOnly,
+                Some(stream.clone()),
+                Some(format!("{}-video-{n}", self.name)),
+                None,
+            ));
+        }
         let (offer, pending) = change
             .apply()
             .expect("adding media always changes the session");

@@ -25,7 +25,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lanmeet_proto::{ClientMessage, MediaSignal, TrackKind, TrackView};
+use lanmeet_proto::{
+    ClientMessage, MediaSignal, PublishedTrack, TrackKind, TrackSource, TrackView,
+};
 use lanmeet_sfu::str0m::config::CryptoProvider;
 use lanmeet_sfu::{Output, ParticipantId, ServerMessage, Sfu, SfuConfig};
 
@@ -153,19 +155,44 @@ impl World {
     }
 
     fn publish_encodings(&mut self, name: &str, policy: KeyframePolicy, encodings: &[Encoding]) {
+        self.publish_declared(name, policy, encodings, 0, &[]);
+    }
+
+    /// `name` publishes microphone, camera (`encodings`) and `extra_videos` more video
+    /// sections, and its offer's `tracks` declares the sections' sources in that order
+    /// (`sources` may be shorter: the rest go undeclared). Nothing is sent on the extra
+    /// sections; declaring the camera's section a screen sends "screen" video.
+    pub fn publish_declared(
+        &mut self,
+        name: &str,
+        policy: KeyframePolicy,
+        encodings: &[Encoding],
+        extra_videos: usize,
+        sources: &[TrackSource],
+    ) {
         let now = self.now;
         let crypto = self.crypto.clone();
         let client = self.client_mut(name);
         let id = client.id;
-        let offer = client.publish_offer(&crypto, now, policy, encodings);
-        self.sfu.signal(
-            now,
-            id,
-            MediaSignal::PublishOffer {
-                sdp: offer,
-                tracks: Vec::new(),
-            },
-        );
+        let offer = client.publish_offer(&crypto, now, policy, encodings, extra_videos);
+        let tracks = client
+            .publish_mids
+            .iter()
+            .zip(sources)
+            .map(|(mid, source)| PublishedTrack {
+                mid: mid.to_string(),
+                source: *source,
+            })
+            .collect();
+        self.sfu
+            .signal(now, id, MediaSignal::PublishOffer { sdp: offer, tracks });
+        self.drain_sfu(false);
+    }
+
+    /// Signaling gives `name` a presenter's seat, or takes it back.
+    pub fn set_presenting(&mut self, name: &str, presenting: bool) {
+        let id = self.id(name);
+        self.sfu.set_presenting(id, presenting);
         self.drain_sfu(false);
     }
 
