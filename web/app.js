@@ -71,9 +71,10 @@ function rememberName(name) {
  * @param {string} room
  */
 function errorText(error, name, room) {
-  if (error.code === 'name_taken') {
+  if (error.code === 'name_taken' && !error.message) {
     return `The name \u201c${name}\u201d is already taken in room ${room}. Please choose another name.`;
   }
+  // The server's own words say more: a look-alike name names the one it looks like.
   return error.message || `The server refused: ${error.code}.`;
 }
 

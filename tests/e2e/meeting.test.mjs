@@ -587,7 +587,7 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
     await D.page.goto(`${server.url}r/${ROOM}?name=A`);
     await pressJoin(D.page);
     const alert = D.page.getByRole('alert');
-    await alert.filter({ hasText: /taken/i }).waitFor({ state: 'visible', timeout: 10_000 });
+    await alert.filter({ hasText: /already in room/i }).waitFor({ state: 'visible', timeout: 10_000 });
     console.log(`duplicate-name alert: ${await alert.textContent()}`);
     assert.equal(await D.page.getByLabel('Name').inputValue(), 'A', 'the name stays in the form for fixing');
 
