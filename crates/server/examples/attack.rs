@@ -49,13 +49,13 @@ async fn ws_from(addr: SocketAddr, source: &str, recv_buffer: Option<u32>) -> Op
         socket.set_recv_buffer_size(size).ok()?;
     }
     socket.bind(format!("{source}:0").parse().ok()?).ok()?;
-    let stream = tokio::time::timeout(Duration::from_secs(5), socket.connect(addr))
+    let stream = tokio::time::timeout(Duration::from_secs(2), socket.connect(addr))
         .await
         .ok()?
         .ok()?;
     let url = format!("ws://{addr}/ws");
     let upgrade = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream));
-    let (ws, _) = tokio::time::timeout(Duration::from_secs(5), upgrade)
+    let (ws, _) = tokio::time::timeout(Duration::from_secs(2), upgrade)
         .await
         .ok()?
         .ok()?;
@@ -255,7 +255,11 @@ async fn connections(addr: SocketAddr, pid: u32) {
     let started = Instant::now();
     // 500 WebSockets that never join but answer pings (their reader answers them).
     let mut idle = Vec::new();
+    let phase = Instant::now();
     for _ in 0..500 {
+        if phase.elapsed() > Duration::from_secs(20) {
+            break;
+        }
         match ws_from(addr, "127.0.0.1", None).await {
             Some(ws) => {
                 let (tx, mut rx) = ws.split();
@@ -269,8 +273,17 @@ async fn connections(addr: SocketAddr, pid: u32) {
     }
     let ws_opened = idle.len();
     // 600 unfinished requests, one more header line every 5 s.
+    println!(
+        "t={:.1}s: {} idle WebSockets open",
+        started.elapsed().as_secs_f64(),
+        idle.len()
+    );
     let mut slow = Vec::new();
+    let phase = Instant::now();
     for _ in 0..600 {
+        if phase.elapsed() > Duration::from_secs(20) {
+            break;
+        }
         let socket = TcpSocket::new_v4().expect("socket");
         socket
             .bind("127.0.0.1:0".parse().expect("addr"))
@@ -295,11 +308,22 @@ async fn connections(addr: SocketAddr, pid: u32) {
     });
     // 200 pre-join sockets each sending one 1,000 KiB frame.
     let frame = format!(r#"{{"type":"chat","text":"{}"}}"#, "a".repeat(1000 * 1024));
+    println!(
+        "t={:.1}s: {slow_opened} unfinished requests open",
+        started.elapsed().as_secs_f64()
+    );
     let mut big = Vec::new();
+    let phase = Instant::now();
     for _ in 0..200 {
-        if let Some(mut ws) = ws_from(addr, "127.0.0.1", None).await {
-            let _ = ws.send(Message::Text(frame.clone().into())).await;
-            big.push(ws);
+        if phase.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        match ws_from(addr, "127.0.0.1", None).await {
+            Some(mut ws) => {
+                let _ = ws.send(Message::Text(frame.clone().into())).await;
+                big.push(ws);
+            }
+            None => break,
         }
     }
     let rss_after_frames = probe.sample();
@@ -456,10 +480,28 @@ async fn media_state(addr: SocketAddr, pid: u32) {
     }
     let sent_in = started.elapsed();
     probe.sample();
+    // The attacker's last message is a chat: the victim counts the updates it was sent
+    // until that arrives, then times its own round trip.
+    let done = serde_json::to_string(&ClientMessage::Chat {
+        text: "flood done".into(),
+        to: Vec::new(),
+    })
+    .expect("serializes");
+    let _ = tx.send(Message::Text(done.into())).await;
+    let mut updates = 0;
+    let counting = Instant::now();
+    while let Some(msg) = next(&mut victim, Duration::from_secs(30)).await {
+        match msg {
+            ServerMessage::ParticipantUpdated { .. } => updates += 1,
+            ServerMessage::Chat { message } if message.text == "flood done" => break,
+            _ => {}
+        }
+    }
+    let counted_in = counting.elapsed();
     let during = chat_round_trip(&mut victim, "during", Duration::from_secs(30)).await;
     probe.sample();
     println!(
-        "media-state: 20000 media_state/screen_share sent in {sent_in:?}; victim chat round trip baseline {baseline:?}, right after the flood {during:?}; rss start {:.0} MB, peak {:.0} MB",
+        "media-state: 20000 media_state/screen_share sent in {sent_in:?}; the victim was sent {updates} participant_updated (read in {counted_in:?}); victim chat round trip baseline {baseline:?}, right after the flood {during:?}; rss start {:.0} MB, peak {:.0} MB",
         probe.rss_start, probe.rss_peak
     );
     drain.abort();

@@ -88,8 +88,8 @@ const RATES: [(&str, Rate); 7] = [
     (
         "invalid",
         Rate {
-            burst: 10,
-            rate: 2.0,
+            burst: 50,
+            rate: 10.0,
         },
     ),
 ];

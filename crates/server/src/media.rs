@@ -330,8 +330,9 @@ impl Worker {
             woke = Instant::now();
             // Commands and datagrams take turns: at most COMMAND_BUDGET of commands,
             // then the socket, so a flood of offers cannot starve the media.
+            let mut turn = woke;
             loop {
-                let more = match self.handle_commands(woke + COMMAND_BUDGET) {
+                let more = match self.handle_commands(turn + COMMAND_BUDGET) {
                     Some(more) => more,
                     None => return Ok(()),
                 };
@@ -340,7 +341,7 @@ impl Worker {
                     break;
                 }
                 self.flush_outputs();
-                woke = Instant::now();
+                turn = Instant::now();
             }
             let now = Instant::now();
             self.sfu.handle_timeout(now);
