@@ -195,9 +195,9 @@ mod tests {
             per_address: 2,
         });
         let (a, b, c): (IpAddr, IpAddr, IpAddr) = (
-            "10.0.0.1".parse().unwrap(),
-            "10.0.0.2".parse().unwrap(),
-            "10.0.0.3".parse().unwrap(),
+            "10.0.0.1".parse().expect("an address"),
+            "10.0.0.2".parse().expect("an address"),
+            "10.0.0.3".parse().expect("an address"),
         );
         let a1 = admission.admit(a).expect("first");
         let _a2 = admission.admit(a).expect("second");

@@ -212,7 +212,9 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(rates.allow("publish_offer", t0), Ok(()));
         }
-        let refused = rates.allow("publish_offer", t0).unwrap_err();
+        let refused = rates
+            .allow("publish_offer", t0)
+            .expect_err("over the burst");
         assert_eq!(refused.kind, "publish_offer");
         assert!(refused.message().contains("at most 2 per second"));
         // Buckets are separate; unlimited types always pass.
@@ -230,7 +232,10 @@ mod tests {
     fn joins_are_limited_per_address() {
         let t0 = Instant::now();
         let joins = JoinRates::new(2, 1.0);
-        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let (a, b): (IpAddr, IpAddr) = (
+            "10.0.0.1".parse().expect("an address"),
+            "10.0.0.2".parse().expect("an address"),
+        );
         assert!(joins.allow(a, t0).is_ok() && joins.allow(a, t0).is_ok());
         assert_eq!(joins.allow(a, t0), Err(1.0));
         assert!(joins.allow(b, t0).is_ok());

@@ -113,7 +113,7 @@ async fn a_participant_that_stops_reading_is_removed_while_the_others_keep_recei
         c.chat_rate = 100_000.0;
     })
     .await;
-    let (mut ada, _) = join(&server, "lab", "Ada").await;
+    let (ada, _) = join(&server, "lab", "Ada").await;
     let (mut grace, _) = join(&server, "lab", "Grace").await;
     // Mallory joins and never reads again.
     let mut mallory = connect_from(&server, "127.0.0.1", Some(4096)).await;
