@@ -167,6 +167,9 @@ class Server:
             self.proc = start([SERVER_BIN, "serve", "--http",
                                "--listen", f"{SRV_IP}:8080", "--udp-port", "10000",
                                "--public-ip", SRV_IP, "--workers", "1",
+                               # All simulated participants share one address.
+                               "--max-connections-per-ip", "4000",
+                               "--join-burst", "1000", "--join-rate", "1000",
                                # A folder of its own: the server log beside it
                                # would make the directory not lanmeet's.
                                "--data-dir", os.path.join(self.tmp, "data")],
@@ -560,7 +563,7 @@ def write_report(results, prof, date, commit):
 
     w("## Commands\n")
     w("Servers (in namespace lmb-srv, `taskset -c 0`):\n")
-    w("```\nlanmeet serve --http --listen 10.77.0.1:8080 --udp-port 10000 --public-ip 10.77.0.1 --workers 1 --data-dir TMP")
+    w("```\nlanmeet serve --http --listen 10.77.0.1:8080 --udp-port 10000 --public-ip 10.77.0.1 --workers 1 --max-connections-per-ip 4000 --join-burst 1000 --join-rate 1000 --data-dir TMP")
     w("lanmeet-relay 10.77.0.1:9000")
     w("janus --configs-folder TMP/janus --config TMP/janus/janus.jcfg --disable-colors\n```\n")
     w("Janus's config folder is generated per run (`janus_config` in `bench/bench.py`): "

@@ -182,6 +182,11 @@ export async function startServer({ timeoutMs = 20_000, listen = '127.0.0.1:0', 
     '--udp-port', '0',
     ...publicIps.flatMap((ip) => ['--public-ip', ip]),
     '--data-dir', dataDir,
+    // Every browser and the load generator come from one address (loopback): the
+    // per-address limits are tested in crates/server/tests/hardening_bounds.rs.
+    '--max-connections-per-ip', '4000',
+    '--join-burst', '1000',
+    '--join-rate', '1000',
   ];
   const log = new LogBuffer('server', 2000);
   log.push(`$ ${SERVER_BIN} ${args.join(' ')}`);

@@ -246,6 +246,11 @@ impl RateLimiter {
         }
     }
 
+    /// When a token was last asked for.
+    pub fn last(&self) -> Instant {
+        self.last
+    }
+
     /// Takes one token if available.
     pub fn allow(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();

@@ -139,6 +139,34 @@ pub struct ServeArgs {
     /// 127.0.0.1:9100, for a Prometheus on the same machine or network).
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Messages waiting for one participant's socket, at most; a participant whose
+    /// queue fills up is removed [default: 512].
+    #[arg(long, value_name = "N")]
+    pub outbound_queue: Option<usize>,
+    /// The longest one write to a participant's socket may take before it is removed,
+    /// in milliseconds [default: 5000].
+    #[arg(long, value_name = "MS")]
+    pub send_timeout_ms: Option<u64>,
+    /// Time from opening the WebSocket to `join`, in milliseconds [default: 10000].
+    #[arg(long, value_name = "MS")]
+    pub join_timeout_ms: Option<u64>,
+    /// Time a client has to send a request's headers, also the idle time after which
+    /// a kept-alive HTTP connection is closed, in milliseconds [default: 10000].
+    #[arg(long, value_name = "MS")]
+    pub header_timeout_ms: Option<u64>,
+    /// Open TCP connections at most (HTTP and WebSocket) [default: 4096, less if the
+    /// file-descriptor limit is lower].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Open TCP connections from one IP address at most [default: 64].
+    #[arg(long, value_name = "N")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Joins from one IP address in a burst [default: 20].
+    #[arg(long, value_name = "N")]
+    pub join_burst: Option<u32>,
+    /// Sustained joins per second from one IP address [default: 2].
+    #[arg(long, value_name = "N")]
+    pub join_rate: Option<f64>,
 }
 
 /// A secret string: shown as `***` in debug output, so logging a config leaks nothing.
@@ -215,6 +243,22 @@ pub struct Config {
     pub admin_password: Option<Secret>,
     /// Address for `/metrics` without authentication, if any.
     pub metrics_listen: Option<SocketAddr>,
+    /// Messages waiting for one participant's socket, at most.
+    pub outbound_queue: usize,
+    /// Longest write to a participant's socket, milliseconds.
+    pub send_timeout_ms: u64,
+    /// Time from WebSocket upgrade to `join`, milliseconds.
+    pub join_timeout_ms: u64,
+    /// Time to send request headers (and keep-alive idle time), milliseconds.
+    pub header_timeout_ms: u64,
+    /// Open TCP connections at most.
+    pub max_connections: usize,
+    /// Open TCP connections from one IP address at most.
+    pub max_connections_per_ip: usize,
+    /// Joins from one IP address in a burst.
+    pub join_burst: u32,
+    /// Sustained joins per second from one IP address.
+    pub join_rate: f64,
 }
 
 impl Default for Config {
@@ -249,6 +293,14 @@ impl Default for Config {
             bandwidth_estimation: true,
             admin_password: None,
             metrics_listen: None,
+            outbound_queue: 512,
+            send_timeout_ms: 5000,
+            join_timeout_ms: 10_000,
+            header_timeout_ms: 10_000,
+            max_connections: 4096,
+            max_connections_per_ip: 64,
+            join_burst: 20,
+            join_rate: 2.0,
         }
     }
 }
@@ -324,7 +376,15 @@ impl Config {
             upload_burst,
             upload_rate,
             max_presenters,
-            audio_top_n
+            audio_top_n,
+            outbound_queue,
+            send_timeout_ms,
+            join_timeout_ms,
+            header_timeout_ms,
+            max_connections,
+            max_connections_per_ip,
+            join_burst,
+            join_rate
         );
         config.check()?;
         Ok(config)
@@ -368,6 +428,18 @@ impl Config {
             bail!("--audio-top-n must be at least 1");
         }
         self.origin_policy()?;
+        let bounds = [
+            self.outbound_queue as u64,
+            self.send_timeout_ms,
+            self.join_timeout_ms,
+            self.header_timeout_ms,
+            self.max_connections as u64,
+            self.max_connections_per_ip as u64,
+            u64::from(self.join_burst),
+        ];
+        if bounds.contains(&0) || self.join_rate <= 0.0 {
+            bail!("connection and signaling limits must be above 0");
+        }
         if self.udp_port != 0 && usize::from(self.udp_port) + self.worker_count() > 65536 {
             bail!("--udp-port leaves no room for one port per worker");
         }
@@ -413,6 +485,20 @@ impl Config {
     /// Silence after which a participant is removed.
     pub fn peer_timeout(&self) -> Duration {
         Duration::from_millis(self.peer_timeout_ms)
+    }
+
+    /// Queue size, send timeout and join deadline of each participant's actor.
+    pub fn signaling_limits(&self) -> crate::limits::SignalingLimits {
+        crate::limits::SignalingLimits {
+            outbound_queue: self.outbound_queue,
+            send_timeout: Duration::from_millis(self.send_timeout_ms),
+            join_timeout: Duration::from_millis(self.join_timeout_ms),
+        }
+    }
+
+    /// Time to send request headers, and keep-alive idle time.
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms)
     }
 }
 

@@ -5,6 +5,9 @@
 //! - [`datadir`]: the locked data directory and the names lanmeet owns in it.
 //! - [`net`]: host name and local addresses.
 //! - [`origin`]: which web pages may open the signaling WebSocket.
+//! - [`admission`]: caps on open connections, in total and per address.
+//! - [`limits`]: what one participant may make the server do (rates, queue, deadlines).
+//! - [`outbound`]: each participant's bounded outbound queue.
 //! - [`tls`]: the given or generated HTTPS certificate.
 //! - [`redirect`]: plain HTTP on the HTTPS port answered with a redirect.
 //! - [`lifecycle`]: the shutdown signal and the tasks a shutdown waits for.
@@ -32,15 +35,18 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 pub mod admin;
+pub mod admission;
 pub mod chat;
 pub mod config;
 pub mod datadir;
 pub mod files;
 pub mod lifecycle;
+pub mod limits;
 pub mod media;
 pub mod metrics;
 pub mod net;
 pub mod origin;
+pub mod outbound;
 pub mod redirect;
 pub mod rooms;
 pub mod signaling;
@@ -153,6 +159,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             },
             lifecycle: lifecycle.clone(),
             counters,
+            limits: config.signaling_limits(),
+            joins: Arc::new(limits::JoinRates::new(config.join_burst, config.join_rate)),
         },
         files: files.clone(),
         origins: Arc::new(config.origin_policy()?),
@@ -167,7 +175,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         Some(addr) => Some(serve_metrics(addr, monitor, lifecycle.clone()).await?),
         None => None,
     };
-    let listener = Listener::bind(&config).await?;
+    let mut listener = Listener::bind(&config).await?;
+    listener.connections = admission::ConnectionLimits {
+        total: connection_cap(config.max_connections),
+        per_address: config.max_connections_per_ip,
+    };
     let (addr, scheme) = (listener.addr, listener.scheme());
     let teardown = Teardown {
         registry: registry.clone(),
@@ -291,11 +303,43 @@ async fn run_retention(files: Arc<files::Files>, chat: Arc<chat::Chat>, lifecycl
     }
 }
 
-/// The bound HTTP(S) socket, with the TLS configuration for HTTPS.
+/// File descriptors kept free of connections: database, shared files being written or
+/// read, media sockets, the log.
+const FD_RESERVE: u64 = 256;
+
+/// Raises the soft limit on open files to the hard limit (often 1,024 soft against a far
+/// higher hard limit) and returns the connection cap: `wanted`, or less if the limit
+/// leaves no room for it beside [`FD_RESERVE`].
+fn connection_cap(wanted: usize) -> usize {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            info!(limit, "open-file limit raised to the hard limit");
+            limit
+        }
+        Err(e) => {
+            let limit = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
+            warn!(limit, "cannot raise the open-file limit: {e}");
+            limit
+        }
+    };
+    let room = usize::try_from(limit.saturating_sub(FD_RESERVE).max(16)).unwrap_or(usize::MAX);
+    if room < wanted {
+        warn!(
+            max_connections = room,
+            wanted, "the open-file limit allows fewer connections than --max-connections"
+        );
+    }
+    wanted.min(room)
+}
+
+/// The bound HTTP(S) socket, with the TLS configuration for HTTPS and the caps and
+/// timeouts of its connections.
 struct Listener {
     socket: std::net::TcpListener,
     addr: SocketAddr,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    connections: admission::ConnectionLimits,
+    header_timeout: Duration,
 }
 
 impl Listener {
@@ -316,7 +360,16 @@ impl Listener {
                 .with_context(|| format!("loading certificate {}", files.cert.display()))?;
             Some(tls)
         };
-        Ok(Listener { socket, addr, tls })
+        Ok(Listener {
+            socket,
+            addr,
+            tls,
+            connections: admission::ConnectionLimits {
+                total: config.max_connections,
+                per_address: config.max_connections_per_ip,
+            },
+            header_timeout: config.header_timeout(),
+        })
     }
 
     fn scheme(&self) -> &'static str {
@@ -372,32 +425,51 @@ async fn run(
 }
 
 /// Serves HTTP(S) on `listener` until the lifecycle shuts down; then stops accepting.
+///
+/// Every connection is admitted under the caps first ([`admission`]); then it has the
+/// TLS handshake timeout (10 s) and the header timeout for each request's headers,
+/// which also closes a kept-alive connection idle that long. HTTP/2 connections are
+/// pinged and closed when they stop answering.
 async fn serve(listener: Listener, app: Router, lifecycle: Lifecycle) -> anyhow::Result<()> {
+    use hyper_util::rt::TokioTimer;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        lifecycle.shutting_down().await;
+        stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
+    });
+    let admit = admission::Admit(admission::Admission::new(listener.connections));
+    let make_service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let configure = |builder: &mut hyper_util::server::conn::auto::Builder<_>| {
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(listener.header_timeout);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(listener.header_timeout)
+            .keep_alive_timeout(listener.header_timeout);
+    };
     match listener.tls {
         None => {
-            let socket = tokio::net::TcpListener::from_std(listener.socket)?;
-            axum::serve(
-                socket,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { lifecycle.shutting_down().await })
-            .await
-            .context("HTTP server failed")
+            let mut server = axum_server::from_tcp(listener.socket).acceptor(admit);
+            configure(server.http_builder());
+            server
+                .handle(handle)
+                .serve(make_service)
+                .await
+                .context("HTTP server failed")
         }
         Some(tls) => {
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                lifecycle.shutting_down().await;
-                stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
-            });
             // Plain HTTP requests on this port get a redirect to HTTPS, not silence.
             let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
-                .acceptor(redirect::RedirectPlainHttp);
-            axum_server::from_tcp(listener.socket)
-                .acceptor(acceptor)
+                .acceptor(redirect::RedirectPlainHttp(admit));
+            let mut server = axum_server::from_tcp(listener.socket).acceptor(acceptor);
+            configure(server.http_builder());
+            server
                 .handle(handle)
-                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                .serve(make_service)
                 .await
                 .context("HTTPS server failed")
         }

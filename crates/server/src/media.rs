@@ -13,11 +13,11 @@
 //! (`UDP_SEGMENT`): a publisher's video frame, forwarded to a subscriber, is one system
 //! call instead of six.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -28,10 +28,10 @@ use lanmeet_sfu::{Flow, Output, ParticipantStats, Sfu, SfuConfig, SfuStats};
 use mio::{Events, Interest, Poll, Token, Waker};
 use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState};
 use str0m::net::Transmit;
-use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, info_span, warn};
 
 use crate::metrics::latency::LatencyHistogram;
+use crate::outbound::Outbound;
 
 /// What a worker tells a participant's signaling task.
 #[derive(Debug)]
@@ -45,7 +45,8 @@ pub enum ToParticipant {
     Replaced,
 }
 
-/// A request from signaling to a worker.
+/// A request from signaling to a worker. Leaving has a channel of its own (see
+/// [`WorkerHandle::leave`]).
 #[derive(Debug)]
 pub enum WorkerCommand {
     /// A participant joined a room on this worker.
@@ -55,12 +56,7 @@ pub enum WorkerCommand {
         /// Who.
         id: ParticipantId,
         /// Where to send its signaling messages.
-        outbound: UnboundedSender<ToParticipant>,
-    },
-    /// A participant left.
-    Leave {
-        /// Who.
-        id: ParticipantId,
+        outbound: Outbound,
     },
     /// Signaling gave the participant a presenter's seat or took it back
     /// ([`Sfu::set_presenting`]).
@@ -120,10 +116,27 @@ const BATCH: usize = 32;
 const SLOT: usize = 64 * 1024;
 /// Largest UDP GSO message: the UDP length field's limit, less headers.
 const GSO_BYTES: usize = 65_000;
+/// Commands (joins and media messages) waiting for a worker, at most. A flood from
+/// clients fills it and further commands are refused ([`WorkerBusy`]) instead of
+/// queueing without bound; the per-participant rate limits keep real clients far below.
+pub const COMMAND_QUEUE: usize = 1024;
+/// The longest a worker spends on commands before it reads its socket again: an offer
+/// costs about a millisecond, and media waiting in the kernel must not wait for a
+/// thousand of them.
+const COMMAND_BUDGET: Duration = Duration::from_millis(5);
+
+/// A command refused because the worker's queue is full.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("The media server is busy; try again in a moment.")]
+pub struct WorkerBusy;
 
 /// The signaling side's handle on a worker.
 pub struct WorkerHandle {
-    commands: Sender<WorkerCommand>,
+    commands: SyncSender<WorkerCommand>,
+    /// Leaves are never refused (a refused leave would keep a participant's media
+    /// alive), so they have an unbounded channel: it holds at most one leave per
+    /// participant that joined.
+    leaves: Sender<ParticipantId>,
     waker: Arc<Waker>,
     /// The worker's UDP address (the bound port).
     pub port: u16,
@@ -133,14 +146,24 @@ pub struct WorkerHandle {
 }
 
 impl WorkerHandle {
-    /// Sends a command; returns false if the worker is gone.
-    pub fn send(&self, command: WorkerCommand) -> bool {
-        if self.commands.send(command).is_err() {
-            return false;
+    /// Queues a command without waiting; refused when the worker's queue is full. A
+    /// stopped worker drops it (the server is shutting down).
+    pub fn try_send(&self, command: WorkerCommand) -> Result<(), WorkerBusy> {
+        match self.commands.try_send(command) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(WorkerBusy),
+            Err(TrySendError::Disconnected(_)) => return Ok(()),
         }
         // A failed wake only delays the command until the worker's next timeout.
         let _ = self.waker.wake();
-        true
+        Ok(())
+    }
+
+    /// Tells the worker that participant `id` left.
+    pub fn leave(&self, id: ParticipantId) {
+        if self.leaves.send(id).is_ok() {
+            let _ = self.waker.wake();
+        }
     }
 
     /// Counters of the worker's SFU, as of its last copy (at most [`STATS_INTERVAL`]
@@ -213,7 +236,8 @@ pub fn spawn_worker(
     poll.registry()
         .register(&mut socket, SOCKET, Interest::READABLE)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::sync_channel(COMMAND_QUEUE);
+    let (leave_tx, leave_rx) = mpsc::channel();
     let candidates: Vec<SocketAddr> = candidate_ips
         .iter()
         .map(|ip| SocketAddr::new(*ip, port))
@@ -229,6 +253,8 @@ pub fn spawn_worker(
         state,
         poll,
         commands: rx,
+        leaves: leave_rx,
+        left_early: HashSet::new(),
         outbound: HashMap::new(),
         port,
         default_ip: candidate_ips
@@ -253,6 +279,7 @@ pub fn spawn_worker(
         })?;
     Ok(WorkerHandle {
         commands: tx,
+        leaves: leave_tx,
         waker,
         port,
         stop,
@@ -267,7 +294,11 @@ struct Worker {
     state: UdpSocketState,
     poll: Poll,
     commands: Receiver<WorkerCommand>,
-    outbound: HashMap<ParticipantId, UnboundedSender<ToParticipant>>,
+    leaves: Receiver<ParticipantId>,
+    /// Participants whose leave came before their join (the two travel on different
+    /// channels): their join is ignored when it arrives. Ids never repeat.
+    left_early: HashSet<ParticipantId>,
+    outbound: HashMap<ParticipantId, Outbound>,
     port: u16,
     /// Destination address assumed when the kernel does not say (no pktinfo).
     default_ip: IpAddr,
@@ -305,10 +336,21 @@ impl Worker {
                 }
             }
             woke = Instant::now();
-            if !self.handle_commands() {
-                return Ok(());
+            // Commands and datagrams take turns: at most COMMAND_BUDGET of commands,
+            // then the socket, so a flood of offers cannot starve the media.
+            let mut turn = woke;
+            loop {
+                let more = match self.handle_commands(turn + COMMAND_BUDGET) {
+                    Some(more) => more,
+                    None => return Ok(()),
+                };
+                self.read_socket(&mut buf, &mut meta);
+                if !more || self.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                self.flush_outputs();
+                turn = Instant::now();
             }
-            self.read_socket(&mut buf, &mut meta);
             let now = Instant::now();
             self.sfu.handle_timeout(now);
             if now.duration_since(last_stats) > STATS_INTERVAL {
@@ -318,28 +360,36 @@ impl Worker {
         }
     }
 
-    /// Applies queued commands; false when signaling has gone away.
-    fn handle_commands(&mut self) -> bool {
+    /// Applies leaves, then queued commands until `until`. Returns whether commands are
+    /// left over, or None when signaling has gone away.
+    fn handle_commands(&mut self, until: Instant) -> Option<bool> {
+        while let Ok(id) = self.leaves.try_recv() {
+            if self.outbound.remove(&id).is_none() {
+                self.left_early.insert(id);
+            }
+            self.sfu.leave(Instant::now(), id);
+        }
         loop {
             let command = match self.commands.try_recv() {
                 Ok(c) => c,
-                Err(TryRecvError::Empty) => return true,
-                Err(TryRecvError::Disconnected) => return false,
+                Err(TryRecvError::Empty) => return Some(false),
+                Err(TryRecvError::Disconnected) => return None,
             };
             let now = Instant::now();
             match command {
                 WorkerCommand::Join { room, id, outbound } => {
-                    self.outbound.insert(id, outbound);
-                    self.sfu.join(now, &room, id);
-                }
-                WorkerCommand::Leave { id } => {
-                    self.outbound.remove(&id);
-                    self.sfu.leave(now, id);
+                    if !self.left_early.remove(&id) {
+                        self.outbound.insert(id, outbound);
+                        self.sfu.join(now, &room, id);
+                    }
                 }
                 WorkerCommand::Presenter { id, presenting } => {
                     self.sfu.set_presenting(id, presenting)
                 }
                 WorkerCommand::Signal { id, signal } => self.sfu.signal(now, id, signal),
+            }
+            if Instant::now() >= until {
+                return Some(true);
             }
         }
     }
@@ -406,12 +456,12 @@ impl Worker {
                 Output::Transmit(t) => self.pending.push(t),
                 Output::Signal(id, msg) => {
                     if let Some(tx) = self.outbound.get(&id) {
-                        let _ = tx.send(ToParticipant::Message(msg));
+                        tx.message(msg);
                     }
                 }
                 Output::MediaFailed(id) => {
                     if let Some(tx) = self.outbound.get(&id) {
-                        let _ = tx.send(ToParticipant::MediaFailed);
+                        tx.send(ToParticipant::MediaFailed);
                     }
                 }
             }

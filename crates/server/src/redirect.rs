@@ -18,6 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::debug;
 
+use crate::admission::{Admit, Admitted};
+
 /// The first byte of every TLS connection: a handshake record.
 const TLS_HANDSHAKE: u8 = 0x16;
 /// Longest plain request head read before answering.
@@ -25,17 +27,20 @@ const MAX_HEAD: usize = 8 * 1024;
 /// How long a connection may take to send its first byte, or a plain request's head.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The acceptor in front of rustls: passes TLS connections on, redirects plain HTTP.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RedirectPlainHttp;
+/// The acceptor in front of rustls: admits the connection under the caps first
+/// ([`Admit`]), then passes TLS connections on and redirects plain HTTP.
+#[derive(Clone)]
+pub struct RedirectPlainHttp(pub Admit);
 
 impl<S: Send + 'static> Accept<TcpStream, S> for RedirectPlainHttp {
-    type Stream = TcpStream;
+    type Stream = Admitted;
     type Service = S;
-    type Future = Pin<Box<dyn Future<Output = io::Result<(TcpStream, S)>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = io::Result<(Admitted, S)>> + Send>>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        let admitted = self.0.accept(stream, service);
         Box::pin(async move {
+            let (stream, service) = admitted.await?;
             let mut first = [0u8; 1];
             let n = tokio::time::timeout(READ_TIMEOUT, stream.peek(&mut first))
                 .await
@@ -54,7 +59,7 @@ impl<S: Send + 'static> Accept<TcpStream, S> for RedirectPlainHttp {
 }
 
 /// Reads a plain request's head and answers it with a redirect to HTTPS.
-async fn redirect(mut stream: TcpStream) -> io::Result<()> {
+async fn redirect(mut stream: Admitted) -> io::Result<()> {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     let response = loop {

@@ -14,10 +14,10 @@ use lanmeet_proto::{
     ServerMessage,
 };
 use lanmeet_store::Store;
-use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
 
-use crate::media::{ToParticipant, WorkerCommand, WorkerHandle};
+use crate::media::{ToParticipant, WorkerBusy, WorkerCommand, WorkerHandle};
+use crate::outbound::Outbound;
 
 /// A refused join, with the code and message the client shows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,7 +58,7 @@ struct Member {
     remote: Option<SocketAddr>,
     /// When it joined, milliseconds since the Unix epoch.
     joined_ms: u64,
-    outbound: UnboundedSender<ToParticipant>,
+    outbound: Outbound,
     token: String,
 }
 
@@ -195,7 +195,7 @@ impl Registry {
         name: &str,
         resume: Option<&str>,
         remote: Option<SocketAddr>,
-        outbound: UnboundedSender<ToParticipant>,
+        outbound: Outbound,
     ) -> Result<Joined, JoinError> {
         let invalid = |message| JoinError {
             code: ErrorCode::InvalidName,
@@ -214,7 +214,7 @@ impl Registry {
                 info!(id = %old_id, room, "replaced by its rejoin");
                 if let Some(old) = self.remove(&mut inner, &room, old_id, LeaveReason::Disconnected)
                 {
-                    let _ = old.outbound.send(ToParticipant::Replaced);
+                    old.outbound.send(ToParticipant::Replaced);
                 }
             }
         }
@@ -236,6 +236,19 @@ impl Registry {
             Some(r) => r.worker,
             None => least_loaded(rooms, self.workers.len()),
         };
+        // The worker hears of the join first: if its command queue is full, the join is
+        // refused before anyone is told about it.
+        let command = WorkerCommand::Join {
+            room: room.clone(),
+            id,
+            outbound: outbound.clone(),
+        };
+        if let Err(e) = self.workers[worker].try_send(command) {
+            return Err(JoinError {
+                code: ErrorCode::Unavailable,
+                message: e.to_string(),
+            });
+        }
         let entry = rooms.entry(room.clone()).or_insert_with(|| {
             room_names.insert(room_name.key.clone(), room.clone());
             Room {
@@ -267,15 +280,10 @@ impl Registry {
                 key: name.key,
                 remote,
                 joined_ms: crate::chat::now_ms(),
-                outbound: outbound.clone(),
+                outbound,
                 token: token.clone(),
             },
         );
-        self.workers[worker].send(WorkerCommand::Join {
-            room: room.clone(),
-            id,
-            outbound,
-        });
         info!(%id, room, worker, "joined");
         Ok(Joined {
             id,
@@ -307,7 +315,7 @@ impl Registry {
         let r = rooms.get_mut(room)?;
         let member = r.members.remove(&id)?;
         sessions.remove(&member.token);
-        self.workers[r.worker].send(WorkerCommand::Leave { id });
+        self.workers[r.worker].leave(id);
         broadcast(&r.members, ServerMessage::ParticipantLeft { id, reason });
         info!(%id, room, ?reason, "left");
         if r.members.is_empty() {
@@ -332,11 +340,9 @@ impl Registry {
         let participant = m.info.clone();
         for (other, member) in &r.members {
             if *other != id {
-                let _ = member.outbound.send(ToParticipant::Message(
-                    ServerMessage::ParticipantUpdated {
-                        participant: participant.clone(),
-                    },
-                ));
+                member.outbound.message(ServerMessage::ParticipantUpdated {
+                    participant: participant.clone(),
+                });
             }
         }
     }
@@ -375,17 +381,26 @@ impl Registry {
                 });
             }
         }
+        if !r.members.contains_key(&id) {
+            return Ok(());
+        }
+        // The worker learns it before anyone hears of it, so the presenter's next
+        // publish offer (with its screen) finds the seat granted there too. A worker too
+        // busy to hear it refuses the change rather than lose it.
+        let command = WorkerCommand::Presenter {
+            id,
+            presenting: active,
+        };
+        if let Err(e) = self.workers[r.worker].try_send(command) {
+            return Err(PresenterBusy {
+                message: e.to_string(),
+            });
+        }
         let Some(m) = r.members.get_mut(&id) else {
             return Ok(());
         };
         m.info.screen = active;
         let participant = m.info.clone();
-        // The worker learns it before anyone hears of it, so the presenter's next
-        // publish offer (with its screen) finds the seat granted there too.
-        self.workers[r.worker].send(WorkerCommand::Presenter {
-            id,
-            presenting: active,
-        });
         info!(%id, room, active, "screen share");
         broadcast(
             &r.members,
@@ -394,11 +409,18 @@ impl Registry {
         Ok(())
     }
 
-    /// Passes participant `id`'s media message to the worker carrying `room`.
-    pub fn media_signal(&self, room: &str, id: ParticipantId, signal: MediaSignal) {
+    /// Passes participant `id`'s media message to the worker carrying `room`. Refused,
+    /// with a message for the client, when the worker's command queue is full.
+    pub fn media_signal(
+        &self,
+        room: &str,
+        id: ParticipantId,
+        signal: MediaSignal,
+    ) -> Result<(), WorkerBusy> {
         let worker = self.lock().rooms.get(room).map(|r| r.worker);
-        if let Some(w) = worker {
-            self.workers[w].send(WorkerCommand::Signal { id, signal });
+        match worker {
+            Some(w) => self.workers[w].try_send(WorkerCommand::Signal { id, signal }),
+            None => Ok(()),
         }
     }
 
@@ -496,7 +518,7 @@ impl Registry {
         };
         let msg = msg(&refs);
         for m in targets {
-            let _ = m.outbound.send(ToParticipant::Message(msg.clone()));
+            m.outbound.message(msg.clone());
         }
         Ok(refs)
     }
@@ -535,7 +557,7 @@ fn busy_message(presenters: &[&str]) -> String {
 
 fn broadcast(members: &BTreeMap<ParticipantId, Member>, msg: ServerMessage) {
     for m in members.values() {
-        let _ = m.outbound.send(ToParticipant::Message(msg.clone()));
+        m.outbound.message(msg.clone());
     }
 }
 

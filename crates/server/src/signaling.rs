@@ -1,7 +1,9 @@
 //! One task per participant WebSocket: a small actor selecting over socket reads, the
 //! participant's outbound queue (fed by the registry and the media worker), the
 //! heartbeat timer and the server's shutdown signal. It never blocks a media worker:
-//! workers only push into its queue.
+//! workers only push into its bounded queue, and a participant whose queue fills up or
+//! whose socket takes longer than the send timeout to accept a message is removed
+//! (`timeout`). Every message type has a rate limit ([`crate::limits`]).
 //!
 //! Signaling needs only a [`Context`] (registry, chat, heartbeat, lifecycle), not the
 //! HTTP layer's state: `web` calls [`serve`], never the other way round.
@@ -16,14 +18,15 @@ use lanmeet_proto::{
     ClientMessage, ErrorCode, LeaveReason, MediaSignal, ParticipantId, ServerMessage,
     MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::Instant;
 use tracing::{debug, field, info, info_span, Instrument, Span};
 
 use crate::chat::{Chat, RateLimiter};
 use crate::lifecycle::Lifecycle;
+use crate::limits::{self, JoinRates, MessageRates, SignalingLimits};
 use crate::media::ToParticipant;
 use crate::metrics::Counters;
+use crate::outbound::{self, Inbox, Outbound};
 use crate::rooms::Registry;
 
 /// Heartbeat timing.
@@ -48,6 +51,10 @@ pub struct Context {
     pub lifecycle: Lifecycle,
     /// Connections, messages and bytes, for metrics.
     pub counters: Arc<Counters>,
+    /// Queue size, send timeout and join deadline.
+    pub limits: SignalingLimits,
+    /// Joins per client address.
+    pub joins: Arc<JoinRates>,
 }
 
 /// WebSocket close code 1012, "service restart" (RFC 6455 registry): sent after
@@ -58,6 +65,11 @@ const CLOSE_RESTART: u16 = 1012;
 const CLOSING_SEND_LIMIT: Duration = Duration::from_millis(500);
 /// What a client is told when the server shuts down.
 const CLOSING_MESSAGE: &str = "The server is restarting.";
+/// WebSocket close code 1008, "policy violation": no `join` in time, or too slow to
+/// read what the server sends.
+const CLOSE_POLICY: u16 = 1008;
+/// WebSocket close code 1009, "message too big": a frame over the WebSocket limit.
+const CLOSE_TOO_BIG: u16 = 1009;
 
 struct Session {
     id: ParticipantId,
@@ -78,6 +90,13 @@ enum End {
     Replaced,
     /// The server is shutting down.
     ServerClosing,
+    /// The server closes the socket with this close code and reason; a participant
+    /// leaves for `leave`.
+    Refused {
+        code: u16,
+        why: String,
+        leave: LeaveReason,
+    },
 }
 
 struct Actor {
@@ -85,8 +104,13 @@ struct Actor {
     registry: Arc<Registry>,
     chat: Arc<Chat>,
     chat_rate: RateLimiter,
-    outbound_tx: UnboundedSender<ToParticipant>,
+    rates: MessageRates,
+    joins: Arc<JoinRates>,
+    outbound_tx: Outbound,
     session: Option<Session>,
+    send_timeout: Duration,
+    /// Set when a write to the socket took longer than `send_timeout`.
+    send_timed_out: bool,
     /// Where the socket comes from (shown to the admin only).
     remote: Option<SocketAddr>,
     counters: Arc<Counters>,
@@ -97,15 +121,20 @@ struct Actor {
 /// socket's peer address, if known.
 pub async fn serve(socket: WebSocket, context: Context, remote: Option<SocketAddr>) {
     let span = info_span!("participant", room = field::Empty, id = field::Empty);
-    let (outbound_tx, outbound_rx) = unbounded_channel();
-    let limits = context.chat.limits();
+    let (outbound_tx, inbox) = outbound::queue(context.limits.outbound_queue);
+    let chat_limits = context.chat.limits();
+    let now = std::time::Instant::now();
     let actor = Actor {
         socket,
         registry: context.registry,
         chat: context.chat,
-        chat_rate: RateLimiter::new(limits.burst, limits.rate, std::time::Instant::now()),
+        chat_rate: RateLimiter::new(chat_limits.burst, chat_limits.rate, now),
+        rates: MessageRates::new(now),
+        joins: context.joins,
         outbound_tx,
         session: None,
+        send_timeout: context.limits.send_timeout,
+        send_timed_out: false,
         remote,
         counters: context.counters.clone(),
     };
@@ -113,7 +142,12 @@ pub async fn serve(socket: WebSocket, context: Context, remote: Option<SocketAdd
     Counters::add(&counters.ws_accepted, 1);
     counters.ws_open.fetch_add(1, Ordering::Relaxed);
     let lifecycle = context.lifecycle.clone();
-    let run = actor.run(outbound_rx, context.heartbeat, context.lifecycle);
+    let run = actor.run(
+        inbox,
+        context.heartbeat,
+        context.limits.join_timeout,
+        context.lifecycle,
+    );
     lifecycle.track(run).instrument(span).await;
     counters.ws_open.fetch_sub(1, Ordering::Relaxed);
 }
@@ -121,10 +155,15 @@ pub async fn serve(socket: WebSocket, context: Context, remote: Option<SocketAdd
 impl Actor {
     async fn run(
         mut self,
-        mut outbound: UnboundedReceiver<ToParticipant>,
+        inbox: Inbox,
         heartbeat: Heartbeat,
+        join_timeout: Duration,
         lifecycle: Lifecycle,
     ) {
+        let Inbox {
+            queue: mut outbound,
+            overflow,
+        } = inbox;
         let mut ping =
             tokio::time::interval_at(Instant::now() + heartbeat.interval, heartbeat.interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -132,14 +171,19 @@ impl Actor {
         // ping tick, so a frozen participant is gone `timeout` after it froze.
         let silence = tokio::time::sleep(heartbeat.timeout);
         tokio::pin!(silence);
+        // Only `join` counts here: pings and pongs before it keep nothing alive.
+        let join_deadline = tokio::time::sleep(join_timeout);
+        tokio::pin!(join_deadline);
         let end = loop {
             if lifecycle.is_shutting_down() {
                 break End::ServerClosing;
             }
             tokio::select! {
                 incoming = self.socket.recv() => {
-                    let Some(Ok(msg)) = incoming else {
-                        break End::Leave(LeaveReason::Disconnected);
+                    let msg = match incoming {
+                        Some(Ok(msg)) => msg,
+                        Some(Err(e)) => break read_failed(e),
+                        None => break End::Leave(LeaveReason::Disconnected),
                     };
                     silence.as_mut().reset(Instant::now() + heartbeat.timeout);
                     let flow = match msg {
@@ -163,7 +207,7 @@ impl Actor {
                     match out {
                         ToParticipant::Message(msg) => {
                             if !self.send(&msg).await {
-                                break End::Leave(LeaveReason::Disconnected);
+                                break End::Leave(self.lost());
                             }
                         }
                         ToParticipant::MediaFailed => {
@@ -180,9 +224,25 @@ impl Actor {
                     info!("heartbeat timeout");
                     break End::Leave(LeaveReason::Timeout);
                 }
+                _ = &mut join_deadline, if self.session.is_none() => {
+                    info!(?join_timeout, "no join in time");
+                    break End::Refused {
+                        code: CLOSE_POLICY,
+                        why: "no join in time".into(),
+                        leave: LeaveReason::Timeout,
+                    };
+                }
+                _ = overflow.cancelled() => {
+                    info!("removed: does not read what the server sends");
+                    break End::Refused {
+                        code: CLOSE_POLICY,
+                        why: "too slow to read".into(),
+                        leave: LeaveReason::Timeout,
+                    };
+                }
                 _ = ping.tick() => {
-                    if self.socket.send(Message::Ping(Default::default())).await.is_err() {
-                        break End::Leave(LeaveReason::Disconnected);
+                    if !self.write(Message::Ping(Default::default())).await {
+                        break End::Leave(self.lost());
                     }
                 }
                 _ = lifecycle.shutting_down() => break End::ServerClosing,
@@ -202,12 +262,13 @@ impl Actor {
                 let _ = tokio::time::timeout(CLOSING_SEND_LIMIT, self.send(&notice)).await;
                 (
                     CLOSE_RESTART,
-                    "server restarting",
+                    "server restarting".to_string(),
                     Some(LeaveReason::Disconnected),
                 )
             }
-            End::Leave(reason) => (1000, "bye", Some(reason)),
-            End::Replaced => (1000, "bye", None),
+            End::Leave(reason) => (1000, "bye".to_string(), Some(reason)),
+            End::Replaced => (1000, "bye".to_string(), None),
+            End::Refused { code, why, leave } => (code, why, Some(leave)),
         };
         if let (Some(s), Some(reason)) = (self.session.take(), leave) {
             self.registry.leave(&s.room, s.id, reason);
@@ -223,17 +284,32 @@ impl Actor {
         // Messages carrying SDP may be larger than the others (they grow with the room),
         // so the limit depends on the type, known once parsed. Parsing first is cheap:
         // the WebSocket layer already holds the whole frame (at most 1 MiB).
+        let now = std::time::Instant::now();
         let msg: ClientMessage = match serde_json::from_str(text) {
             Ok(m) => m,
-            Err(_) if text.len() > MAX_MESSAGE_BYTES => {
-                return self.too_large(text.len(), MAX_MESSAGE_BYTES, false).await;
-            }
             Err(e) => {
+                if let Err(limited) = self.rates.allow("invalid", now) {
+                    return self.rate_limited(&limited).await;
+                }
+                if text.len() > MAX_MESSAGE_BYTES {
+                    return self.too_large(text.len(), MAX_MESSAGE_BYTES, false).await;
+                }
                 debug!("bad message: {e}");
                 let message = format!("Not a valid message: {e}");
                 return self.error(ErrorCode::BadMessage, &message, false).await;
             }
         };
+        if let Err(limited) = self.rates.allow(limits::kind_of(&msg), now) {
+            // A dropped answer leaves the client's connection out of step, as a
+            // refused one does (see `too_large`).
+            let answer = matches!(msg, ClientMessage::SubscribeAnswer { .. });
+            let flow = self.rate_limited(&limited).await;
+            if let (true, Some(s)) = (answer, &self.session) {
+                let refused = MediaSignal::SubscribeAnswerRefused;
+                let _ = self.registry.media_signal(&s.room, s.id, refused);
+            }
+            return flow;
+        }
         let limit = msg.size_limit();
         if text.len() > limit {
             let answer = matches!(msg, ClientMessage::SubscribeAnswer { .. });
@@ -307,10 +383,13 @@ impl Actor {
     /// Passes a media message to the room's worker.
     async fn media(&mut self, signal: MediaSignal) -> Flow {
         match &self.session {
-            Some(s) => {
-                self.registry.media_signal(&s.room, s.id, signal);
-                Flow::Continue
-            }
+            Some(s) => match self.registry.media_signal(&s.room, s.id, signal) {
+                Ok(()) => Flow::Continue,
+                Err(busy) => {
+                    let message = busy.to_string();
+                    self.error(ErrorCode::Unavailable, &message, false).await
+                }
+            },
             None => {
                 self.error(ErrorCode::WrongState, "Join a room first.", false)
                     .await
@@ -327,6 +406,15 @@ impl Actor {
             return self
                 .error(ErrorCode::UnsupportedVersion, &message, true)
                 .await;
+        }
+        if let Some(address) = self.remote.map(|r| r.ip()) {
+            if let Err(rate) = self.joins.allow(address, std::time::Instant::now()) {
+                let message = format!(
+                    "Too many joins from your address: at most {rate} per second. Wait a moment and reload."
+                );
+                self.join_failed(ErrorCode::RateLimited);
+                return self.error(ErrorCode::RateLimited, &message, true).await;
+            }
         }
         match self
             .registry
@@ -352,7 +440,7 @@ impl Actor {
                 if self.send(&reply).await && self.send(&history).await {
                     Flow::Continue
                 } else {
-                    Flow::Close(LeaveReason::Disconnected)
+                    Flow::Close(self.lost())
                 }
             }
             Err(e) => {
@@ -380,9 +468,16 @@ impl Actor {
         let flow = self.error(ErrorCode::TooLarge, &message, false).await;
         if let (true, Some(s)) = (answer, &self.session) {
             let refused = MediaSignal::SubscribeAnswerRefused;
-            self.registry.media_signal(&s.room, s.id, refused);
+            let _ = self.registry.media_signal(&s.room, s.id, refused);
         }
         flow
+    }
+
+    /// Refuses a message over its type's rate limit with `rate_limited`.
+    async fn rate_limited(&mut self, limited: &limits::RateLimited) -> Flow {
+        debug!(kind = limited.kind, "rate limited");
+        self.error(ErrorCode::RateLimited, &limited.message(), false)
+            .await
     }
 
     /// Sends `msg`; a failed send ends the session.
@@ -390,7 +485,7 @@ impl Actor {
         if self.send(msg).await {
             Flow::Continue
         } else {
-            Flow::Close(LeaveReason::Disconnected)
+            Flow::Close(self.lost())
         }
     }
 
@@ -401,7 +496,9 @@ impl Actor {
             message: message.to_string(),
             fatal,
         };
-        if !self.send(&msg).await || fatal {
+        if !self.send(&msg).await {
+            Flow::Close(self.lost())
+        } else if fatal {
             Flow::Close(LeaveReason::Left)
         } else {
             Flow::Continue
@@ -417,6 +514,50 @@ impl Actor {
             }
         };
         Counters::add(&self.counters.signaling_out, json.len() as u64);
-        self.socket.send(Message::Text(json.into())).await.is_ok()
+        self.write(Message::Text(json.into())).await
+    }
+
+    /// Writes `msg` to the socket within the send timeout; false if it failed or took
+    /// longer (then [`Actor::lost`] says `timeout`).
+    async fn write(&mut self, msg: Message) -> bool {
+        match tokio::time::timeout(self.send_timeout, self.socket.send(msg)).await {
+            Ok(result) => result.is_ok(),
+            Err(_) => {
+                info!(timeout = ?self.send_timeout, "removed: a send timed out");
+                self.send_timed_out = true;
+                false
+            }
+        }
+    }
+
+    /// Why the participant is gone after a failed write.
+    fn lost(&self) -> LeaveReason {
+        if self.send_timed_out {
+            LeaveReason::Timeout
+        } else {
+            LeaveReason::Disconnected
+        }
+    }
+}
+
+/// How the loop ends after a failed read: a frame or message over the WebSocket limit
+/// is refused with close code 1009 and says so; anything else is a lost connection.
+fn read_failed(error: axum::Error) -> End {
+    use tungstenite::error::{CapacityError, Error};
+    match error.into_inner().downcast::<Error>().map(|e| *e) {
+        Ok(Error::Capacity(CapacityError::MessageTooLong { size, max_size })) => {
+            info!(size, max_size, "frame over the limit");
+            End::Refused {
+                code: CLOSE_TOO_BIG,
+                why: format!("message too big: {size} bytes, at most {max_size}"),
+                leave: LeaveReason::Disconnected,
+            }
+        }
+        Ok(Error::Capacity(e)) => End::Refused {
+            code: CLOSE_TOO_BIG,
+            why: e.to_string(),
+            leave: LeaveReason::Disconnected,
+        },
+        _ => End::Leave(LeaveReason::Disconnected),
     }
 }

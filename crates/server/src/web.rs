@@ -42,10 +42,12 @@ impl FromRef<AppState> for Arc<Files> {
     }
 }
 
-/// Largest frame the WebSocket layer accepts at all; anything between this and
-/// [`lanmeet_proto::MAX_MESSAGE_BYTES`] (or [`lanmeet_proto::MAX_SDP_MESSAGE_BYTES`] for
-/// SDP) gets a polite error instead of a dropped socket.
-const WS_FRAME_LIMIT: usize = 1024 * 1024;
+/// Largest frame (and message) the WebSocket layer accepts at all: the largest SDP
+/// message ([`lanmeet_proto::MAX_SDP_MESSAGE_BYTES`]) plus room for its JSON around it.
+/// The type is known only once the message is parsed, so this is the one WebSocket
+/// limit; a message of another type over [`lanmeet_proto::MAX_MESSAGE_BYTES`] gets a
+/// polite `too_large`, and a frame over this limit closes the socket (code 1009).
+pub const WS_FRAME_LIMIT: usize = lanmeet_proto::MAX_SDP_MESSAGE_BYTES + 4 * 1024;
 
 /// All routes.
 pub fn router(state: AppState) -> Router {

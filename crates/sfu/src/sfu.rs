@@ -346,7 +346,13 @@ impl Sfu {
         if let Err(message) = peer.screens_allowed(tracks) {
             return self.signal_error(id, ErrorCode::WrongState, message);
         }
-        let rtc = self.new_rtc(now, Leg::Publish, &[]);
+        // A renegotiation (screen share on or off, a camera back) goes to the existing
+        // connection; only the first offer builds one. Building costs a fresh DTLS
+        // certificate, so it is not done just in case.
+        let rtc = match peer.publish {
+            Some(_) => None,
+            None => Some(self.new_rtc(now, Leg::Publish, &[])),
+        };
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
@@ -354,9 +360,13 @@ impl Sfu {
             .iter()
             .map(|t| (Mid::from(t.mid.as_str()), t.source))
             .collect();
-        let conn = peer
-            .publish
-            .get_or_insert_with(|| Connection::new(rtc, now));
+        if let Some(rtc) = rtc {
+            self.stats.publish_connections_built += 1;
+            peer.publish = Some(Connection::new(rtc, now));
+        }
+        let Some(conn) = peer.publish.as_mut() else {
+            return;
+        };
         match conn.rtc.sdp_api().accept_offer(offer) {
             Ok(answer) => {
                 peer.params_by_pt.clear();

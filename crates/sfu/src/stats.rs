@@ -121,6 +121,9 @@ pub struct SfuStats {
     pub participants: u64,
     /// Published tracks now, by class (a simulcast camera is one track).
     pub tracks: ByClass<u64>,
+    /// Publish connections built: one per publishing participant, since a renegotiation
+    /// reuses the connection.
+    pub publish_connections_built: u64,
 }
 
 impl SfuStats {

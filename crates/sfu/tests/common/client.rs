@@ -396,6 +396,30 @@ impl SimClient {
         offer.to_sdp_string()
     }
 
+    /// Adds a sendonly video section (a screen share) to the existing publish
+    /// connection and returns the renegotiation offer, as the browser does when a
+    /// screen share starts.
+    pub fn renegotiate_publish(&mut self) -> String {
+        let name = self.name.clone();
+        let conn = self
+            .publish
+            .as_mut()
+            .expect("renegotiation follows the first offer");
+        let mut change = conn.rtc.sdp_api();
+        change.add_media(
+            MediaKind::Video,
+            Direction::SendOnly,
+            Some(format!("{name}-screen-stream")),
+            Some(format!("{name}-screen")),
+            None,
+        );
+        let (offer, pending) = change
+            .apply()
+            .expect("adding media always changes the session");
+        conn.pending = Some(pending);
+        offer.to_sdp_string()
+    }
+
     /// Applies the SFU's answer to the publish offer.
     pub fn accept_publish_answer(&mut self, now: Instant, sdp: &str) {
         let conn = self

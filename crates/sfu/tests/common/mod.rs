@@ -196,6 +196,23 @@ impl World {
         self.drain_sfu(false);
     }
 
+    /// `name` renegotiates its publish connection, adding a screen-share section.
+    pub fn renegotiate_publish(&mut self, name: &str) {
+        let now = self.now;
+        let client = self.client_mut(name);
+        let id = client.id;
+        let offer = client.renegotiate_publish();
+        self.sfu.signal(
+            now,
+            id,
+            MediaSignal::PublishOffer {
+                sdp: offer,
+                tracks: Vec::new(),
+            },
+        );
+        self.drain_sfu(false);
+    }
+
     /// `name` leaves (signaling tells the SFU). Its browser is not told: it keeps
     /// sending, as a frozen tab would, and the SFU must ignore it.
     pub fn leave(&mut self, name: &str) {
