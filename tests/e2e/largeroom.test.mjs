@@ -265,9 +265,14 @@ describe('large meeting: pages of the grid view', { timeout: 150_000 }, () => {
           }
         }
         last = now;
-        return want.every((id) => arrived.has(id));
+        const missing = want.filter((id) => !arrived.has(id));
+        if (missing.length > 0) {
+          // Thrown, not returned: waitUntil's timeout names what is still missing.
+          throw new Error(`missing ${missing.length} of ${want.length}: ${missing.join(', ')}`);
+        }
+        return true;
       },
-      { timeoutMs, intervalMs: 100, message: `${p.label}: video for every tile on the page (missing ${want.filter((id) => !arrived.has(id)).length})` },
+      { timeoutMs, intervalMs: 100, message: `${p.label}: video for every tile on the page` },
     );
     return arrived;
   }

@@ -43,6 +43,15 @@ async fn stop_signal() -> &'static str {
     }
 }
 
+/// `println!` that never panics: a closed standard output (a harness that stopped
+/// reading after the "ready" line) must not take the server down.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Tells the user (and test harnesses, which wait for the "ready" line) where to go.
 fn print_urls(server: &lanmeet_server::RunningServer) {
     let scheme = server.scheme;
@@ -53,24 +62,24 @@ fn print_urls(server: &lanmeet_server::RunningServer) {
     } else {
         ip.to_string()
     };
-    println!("lanmeet ready at {scheme}://{host}:{port}/");
+    say!("lanmeet ready at {scheme}://{host}:{port}/");
     if ip.is_unspecified() {
         for lan in lanmeet_server::net::local_ipv4s() {
-            println!("  open on your network: {scheme}://{lan}:{port}/");
+            say!("  open on your network: {scheme}://{lan}:{port}/");
         }
     }
     let ports: Vec<String> = server.udp_ports.iter().map(|p| p.to_string()).collect();
-    println!("  media over UDP port(s) {}", ports.join(", "));
+    say!("  media over UDP port(s) {}", ports.join(", "));
     match &server.admin_password_file {
-        Some(path) => println!(
+        Some(path) => say!(
             "  admin dashboard: {scheme}://{host}:{port}/admin (password in {})",
             path.display()
         ),
         None => {
-            println!("  admin dashboard: {scheme}://{host}:{port}/admin (password as configured)")
+            say!("  admin dashboard: {scheme}://{host}:{port}/admin (password as configured)")
         }
     }
     if let Some(addr) = server.metrics_addr {
-        println!("  metrics without password: http://{addr}/metrics");
+        say!("  metrics without password: http://{addr}/metrics");
     }
 }

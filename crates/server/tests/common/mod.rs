@@ -30,6 +30,10 @@ pub async fn server_with(adjust: impl FnOnce(&mut Config)) -> RunningServer {
         udp_port: 0,
         public_ips: vec!["127.0.0.1".parse().expect("ip")],
         workers: 2,
+        // Every test client joins from 127.0.0.1: the per-address join limit is for
+        // tests that are about it (hardening_bounds.rs) to set.
+        join_burst: 1000,
+        join_rate: 1000.0,
         ..Config::default()
     };
     adjust(&mut config);
