@@ -486,3 +486,26 @@ export function scenarioSteps(server, participants) {
     });
   };
 }
+
+/**
+ * Records the names in every `participant_joined` the page receives from now on
+ * (`e2eJoined`), read from its signaling socket.
+ * @param {Participant} p
+ */
+export function recordJoins(p) {
+  return p.page.evaluate(() => {
+    const w = /** @type {any} */ (window);
+    w.e2eJoined = [];
+    /** @type {WebSocket} */ (w.lanmeet.conn.socket).addEventListener('message', (event) => {
+      const msg = JSON.parse(event.data);
+      if (msg.type === 'participant_joined') {
+        w.e2eJoined.push(msg.participant.name);
+      }
+    });
+  });
+}
+
+/** @param {Participant} p @returns {Promise<string[]>} */
+export function joinsSeen(p) {
+  return p.page.evaluate(() => /** @type {any} */ (window).e2eJoined);
+}

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { launchParticipant, pressJoin, scenarioSteps, startServer, waitUntil } from './harness.mjs';
+import { joinsSeen, launchParticipant, pressJoin, recordJoins, scenarioSteps, startServer, waitUntil } from './harness.mjs';
 import { cameraLayersOf, decodeFps, inboundOf, readInbound, streamOf, waitForNewFrames, waitForVideoFrom } from './pagestats.mjs';
 
 /** @typedef {import('./harness.mjs').Participant} Participant */
@@ -60,24 +60,6 @@ function recordFirstFrame(read) {
       }
     }
   }, 50);
-}
-
-/**
- * Records the names in every `participant_joined` the page receives from now on
- * (`e2eJoined`), read from its signaling socket.
- * @param {Participant} p
- */
-function recordJoins(p) {
-  return p.page.evaluate(() => {
-    const w = /** @type {any} */ (window);
-    w.e2eJoined = [];
-    /** @type {WebSocket} */ (w.lanmeet.conn.socket).addEventListener('message', (event) => {
-      const msg = JSON.parse(event.data);
-      if (msg.type === 'participant_joined') {
-        w.e2eJoined.push(msg.participant.name);
-      }
-    });
-  });
 }
 
 /** @param {Participant} p */
@@ -610,7 +592,7 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
     // order, so an announcement of the refused join would have reached A and B before
     // D's: D's is the only one they got.
     for (const p of [A, B]) {
-      assert.deepEqual(await p.page.evaluate(() => /** @type {any} */ (window).e2eJoined), ['D'], `${p.label} was told of D's join only`);
+      assert.deepEqual(await joinsSeen(p), ['D'], `${p.label} was told of D's join only`);
     }
     await waitForVideoFrom(D, [ids.A, ids.B]);
     await waitForVideoFrom(A, [ids.D]);

@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
-import { launchParticipant, pressJoin, scenarioSteps, startServer, waitUntil } from './harness.mjs';
+import { joinsSeen, launchParticipant, pressJoin, recordJoins, scenarioSteps, startServer, waitUntil } from './harness.mjs';
 import { inboundOf, streamOf, waitForVideoFrom } from './pagestats.mjs';
 
 /** @typedef {import('./harness.mjs').Participant} Participant */
@@ -47,29 +47,6 @@ function recordConnections() {
 /** Installed before the page's scripts: every camera and microphone request is refused. */
 function refuseDevices() {
   navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
-}
-
-/**
- * Records the names in every `participant_joined` the page receives from now on
- * (`e2eJoined`), read from its signaling socket.
- * @param {Participant} p
- */
-function recordJoins(p) {
-  return p.page.evaluate(() => {
-    const w = /** @type {any} */ (window);
-    w.e2eJoined = [];
-    /** @type {WebSocket} */ (w.lanmeet.conn.socket).addEventListener('message', (event) => {
-      const msg = JSON.parse(event.data);
-      if (msg.type === 'participant_joined') {
-        w.e2eJoined.push(msg.participant.name);
-      }
-    });
-  });
-}
-
-/** @param {Participant} p @returns {Promise<string[]>} */
-function joinsSeen(p) {
-  return p.page.evaluate(() => /** @type {any} */ (window).e2eJoined);
 }
 
 /** @param {Participant} p @returns {Promise<string[]>} */

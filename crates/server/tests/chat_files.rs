@@ -14,20 +14,6 @@ use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-struct Member {
-    ws: Ws,
-    id: ParticipantId,
-    token: String,
-}
-
-async fn member(server: &lanmeet_server::RunningServer, room: &str, name: &str) -> Member {
-    let (ws, reply) = join(server, room, name).await;
-    let ServerMessage::Joined { you, token, .. } = reply else {
-        panic!("{name} could not join: {reply:?}")
-    };
-    Member { ws, id: you, token }
-}
-
 async fn chat(m: &mut Member, text: &str, to: Vec<ParticipantId>) {
     send(
         &mut m.ws,

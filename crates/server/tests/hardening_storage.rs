@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
-use lanmeet_proto::{ParticipantId, ServerMessage};
+use lanmeet_proto::ServerMessage;
 use lanmeet_server::config::Config;
 use lanmeet_server::RunningServer;
 
@@ -76,20 +76,6 @@ fn mode(path: &Path) -> u32 {
         .permissions()
         .mode()
         & 0o777
-}
-
-struct Member {
-    ws: Ws,
-    id: ParticipantId,
-    token: String,
-}
-
-async fn member(server: &lanmeet_server::RunningServer, room: &str, name: &str) -> Member {
-    let (ws, reply) = join(server, room, name).await;
-    let ServerMessage::Joined { you, token, .. } = reply else {
-        panic!("{name} could not join: {reply:?}")
-    };
-    Member { ws, id: you, token }
 }
 
 #[tokio::test]

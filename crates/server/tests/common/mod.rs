@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use lanmeet_proto::{ChatMessage, ClientMessage, ErrorCode, ServerMessage};
+use lanmeet_proto::{ChatMessage, ClientMessage, ErrorCode, ParticipantId, ServerMessage};
 use lanmeet_server::config::Config;
 use lanmeet_server::RunningServer;
 use tokio::net::TcpStream;
@@ -148,4 +148,20 @@ pub async fn join_resuming(
         }
     }
     (ws, reply, history)
+}
+
+/// A joined participant's socket, id and session token.
+pub struct Member {
+    pub ws: Ws,
+    pub id: ParticipantId,
+    pub token: String,
+}
+
+/// Joins `room` as `name`; panics if refused.
+pub async fn member(server: &RunningServer, room: &str, name: &str) -> Member {
+    let (ws, reply) = join(server, room, name).await;
+    let ServerMessage::Joined { you, token, .. } = reply else {
+        panic!("{name} could not join: {reply:?}")
+    };
+    Member { ws, id: you, token }
 }
