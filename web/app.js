@@ -19,6 +19,7 @@ import { ViewReporter } from './viewsize.js';
 import { installTestHook } from './testhook.js';
 import { StatsSampler } from './stats.js';
 import { StatsPanel } from './statspanel.js';
+import { t, translatePage } from './i18n.js';
 
 /** @typedef {import('./protocol.js').ServerError} ServerError */
 /** @typedef {import('./protocol.js').ConnectionState} ConnectionState */
@@ -72,10 +73,10 @@ function rememberName(name) {
  */
 function errorText(error, name, room) {
   if (error.code === 'name_taken' && !error.message) {
-    return `The name \u201c${name}\u201d is already taken in room ${room}. Please choose another name.`;
+    return t('error.name_taken', { name, room });
   }
   // The server's own words say more: a look-alike name names the one it looks like.
-  return error.message || `The server refused: ${error.code}.`;
+  return error.message || t('error.refused', { code: error.code });
 }
 
 /**
@@ -164,7 +165,7 @@ class Session {
     } else if (state.kind === 'lost') {
       chatPanel.disconnected();
       meetingView.setActiveSpeaker(null, null);
-      meetingView.banner.reconnecting(state.reason === 'restarting' ? 'The server is restarting' : 'Connection lost');
+      meetingView.banner.reconnecting(state.reason === 'restarting' ? t('banner.restarting') : t('banner.connection_lost'));
     } else if (state.kind === 'closed' && !state.byUser) {
       this.end(state.error);
     }
@@ -189,7 +190,7 @@ class Session {
     meetingView.show(room, this.name, this.conn.roster);
     // Before any await: `chat_history` follows `joined` at once.
     chatPanel.start({ roster: this.conn.roster, name: this.name, token: this.conn.token ?? '' });
-    meetingView.setSelf(this.media.preview, false, false);
+    meetingView.setSelf(this.media.preview, false, false, false);
     meetingView.onCamera = () => this.toggle('camera');
     meetingView.onMicrophone = () => this.toggle('microphone');
     meetingView.onLeave = () => this.leave();
@@ -198,7 +199,7 @@ class Session {
     meetingView.onScreen = () => this.screen.toggle();
     meetingView.onSettings = () => this.openSettings();
     this.stats.subscribe((sample) => meetingView.setQualities(sample.grades));
-    statsPanel.attach(this.stats, (id) => this.conn.roster.get(id)?.name ?? `Participant ${id}`);
+    statsPanel.attach(this.stats, (id) => this.conn.roster.get(id)?.name ?? t('stats.participant', { id }));
     this.stats.start();
 
     await this.mediaReady;
@@ -215,7 +216,7 @@ class Session {
     try {
       await conn.publish();
     } catch (err) {
-      meetingView.showNotice(`Could not send your camera and microphone: ${String(err)}`);
+      meetingView.showNotice(t('error.publish', { reason: String(err) }));
     }
     conn.sendMediaState(media.camera, media.microphone);
   }
@@ -231,8 +232,8 @@ class Session {
         await media.setMicrophone(!media.microphone);
       }
     } catch (err) {
-      const what = device === 'camera' ? 'camera' : 'microphone';
-      meetingView.showNotice(`Could not switch the ${what} on: ${err instanceof Error ? err.message : String(err)}`);
+      const reason = err instanceof Error ? err.message : String(err);
+      meetingView.showNotice(t(device === 'camera' ? 'error.camera_on' : 'error.microphone_on', { reason }));
     } finally {
       meetingView.setTogglesBusy(false);
     }
@@ -277,8 +278,8 @@ class Session {
   soundBlocked(err) {
     if (err instanceof DOMException && err.name === 'NotAllowedError' && !this.soundNoticeShown) {
       this.soundNoticeShown = true;
-      meetingView.showNotice('Your browser blocked sound from playing.', {
-        label: 'Enable sound',
+      meetingView.showNotice(t('meeting.sound_blocked'), {
+        label: t('meeting.enable_sound'),
         action: () => meetingView.resumeSound(),
       });
     }
@@ -288,7 +289,7 @@ class Session {
     const url = new URL(roomPath(this.room), window.location.origin).href;
     try {
       await navigator.clipboard.writeText(url);
-      meetingView.showCopyStatus('Link copied');
+      meetingView.showCopyStatus(t('meeting.link_copied'));
     } catch {
       // No clipboard access (e.g. plain http on a LAN address): show the link instead.
       meetingView.showCopyStatus(url);
@@ -303,7 +304,7 @@ class Session {
     this.media.stop();
     meetingView.hide();
     // Leaving switches camera and microphone off: they open again only when asked for.
-    preJoin.start({ camera: false, microphone: false }, 'You left the meeting. Your camera and microphone are off.');
+    preJoin.start({ camera: false, microphone: false }, t('join.left'));
     joinView.show({ name: this.name, room: this.room });
   }
 
@@ -343,15 +344,15 @@ class Session {
         const field = error.code === 'name_taken' || error.code === 'invalid_name' ? 'name' : null;
         joinView.showError(errorText(error, this.name, this.room), field);
       } else {
-        joinView.showError('Could not reach the lanmeet server. Check that it is running and try again.');
+        joinView.showError(t('error.unreachable'));
       }
       return;
     }
     this.wanted = { camera: this.media.camera, microphone: this.media.microphone };
     this.media.stop();
     // The camera is released: show the placeholder rather than a frozen black tile.
-    meetingView.setSelf(this.media.preview, false, false);
-    const text = error ? errorText(error, this.name, this.room) : 'Connection lost.';
+    meetingView.setSelf(this.media.preview, false, false, false);
+    const text = error ? errorText(error, this.name, this.room) : t('meeting.connection_lost');
     meetingView.showLost(text);
   }
 }
@@ -387,6 +388,7 @@ function startSession(rawName, rawRoom, media, mediaReady) {
 }
 
 function main() {
+  translatePage();
   installTestHook(() => session?.conn ?? null, () => session?.stats ?? null, statsPanel);
   const { room, name } = route();
   joinView.onSubmit = (n, r) => {

@@ -7,6 +7,7 @@
  */
 
 import { byId } from './dom.js';
+import { t } from './i18n.js';
 
 /** How long "Reconnected" stays. */
 const RECONNECTED_SHOWN_MS = 4000;
@@ -23,12 +24,12 @@ export class ConnectionBanner {
    * @param {string} cause e.g. "Connection lost"
    */
   reconnecting(cause) {
-    this.set(`${cause} \u2014 reconnecting\u2026`, 'lost');
+    this.set(t('banner.reconnecting', { cause }), 'lost');
   }
 
   /** The connection is back: says so briefly. */
   reconnected() {
-    this.set('Reconnected', 'restored');
+    this.set(t('banner.reconnected'), 'restored');
     this.timer = window.setTimeout(() => this.clear(), RECONNECTED_SHOWN_MS);
   }
 

@@ -12,6 +12,8 @@
 
 import { FileCard, Uploads } from './files.js';
 import { byId, el } from './dom.js';
+import { formatDateTime, formatList, formatTime, onLanguageChange, t } from './i18n.js';
+import { announce } from './announce.js';
 
 /** @typedef {import('./protocol.js').ChatMessage} ChatMessage */
 /** @typedef {import('./roster.js').Roster} Roster */
@@ -46,7 +48,7 @@ export function parseDirectMessage(input, people) {
   }
   const rest = match[1] ?? '';
   if (!rest) {
-    return { error: 'Write /msg, a name and the message, e.g. /msg Ada See you at three.' };
+    return { error: t('chat.msg_usage') };
   }
   const lower = rest.toLowerCase();
   const found = [...people]
@@ -57,11 +59,11 @@ export function parseDirectMessage(input, people) {
     });
   if (!found) {
     const word = rest.split(/\s+/)[0];
-    return { error: `No one called \u201c${word}\u201d is in the room.` };
+    return { error: t('chat.msg_nobody', { name: word }) };
   }
   const text = rest.slice(found.name.length).trim();
   if (!text) {
-    return { error: `Write the message after the name: /msg ${found.name} <message>` };
+    return { error: t('chat.msg_no_text', { name: found.name }) };
   }
   return { id: found.id, name: found.name, text };
 }
@@ -71,18 +73,19 @@ export function parseDirectMessage(input, people) {
  * @param {number} ts Milliseconds since the Unix epoch.
  */
 export function localTime(ts) {
-  return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return formatTime(ts);
 }
 
 /** @param {string[]} names */
 function listNames(names) {
-  return names.join(', ');
+  return formatList(names);
 }
 
 export class ChatPanel {
   constructor() {
     this.panel = byId('chat', HTMLElement);
     this.toggleButton = byId('chat-toggle', HTMLButtonElement);
+    this.closeButton = byId('chat-close', HTMLButtonElement);
     this.badge = byId('chat-unread', HTMLElement);
     this.badgeCount = byId('chat-unread-count', HTMLElement);
     this.peopleList = byId('chat-people', HTMLElement);
@@ -124,6 +127,22 @@ export class ChatPanel {
      */
     this.onSend = () => false;
 
+    onLanguageChange(() => {
+      this.renderPeople();
+      this.renderRecipients();
+    });
+    // Escape closes the chat (a full-screen sheet on a phone) and gives the focus back.
+    this.panel.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape' && this.open && !event.isComposing) {
+        event.preventDefault();
+        this.setOpen(false);
+        this.toggleButton.focus();
+      }
+    });
+    this.closeButton.addEventListener('click', () => {
+      this.setOpen(false);
+      this.toggleButton.focus();
+    });
     this.toggleButton.addEventListener('click', () => {
       this.setOpen(!this.open);
       if (this.open) {
@@ -289,6 +308,11 @@ export class ChatPanel {
       this.lastSent = '';
     }
     this.append(message, !own);
+    // The log is a live region itself while it shows; closed, it is not read out.
+    if (!own && !this.open) {
+      const from = message.from.name;
+      announce(message.file ? t('announce.file', { name: from, file: message.file.name }) : t('announce.message', { name: from, text: message.text }));
+    }
   }
 
   /**
@@ -343,14 +367,14 @@ export class ChatPanel {
         return;
       }
       if (direct.id === this.self.id) {
-        this.showError('That is you: choose someone else for a private message.');
+        this.showError(t('chat.msg_self'));
         return;
       }
       text = direct.text;
       to = [direct.id];
     }
     if (!this.onSend(text, to)) {
-      this.showError('Not connected: send it again once the connection is back.');
+      this.showError(t('chat.not_connected'));
       return;
     }
     this.hideError();
@@ -365,12 +389,12 @@ export class ChatPanel {
    */
   share(files) {
     if (!this.token) {
-      this.showError('Join the room to share files.');
+      this.showError(t('chat.join_to_share'));
       return;
     }
     this.hideError();
     const to = [...this.chosen];
-    const label = to.length ? listNames(to.map((id) => this.nameOf(id))) : 'everyone';
+    const label = to.length ? listNames(to.map((id) => this.nameOf(id))) : t('chat.everyone_lower');
     for (const file of files) {
       this.uploads.start(file, this.token, to, label);
     }
@@ -420,7 +444,7 @@ export class ChatPanel {
       return item;
     });
     if (!items.length) {
-      items.push(el('li', 'people-empty', 'No one else is here yet.'));
+      items.push(el('li', 'people-empty', t('chat.nobody_else')));
     }
     this.peopleList.replaceChildren(...items);
   }
@@ -428,11 +452,11 @@ export class ChatPanel {
   renderRecipients() {
     const names = [...this.chosen].map((id) => this.nameOf(id));
     const isPrivate = names.length > 0;
-    this.toLabel.textContent = isPrivate ? `To: ${listNames(names)} (private)` : 'To: Everyone';
+    this.toLabel.textContent = isPrivate ? t('chat.to_private', { names: listNames(names) }) : t('chat.to_everyone');
     this.toLabel.classList.toggle('private', isPrivate);
     this.everyoneButton.hidden = !isPrivate;
     this.form.classList.toggle('private', isPrivate);
-    this.input.placeholder = isPrivate ? `Private message to ${listNames(names)}` : 'Message everyone';
+    this.input.placeholder = isPrivate ? t('chat.placeholder_private', { names: listNames(names) }) : t('chat.placeholder');
   }
 
   renderUnread() {
@@ -480,7 +504,7 @@ export class ChatPanel {
     meta.append(el('span', 'entry-from', message.from.name));
     const time = el('time', 'entry-time', localTime(message.ts));
     time.dateTime = new Date(message.ts).toISOString();
-    time.title = new Date(message.ts).toLocaleString();
+    time.title = formatDateTime(message.ts);
     meta.append(time);
     if (message.to.length) {
       item.classList.add('private');
@@ -508,9 +532,9 @@ export class ChatPanel {
    */
   privateLabel(message, own) {
     if (own) {
-      return `Private to ${listNames(message.to.map((p) => p.name))}`;
+      return t('chat.private_to', { names: listNames(message.to.map((p) => p.name)) });
     }
     const others = message.to.filter((p) => !this.ownIds.has(p.id)).map((p) => p.name);
-    return others.length ? `Private to you and ${listNames(others)}` : 'Private to you';
+    return others.length ? t('chat.private_to_you_and', { names: listNames(others) }) : t('chat.private_to_you');
   }
 }

@@ -16,6 +16,7 @@
 // page on plain HTTP off localhost shares files too. The client hashes nothing whole.
 import { sha256 } from './vendor/noble-hashes/sha2.js';
 import { bytesToHex } from './vendor/noble-hashes/utils.js';
+import { formatNumber, t } from './i18n.js';
 
 /** @typedef {import('./protocol.js').ChatMessage} ChatMessage */
 /** @typedef {NonNullable<ChatMessage['file']>} SharedFile */
@@ -51,7 +52,8 @@ export class TransferError extends Error {
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
 /**
- * A byte count for people: "512 B", "8.4 MiB", "20 MiB".
+ * A byte count for people, in the chosen language's notation: "512 B", "8.4 MiB",
+ * "20 MiB" (German "8,4 MiB").
  * @param {number} bytes
  */
 export function formatBytes(bytes) {
@@ -62,10 +64,10 @@ export function formatBytes(bytes) {
     unit++;
   }
   if (unit === 0) {
-    return `${bytes} B`;
+    return `${formatNumber(bytes)}\u00a0B`;
   }
-  const shown = value >= 100 ? Math.round(value).toString() : value.toFixed(1).replace(/\.0$/, '');
-  return `${shown} ${UNITS[unit]}`;
+  const shown = formatNumber(value, { maximumFractionDigits: value >= 100 ? 0 : 1 });
+  return `${shown}\u00a0${UNITS[unit]}`;
 }
 
 /**
@@ -75,9 +77,10 @@ export function formatBytes(bytes) {
  * @param {number} bytesPerSecond
  */
 export function formatProgress(done, total, bytesPerSecond) {
-  const percent = total > 0 ? Math.floor((done / total) * 100) : 100;
-  const speed = bytesPerSecond > 0 ? ` \u00b7 ${formatBytes(bytesPerSecond)}/s` : '';
-  return `${percent}% \u00b7 ${formatBytes(done)} of ${formatBytes(total)}${speed}`;
+  const fraction = total > 0 ? Math.floor((done / total) * 100) / 100 : 1;
+  const percent = formatNumber(fraction, { style: 'percent' });
+  const progress = t('files.progress', { percent, done: formatBytes(done), total: formatBytes(total) });
+  return bytesPerSecond > 0 ? t('files.progress_speed', { progress, speed: formatBytes(bytesPerSecond) }) : progress;
 }
 
 /**
@@ -94,7 +97,7 @@ function httpErrorMessage(status, body) {
   } catch {
     // Not JSON: a proxy's page, say.
   }
-  return { message: `The server answered ${status}.`, code: '' };
+  return { message: t('files.http_error', { status }), code: '' };
 }
 
 /**
@@ -121,7 +124,7 @@ export function uploadFile(file, { token, to = [], onProgress = () => {} }) {
         try {
           resolve(JSON.parse(xhr.responseText).file);
         } catch {
-          reject(new TransferError('The server accepted the file but sent an unreadable answer.'));
+          reject(new TransferError(t('files.bad_answer')));
         }
         return;
       }
@@ -129,9 +132,9 @@ export function uploadFile(file, { token, to = [], onProgress = () => {} }) {
       reject(new TransferError(message, { code }));
     };
     xhr.onerror = () => {
-      reject(new TransferError('The upload failed: the connection to the server broke off.'));
+      reject(new TransferError(t('files.upload_broke')));
     };
-    xhr.onabort = () => reject(new TransferError('Upload cancelled.', { cancelled: true }));
+    xhr.onabort = () => reject(new TransferError(t('files.upload_cancelled'), { cancelled: true }));
     xhr.send(file);
   });
   return { done, cancel: () => xhr.abort() };
@@ -146,7 +149,7 @@ export function uploadFile(file, { token, to = [], onProgress = () => {} }) {
  */
 export function downloadFile(file, { token, onProgress = () => {} }) {
   const controller = new AbortController();
-  const cancelled = () => new TransferError('Download cancelled.', { cancelled: true });
+  const cancelled = () => new TransferError(t('files.download_cancelled'), { cancelled: true });
 
   const done = (async () => {
     /** @type {BlobPart[]} */
@@ -161,7 +164,7 @@ export function downloadFile(file, { token, onProgress = () => {} }) {
       }
       resumes++;
       if (resumes > MAX_RESUMES) {
-        throw new TransferError(`The download broke off ${resumes} times and was given up (${String(err)}).`);
+        throw new TransferError(t('files.download_gave_up', { count: resumes, reason: String(err) }));
       }
       await new Promise((r) => setTimeout(r, 250 * resumes));
     };
@@ -183,7 +186,7 @@ export function downloadFile(file, { token, onProgress = () => {} }) {
       if (!response.ok || !response.body) {
         const { message, code } = httpErrorMessage(response.status, await response.text().catch(() => ''));
         throw new TransferError(
-          response.status === 404 ? 'This file is not available to you any more.' : message,
+          response.status === 404 ? t('files.gone') : message,
           { code },
         );
       }
@@ -217,7 +220,7 @@ export function downloadFile(file, { token, onProgress = () => {} }) {
       break;
     }
     if (received !== file.size) {
-      throw new TransferError(`The server sent ${received} bytes, but the file has ${file.size}.`);
+      throw new TransferError(t('files.short', { received: formatNumber(received), size: formatNumber(file.size) }));
     }
     return { blob: new Blob(parts, { type: file.mime || 'application/octet-stream' }), sha256: bytesToHex(hash.digest()) };
   })();
@@ -257,14 +260,14 @@ export class TransferView {
     this.bar = document.createElement('progress');
     this.bar.max = 100;
     this.bar.value = 0;
-    this.bar.setAttribute('aria-label', `${kind} progress`);
+    this.bar.setAttribute('aria-label', t(kind === 'Upload' ? 'files.upload_progress' : 'files.download_progress', { file: fileName }));
     this.text = document.createElement('span');
     this.text.className = 'transfer-text';
     this.cancelButton = document.createElement('button');
     this.cancelButton.type = 'button';
     this.cancelButton.className = 'transfer-cancel';
-    this.cancelButton.textContent = 'Cancel';
-    this.cancelButton.setAttribute('aria-label', `Cancel ${kind.toLowerCase()} of ${fileName}`);
+    this.cancelButton.textContent = t('common.cancel');
+    this.cancelButton.setAttribute('aria-label', t(kind === 'Upload' ? 'files.cancel_upload' : 'files.cancel_download', { file: fileName }));
     const row = document.createElement('div');
     row.className = 'transfer-row';
     row.append(this.bar, this.cancelButton);
@@ -352,8 +355,8 @@ export class FileCard {
     this.button = document.createElement('button');
     this.button.type = 'button';
     this.button.className = 'file-download';
-    this.button.textContent = 'Download';
-    this.button.setAttribute('aria-label', `Download ${file.name}`);
+    this.button.textContent = t('files.download');
+    this.button.setAttribute('aria-label', t('files.download_label', { file: file.name }));
     this.button.addEventListener('click', () => this.download());
 
     this.view = new TransferView('Download', file.name);
@@ -370,7 +373,7 @@ export class FileCard {
     }
     if (!token) {
       this.view.root.hidden = false;
-      this.view.finish('error', 'Join the room again to download files.');
+      this.view.finish('error', t('files.join_again'));
       return;
     }
     const transfer = downloadFile(this.file, { token, onProgress: (b, t) => this.view.progress(b, t) });
@@ -382,12 +385,12 @@ export class FileCard {
       if (sha256 !== this.file.sha256.toLowerCase()) {
         this.view.finish(
           'error',
-          `Checksum mismatch: the file arrived damaged and was not saved (SHA-256 ${sha256.slice(0, 12)}\u2026, expected ${this.file.sha256.slice(0, 12)}\u2026).`,
+          t('files.checksum_mismatch', { got: `${sha256.slice(0, 12)}\u2026`, expected: `${this.file.sha256.slice(0, 12)}\u2026` }),
         );
         return;
       }
       this.view.progress(this.file.size, this.file.size);
-      this.view.finish('ok', 'verified \u00b7 SHA-256 matches \u00b7 saved');
+      this.view.finish('ok', t('files.verified'));
       saveBlob(blob, this.file.name);
     } catch (err) {
       if (err instanceof TransferError && err.cancelled) {
@@ -430,13 +433,13 @@ export class Uploads {
     row.className = 'upload';
     const title = document.createElement('p');
     title.className = 'upload-title';
-    title.textContent = `Sharing ${file.name} (${formatBytes(file.size)}) with ${toLabel}`;
+    title.textContent = t('files.sharing', { file: file.name, size: formatBytes(file.size), to: toLabel });
     const view = new TransferView('Upload', file.name);
     const dismiss = document.createElement('button');
     dismiss.type = 'button';
     dismiss.className = 'upload-dismiss';
     dismiss.textContent = '\u00d7';
-    dismiss.setAttribute('aria-label', 'Dismiss');
+    dismiss.setAttribute('aria-label', t('common.dismiss'));
     dismiss.hidden = true;
     dismiss.addEventListener('click', () => row.remove());
     row.append(title, dismiss, view.root);
@@ -448,7 +451,7 @@ export class Uploads {
     try {
       await transfer.done;
       view.progress(file.size, file.size);
-      view.finish('ok', `Shared ${file.name}.`);
+      view.finish('ok', t('files.shared', { file: file.name }));
       // The chat entry now stands for the file; the row only confirms it for a moment.
       setTimeout(() => row.remove(), 4000);
     } catch (err) {

@@ -9,6 +9,7 @@
  */
 
 import { DEFAULT_QUALITY, QUALITIES } from './publish.js';
+import { t } from './i18n.js';
 
 /** @typedef {'audio' | 'video'} TrackKind */
 /** @typedef {import('./publish.js').Quality} Quality */
@@ -140,7 +141,7 @@ export class LocalMedia {
       return;
     }
     if (!navigator.mediaDevices?.getUserMedia) {
-      this.notice = 'This page cannot use a camera or microphone here (it needs https or localhost).';
+      this.notice = t('media.insecure');
       return;
     }
     /** @type {string[]} */
@@ -161,7 +162,7 @@ export class LocalMedia {
             );
             this.adopt(stream);
           } catch (err) {
-            problems.push(`${kind === 'audio' ? 'microphone' : 'camera'} (${describeMediaError(err)})`);
+            problems.push(t(kind === 'audio' ? 'media.problem_microphone' : 'media.problem_camera', { reason: describeMediaError(err) }));
           }
         }
       }
@@ -176,11 +177,11 @@ export class LocalMedia {
     const noCamera = camera && !this.video;
     const noMicrophone = microphone && !this.audio;
     if (noCamera && noMicrophone) {
-      this.notice = `No camera or microphone could be used: ${problems.join('; ')}. Others will not see or hear you.`;
+      this.notice = t('media.none_usable', { problems: problems.join('; ') });
     } else if (noCamera) {
-      this.notice = `Your camera could not be used: ${problems.join('; ')}.`;
+      this.notice = t('media.camera_unusable', { problems: problems.join('; ') });
     } else if (noMicrophone) {
-      this.notice = `Your microphone could not be used: ${problems.join('; ')}. Others will not hear you.`;
+      this.notice = t('media.microphone_unusable', { problems: problems.join('; ') });
     }
   }
 
@@ -370,13 +371,13 @@ export function describeMediaError(err) {
   const name = err instanceof Error || err instanceof DOMException ? err.name : '';
   switch (name) {
     case 'NotFoundError':
-      return 'no device found';
+      return t('media.not_found');
     case 'NotAllowedError':
-      return 'permission denied';
+      return t('media.not_allowed');
     case 'NotReadableError':
-      return 'the device is in use or not working';
+      return t('media.not_readable');
     case 'OverconstrainedError':
-      return 'the device does not support the requested settings';
+      return t('media.overconstrained');
     default:
       return err instanceof Error ? err.message || name : String(err);
   }

@@ -11,7 +11,8 @@
 
 import { byId } from './dom.js';
 import { LocalMedia, describeMediaError } from './media.js';
-import { fillDevices, loadSettings, saveSettings } from './settings.js';
+import { bindLanguageMenu, fillDevices, loadSettings, saveSettings } from './settings.js';
+import { onLanguageChange, t } from './i18n.js';
 
 export class JoinView {
   constructor() {
@@ -29,6 +30,7 @@ export class JoinView {
     this.micSelect = byId('join-microphone', HTMLSelectElement);
     this.level = byId('mic-level', HTMLMeterElement);
     this.status = byId('preview-status', HTMLElement);
+    bindLanguageMenu(byId('join-language', HTMLSelectElement));
     /** The user asked to join. @type {(name: string, room: string) => void} */
     this.onSubmit = () => {};
     /** The camera switch was pressed. @type {() => void} */
@@ -77,7 +79,7 @@ export class JoinView {
    */
   setBusy(busy) {
     this.button.disabled = busy;
-    this.button.textContent = busy ? 'Joining\u2026' : 'Join';
+    this.button.textContent = busy ? t('join.joining') : t('join.join');
     this.setDevicesBusy(busy);
   }
 
@@ -123,8 +125,8 @@ export class JoinView {
    * @param {string} microphoneId selected microphone
    */
   setDevices(devices, cameraId, microphoneId) {
-    fillDevices(this.cameraSelect, devices.filter((d) => d.kind === 'videoinput'), cameraId, 'Camera');
-    fillDevices(this.micSelect, devices.filter((d) => d.kind === 'audioinput'), microphoneId, 'Microphone');
+    fillDevices(this.cameraSelect, devices.filter((d) => d.kind === 'videoinput'), cameraId, 'camera');
+    fillDevices(this.micSelect, devices.filter((d) => d.kind === 'audioinput'), microphoneId, 'microphone');
   }
 
   /** @param {number} level 0 (silence) to 1 */
@@ -176,7 +178,7 @@ function setSwitch(button, on) {
   button.setAttribute('aria-pressed', String(on));
   const state = button.querySelector('.state');
   if (state) {
-    state.textContent = on ? 'On' : 'Off';
+    state.textContent = on ? t('controls.on') : t('controls.off');
   }
 }
 
@@ -290,6 +292,10 @@ export class PreJoin {
     view.onMicrophone = () => this.change(async (media) => media.setMicrophone(!media.microphone), 'microphone');
     view.onCameraDevice = (deviceId) => this.change((media) => media.setCameraDevice(deviceId), 'camera');
     view.onMicrophoneDevice = (deviceId) => this.change((media) => media.setMicrophoneDevice(deviceId), 'microphone');
+    onLanguageChange(() => {
+      this.refresh();
+      this.listDevices();
+    });
   }
 
   /**
@@ -382,7 +388,7 @@ export class PreJoin {
       saveSettings(media.settings);
       this.view.setStatus('');
     } catch (err) {
-      this.view.setStatus(`Could not use the ${device}: ${describeMediaError(err)}.`);
+      this.view.setStatus(t(device === 'camera' ? 'join.camera_failed' : 'join.microphone_failed', { reason: describeMediaError(err) }));
     } finally {
       this.view.setDevicesBusy(false);
       this.refresh();

@@ -36,6 +36,7 @@ import { PublishConnection } from './publish.js';
 import { Roster } from './roster.js';
 import { SubscribeConnection } from './subscribe.js';
 import { Liveness, TICK_MS, retryDelay } from './liveness.js';
+import { t } from './i18n.js';
 
 /** Protocol version sent in `join`. */
 export const PROTOCOL_VERSION = 1;
@@ -373,7 +374,7 @@ export class Connection {
       try {
         msg = JSON.parse(event.data);
       } catch {
-        this.reportError('bad_message', 'The server sent a message that is not JSON.', false);
+        this.reportError('bad_message', t('error.not_json'), false);
         return;
       }
       this.handle(msg);
@@ -402,7 +403,7 @@ export class Connection {
     if (action === 'ping') {
       this.send({ type: 'ping', id: ++this.pings });
     } else if (action === 'lost') {
-      this.lose('timeout', 'Connection lost');
+      this.lose('timeout', t('banner.connection_lost'));
     }
   }
 
@@ -413,9 +414,9 @@ export class Connection {
   socketClosed(code) {
     this.dropSocket();
     if (code === CLOSE_SERVICE_RESTART) {
-      this.lose('restarting', 'The server is restarting');
+      this.lose('restarting', t('banner.restarting'));
     } else {
-      this.lose('disconnected', 'Connection lost');
+      this.lose('disconnected', t('banner.connection_lost'));
     }
   }
 
@@ -467,7 +468,7 @@ export class Connection {
       case 'pong':
         break;
       case 'server_closing':
-        this.lose('restarting', typeof msg.message === 'string' ? msg.message : 'The server is restarting');
+        this.lose('restarting', typeof msg.message === 'string' ? msg.message : t('banner.restarting'));
         break;
       case 'participant_joined':
       case 'participant_updated':

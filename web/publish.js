@@ -15,6 +15,8 @@
  * - Offers go out one at a time: the next waits until the previous one is answered.
  */
 
+import { t } from './i18n.js';
+
 /** @typedef {import('./protocol.js').TrackKind} TrackKind */
 /** @typedef {'camera' | 'microphone' | 'screen'} TrackSource */
 /** @typedef {'240p' | '360p' | '480p' | '720p' | '900p'} Quality */
@@ -186,7 +188,7 @@ export class PublishConnection {
     this.pc = pc;
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === 'failed' && !this.closed) {
-        this.onError('The connection for your camera and microphone failed.');
+        this.onError(t('error.publish_failed'));
       }
     };
     const audio = pc.addTransceiver(this.localTracks.audio ?? 'audio', {
@@ -210,7 +212,7 @@ export class PublishConnection {
    */
   negotiate() {
     this.queue = this.queue.then(() => this.offer()).catch((err) => {
-      this.onError(`Could not send your media: ${err instanceof Error ? err.message : String(err)}`);
+      this.onError(t('error.send_media', { reason: err instanceof Error ? err.message : String(err) }));
     });
     return this.queue;
   }
@@ -262,7 +264,7 @@ export class PublishConnection {
       }
       await pc.setRemoteDescription({ type: 'answer', sdp });
     } catch (err) {
-      this.onError(`Could not use the server's answer: ${err instanceof Error ? err.message : String(err)}`);
+      this.onError(t('error.bad_answer', { reason: err instanceof Error ? err.message : String(err) }));
     } finally {
       done?.();
     }

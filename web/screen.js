@@ -9,6 +9,8 @@
  * with `screen: true`) before the track is sent; `presenter_busy` refuses it.
  */
 
+import { t } from './i18n.js';
+
 /** Frame rate asked of the capture: enough for scrolling and slides, light on CPU. */
 const SCREEN_FRAME_RATE = 15;
 
@@ -46,11 +48,11 @@ export class ScreenShare {
     }
     const presenter = this.conn.roster.presenterName();
     if (presenter !== null) {
-      this.view.showNotice(`${presenter} is presenting`);
+      this.view.showNotice(t('screen.presenting', { name: presenter }));
       return;
     }
     if (!navigator.mediaDevices?.getDisplayMedia) {
-      this.view.showNotice('This browser cannot share a screen here.');
+      this.view.showNotice(t('screen.unsupported'));
       return;
     }
     this.state = 'asking';
@@ -68,7 +70,7 @@ export class ScreenShare {
       this.view.setScreenBusy(false);
       // Cancelling the picker is a choice, not an error.
       if (!(err instanceof DOMException && err.name === 'NotAllowedError')) {
-        this.view.showNotice(`Could not share the screen: ${err instanceof Error ? err.message : String(err)}`);
+        this.view.showNotice(t('screen.failed', { reason: err instanceof Error ? err.message : String(err) }));
       }
       return;
     }
@@ -86,7 +88,7 @@ export class ScreenShare {
 
   /** Asks the server for the presenter's seat; `selfUpdated` or `refused` answers. */
   ask() {
-    this.grantTimer = window.setTimeout(() => this.refused('The server did not answer the request to present.'), GRANT_TIMEOUT_MS);
+    this.grantTimer = window.setTimeout(() => this.refused(t('screen.no_answer')), GRANT_TIMEOUT_MS);
     this.conn.sendScreenShare(true);
   }
 
@@ -103,7 +105,7 @@ export class ScreenShare {
       try {
         await this.conn.setScreenTrack(this.track);
       } catch (err) {
-        this.view.showNotice(`Could not send the screen: ${err instanceof Error ? err.message : String(err)}`);
+        this.view.showNotice(t('screen.send_failed', { reason: err instanceof Error ? err.message : String(err) }));
         await this.stop();
       }
     } else if (!screen && this.state === 'sharing') {

@@ -8,6 +8,7 @@
 import { byId, el, remember, remembered } from './dom.js';
 import { defaultSettings } from './media.js';
 import { isQuality } from './publish.js';
+import { LANGUAGES, language, onLanguageChange, t, useLanguage } from './i18n.js';
 
 /** @typedef {import('./media.js').MediaSettings} MediaSettings */
 /** @typedef {import('./publish.js').Quality} Quality */
@@ -61,6 +62,7 @@ export class SettingsDialog {
     this.noise = byId('settings-noise', HTMLInputElement);
     this.gain = byId('settings-gain', HTMLInputElement);
     this.error = byId('settings-error', HTMLElement);
+    bindLanguageMenu(byId('settings-language', HTMLSelectElement));
 
     /** @type {(quality: Quality) => Promise<void>} */
     this.onQuality = async () => {};
@@ -128,8 +130,8 @@ export class SettingsDialog {
     } catch {
       // No device access: the selects offer the default only.
     }
-    fillDevices(this.camera, devices.filter((d) => d.kind === 'videoinput'), cameraId, 'Camera');
-    fillDevices(this.microphone, devices.filter((d) => d.kind === 'audioinput'), microphoneId, 'Microphone');
+    fillDevices(this.camera, devices.filter((d) => d.kind === 'videoinput'), cameraId, 'camera');
+    fillDevices(this.microphone, devices.filter((d) => d.kind === 'audioinput'), microphoneId, 'microphone');
   }
 
   /**
@@ -139,31 +141,56 @@ export class SettingsDialog {
   run(change) {
     this.error.hidden = true;
     change.catch((err) => {
-      this.error.textContent = `Could not apply that: ${err instanceof Error ? err.message || err.name : String(err)}`;
+      this.error.textContent = t('settings.failed', { reason: err instanceof Error ? err.message || err.name : String(err) });
       this.error.hidden = false;
     });
   }
 }
 
 /**
- * Fills a device choice: the default, then each device (by its label, or `what` and a
- * number while labels are withheld), with `selected` chosen if it is there.
+ * Fills a device choice: the default, then each device (by its label, or "Camera 2"
+ * while labels are withheld), with `selected` chosen if it is there.
  * @param {HTMLSelectElement} select
  * @param {MediaDeviceInfo[]} devices
  * @param {string} selected
- * @param {string} what
+ * @param {'camera' | 'microphone'} what
  */
 export function fillDevices(select, devices, selected, what) {
-  const options = [el('option', '', 'Default')];
+  const options = [el('option', '', t('settings.default_device'))];
   options[0].value = '';
   devices.forEach((d, i) => {
     if (!d.deviceId || d.deviceId === 'default') {
       return;
     }
-    const option = el('option', '', d.label || `${what} ${i + 1}`);
+    const option = el('option', '', d.label || t(what === 'camera' ? 'settings.camera_n' : 'settings.microphone_n', { n: i + 1 }));
     option.value = d.deviceId;
     options.push(option);
   });
   select.replaceChildren(...options);
   select.value = options.some((o) => o.value === selected) ? selected : '';
+}
+
+/**
+ * A language menu (in Settings, and on the pre-join screen): every language with a
+ * catalogue, by its own name; choosing one switches the page at once and is remembered.
+ * @param {HTMLSelectElement} select
+ */
+export function bindLanguageMenu(select) {
+  select.replaceChildren(
+    ...Object.entries(LANGUAGES).map(([code, name]) => {
+      const option = el('option', '', name);
+      option.value = code;
+      option.lang = code;
+      return option;
+    }),
+  );
+  select.value = language();
+  select.addEventListener('change', () => {
+    useLanguage(select.value).catch(() => {
+      select.value = language();
+    });
+  });
+  onLanguageChange(() => {
+    select.value = language();
+  });
 }

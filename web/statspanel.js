@@ -9,6 +9,7 @@
 
 import uPlot from './vendor/uplot/uPlot.esm.js';
 import { byId, el } from './dom.js';
+import { formatNumber, t } from './i18n.js';
 
 /** @typedef {import('./stats.js').StatsSampler} StatsSampler */
 /** @typedef {import('./stats.js').Sample} Sample */
@@ -18,10 +19,16 @@ import { byId, el } from './dom.js';
 /** Sent in blue and received in red (the totals); the kinds alike in both plots. */
 const COLORS = { sent: '#4f8cff', received: '#e5484d', camera: '#f5a524', screen: '#a78bfa', audio: '#2dd4bf', rtt: '#d0d4de' };
 const PLOT_HEIGHT = 190;
-/** Names of the camera's simulcast layers by `video_state` layer number (0 lowest). */
-const LAYER_NAMES = ['low (q)', 'medium (h)', 'full (f)'];
-const RID_NAMES = /** @type {Record<string, string>} */ ({ q: 'low (q)', h: 'medium (h)', f: 'full (f)' });
-const SOURCE_NAMES = { camera: 'camera', microphone: 'audio', screen: 'screen' };
+/** The camera's simulcast layers by `video_state` layer number (0 lowest). */
+const LAYER_RIDS = ['q', 'h', 'f'];
+/** @param {string} rid @returns {string} */
+const ridName = (rid) => (LAYER_RIDS.includes(rid) ? t(`stats.layer_${rid}`) : rid);
+/** @param {number} layer @returns {string} */
+const layerName = (layer) => (LAYER_RIDS[layer] ? ridName(LAYER_RIDS[layer]) : String(layer));
+/** @param {'camera' | 'microphone' | 'screen'} source @returns {string} */
+const sourceName = (source) => t(`stats.source_${source}`);
+/** @param {number} value @param {number} digits */
+const fixed = (value, digits) => formatNumber(value, { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 /** @param {number} bytesPerSecond */
 const kbits = (bytesPerSecond) => (bytesPerSecond * 8) / 1000;
@@ -42,10 +49,10 @@ function rateOptions(title, total, width) {
     axes: [timeAxis(), axis('kbit/s')],
     series: [
       {},
-      { label: 'Total', stroke: total, width: 2 },
-      { label: 'Camera', stroke: COLORS.camera, width: 1 },
-      { label: 'Screen', stroke: COLORS.screen, width: 1 },
-      { label: 'Audio', stroke: COLORS.audio, width: 1 },
+      { label: t('stats.total'), stroke: total, width: 2 },
+      { label: t('stats.camera'), stroke: COLORS.camera, width: 1 },
+      { label: t('stats.screen'), stroke: COLORS.screen, width: 1 },
+      { label: t('stats.audio'), stroke: COLORS.audio, width: 1 },
     ],
   };
 }
@@ -97,7 +104,7 @@ export class StatsPanel {
     /** @type {StatsSampler | null} */
     this.sampler = null;
     /** @type {(participant: number) => string} */
-    this.nameOf = (id) => `Participant ${id}`;
+    this.nameOf = (id) => t('stats.participant', { id });
     this.unsubscribe = () => {};
     this.toggleButton.addEventListener('click', () => (this.root.hidden ? this.open() : this.close()));
     this.closeButton.addEventListener('click', () => this.close());
@@ -166,16 +173,16 @@ export class StatsPanel {
 
   createPlots() {
     const width = this.plotWidth();
-    const sent = new uPlot(rateOptions('Sent', COLORS.sent, width), [[], [], [], [], []], this.plotArea);
-    const received = new uPlot(rateOptions('Received', COLORS.received, width), [[], [], [], [], []], this.plotArea);
+    const sent = new uPlot(rateOptions(t('stats.sent'), COLORS.sent, width), [[], [], [], [], []], this.plotArea);
+    const received = new uPlot(rateOptions(t('stats.received'), COLORS.received, width), [[], [], [], [], []], this.plotArea);
     const rtt = new uPlot(
       {
-        title: 'Round trip to the server',
+        title: t('stats.rtt_title'),
         width,
         height: PLOT_HEIGHT,
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(5, max * 1.2)] } },
         axes: [timeAxis(), axis('ms')],
-        series: [{}, { label: 'Round trip', stroke: COLORS.rtt, width: 2 }],
+        series: [{}, { label: t('stats.rtt'), stroke: COLORS.rtt, width: 2 }],
       },
       [[], []],
       this.plotArea,
@@ -204,9 +211,12 @@ export class StatsPanel {
       this.plots.received.setData(rateData(h, 'received'));
       this.plots.rtt.setData([h.time, h.rttMs]);
     }
-    const rtt = sample.rttMs === null ? 'unknown' : `${sample.rttMs.toFixed(1)} ms`;
-    this.summary.textContent =
-      `Now: sending ${kbits(sample.sent.total).toFixed(0)} kbit/s, receiving ${kbits(sample.received.total).toFixed(0)} kbit/s, round trip ${rtt}.`;
+    const rtt = sample.rttMs === null ? t('stats.unknown') : t('stats.ms', { value: fixed(sample.rttMs, 1) });
+    this.summary.textContent = t('stats.summary', {
+      sent: fixed(kbits(sample.sent.total), 0),
+      received: fixed(kbits(sample.received.total), 0),
+      rtt,
+    });
     this.renderTable(sample);
   }
 
@@ -220,27 +230,27 @@ export class StatsPanel {
     );
     for (const s of inbound) {
       const video = s.source !== 'microphone';
-      const layer = !video ? '' : s.paused ? `paused (${s.paused.replace('_', ' ')})` : s.layer === null ? '' : s.source === 'screen' ? 'single' : (LAYER_NAMES[s.layer] ?? String(s.layer));
+      const layer = !video ? '' : s.paused ? t('stats.paused', { reason: s.paused.replace('_', ' ') }) : s.layer === null ? '' : s.source === 'screen' ? t('stats.single') : layerName(s.layer);
       rows.push(
-        row(`${this.nameOf(s.participant)} \u2013 ${SOURCE_NAMES[s.source]}`, {
+        row(t('stats.stream', { name: this.nameOf(s.participant), source: sourceName(s.source) }), {
           resolution: video ? size(s.width, s.height) : '',
-          fps: video ? s.fps.toFixed(0) : '',
+          fps: video ? fixed(s.fps, 0) : '',
           layer,
-          bitrate: kbits(s.bitsPerSecond / 8).toFixed(0),
-          loss: s.lossPercent.toFixed(1),
-          jitter: s.jitterMs === null ? '' : s.jitterMs.toFixed(0),
-          freezes: video && s.freezeCount !== null ? String(s.freezeCount) : '',
+          bitrate: fixed(kbits(s.bitsPerSecond / 8), 0),
+          loss: fixed(s.lossPercent, 1),
+          jitter: s.jitterMs === null ? '' : fixed(s.jitterMs, 0),
+          freezes: video && s.freezeCount !== null ? formatNumber(s.freezeCount) : '',
           limitation: '',
         }),
       );
     }
     for (const o of sample.outbound) {
       rows.push(
-        row(`You \u2013 camera, ${RID_NAMES[o.rid] ?? o.rid}`, {
+        row(t('stats.own_stream', { layer: ridName(o.rid) }), {
           resolution: size(o.width, o.height),
-          fps: o.fps.toFixed(0),
-          layer: RID_NAMES[o.rid] ?? o.rid,
-          bitrate: kbits(o.bitsPerSecond / 8).toFixed(0),
+          fps: fixed(o.fps, 0),
+          layer: ridName(o.rid),
+          bitrate: fixed(kbits(o.bitsPerSecond / 8), 0),
           loss: '',
           jitter: '',
           freezes: '',

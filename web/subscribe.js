@@ -10,6 +10,7 @@
  */
 
 import { PC_CONFIG } from './publish.js';
+import { t } from './i18n.js';
 
 /** @typedef {import('./publish.js').TrackSource} TrackSource */
 /** @typedef {'audio' | 'video'} TrackKind */
@@ -64,7 +65,7 @@ export class SubscribeConnection {
         if (this.closed) {
           return;
         }
-        this.onError('bad_sdp', `Could not use the server's media offer: ${describe(err)}`);
+        this.onError('bad_sdp', t('error.bad_offer', { reason: describe(err) }));
         // An empty answer tells the server this offer failed; it then offers again on
         // a new connection (a few times at most), instead of waiting for an answer.
         this.send({ type: 'subscribe_answer', sdp: '' });
@@ -119,7 +120,7 @@ export class SubscribeConnection {
     };
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === 'failed' && !this.closed) {
-        this.onError('media_failed', 'The connection for the others\u2019 video failed.');
+        this.onError('media_failed', t('error.subscribe_failed'));
       }
     };
     return pc;

@@ -6,6 +6,7 @@
  */
 
 import { el, hueOf, icon, initials } from './dom.js';
+import { t } from './i18n.js';
 
 /** @typedef {import('./protocol.js').Participant} Participant */
 
@@ -42,8 +43,8 @@ export class Tile {
     this.nameLabel = el('span', 'name');
     this.mutedMark = el('span', 'muted-mark');
     this.mutedMark.setAttribute('role', 'img');
-    this.mutedMark.setAttribute('aria-label', 'muted');
-    this.mutedMark.title = 'Microphone off';
+    this.mutedMark.setAttribute('aria-label', t('tile.muted'));
+    this.mutedMark.title = t('tile.microphone_off');
     this.mutedMark.append(icon('microphone', 'slash'));
     this.mutedMark.hidden = true;
     const caption = el('div', 'caption');
@@ -58,7 +59,7 @@ export class Tile {
     this.onPin = () => {};
     this.pinButton.addEventListener('click', () => this.onPin());
 
-    this.pausedMark = el('div', 'paused-mark', 'paused: low bandwidth');
+    this.pausedMark = el('div', 'paused-mark', t('tile.paused'));
     this.pausedMark.hidden = true;
 
     this.root.append(this.video, placeholder, this.pausedMark, caption, this.pinButton);
@@ -72,11 +73,14 @@ export class Tile {
    */
   setName(name, self) {
     this.name = name;
-    this.nameLabel.textContent = self ? `${name} (you)` : name;
+    this.nameLabel.textContent = self ? t('tile.you', { name }) : name;
     this.placeholderName.textContent = name;
     this.avatar.textContent = initials(name);
     this.avatar.style.setProperty('--hue', String(hueOf(name)));
-    const label = `Pin ${name}`;
+    const label = t('tile.pin', { name });
+    this.mutedMark.setAttribute('aria-label', t('tile.muted'));
+    this.mutedMark.title = t('tile.microphone_off');
+    this.pausedMark.textContent = t('tile.paused');
     this.pinButton.setAttribute('aria-label', label);
     this.pinButton.title = label;
   }
@@ -152,7 +156,7 @@ export class RemoteTile extends Tile {
   setQuality(grade) {
     this.qualityMark.hidden = grade === null;
     if (grade !== null && this.qualityMark.dataset.quality !== grade) {
-      const label = `Connection: ${grade}`;
+      const label = t('tile.connection', { quality: t(`quality.${grade}`) });
       this.qualityMark.dataset.quality = grade;
       this.qualityMark.setAttribute('aria-label', label);
       this.qualityMark.title = label;
@@ -175,14 +179,14 @@ export class PresentationTile {
     const caption = el('div', 'caption');
     caption.setAttribute('aria-hidden', 'true');
     caption.append(this.nameLabel);
-    this.pausedMark = el('div', 'paused-mark', 'paused: low bandwidth');
+    this.pausedMark = el('div', 'paused-mark', t('tile.paused'));
     this.pausedMark.hidden = true;
     this.root.append(this.video, this.pausedMark, caption);
   }
 
   /** @param {string} name The presenter's name. */
   setName(name) {
-    const label = `${name}'s screen`;
+    const label = t('tile.screen_of', { name });
     this.nameLabel.textContent = label;
     this.root.setAttribute('aria-label', label);
   }

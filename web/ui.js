@@ -20,11 +20,25 @@ import { PresentationTile, RemoteTile, Tile } from './tiles.js';
 import { StageLayout, replaceIfChanged } from './layout.js';
 import { PageOrder, pageSizeFor } from './paging.js';
 import { ConnectionBanner } from './banner.js';
+import { onLanguageChange, t } from './i18n.js';
+import { SPEAKER_ANNOUNCE_MS, Throttled, announce } from './announce.js';
 
 export { byId, el, icon, initials };
 
 /** The remembered view mode. */
 const VIEW_MODE_KEY = 'lanmeet.view';
+
+/** Apple keyboards say Cmd where others say Ctrl. */
+const APPLE = /Mac|iPhone|iPad/.test(navigator.platform);
+
+/**
+ * The keyboard shortcut of a control: Ctrl (Cmd on Apple keyboards) and a letter.
+ * @param {string} letter
+ * @returns {{label: string, aria: string}} as shown in a tooltip, and for `aria-keyshortcuts`
+ */
+function shortcut(letter) {
+  return APPLE ? { label: `\u2318${letter}`, aria: `Meta+${letter}` } : { label: `Ctrl+${letter}`, aria: `Control+${letter}` };
+}
 
 /**
  * A track that arrived before its participant's tile (the subscribe connection and the
@@ -106,6 +120,11 @@ export class MeetingView {
     /** A video element to watch for size and visibility. @type {(video: HTMLVideoElement) => void} */
     this.onVideoElement = () => {};
 
+    /** The own microphone's state as last shown (null before the first), to announce changes. @type {boolean | null} */
+    this.selfMicrophone = null;
+    /** Says who speaks, now and then. @type {Throttled<string>} */
+    this.speakerAnnouncer = new Throttled(SPEAKER_ANNOUNCE_MS, (name) => announce(t('announce.speaking', { name })));
+
     this.cameraButton.addEventListener('click', () => this.onCamera());
     this.micButton.addEventListener('click', () => this.onMicrophone());
     this.screenButton.addEventListener('click', () => this.onScreen());
@@ -117,6 +136,56 @@ export class MeetingView {
     this.copyButton.addEventListener('click', () => this.onCopyLink());
     this.previousPageButton.addEventListener('click', () => this.goToPage(this.pages.page - 1));
     this.nextPageButton.addEventListener('click', () => this.goToPage(this.pages.page + 1));
+    document.addEventListener('keydown', (event) => this.shortcutPressed(event));
+    this.labelShortcuts();
+    onLanguageChange(() => this.languageChanged());
+  }
+
+  /** Shows the camera and microphone shortcuts in the buttons' tooltips. */
+  labelShortcuts() {
+    for (const [button, letter, key] of /** @type {const} */ ([
+      [this.cameraButton, 'E', 'controls.camera_tip'],
+      [this.micButton, 'D', 'controls.microphone_tip'],
+    ])) {
+      const keys = shortcut(letter);
+      button.title = t(key, { shortcut: keys.label });
+      button.setAttribute('aria-keyshortcuts', keys.aria);
+    }
+  }
+
+  /**
+   * Ctrl/Cmd+E switches the camera, Ctrl/Cmd+D the microphone, while in the meeting.
+   * @param {KeyboardEvent} event
+   */
+  shortcutPressed(event) {
+    if (this.root.hidden || !(APPLE ? event.metaKey : event.ctrlKey) || event.altKey || event.shiftKey) {
+      return;
+    }
+    const key = event.key.toLowerCase();
+    const button = key === 'e' ? this.cameraButton : key === 'd' ? this.micButton : null;
+    if (!button) {
+      return;
+    }
+    // Not the browser's own meaning of the keys (search, bookmark).
+    event.preventDefault();
+    if (!button.disabled && !event.repeat) {
+      button.click();
+    }
+  }
+
+  /** Renders the text that is not in index.html again, in the new language. */
+  languageChanged() {
+    this.labelShortcuts();
+    for (const button of [this.cameraButton, this.micButton]) {
+      setToggle(button, button.getAttribute('aria-pressed') === 'true');
+    }
+    if (this.selfTile) {
+      this.selfTile.setName(this.selfTile.name, true);
+    }
+    for (const tile of this.tiles.values()) {
+      tile.setName(tile.name, false);
+    }
+    this.showPager(!this.pager.hidden);
   }
 
   /**
@@ -156,8 +225,12 @@ export class MeetingView {
       this.arrange();
     } else if (change.kind === 'joined' || change.kind === 'updated') {
       this.upsertParticipant(change.participant);
+      if (change.kind === 'joined') {
+        announce(t('announce.joined', { name: change.participant.name }));
+      }
     } else if (change.kind === 'left') {
       this.removeParticipant(change.participant.id);
+      announce(t('announce.left', { name: change.participant.name }));
     }
   }
 
@@ -186,6 +259,8 @@ export class MeetingView {
     this.copyStatus.textContent = '';
     this.lost.hidden = true;
     this.banner.clear();
+    this.selfMicrophone = null;
+    this.speakerAnnouncer.reset();
   }
 
   /**
@@ -193,14 +268,20 @@ export class MeetingView {
    * @param {MediaStream} preview
    * @param {boolean} camera
    * @param {boolean} microphone
+   * @param {boolean} [settled] false while the state is a placeholder (before the
+   *   devices opened, after they were released): a change to or from it is not announced
    */
-  setSelf(preview, camera, microphone) {
+  setSelf(preview, camera, microphone, settled = true) {
     if (this.selfTile) {
       this.selfTile.setState(camera, microphone);
       this.selfTile.setVideo(camera ? preview : null);
     }
     setToggle(this.cameraButton, camera);
     setToggle(this.micButton, microphone);
+    if (this.selfTile && this.selfMicrophone !== null && this.selfMicrophone !== microphone) {
+      announce(t(microphone ? 'announce.unmuted' : 'announce.muted'));
+    }
+    this.selfMicrophone = this.selfTile && settled ? microphone : null;
   }
 
   /** @param {boolean} busy */
@@ -282,6 +363,7 @@ export class MeetingView {
     }
     this.selfTile?.root.classList.toggle('speaking', id !== null && id === you);
     if (id !== null && id !== you && this.tiles.has(id)) {
+      this.speakerAnnouncer.push(/** @type {RemoteTile} */ (this.tiles.get(id)).name);
       this.speaker = id;
       /** @type {Set<TileKey>} */
       const keep = new Set(['self']);
@@ -474,7 +556,7 @@ export class MeetingView {
   showPager(grid) {
     const count = this.pages.pageCount;
     this.pager.hidden = !grid || count <= 1;
-    this.pageLabel.textContent = `Page ${this.pages.page + 1} of ${count}`;
+    this.pageLabel.textContent = t('meeting.page_of', { page: this.pages.page + 1, count });
     this.previousPageButton.disabled = this.pages.page === 0;
     this.nextPageButton.disabled = this.pages.page >= count - 1;
   }
@@ -534,7 +616,7 @@ export class MeetingView {
     }
     const dismiss = el('button', 'notice-dismiss', '\u00d7');
     dismiss.type = 'button';
-    dismiss.setAttribute('aria-label', 'Dismiss');
+    dismiss.setAttribute('aria-label', t('common.dismiss'));
     dismiss.addEventListener('click', () => notice.remove());
     notice.append(dismiss);
     this.notices.append(notice);
@@ -576,6 +658,6 @@ function setToggle(button, on) {
   button.setAttribute('aria-pressed', String(on));
   const state = button.querySelector('.state');
   if (state) {
-    state.textContent = on ? 'On' : 'Off';
+    state.textContent = on ? t('controls.on') : t('controls.off');
   }
 }

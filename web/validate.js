@@ -8,6 +8,8 @@
  * they need Unicode tables, and the server's message says what is wrong.
  */
 
+import { t } from './i18n.js';
+
 /** Longest participant name, in characters (code points). */
 export const MAX_NAME_CHARS = 32;
 /** Longest room name, in characters (code points). */
@@ -39,16 +41,16 @@ export function validateName(raw) {
   const name = raw.trim();
   const chars = [...name];
   if (chars.length === 0) {
-    return { ok: false, error: 'Please enter a name.' };
+    return { ok: false, error: t('validate.name_empty') };
   }
   if (chars.length > MAX_NAME_CHARS) {
-    return { ok: false, error: `The name is too long: at most ${MAX_NAME_CHARS} characters.` };
+    return { ok: false, error: t('validate.name_long', { max: MAX_NAME_CHARS }) };
   }
   const bad = chars.find((c) => !(ALPHANUMERIC.test(c) || " -_.'".includes(c)));
   if (bad !== undefined) {
     return {
       ok: false,
-      error: `The name may not contain ${describeChar(bad)}: use letters, digits, spaces and - _ . '`,
+      error: t('validate.name_char', { char: describeChar(bad) }),
     };
   }
   return { ok: true, value: name };
@@ -65,16 +67,16 @@ export function validateRoom(raw) {
   const room = raw.trim();
   const chars = [...room];
   if (chars.length === 0) {
-    return { ok: false, error: 'Please enter a room name.' };
+    return { ok: false, error: t('validate.room_empty') };
   }
   if (chars.length > MAX_ROOM_CHARS) {
-    return { ok: false, error: `The room name is too long: at most ${MAX_ROOM_CHARS} characters.` };
+    return { ok: false, error: t('validate.room_long', { max: MAX_ROOM_CHARS }) };
   }
   const bad = chars.find((c) => !(ALPHANUMERIC.test(c) || c === '-' || c === '_'));
   if (bad !== undefined) {
     return {
       ok: false,
-      error: `The room name may not contain ${describeChar(bad)}: use letters, digits, - and _`,
+      error: t('validate.room_char', { char: describeChar(bad) }),
     };
   }
   return { ok: true, value: room };
