@@ -37,10 +37,15 @@ export class Throttled {
   /**
    * @param {number} intervalMs
    * @param {(value: T) => void} say
+   * @param {{now?: () => number, later?: (run: () => void, ms: number) => number, cancel?: (timer: number) => void}} [clock]
+   *   the time and timers (the page's by default; the unit tests bring their own)
    */
-  constructor(intervalMs, say) {
+  constructor(intervalMs, say, clock = {}) {
     this.intervalMs = intervalMs;
     this.say = say;
+    this.now = clock.now ?? (() => performance.now());
+    this.later = clock.later ?? ((run, ms) => window.setTimeout(run, ms));
+    this.cancel = clock.cancel ?? ((timer) => window.clearTimeout(timer));
     /** @type {T | undefined} */
     this.said = undefined;
     /** @type {T | undefined} */
@@ -53,11 +58,11 @@ export class Throttled {
   /** @param {T} value */
   push(value) {
     this.pending = value;
-    const wait = this.last + this.intervalMs - performance.now();
+    const wait = this.last + this.intervalMs - this.now();
     if (wait <= 0) {
       this.flush();
     } else if (this.timer === null) {
-      this.timer = window.setTimeout(() => this.flush(), wait);
+      this.timer = this.later(() => this.flush(), wait);
     }
   }
 
@@ -66,7 +71,7 @@ export class Throttled {
     const value = /** @type {T} */ (this.pending);
     if (value !== this.said) {
       this.said = value;
-      this.last = performance.now();
+      this.last = this.now();
       this.say(value);
     }
   }
@@ -74,7 +79,7 @@ export class Throttled {
   /** Forgets what was said (a new meeting). */
   reset() {
     if (this.timer !== null) {
-      window.clearTimeout(this.timer);
+      this.cancel(this.timer);
     }
     this.timer = null;
     this.said = undefined;

@@ -14,6 +14,7 @@ import { FileCard, Uploads } from './files.js';
 import { byId, el } from './dom.js';
 import { formatDateTime, formatList, formatTime, onLanguageChange, t } from './i18n.js';
 import { announce } from './announce.js';
+import { SMALL_SCREEN } from './layout.js';
 
 /** @typedef {import('./protocol.js').ChatMessage} ChatMessage */
 /** @typedef {import('./roster.js').Roster} Roster */
@@ -90,6 +91,8 @@ export class ChatPanel {
     this.badgeCount = byId('chat-unread-count', HTMLElement);
     this.peopleList = byId('chat-people', HTMLElement);
     this.log = byId('chat-log', HTMLElement);
+    /** The entries, a list inside the log (a `role=log` element cannot be the list itself). */
+    this.list = byId('chat-entries', HTMLElement);
     this.uploadsBox = byId('chat-uploads', HTMLElement);
     this.error = byId('chat-error', HTMLElement);
     this.toLabel = byId('chat-to', HTMLElement);
@@ -208,7 +211,7 @@ export class ChatPanel {
     this.unsubscribe = roster.subscribe((change) => this.rosterChanged(change));
     this.joined(name, token);
     // A side panel on wide screens; on a phone it would cover the videos, so it starts closed.
-    this.setOpen(!window.matchMedia('(max-width: 760px)').matches);
+    this.setOpen(!window.matchMedia(SMALL_SCREEN).matches);
   }
 
   /**
@@ -250,7 +253,7 @@ export class ChatPanel {
     this.roster = null;
     this.chosen.clear();
     this.entries = [];
-    this.log.replaceChildren();
+    this.list.replaceChildren();
     this.hideError();
     this.input.value = '';
     this.lastSent = '';
@@ -286,14 +289,14 @@ export class ChatPanel {
       }
     }
     this.entries = [];
-    this.log.replaceChildren();
+    this.list.replaceChildren();
     /** @type {(Entry | ChatMessage)[]} */
     const merged = [...messages, ...kept];
     const ts = (/** @type {Entry | ChatMessage} */ x) => ('item' in x ? x.message.ts : x.ts);
     for (const x of merged.sort((a, b) => ts(a) - ts(b))) {
       if ('item' in x) {
         this.entries.push(x);
-        this.log.append(x.item);
+        this.list.append(x.item);
       } else {
         this.append(x, false);
       }
@@ -479,7 +482,7 @@ export class ChatPanel {
     const own = this.ownIds.has(message.from.id);
     const entry = this.entry(message, own);
     this.entries.push(entry);
-    log.append(entry.item);
+    this.list.append(entry.item);
     if (this.following || own) {
       log.scrollTop = log.scrollHeight;
       this.following = true;

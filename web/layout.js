@@ -12,6 +12,10 @@
 
 import { el } from './dom.js';
 import { MIN_TILE_WIDTH } from './paging.js';
+import { t } from './i18n.js';
+
+/** Screens small enough (a phone, upright or sideways) for the own tile to float. */
+export const SMALL_SCREEN = '(max-width: 760px), (max-height: 500px)';
 
 export class StageLayout {
   /** @param {HTMLElement} grid */
@@ -19,7 +23,7 @@ export class StageLayout {
     this.grid = grid;
     this.main = el('div', 'stage-main');
     this.strip = el('div', 'filmstrip');
-    this.strip.setAttribute('aria-label', 'Filmstrip');
+    this.strip.setAttribute('aria-label', t('meeting.filmstrip'));
     this.strip.setAttribute('role', 'group');
     /** @type {HTMLElement | null} */
     this.mainTile = null;
@@ -40,6 +44,9 @@ export class StageLayout {
   arrange(tiles, main) {
     this.mainTile = main;
     this.grid.classList.toggle('staged', main !== null);
+    if (main) {
+      this.grid.classList.remove('floating-self');
+    }
     if (main) {
       replaceIfChanged(this.main, [main]);
       replaceIfChanged(
@@ -90,7 +97,11 @@ export class StageLayout {
     }
     // May change the page size, and so the tiles in the grid.
     this.onGridArea(area);
-    const count = this.grid.children.length;
+    // On a phone the own camera floats small in a corner rather than taking a tile.
+    const tiles = [...this.grid.children];
+    const floating = tiles.length > 1 && tiles.some((t) => t.classList.contains('self')) && window.matchMedia(SMALL_SCREEN).matches;
+    this.grid.classList.toggle('floating-self', floating);
+    const count = tiles.length - (floating ? 1 : 0);
     if (count === 0) {
       return;
     }

@@ -285,25 +285,7 @@ export async function launchParticipant(label, { netns, args = [] } = {}) {
     permissions: ['camera', 'microphone'],
     viewport: { width: 1280, height: 720 },
   });
-  /** @type {string[]} */
-  const cspViolations = [];
-  // Every page of this browser (the meeting, the admin dashboard) reports what the
-  // server's Content-Security-Policy blocked; Chromium also logs each as a console error.
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}`);
-    });
-  });
-  context.on('console', (msg) => {
-    const text = msg.text();
-    if (/CSP violation|Content Security Policy/.test(text)) {
-      cspViolations.push(`${msg.page()?.url() ?? '?'}: ${text}`);
-    }
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.on('console', (msg) => log.push(`console.${msg.type()}: ${msg.text()}`));
-  page.on('pageerror', (err) => log.push(`pageerror: ${err.stack ?? err.message}`));
-  page.on('crash', () => log.push('page crashed'));
+  const { page, cspViolations } = await watchContext(context, log);
 
   // Chromium names its profile lock after the browser process: "<host>-<pid>".
   const pid = () => {
@@ -342,6 +324,80 @@ export async function launchParticipant(label, { netns, args = [] } = {}) {
       rmSync(userDataDir, { recursive: true, force: true });
       if (!VERBOSE) {
         rmSync(stderrFile, { force: true });
+      }
+    },
+  };
+}
+
+/**
+ * Collects what a browser context's pages report: Content-Security-Policy violations
+ * (every page of it, the meeting and the admin dashboard; Chromium also logs each as a
+ * console error), and the first page's console, errors and crashes into `log`.
+ * @param {import('playwright-core').BrowserContext} context
+ * @param {LogBuffer} log
+ */
+async function watchContext(context, log) {
+  /** @type {string[]} */
+  const cspViolations = [];
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}`);
+    });
+  });
+  context.on('console', (msg) => {
+    const text = msg.text();
+    if (/CSP violation|Content Security Policy/.test(text)) {
+      cspViolations.push(`${msg.page()?.url() ?? '?'}: ${text}`);
+    }
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (msg) => log.push(`console.${msg.type()}: ${msg.text()}`));
+  page.on('pageerror', (err) => log.push(`pageerror: ${err.stack ?? err.message}`));
+  page.on('crash', () => log.push('page crashed'));
+  return { page, cspViolations };
+}
+
+/**
+ * One Chromium process shared by several participants, each a fresh browser context
+ * (own storage and permissions) with its own viewport, locale, touch and colour scheme:
+ * for scenarios about the page itself (layouts, languages, accessibility) that need no
+ * process of their own. `participant(label, options)` takes Playwright's context
+ * options; the participant's `pid` and `signalAll` are not available.
+ * @param {string} label
+ */
+export async function launchBrowser(label) {
+  checkPrerequisites();
+  const dir = freshDir(`lanmeet-e2e-${label}-`);
+  const stderrFile = path.join(dir, 'stderr.log');
+  const browser = await chromium.launch({
+    executablePath: chromiumWrapper(),
+    env: { ...process.env, LANMEET_E2E_CHROMIUM: CHROMIUM, LANMEET_E2E_STDERR: stderrFile },
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+  return {
+    browser,
+    /** A directory for the test's files (screenshots), removed with the browser unless E2E_VERBOSE=1. */
+    dir,
+    /**
+     * @param {string} name
+     * @param {import('playwright-core').BrowserContextOptions} [options]
+     * @returns {Promise<Participant>}
+     */
+    async participant(name, options = {}) {
+      const log = new LogBuffer(`browser ${label}/${name}`);
+      log.stderrFile = stderrFile;
+      const context = await browser.newContext({ permissions: ['camera', 'microphone'], viewport: { width: 1280, height: 720 }, ...options });
+      const { page, cspViolations } = await watchContext(context, log);
+      const shared = () => {
+        throw new Error(`${name} shares its browser process`);
+      };
+      return { label: name, context, page, log, cspViolations, pid: shared, signalAll: shared, close: () => context.close().catch(() => {}) };
+    },
+    async close() {
+      await browser.close().catch(() => {});
+      if (!VERBOSE) {
+        rmSync(dir, { recursive: true, force: true });
       }
     },
   };
