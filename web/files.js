@@ -64,10 +64,10 @@ export function formatBytes(bytes) {
     unit++;
   }
   if (unit === 0) {
-    return `${formatNumber(bytes)}\u00a0B`;
+    return `${formatNumber(bytes)} B`;
   }
   const shown = formatNumber(value, { maximumFractionDigits: value >= 100 ? 0 : 1 });
-  return `${shown}\u00a0${UNITS[unit]}`;
+  return `${shown} ${UNITS[unit]}`;
 }
 
 /**
@@ -260,7 +260,7 @@ export class TransferView {
     this.bar = document.createElement('progress');
     this.bar.max = 100;
     this.bar.value = 0;
-    this.bar.setAttribute('aria-label', t(kind === 'Upload' ? 'files.upload_progress' : 'files.download_progress', { file: fileName }));
+    this.bar.setAttribute('aria-label', t(kind === 'Upload' ? 'files.upload_progress' : 'files.download_progress'));
     this.text = document.createElement('span');
     this.text.className = 'transfer-text';
     this.cancelButton = document.createElement('button');

@@ -217,6 +217,13 @@ describe('every person, every screen', { timeout: 420_000 }, () => {
     assert.equal(await page.locator('#chat-input').getAttribute('placeholder'), 'Nachricht an alle');
     assert.equal(await page.locator('#chat-to').textContent(), 'An: Alle');
     assert.equal(await page.locator('.people-empty').textContent(), 'Noch ist niemand sonst hier.');
+    // Dates and times in German notation (Intl), e.g. "06.12.2026, 10:31:07".
+    await page.getByRole('textbox', { name: 'Nachricht' }).fill('Guten Tag');
+    await page.keyboard.press('Enter');
+    const time = page.locator('#chat-log .entry time');
+    await time.waitFor({ timeout: 10_000 });
+    assert.match((await time.getAttribute('title')) ?? '', /^\d{2}\.\d{2}\.\d{4}, \d{2}:\d{2}:\d{2}$/);
+    assert.match((await time.textContent()) ?? '', /^\d{2}:\d{2}$/);
 
     // Settings → Sprache → Français: the page changes at once.
     await page.getByRole('button', { name: 'Einstellungen' }).click();
@@ -249,6 +256,11 @@ describe('every person, every screen', { timeout: 420_000 }, () => {
     await theme(A.page, 'light');
     const light = await axeViolations(A.page, 'home (light)');
     assert.notEqual(await background(), darkBackground, 'the light theme applies');
+    // Reduced motion (set with the theme): buttons change colour without a transition.
+    const transition = () => A.page.locator('#join-button').evaluate((b) => parseFloat(getComputedStyle(b).transitionDuration));
+    assert.ok((await transition()) < 0.001, `no transition with reduced motion: ${await transition()} s`);
+    await A.page.emulateMedia({ reducedMotion: 'no-preference' });
+    assert.ok((await transition()) >= 0.1, 'a transition otherwise');
     await theme(A.page, 'dark');
     assert.deepEqual([...dark, ...light], []);
   }, { setsUp: true });
@@ -272,7 +284,7 @@ describe('every person, every screen', { timeout: 420_000 }, () => {
     await B.page.locator('.upload').waitFor({ timeout: 5000 });
     await A.page.getByRole('button', { name: 'Download notes.txt' }).click();
     await A.page.locator('.file-card .transfer-status', { hasText: 'verified' }).waitFor({ timeout: 15_000 });
-    assert.match(await A.page.locator('.file-card .file-size').textContent() ?? '', /^48\.8\u00a0KiB$/, 'sizes go through Intl');
+    assert.match(await A.page.locator('.file-card .file-size').textContent() ?? '', /^48\.8 KiB$/, 'sizes go through Intl');
 
     const found = [
       ...(await axeViolations(A.page, 'meeting with chat and a shared file (dark)')),
