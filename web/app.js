@@ -19,6 +19,7 @@ import { ViewReporter } from './viewsize.js';
 import { installTestHook } from './testhook.js';
 import { StatsSampler } from './stats.js';
 import { StatsPanel } from './statspanel.js';
+import { LobbyWait, Moderation } from './moderation.js';
 
 /** @typedef {import('./protocol.js').ServerError} ServerError */
 /** @typedef {import('./protocol.js').ConnectionState} ConnectionState */
@@ -31,6 +32,7 @@ const meetingView = new MeetingView();
 const chatPanel = new ChatPanel();
 const settingsDialog = new SettingsDialog();
 const statsPanel = new StatsPanel();
+const lobbyWait = new LobbyWait();
 
 /**
  * Reads the room and name from the address.
@@ -116,11 +118,15 @@ class Session {
     this.mediaReady = mediaReady;
     /** Camera and microphone as they were when the connection ended, for Rejoin. */
     this.wanted = { camera: true, microphone: true };
+    /** Roles and moderation, while in the meeting. @type {Moderation | null} */
+    this.moderation = null;
   }
 
   start() {
     const { conn } = this;
     conn.onState = (state) => this.connectionChanged(state);
+    conn.onWaiting = () => lobbyWait.show();
+    conn.onOther = (msg) => this.moderation?.handle(msg);
     conn.roster.subscribe((change) => {
       if (change.kind === 'self') {
         this.screen.selfUpdated(Boolean(change.participant.screen));
@@ -173,6 +179,7 @@ class Session {
   /** @param {string} room */
   async enter(room) {
     this.joined = true;
+    lobbyWait.hide();
     this.room = room;
     rememberName(this.name);
     window.history.replaceState(null, '', roomPath(room));
@@ -187,6 +194,14 @@ class Session {
       conn.sendMediaState(media.camera, media.microphone);
     };
     meetingView.show(room, this.name, this.conn.roster);
+    this.moderation = new Moderation(conn, meetingView);
+    this.moderation.onForcedOff = (source) => this.forcedOff(source);
+    this.moderation.onMayPublish = (may) => {
+      if (!may) {
+        this.forcedOff('camera');
+        this.forcedOff('microphone');
+      }
+    };
     // Before any await: `chat_history` follows `joined` at once.
     chatPanel.start({ roster: this.conn.roster, name: this.name, token: this.conn.token ?? '' });
     meetingView.setSelf(this.media.preview, false, false);
@@ -238,6 +253,20 @@ class Session {
     }
   }
 
+  /**
+   * A moderator switched a source off (the server already stopped forwarding it): the
+   * page follows, so its switch shows the truth.
+   * @param {'camera' | 'microphone' | 'screen'} source
+   */
+  forcedOff(source) {
+    const { media } = this;
+    if (source === 'camera' && media.camera) {
+      media.setCamera(false).catch(() => {});
+    } else if (source === 'microphone' && media.microphone) {
+      media.setMicrophone(false).catch(() => {});
+    }
+  }
+
   openSettings() {
     const { media, conn } = this;
     settingsDialog.onQuality = async (quality) => {
@@ -266,6 +295,9 @@ class Session {
 
   /** Ends everything that outlives the connection: capture, reports, dialogs. */
   stopExtras() {
+    this.moderation?.dispose();
+    this.moderation = null;
+    lobbyWait.hide();
     this.screen.dispose();
     this.viewReporter.stop();
     this.stats.stop();

@@ -13,13 +13,21 @@ use lanmeet_proto::{
     RemovedReason, Role, RoomAction, ServerMessage, TrackSource,
 };
 
+/// The first message matching `pred` within [`PATIENCE`] (the server's pings would
+/// keep a plain `recv_until` waiting for ever).
+async fn until(ws: &mut Ws, pred: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
+    tokio::time::timeout(PATIENCE, recv_until(ws, pred))
+        .await
+        .expect("the expected message in time")
+}
+
 fn room() -> String {
     format!("mod{}", rand_suffix())
 }
 
 /// Expects `code` as the next error on `ws` (skipping other messages).
 async fn expect_error(ws: &mut Ws, code: ErrorCode) -> String {
-    match recv_until(ws, |m| matches!(m, ServerMessage::Error { .. })).await {
+    match until(ws, |m| matches!(m, ServerMessage::Error { .. })).await {
         ServerMessage::Error {
             code: got, message, ..
         } => {
@@ -33,7 +41,7 @@ async fn expect_error(ws: &mut Ws, code: ErrorCode) -> String {
 
 /// The next `participant_updated` about `id`.
 async fn updated(ws: &mut Ws, id: ParticipantId) -> Participant {
-    match recv_until(
+    match until(
         ws,
         |m| matches!(m, ServerMessage::ParticipantUpdated { participant } if participant.id == id),
     )
@@ -46,7 +54,7 @@ async fn updated(ws: &mut Ws, id: ParticipantId) -> Participant {
 
 /// The text of the next moderation notice in the chat.
 async fn notice(ws: &mut Ws) -> String {
-    match recv_until(
+    match until(
         ws,
         |m| matches!(m, ServerMessage::Chat { message } if message.notice),
     )
@@ -218,7 +226,7 @@ async fn a_mute_is_announced_and_may_be_undone_unless_blocked() {
     )
     .await;
     // Bob is told who muted him; everyone sees his microphone off and the notice.
-    let told = recv_until(&mut bob.ws, |m| {
+    let told = until(&mut bob.ws, |m| {
         matches!(m, ServerMessage::Moderated { .. })
     })
     .await;
@@ -353,7 +361,7 @@ async fn roles_change_and_a_viewer_cannot_publish() {
         },
     )
     .await;
-    recv_until(
+    until(
         &mut ann.ws,
         |m| matches!(m, ServerMessage::Chat { message } if message.text == "hi"),
     )
@@ -414,7 +422,7 @@ async fn removal_and_ban_by_name_and_session() {
     let mut carol = member(&server, &room, "Carol").await;
     // A plain removal: told why, the socket closes, others see him go; he may return.
     moderate(&mut ann, bob.id, ModerateAction::Remove { ban: false }).await;
-    let removed = recv_until(&mut bob.ws, |m| matches!(m, ServerMessage::Removed { .. })).await;
+    let removed = until(&mut bob.ws, |m| matches!(m, ServerMessage::Removed { .. })).await;
     let ServerMessage::Removed {
         reason,
         by,
@@ -429,7 +437,7 @@ async fn removal_and_ban_by_name_and_session() {
     assert_eq!(recv(&mut bob.ws).await, None, "the socket closes");
     // Announced before he goes, so the history reads in order.
     assert_eq!(notice(&mut carol.ws).await, "Ann removed Bob");
-    let left = recv_until(&mut carol.ws, |m| {
+    let left = until(&mut carol.ws, |m| {
         matches!(m, ServerMessage::ParticipantLeft { .. })
     })
     .await;
@@ -470,7 +478,7 @@ async fn removal_and_ban_by_name_and_session() {
 
     // Removed and banned: neither the name nor the session comes back.
     moderate(&mut ann, bob.id, ModerateAction::Remove { ban: true }).await;
-    let removed = recv_until(&mut bob.ws, |m| matches!(m, ServerMessage::Removed { .. })).await;
+    let removed = until(&mut bob.ws, |m| matches!(m, ServerMessage::Removed { .. })).await;
     assert!(matches!(
         removed,
         ServerMessage::Removed {
@@ -479,7 +487,7 @@ async fn removal_and_ban_by_name_and_session() {
         }
     ));
     assert_eq!(notice(&mut carol.ws).await, "Ann removed and banned Bob");
-    recv_until(&mut carol.ws, |m| {
+    until(&mut carol.ws, |m| {
         matches!(m, ServerMessage::ParticipantLeft { .. })
     })
     .await;
@@ -540,7 +548,7 @@ async fn raised_hands_in_order_lowered_by_a_moderator() {
     moderate(&mut bob, carol.id, ModerateAction::LowerHand {}).await;
     expect_error(&mut bob.ws, ErrorCode::Forbidden).await;
     moderate(&mut ann, carol.id, ModerateAction::LowerHand {}).await;
-    recv_until(&mut carol.ws, |m| {
+    until(&mut carol.ws, |m| {
         matches!(m, ServerMessage::ParticipantUpdated { participant } if participant.id == carol.id && participant.hand.is_none())
     })
     .await;
@@ -558,7 +566,7 @@ async fn a_locked_room_keeps_joiners_in_the_lobby_until_admitted() {
     let mut ann = member(&server, &room, "Ann").await;
     let mut bob = member(&server, &room, "Bob").await;
     control(&mut ann, RoomAction::Lock).await;
-    let state = recv_until(&mut bob.ws, |m| {
+    let state = until(&mut bob.ws, |m| {
         matches!(m, ServerMessage::RoomState { .. })
     })
     .await;
@@ -571,7 +579,7 @@ async fn a_locked_room_keeps_joiners_in_the_lobby_until_admitted() {
     // Carol waits; Ann (moderator) sees her, Bob does not.
     let (mut carol, reply) = join(&server, &room, "Carol").await;
     assert!(matches!(reply, ServerMessage::Waiting { .. }), "{reply:?}");
-    let lobby = recv_until(&mut ann.ws, |m| matches!(m, ServerMessage::Lobby { .. })).await;
+    let lobby = until(&mut ann.ws, |m| matches!(m, ServerMessage::Lobby { .. })).await;
     let ServerMessage::Lobby { waiting } = lobby else {
         unreachable!()
     };
@@ -626,13 +634,13 @@ async fn a_locked_room_keeps_joiners_in_the_lobby_until_admitted() {
     // A waiting joiner who goes away leaves the list.
     let (dan, reply) = join(&server, &room, "Dan").await;
     assert!(matches!(reply, ServerMessage::Waiting { .. }));
-    let lobby = recv_until(&mut ann.ws, |m| matches!(m, ServerMessage::Lobby { .. })).await;
+    let lobby = until(&mut ann.ws, |m| matches!(m, ServerMessage::Lobby { .. })).await;
     assert!(
         matches!(&lobby, ServerMessage::Lobby { waiting } if waiting.len() == 2),
         "{lobby:?}"
     );
     drop(dan);
-    let lobby = recv_until(&mut ann.ws, |m| matches!(m, ServerMessage::Lobby { .. })).await;
+    let lobby = until(&mut ann.ws, |m| matches!(m, ServerMessage::Lobby { .. })).await;
     assert!(
         matches!(&lobby, ServerMessage::Lobby { waiting } if waiting.len() == 1),
         "{lobby:?}"
@@ -647,7 +655,7 @@ async fn a_locked_room_keeps_joiners_in_the_lobby_until_admitted() {
         },
     )
     .await;
-    let joined = recv_until(&mut carol, |m| matches!(m, ServerMessage::Joined { .. })).await;
+    let joined = until(&mut carol, |m| matches!(m, ServerMessage::Joined { .. })).await;
     let ServerMessage::Joined {
         you, participants, ..
     } = joined
@@ -656,11 +664,11 @@ async fn a_locked_room_keeps_joiners_in_the_lobby_until_admitted() {
     };
     assert_eq!(you, carol_id);
     assert_eq!(participants.len(), 2);
-    recv_until(&mut carol, |m| {
+    until(&mut carol, |m| {
         matches!(m, ServerMessage::ChatHistory { .. })
     })
     .await;
-    recv_until(&mut bob.ws, |m| {
+    until(&mut bob.ws, |m| {
         matches!(m, ServerMessage::ParticipantJoined { participant } if participant.id == carol_id)
     })
     .await;
@@ -669,7 +677,7 @@ async fn a_locked_room_keeps_joiners_in_the_lobby_until_admitted() {
     // Two more wait; denying all tells them.
     let (mut eve, _) = join(&server, &room, "Eve").await;
     let (mut fay, _) = join(&server, &room, "Fay").await;
-    recv_until(
+    until(
         &mut ann.ws,
         |m| matches!(m, ServerMessage::Lobby { waiting } if waiting.len() == 2),
     )
@@ -683,7 +691,7 @@ async fn a_locked_room_keeps_joiners_in_the_lobby_until_admitted() {
     )
     .await;
     for ws in [&mut eve, &mut fay] {
-        let m = recv_until(ws, |m| matches!(m, ServerMessage::Removed { .. })).await;
+        let m = until(ws, |m| matches!(m, ServerMessage::Removed { .. })).await;
         assert!(
             matches!(
                 m,
@@ -713,7 +721,7 @@ async fn ending_the_meeting_removes_everyone() {
     let (mut waiter, _) = join(&server, &room, "Cy").await;
     control(&mut ann, RoomAction::End).await;
     for ws in [&mut ann.ws, &mut bob.ws, &mut waiter] {
-        let m = recv_until(ws, |m| matches!(m, ServerMessage::Removed { .. })).await;
+        let m = until(ws, |m| matches!(m, ServerMessage::Removed { .. })).await;
         assert!(
             matches!(
                 m,
