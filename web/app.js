@@ -120,6 +120,8 @@ class Session {
     this.wanted = { camera: true, microphone: true };
     /** Roles and moderation, while in the meeting. @type {Moderation | null} */
     this.moderation = null;
+    /** The device the user last switched, to undo when the server refuses it. @type {'camera' | 'microphone' | null} */
+    this.lastToggle = null;
   }
 
   start() {
@@ -148,7 +150,13 @@ class Session {
     meetingView.onLayoutChange = () => this.viewReporter.schedule();
     meetingView.onVideoElement = (video) => this.viewReporter.observe(video);
     conn.onError = (error) => {
-      if (error.code === 'presenter_busy' && this.screen.state === 'asking') {
+      if (error.code === 'forbidden' && this.lastToggle) {
+        // A moderator blocked what we switched on (or we are a viewer): the server
+        // holds it off, so the page does too.
+        this.forcedOff(this.lastToggle);
+        this.lastToggle = null;
+        meetingView.showNotice(error.message);
+      } else if (error.code === 'presenter_busy' && this.screen.state === 'asking') {
         this.screen.refused(error.message);
       } else if (this.joined && CHAT_ERROR_CODES.has(error.code)) {
         chatPanel.showServerError(error.message);
@@ -238,6 +246,7 @@ class Session {
   /** @param {'camera' | 'microphone'} device */
   async toggle(device) {
     const { media } = this;
+    this.lastToggle = device;
     meetingView.setTogglesBusy(true);
     try {
       if (device === 'camera') {

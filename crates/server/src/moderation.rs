@@ -533,7 +533,6 @@ impl Registry {
             // the role on as it lets each member go).
             self.tell(r, &by, &format!("{} is now a moderator", by.name));
         }
-        r.tell_lobby();
     }
 
     /// Stops forwarding `target`'s `source` (ending a screen share), under the lock.
@@ -625,7 +624,7 @@ impl Registry {
             &r.members,
             ServerMessage::ParticipantUpdated { participant },
         );
-        if role == Role::Moderator {
+        if role == Role::Moderator && !r.policy.lobby.is_empty() {
             r.tell_lobby();
         }
         Ok(())
