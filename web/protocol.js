@@ -79,6 +79,7 @@ export const CLOSE_SERVICE_RESTART = 1012;
  * @property {{id: number, name: string}[]} to Private recipients; empty for the room.
  * @property {string} text
  * @property {{name: string, size: number, mime: string, sha256: string, url: string}} [file]
+ * @property {boolean} [notice] A moderation notice written by the server ("Ann removed Bob").
  */
 
 /**
