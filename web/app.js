@@ -20,6 +20,7 @@ import { installTestHook } from './testhook.js';
 import { StatsSampler } from './stats.js';
 import { StatsPanel } from './statspanel.js';
 import { t, translatePage } from './i18n.js';
+import { LobbyWait, Moderation } from './moderation.js';
 
 /** @typedef {import('./protocol.js').ServerError} ServerError */
 /** @typedef {import('./protocol.js').ConnectionState} ConnectionState */
@@ -32,6 +33,7 @@ const meetingView = new MeetingView();
 const chatPanel = new ChatPanel();
 const settingsDialog = new SettingsDialog();
 const statsPanel = new StatsPanel();
+const lobbyWait = new LobbyWait();
 
 /**
  * Reads the room and name from the address.
@@ -117,11 +119,17 @@ class Session {
     this.mediaReady = mediaReady;
     /** Camera and microphone as they were when the connection ended, for Rejoin. */
     this.wanted = { camera: true, microphone: true };
+    /** Roles and moderation, while in the meeting. @type {Moderation | null} */
+    this.moderation = null;
+    /** The device the user last switched, to undo when the server refuses it. @type {'camera' | 'microphone' | null} */
+    this.lastToggle = null;
   }
 
   start() {
     const { conn } = this;
     conn.onState = (state) => this.connectionChanged(state);
+    conn.onWaiting = () => lobbyWait.show();
+    conn.onOther = (msg) => this.moderation?.handle(msg);
     conn.roster.subscribe((change) => {
       if (change.kind === 'self') {
         this.screen.selfUpdated(Boolean(change.participant.screen));
@@ -143,7 +151,13 @@ class Session {
     meetingView.onLayoutChange = () => this.viewReporter.schedule();
     meetingView.onVideoElement = (video) => this.viewReporter.observe(video);
     conn.onError = (error) => {
-      if (error.code === 'presenter_busy' && this.screen.state === 'asking') {
+      if (error.code === 'forbidden' && this.lastToggle) {
+        // A moderator blocked what we switched on (or we are a viewer): the server
+        // holds it off, so the page does too.
+        this.forcedOff(this.lastToggle);
+        this.lastToggle = null;
+        meetingView.showNotice(error.message);
+      } else if (error.code === 'presenter_busy' && this.screen.state === 'asking') {
         this.screen.refused(error.message);
       } else if (this.joined && CHAT_ERROR_CODES.has(error.code)) {
         chatPanel.showServerError(error.message);
@@ -174,6 +188,7 @@ class Session {
   /** @param {string} room */
   async enter(room) {
     this.joined = true;
+    lobbyWait.hide();
     this.room = room;
     rememberName(this.name);
     window.history.replaceState(null, '', roomPath(room));
@@ -188,6 +203,14 @@ class Session {
       conn.sendMediaState(media.camera, media.microphone);
     };
     meetingView.show(room, this.name, this.conn.roster);
+    this.moderation = new Moderation(conn, meetingView);
+    this.moderation.onForcedOff = (source) => this.forcedOff(source);
+    this.moderation.onMayPublish = (may) => {
+      if (!may) {
+        this.forcedOff('camera');
+        this.forcedOff('microphone');
+      }
+    };
     // Before any await: `chat_history` follows `joined` at once.
     chatPanel.start({ roster: this.conn.roster, name: this.name, token: this.conn.token ?? '' });
     meetingView.setSelf(this.media.preview, false, false, false);
@@ -224,6 +247,7 @@ class Session {
   /** @param {'camera' | 'microphone'} device */
   async toggle(device) {
     const { media } = this;
+    this.lastToggle = device;
     meetingView.setTogglesBusy(true);
     try {
       if (device === 'camera') {
@@ -236,6 +260,20 @@ class Session {
       meetingView.showNotice(t(device === 'camera' ? 'error.camera_on' : 'error.microphone_on', { reason }));
     } finally {
       meetingView.setTogglesBusy(false);
+    }
+  }
+
+  /**
+   * A moderator switched a source off (the server already stopped forwarding it): the
+   * page follows, so its switch shows the truth.
+   * @param {'camera' | 'microphone' | 'screen'} source
+   */
+  forcedOff(source) {
+    const { media } = this;
+    if (source === 'camera' && media.camera) {
+      media.setCamera(false).catch(() => {});
+    } else if (source === 'microphone' && media.microphone) {
+      media.setMicrophone(false).catch(() => {});
     }
   }
 
@@ -267,6 +305,9 @@ class Session {
 
   /** Ends everything that outlives the connection: capture, reports, dialogs. */
   stopExtras() {
+    this.moderation?.dispose();
+    this.moderation = null;
+    lobbyWait.hide();
     this.screen.dispose();
     this.viewReporter.stop();
     this.stats.stop();

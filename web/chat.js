@@ -502,6 +502,8 @@ export class ChatPanel {
   entry(message, own) {
     const item = el('li', 'entry');
     item.classList.toggle('own', own);
+    // A moderation notice: the server's sentence, set apart (style.css, Moderation).
+    item.classList.toggle('notice', Boolean(message.notice));
     item.dataset.from = String(message.from.id);
     const meta = el('div', 'entry-meta');
     meta.append(el('span', 'entry-from', message.from.name));

@@ -80,6 +80,7 @@ export const CLOSE_SERVICE_RESTART = 1012;
  * @property {{id: number, name: string}[]} to Private recipients; empty for the room.
  * @property {string} text
  * @property {{name: string, size: number, mime: string, sha256: string, url: string}} [file]
+ * @property {boolean} [notice] A moderation notice written by the server ("Ann removed Bob").
  */
 
 /**
@@ -199,6 +200,14 @@ export class Connection {
     this.onActiveSpeaker = () => {};
     /** A non-fatal error (fatal ones close: see `onState`). @type {(error: ServerError) => void} */
     this.onError = () => {};
+    /** The room is locked: we wait in its lobby until a moderator admits us. @type {() => void} */
+    this.onWaiting = () => {};
+    /** A message this class does not handle (moderation.js takes its own). @type {(msg: any) => void} */
+    this.onOther = () => {};
+    /** Our role in the room (`joined`; later changes come as roster `self`). */
+    this.role = 'participant';
+    /** Whether the room was locked when we joined. */
+    this.locked = false;
   }
 
   /** Our id (the last one while reconnecting), or null before joining. */
@@ -498,6 +507,21 @@ export class Connection {
       case 'error':
         this.serverError({ code: String(msg.code), message: String(msg.message), fatal: Boolean(msg.fatal) });
         break;
+      case 'waiting':
+        this.onWaiting();
+        break;
+      case 'removed':
+        // Removed, banned, denied or the meeting ended: never rejoin by ourselves, and
+        // never with this session's token.
+        this.token = null;
+        this.fatalError = { code: String(msg.reason ?? 'removed'), message: String(msg.message ?? ''), fatal: true };
+        this.finish(false);
+        break;
+      case 'lobby':
+      case 'moderated':
+      case 'room_state':
+        this.onOther(msg);
+        break;
       default:
         // A newer server may send more; the protocol version guards anything essential.
         console.debug('lanmeet: ignoring unknown message', msg?.type);
@@ -513,6 +537,8 @@ export class Connection {
     this.everJoined = true;
     this.attempts = 0;
     this.token = typeof msg.token === 'string' ? msg.token : null;
+    this.role = typeof msg.role === 'string' ? msg.role : 'participant';
+    this.locked = Boolean(msg.locked);
     if (typeof msg.room === 'string') {
       this.room = msg.room;
     }

@@ -13,9 +13,11 @@
  * @property {boolean} camera Camera on.
  * @property {boolean} microphone Microphone on.
  * @property {boolean} [screen] Sharing the screen (presenting).
+ * @property {'moderator' | 'participant' | 'viewer'} [role] What it may do in the room.
+ * @property {number} [hand] Its raised hand's number (hands go up in this order).
  */
 
-/** @typedef {'left' | 'timeout' | 'disconnected'} LeaveReason */
+/** @typedef {'left' | 'timeout' | 'disconnected' | 'removed'} LeaveReason */
 
 /**
  * One change of the roster:

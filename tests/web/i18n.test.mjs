@@ -67,7 +67,7 @@ test('every key the client uses is in en.json', () => {
     }
     // Keys made at run time must be listed here with all their values.
     for (const m of source.matchAll(/t\(`([a-z]+\.[a-z_]*)\$\{/g)) {
-      assert.ok(['quality.', 'stats.layer_', 'stats.source_'].includes(m[1]), `${file}: a computed key ${m[1]}… the test does not know`);
+      assert.ok(['quality.', 'stats.layer_', 'stats.source_', 'moderation.you_are_', 'moderation.source_', 'moderation.role_', 'moderation.make_'].includes(m[1]), `${file}: a computed key ${m[1]}… the test does not know`);
     }
   }
   const html = readFileSync(path.join(WEB, 'index.html'), 'utf8');
@@ -76,7 +76,9 @@ test('every key the client uses is in en.json', () => {
     if (!(m[1] in english)) unknown.push(`index.html: ${m[1]}`);
   }
   const computed = ['quality.good', 'quality.fair', 'quality.poor', 'stats.layer_q', 'stats.layer_h', 'stats.layer_f']
-    .concat(['camera', 'microphone', 'screen'].map((s) => `stats.source_${s}`));
+    .concat(['camera', 'microphone', 'screen'].map((s) => `stats.source_${s}`))
+    .concat(['camera', 'microphone', 'screen'].map((s) => `moderation.source_${s}`))
+    .concat(['moderator', 'participant', 'viewer'].flatMap((r) => [`moderation.you_are_${r}`, `moderation.role_${r}`, `moderation.make_${r}`]));
   unknown.push(...computed.filter((k) => !(k in english)));
   assert.deepEqual(unknown, []);
   assert.ok(used > 150, `found ${used} uses`);

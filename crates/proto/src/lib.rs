@@ -62,6 +62,92 @@ pub struct Participant {
     /// Whether this participant is sharing its screen (presenting).
     #[serde(default)]
     pub screen: bool,
+    /// What it may do in the room; everyone sees who the moderators are.
+    #[serde(default)]
+    pub role: Role,
+    /// Its raised hand, if raised: a number that grows with each hand raised in the
+    /// room, so ordering by it gives the order in which hands went up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hand: Option<u64>,
+}
+
+/// What a participant may do in its room (docs/PROTOCOL.md, "Roles and moderation").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Publishes, and may moderate: [`ClientMessage::Moderate`],
+    /// [`ClientMessage::RoomControl`], admitting from the lobby.
+    Moderator,
+    /// Publishes camera, microphone and screen.
+    #[default]
+    Participant,
+    /// Watches, listens and chats; never publishes.
+    Viewer,
+}
+
+/// One moderator action on one participant ([`ClientMessage::Moderate`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ModerateAction {
+    /// Stop forwarding the target's microphone, camera or screen at once (a screen
+    /// share ends). The target may switch it on again unless `block`.
+    Mute {
+        /// Which source.
+        source: TrackSource,
+        /// "Mute and block": the target may not switch it on again until a moderator
+        /// sends `allow`.
+        #[serde(default, skip_serializing_if = "is_false")]
+        block: bool,
+    },
+    /// Lift a `block` on a source: the target may switch it on again (it stays off
+    /// until the target does).
+    Allow {
+        /// Which source.
+        source: TrackSource,
+    },
+    /// Give the target another role. A viewer's tracks stop at once.
+    SetRole {
+        /// The new role.
+        role: Role,
+    },
+    /// Remove the target from the room; with `ban`, its name and session may not come
+    /// back while the room exists.
+    Remove {
+        /// Also ban.
+        #[serde(default, skip_serializing_if = "is_false")]
+        ban: bool,
+    },
+    /// Lower the target's raised hand.
+    LowerHand {},
+}
+
+/// A room-wide moderator action ([`ClientMessage::RoomControl`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomAction {
+    /// Mute every microphone but the moderators' (they may unmute themselves).
+    MuteAll,
+    /// Nobody new gets in without a moderator admitting them from the lobby.
+    Lock,
+    /// New joiners come straight in again (unless the room has a lobby).
+    Unlock,
+    /// Everyone is removed and the room closes.
+    End,
+}
+
+/// Why the server took a participant out of its room ([`ServerMessage::Removed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovedReason {
+    /// A moderator removed it; it may join again.
+    Removed,
+    /// A moderator removed and banned it: its name and session stay out while the room
+    /// exists.
+    Banned,
+    /// A moderator ended the meeting for everyone.
+    Ended,
+    /// A moderator denied it entry from the lobby.
+    Denied,
 }
 
 /// What a published track carries.
@@ -193,6 +279,36 @@ pub enum ClientMessage {
         #[serde(default)]
         to: Vec<ParticipantId>,
     },
+    /// Raise (`raised`) or lower one's own hand. Everyone gets a `participant_updated`
+    /// with `hand` set or cleared.
+    RaiseHand {
+        /// Up or down.
+        raised: bool,
+    },
+    /// A moderator's action on one participant of the room. Refused with
+    /// [`ErrorCode::Forbidden`] for anyone but a moderator, and with
+    /// [`ErrorCode::UnknownParticipant`] when `target` is not in the sender's room.
+    Moderate {
+        /// Whom.
+        target: ParticipantId,
+        /// What.
+        action: ModerateAction,
+    },
+    /// A moderator's room-wide action; refused with [`ErrorCode::Forbidden`] for anyone
+    /// else.
+    RoomControl {
+        /// What.
+        action: RoomAction,
+    },
+    /// A moderator lets waiting joiners in from the lobby (`admit`) or turns them away.
+    /// `ids` empty: everyone waiting.
+    Admit {
+        /// Who; empty: everyone waiting.
+        #[serde(default)]
+        ids: Vec<ParticipantId>,
+        /// In (`true`) or away.
+        admit: bool,
+    },
     /// Leave the room; the server closes the socket afterwards. (A struct variant, so
     /// unknown fields are refused as for every other message.)
     Leave {},
@@ -213,6 +329,51 @@ pub enum ServerMessage {
         /// Bearer token for this participant's HTTP requests (file upload and download);
         /// valid while it is in the room.
         token: String,
+        /// This participant's role.
+        #[serde(default)]
+        role: Role,
+        /// Whether the room is locked (joiners wait in the lobby).
+        #[serde(default, skip_serializing_if = "is_false")]
+        locked: bool,
+    },
+    /// The room has a lobby or is locked: this joiner waits until a moderator admits it
+    /// (then `joined` follows) or denies it (`removed` with reason `denied`).
+    Waiting {
+        /// The room name.
+        room: String,
+        /// Text for the user.
+        message: String,
+    },
+    /// To moderators: the joiners now waiting in the lobby, in order of arrival (sent
+    /// whenever the list changes; empty when nobody waits).
+    Lobby {
+        /// Who waits.
+        waiting: Vec<ParticipantRef>,
+    },
+    /// To the target of a moderator's action: what was done and by whom ("muted by
+    /// Ann"). The effect itself arrives as `participant_updated`.
+    Moderated {
+        /// The moderator.
+        by: ParticipantRef,
+        /// What was done.
+        action: ModerateAction,
+    },
+    /// The room was locked or unlocked (to everyone in it).
+    RoomState {
+        /// Locked: joiners wait in the lobby.
+        locked: bool,
+        /// Who did it.
+        by: ParticipantRef,
+    },
+    /// This participant is out of the room (removed, banned, the meeting ended, or
+    /// denied from the lobby); the socket closes next. Do not rejoin automatically.
+    Removed {
+        /// Why.
+        reason: RemovedReason,
+        /// The moderator who did it.
+        by: Option<ParticipantRef>,
+        /// Text for the user.
+        message: String,
     },
     /// Recent room chat history (text messages and files shared with the room), oldest
     /// first; sent right after `joined`.
@@ -321,6 +482,9 @@ pub struct ChatMessage {
     pub to: Vec<ParticipantRef>,
     /// Text; empty for a file notice.
     pub text: String,
+    /// A moderation notice ("Ann removed Bob") rather than something `from` wrote.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub notice: bool,
     /// The shared file, for a file notice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<SharedFile>,
@@ -354,6 +518,8 @@ pub enum LeaveReason {
     Timeout,
     /// Connection dropped.
     Disconnected,
+    /// A moderator removed it (or ended the meeting).
+    Removed,
 }
 
 /// Error codes in [`ServerMessage::Error`].
@@ -383,6 +549,18 @@ pub enum ErrorCode {
     UnknownRecipient,
     /// Someone else is already sharing a screen; the message names them.
     PresenterBusy,
+    /// The sender's role does not allow this (a moderator's action from a participant,
+    /// publishing as a viewer, switching on a source a moderator blocked).
+    Forbidden,
+    /// The participant named is not in the sender's room.
+    UnknownParticipant,
+    /// Removed and banned from this room, or the session was removed: join refused.
+    Banned,
+    /// The room needs a password and none or a wrong one was given.
+    WrongPassword,
+    /// The room does not exist and the server does not create rooms on demand, or it is
+    /// full.
+    RoomClosed,
 }
 
 /// The client messages that negotiate and steer media. Signaling hands them to the

@@ -125,6 +125,7 @@ impl Chat {
                 to: Vec::new(),
                 text: text.to_string(),
                 file: None,
+                notice: false,
             };
             let _ = self.registry.deliver(room, None, |_| ServerMessage::Chat {
                 message: message.clone(),
@@ -153,6 +154,7 @@ impl Chat {
                     to: refs.iter().filter(|r| r.id != from).cloned().collect(),
                     text: text.to_string(),
                     file: None,
+                    notice: false,
                 },
             });
         result.map(|_| ()).map_err(|missing| ChatError {
@@ -210,6 +212,7 @@ pub fn file_message(f: &FileRecord) -> ChatMessage {
         to: f.recipients.iter().map(person_ref).collect(),
         text: String::new(),
         file: Some(shared_file(f)),
+        notice: false,
     }
 }
 
@@ -222,6 +225,7 @@ fn history_message(e: HistoryEntry) -> ChatMessage {
             to: Vec::new(),
             text: e.text,
             file: None,
+            notice: e.notice,
         },
     }
 }

@@ -44,6 +44,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod media;
 pub mod metrics;
+pub mod moderation;
 pub mod net;
 pub mod origin;
 pub mod outbound;

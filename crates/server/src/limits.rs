@@ -37,7 +37,7 @@ struct Rate {
 /// The rates per participant and message type. Chat has its own, configurable
 /// (`--chat-burst`, `--chat-rate`); `join` is once per socket and limited per address;
 /// `leave` ends the session.
-const RATES: [(&str, Rate); 7] = [
+const RATES: [(&str, Rate); 11] = [
     // Renegotiations: camera on and off, screen share on and off.
     (
         "publish_offer",
@@ -74,6 +74,35 @@ const RATES: [(&str, Rate); 7] = [
         Rate {
             burst: 30,
             rate: 10.0,
+        },
+    ),
+    // Moderation: a moderator clicks; a flood must not fill the chat history.
+    (
+        "moderate",
+        Rate {
+            burst: 20,
+            rate: 5.0,
+        },
+    ),
+    (
+        "room_control",
+        Rate {
+            burst: 5,
+            rate: 1.0,
+        },
+    ),
+    (
+        "raise_hand",
+        Rate {
+            burst: 5,
+            rate: 1.0,
+        },
+    ),
+    (
+        "admit",
+        Rate {
+            burst: 20,
+            rate: 5.0,
         },
     ),
     // The client pings every 2 s.
@@ -159,6 +188,10 @@ pub fn kind_of(msg: &ClientMessage) -> &'static str {
         ClientMessage::Chat { .. } => "chat",
         ClientMessage::Ping { .. } => "ping",
         ClientMessage::Leave { .. } => "leave",
+        ClientMessage::RaiseHand { .. } => "raise_hand",
+        ClientMessage::Moderate { .. } => "moderate",
+        ClientMessage::RoomControl { .. } => "room_control",
+        ClientMessage::Admit { .. } => "admit",
     }
 }
 

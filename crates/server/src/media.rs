@@ -23,7 +23,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use lanmeet_proto::{MediaSignal, ParticipantId, ServerMessage};
+use lanmeet_proto::{MediaSignal, ParticipantId, ServerMessage, TrackSource};
 use lanmeet_sfu::{Flow, Output, ParticipantStats, Sfu, SfuConfig, SfuStats};
 use mio::{Events, Interest, Poll, Token, Waker};
 use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState};
@@ -43,6 +43,11 @@ pub enum ToParticipant {
     /// The participant rejoined on another socket (`join` with `resume`): this one is
     /// already out of the room and closes.
     Replaced,
+    /// A moderator let this joiner in from the lobby: it is a member now.
+    Admitted(Box<crate::rooms::Joined>),
+    /// A moderator removed this participant (or denied it entry, or ended the meeting):
+    /// it is already out of the room, was told why, and closes.
+    Removed,
 }
 
 /// A request from signaling to a worker. Leaving has a channel of its own (see
@@ -65,6 +70,24 @@ pub enum WorkerCommand {
         id: ParticipantId,
         /// Whether it may share a screen now.
         presenting: bool,
+    },
+    /// A moderator muted or un-muted one of the participant's sources
+    /// ([`Sfu::set_blocked`]): forwarding stops or may resume at once.
+    Block {
+        /// Whose.
+        id: ParticipantId,
+        /// Which source.
+        source: TrackSource,
+        /// Held back (`true`) or let through.
+        blocked: bool,
+    },
+    /// The participant became a viewer (`false`) or may publish again
+    /// ([`Sfu::set_may_publish`]).
+    MayPublish {
+        /// Who.
+        id: ParticipantId,
+        /// Whether it may publish.
+        may_publish: bool,
     },
     /// A media message from the participant (or about it: a refused answer).
     Signal {
@@ -385,6 +408,14 @@ impl Worker {
                 }
                 WorkerCommand::Presenter { id, presenting } => {
                     self.sfu.set_presenting(id, presenting)
+                }
+                WorkerCommand::Block {
+                    id,
+                    source,
+                    blocked,
+                } => self.sfu.set_blocked(now, id, source, blocked),
+                WorkerCommand::MayPublish { id, may_publish } => {
+                    self.sfu.set_may_publish(now, id, may_publish)
                 }
                 WorkerCommand::Signal { id, signal } => self.sfu.signal(now, id, signal),
             }

@@ -11,12 +11,13 @@ use std::sync::{Arc, Mutex};
 
 use lanmeet_proto::{
     validate, ErrorCode, LeaveReason, MediaSignal, Participant, ParticipantId, ParticipantRef,
-    ServerMessage,
+    Role, ServerMessage, TrackSource,
 };
 use lanmeet_store::Store;
 use tracing::{info, warn};
 
 use crate::media::{ToParticipant, WorkerBusy, WorkerCommand, WorkerHandle};
+use crate::moderation::Policy;
 use crate::outbound::Outbound;
 
 /// A refused join, with the code and message the client shows.
@@ -29,13 +30,7 @@ pub struct JoinError {
     pub message: String,
 }
 
-/// A refused screen share: the room already has as many presenters as allowed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct PresenterBusy {
-    /// Text for the user, naming the current presenters.
-    pub message: String,
-}
+pub use crate::moderation::Refused;
 
 /// A successful join.
 #[derive(Debug)]
@@ -48,18 +43,49 @@ pub struct Joined {
     pub others: Vec<Participant>,
     /// Bearer token for HTTP requests.
     pub token: String,
+    /// Its role.
+    pub role: Role,
+    /// Whether the room is locked.
+    pub locked: bool,
 }
 
-struct Member {
-    info: Participant,
+/// What a join led to.
+#[derive(Debug)]
+pub enum Entry {
+    /// In the room.
+    Joined(Joined),
+    /// In the room's lobby, waiting for a moderator; admitted, it gets
+    /// [`ToParticipant::Admitted`].
+    Waiting {
+        /// The id it will have.
+        id: ParticipantId,
+        /// The room's name.
+        room: String,
+    },
+}
+
+/// Someone about to become a member.
+pub(crate) struct Newcomer {
+    pub id: ParticipantId,
+    pub name: String,
+    pub key: String,
+    pub remote: Option<SocketAddr>,
+    pub outbound: Outbound,
+}
+
+pub(crate) struct Member {
+    pub info: Participant,
     /// Its name's key ([`validate::Name::key`]): no two members of a room share one.
-    key: String,
+    pub key: String,
     /// Where its WebSocket comes from (admin only: never shown to participants).
-    remote: Option<SocketAddr>,
+    pub remote: Option<SocketAddr>,
     /// When it joined, milliseconds since the Unix epoch.
-    joined_ms: u64,
-    outbound: Outbound,
-    token: String,
+    pub joined_ms: u64,
+    pub outbound: Outbound,
+    pub token: String,
+    /// Sources a moderator muted and the server holds back until it switches them on
+    /// again, with whether it may (`true`: blocked, it may not).
+    pub muted: Vec<(TrackSource, bool)>,
 }
 
 /// Who an HTTP bearer token belongs to.
@@ -73,22 +99,24 @@ pub struct SessionInfo {
     pub name: String,
 }
 
-struct Room {
+pub(crate) struct Room {
     /// Its name's key ([`validate::Name::key`]).
-    key: String,
-    worker: usize,
-    members: BTreeMap<ParticipantId, Member>,
+    pub key: String,
+    pub worker: usize,
+    pub members: BTreeMap<ParticipantId, Member>,
+    /// Lock, lobby, bans and raised hands ([`crate::moderation`]).
+    pub policy: Policy,
 }
 
 #[derive(Default)]
-struct Inner {
+pub(crate) struct Inner {
     /// By the name the room was opened under.
-    rooms: HashMap<String, Room>,
+    pub rooms: HashMap<String, Room>,
     /// Room name key → the name the room was opened under: a join naming a room that
     /// looks the same (`Physics`, `ｐｈｙｓｉｃｓ`) enters that room.
-    room_names: HashMap<String, String>,
+    pub room_names: HashMap<String, String>,
     /// Bearer token → (room, participant).
-    sessions: HashMap<String, (String, ParticipantId)>,
+    pub sessions: HashMap<String, (String, ParticipantId)>,
 }
 
 /// A room as the admin dashboard sees it.
@@ -130,7 +158,7 @@ pub struct Registry {
     /// private files name their recipients by id, so a later participant must never
     /// inherit one. The counter lives in the database.
     ids: Mutex<IdBlock>,
-    store: Arc<Store>,
+    pub(crate) store: Arc<Store>,
     /// Most participants of one room sharing a screen at once (at least 1).
     max_presenters: usize,
 }
@@ -176,19 +204,21 @@ impl Registry {
         &self.workers
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves maps that are still consistent (every
         // update is a single insert or remove), so a poisoned lock is safe to reuse.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Puts `name` into `room`, creating the room on the least loaded worker if needed.
+    /// Puts `name` into `room`, creating the room on the least loaded worker if needed
+    /// (its first member is its moderator).
     /// A room whose name looks the same as `room` (the same [`validate::Name::key`]) is
     /// that room, and [`Joined::room`] gives its name; a name that looks the same as a
-    /// member's is taken.
+    /// member's (or a waiting joiner's) is taken.
     /// `resume` is the token of this client's previous session in the room: if the
     /// server still holds it (the old connection has not timed out yet), it is removed
-    /// first so that its name is free.
+    /// first so that its name is free. A banned name, or the token of a removed session,
+    /// is refused. A locked room puts the joiner in its lobby ([`Entry::Waiting`]).
     pub fn join(
         &self,
         room: &str,
@@ -196,7 +226,7 @@ impl Registry {
         resume: Option<&str>,
         remote: Option<SocketAddr>,
         outbound: Outbound,
-    ) -> Result<Joined, JoinError> {
+    ) -> Result<Entry, JoinError> {
         let invalid = |message| JoinError {
             code: ErrorCode::InvalidName,
             message,
@@ -209,6 +239,9 @@ impl Registry {
             .get(&room_name.key)
             .cloned()
             .unwrap_or(room_name.display);
+        if let Some(r) = inner.rooms.get(&room) {
+            r.policy.check_entry(&room, &name.key, resume)?;
+        }
         if let Some((old_room, old_id)) = resume.and_then(|t| inner.sessions.get(t)).cloned() {
             if old_room == room {
                 info!(id = %old_id, room, "replaced by its rejoin");
@@ -218,28 +251,68 @@ impl Registry {
                 }
             }
         }
-        let Inner {
-            rooms,
-            sessions,
-            room_names,
-        } = &mut *inner;
-        if let Some(r) = rooms.get(&room) {
-            if let Some(other) = r.members.values().find(|m| m.key == name.key) {
+        if let Some(r) = inner.rooms.get(&room) {
+            let taken = r
+                .members
+                .values()
+                .map(|m| (&m.key, &m.info.name))
+                .chain(r.policy.lobby.values().map(|w| (&w.key, &w.name)))
+                .find(|(key, _)| **key == name.key);
+            if let Some((_, other)) = taken {
                 return Err(JoinError {
                     code: ErrorCode::NameTaken,
-                    message: name_taken_message(&name.display, &other.info.name, &room),
+                    message: name_taken_message(&name.display, other, &room),
                 });
             }
         }
         let id = self.new_id()?;
-        let worker = match rooms.get(&room) {
+        if let Some(r) = inner.rooms.get_mut(&room) {
+            if r.policy.locked {
+                r.wait(id, name.display, name.key, remote, outbound);
+                info!(%id, room, "waiting in the lobby");
+                return Ok(Entry::Waiting { id, room });
+            }
+        }
+        let newcomer = Newcomer {
+            id,
+            name: name.display,
+            key: name.key,
+            remote,
+            outbound,
+        };
+        self.enter(&mut inner, &room, room_name.key, newcomer)
+            .map(Entry::Joined)
+    }
+
+    /// Makes `who` a member of `room` (opening it, with `who` as its moderator, if it is
+    /// new) and tells the others.
+    pub(crate) fn enter(
+        &self,
+        inner: &mut Inner,
+        room: &str,
+        room_key: String,
+        who: Newcomer,
+    ) -> Result<Joined, JoinError> {
+        let Inner {
+            rooms,
+            sessions,
+            room_names,
+        } = inner;
+        let Newcomer {
+            id,
+            name,
+            key,
+            remote,
+            outbound,
+        } = who;
+        let worker = match rooms.get(room) {
             Some(r) => r.worker,
             None => least_loaded(rooms, self.workers.len()),
         };
         // The worker hears of the join first: if its command queue is full, the join is
         // refused before anyone is told about it.
         let command = WorkerCommand::Join {
-            room: room.clone(),
+            room: room.to_string(),
             id,
             outbound: outbound.clone(),
         };
@@ -249,20 +322,28 @@ impl Registry {
                 message: e.to_string(),
             });
         }
-        let entry = rooms.entry(room.clone()).or_insert_with(|| {
-            room_names.insert(room_name.key.clone(), room.clone());
+        let entry = rooms.entry(room.to_string()).or_insert_with(|| {
+            room_names.insert(room_key.clone(), room.to_string());
             Room {
-                key: room_name.key,
+                key: room_key,
                 worker,
                 members: BTreeMap::new(),
+                policy: Policy::default(),
             }
         });
+        let role = if entry.members.is_empty() {
+            Role::Moderator
+        } else {
+            Role::Participant
+        };
         let info = Participant {
             id,
-            name: name.display,
+            name,
             camera: true,
             microphone: true,
             screen: false,
+            role,
+            hand: None,
         };
         let others: Vec<Participant> = entry.members.values().map(|m| m.info.clone()).collect();
         broadcast(
@@ -272,24 +353,27 @@ impl Registry {
             },
         );
         let token = new_token();
-        sessions.insert(token.clone(), (room.clone(), id));
+        sessions.insert(token.clone(), (room.to_string(), id));
         entry.members.insert(
             id,
             Member {
                 info,
-                key: name.key,
+                key,
                 remote,
                 joined_ms: crate::chat::now_ms(),
                 outbound,
                 token: token.clone(),
+                muted: Vec::new(),
             },
         );
-        info!(%id, room, worker, "joined");
+        info!(%id, room, worker, ?role, "joined");
         Ok(Joined {
             id,
-            room,
+            room: room.to_string(),
             others,
             token,
+            role,
+            locked: entry.policy.locked,
         })
     }
 
@@ -300,7 +384,7 @@ impl Registry {
     }
 
     /// Removes `id` from `room` under the lock; returns the member if it was there.
-    fn remove(
+    pub(crate) fn remove(
         &self,
         inner: &mut Inner,
         room: &str,
@@ -319,22 +403,44 @@ impl Registry {
         broadcast(&r.members, ServerMessage::ParticipantLeft { id, reason });
         info!(%id, room, ?reason, "left");
         if r.members.is_empty() {
+            r.close_lobby();
             room_names.remove(&r.key);
             rooms.remove(room);
             info!(room, "room closed");
+        } else if member.info.role == Role::Moderator {
+            self.ensure_moderator(room, r);
         }
         Some(member)
     }
 
     /// Records a camera/microphone switch and tells the others.
-    pub fn set_media_state(&self, room: &str, id: ParticipantId, camera: bool, microphone: bool) {
+    /// Switching on a source a moderator blocked, or anything as a viewer, is refused
+    /// and changes nothing; switching on one a moderator muted lets it through again.
+    pub fn set_media_state(
+        &self,
+        room: &str,
+        id: ParticipantId,
+        camera: bool,
+        microphone: bool,
+    ) -> Result<(), Refused> {
         let mut inner = self.lock();
         let Some(r) = inner.rooms.get_mut(room) else {
-            return;
+            return Ok(());
         };
+        let worker = &self.workers[r.worker];
         let Some(m) = r.members.get_mut(&id) else {
-            return;
+            return Ok(());
         };
+        let wanted = [
+            (TrackSource::Camera, camera),
+            (TrackSource::Microphone, microphone),
+        ];
+        for (source, on) in wanted {
+            crate::moderation::may_switch_on(m, source, on)?;
+        }
+        for (source, on) in wanted {
+            crate::moderation::switched_on(m, source, on, worker)?;
+        }
         m.info.camera = camera;
         m.info.microphone = microphone;
         let participant = m.info.clone();
@@ -345,6 +451,7 @@ impl Registry {
                 });
             }
         }
+        Ok(())
     }
 
     /// Starts (`active`) or stops screen sharing for `id`. On success everyone in the room,
@@ -352,19 +459,30 @@ impl Registry {
     /// Starting is refused while the room has `max_presenters` other presenters; starting
     /// again while presenting confirms again; stopping when not presenting does nothing.
     /// A presenter who leaves frees the slot with the membership itself.
-    pub fn set_screen(
-        &self,
-        room: &str,
-        id: ParticipantId,
-        active: bool,
-    ) -> Result<(), PresenterBusy> {
+    /// A viewer, or a participant whose screen a moderator blocked, is refused.
+    pub fn set_screen(&self, room: &str, id: ParticipantId, active: bool) -> Result<(), Refused> {
         let mut inner = self.lock();
         let Some(r) = inner.rooms.get_mut(room) else {
             return Ok(());
         };
-        let Some(current) = r.members.get(&id).map(|m| m.info.screen) else {
+        self.set_screen_in(r, room, id, active)
+    }
+
+    /// [`Registry::set_screen`] under the lock.
+    pub(crate) fn set_screen_in(
+        &self,
+        r: &mut Room,
+        room: &str,
+        id: ParticipantId,
+        active: bool,
+    ) -> Result<(), Refused> {
+        let Some(m) = r.members.get_mut(&id) else {
             return Ok(());
         };
+        crate::moderation::may_switch_on(m, TrackSource::Screen, active)?;
+        m.muted
+            .retain(|(s, blocked)| *s != TrackSource::Screen || *blocked);
+        let current = m.info.screen;
         if !active && !current {
             return Ok(());
         }
@@ -376,7 +494,8 @@ impl Registry {
                 .map(|m| m.info.name.as_str())
                 .collect();
             if presenters.len() >= self.max_presenters {
-                return Err(PresenterBusy {
+                return Err(Refused {
+                    code: ErrorCode::PresenterBusy,
                     message: busy_message(&presenters),
                 });
             }
@@ -392,7 +511,8 @@ impl Registry {
             presenting: active,
         };
         if let Err(e) = self.workers[r.worker].try_send(command) {
-            return Err(PresenterBusy {
+            return Err(Refused {
+                code: ErrorCode::Unavailable,
                 message: e.to_string(),
             });
         }
@@ -555,7 +675,7 @@ fn busy_message(presenters: &[&str]) -> String {
     format!("{names} {verb} presenting. Ask them to stop, or wait.")
 }
 
-fn broadcast(members: &BTreeMap<ParticipantId, Member>, msg: ServerMessage) {
+pub(crate) fn broadcast(members: &BTreeMap<ParticipantId, Member>, msg: ServerMessage) {
     for m in members.values() {
         m.outbound.message(msg.clone());
     }

@@ -27,7 +27,7 @@ use crate::limits::{self, JoinRates, MessageRates, SignalingLimits};
 use crate::media::ToParticipant;
 use crate::metrics::Counters;
 use crate::outbound::{self, Inbox, Outbound};
-use crate::rooms::Registry;
+use crate::rooms::{Entry, Joined, Refused, Registry};
 
 /// Heartbeat timing.
 #[derive(Debug, Clone, Copy)]
@@ -108,6 +108,8 @@ struct Actor {
     joins: Arc<JoinRates>,
     outbound_tx: Outbound,
     session: Option<Session>,
+    /// Set while waiting in a locked room's lobby.
+    waiting: Option<Session>,
     send_timeout: Duration,
     /// Set when a write to the socket took longer than `send_timeout`.
     send_timed_out: bool,
@@ -133,6 +135,7 @@ pub async fn serve(socket: WebSocket, context: Context, remote: Option<SocketAdd
         joins: context.joins,
         outbound_tx,
         session: None,
+        waiting: None,
         send_timeout: context.limits.send_timeout,
         send_timed_out: false,
         remote,
@@ -218,13 +221,24 @@ impl Actor {
                             info!("replaced by a rejoin");
                             break End::Replaced;
                         }
+                        ToParticipant::Removed => {
+                            info!("removed by a moderator");
+                            self.waiting = None;
+                            break End::Replaced;
+                        }
+                        ToParticipant::Admitted(joined) => {
+                            self.waiting = None;
+                            if let Flow::Close(reason) = self.entered(*joined).await {
+                                break End::Leave(reason);
+                            }
+                        }
                     }
                 }
                 _ = &mut silence => {
                     info!("heartbeat timeout");
                     break End::Leave(LeaveReason::Timeout);
                 }
-                _ = &mut join_deadline, if self.session.is_none() => {
+                _ = &mut join_deadline, if self.session.is_none() && self.waiting.is_none() => {
                     info!(?join_timeout, "no join in time");
                     break End::Refused {
                         code: CLOSE_POLICY,
@@ -272,6 +286,9 @@ impl Actor {
         };
         if let (Some(s), Some(reason)) = (self.session.take(), leave) {
             self.registry.leave(&s.room, s.id, reason);
+        }
+        if let Some(w) = self.waiting.take() {
+            self.registry.leave_lobby(&w.room, w.id);
         }
         let close = Message::Close(Some(CloseFrame {
             code,
@@ -322,6 +339,13 @@ impl Actor {
             Ok(signal) => return self.media(signal).await,
             Err(msg) => msg,
         };
+        if let Some(w) = &self.waiting {
+            let message = format!("Waiting for a moderator of room {} to let you in.", w.room);
+            return match msg {
+                ClientMessage::Leave {} => Flow::Close(LeaveReason::Left),
+                _ => self.error(ErrorCode::WrongState, &message, false).await,
+            };
+        }
         match (msg, &self.session) {
             (
                 ClientMessage::Join {
@@ -341,18 +365,30 @@ impl Actor {
                     .await
             }
             (ClientMessage::MediaState { camera, microphone }, Some(s)) => {
-                self.registry
+                let result = self
+                    .registry
                     .set_media_state(&s.room, s.id, camera, microphone);
-                Flow::Continue
+                self.refused(result).await
             }
             (ClientMessage::ScreenShare { active }, Some(s)) => {
-                match self.registry.set_screen(&s.room, s.id, active) {
-                    Ok(()) => Flow::Continue,
-                    Err(e) => {
-                        self.error(ErrorCode::PresenterBusy, &e.message, false)
-                            .await
-                    }
-                }
+                let result = self.registry.set_screen(&s.room, s.id, active);
+                self.refused(result).await
+            }
+            (ClientMessage::RaiseHand { raised }, Some(s)) => {
+                self.registry.raise_hand(&s.room, s.id, raised);
+                Flow::Continue
+            }
+            (ClientMessage::Moderate { target, action }, Some(s)) => {
+                let result = self.registry.moderate(&s.room, s.id, target, action);
+                self.refused(result).await
+            }
+            (ClientMessage::RoomControl { action }, Some(s)) => {
+                let result = self.registry.room_control(&s.room, s.id, action);
+                self.refused(result).await
+            }
+            (ClientMessage::Admit { ids, admit }, Some(s)) => {
+                let result = self.registry.admit(&s.room, s.id, &ids, admit);
+                self.refused(result).await
             }
             (ClientMessage::Chat { text, to }, Some(s)) => {
                 if !self.chat_rate.allow(std::time::Instant::now()) {
@@ -377,6 +413,14 @@ impl Actor {
                 | ClientMessage::View { .. },
                 Some(_),
             ) => Flow::Continue,
+        }
+    }
+
+    /// Answers a refused request with its error; a granted one needs no answer.
+    async fn refused(&mut self, result: Result<(), Refused>) -> Flow {
+        match result {
+            Ok(()) => Flow::Continue,
+            Err(e) => self.error(e.code, &e.message, false).await,
         }
     }
 
@@ -420,33 +464,51 @@ impl Actor {
             .registry
             .join(room, name, resume, self.remote, self.outbound_tx.clone())
         {
-            Ok(joined) => {
+            Ok(Entry::Joined(joined)) => self.entered(joined).await,
+            Ok(Entry::Waiting { id, room }) => {
                 let span = Span::current();
-                span.record("room", joined.room.as_str());
-                span.record("id", field::display(joined.id));
-                self.session = Some(Session {
-                    id: joined.id,
-                    room: joined.room.clone(),
-                });
-                let history = ServerMessage::ChatHistory {
-                    messages: self.chat.history(&joined.room),
+                span.record("room", room.as_str());
+                span.record("id", field::display(id));
+                let message = "Waiting for a moderator to let you in.".to_string();
+                let reply = ServerMessage::Waiting {
+                    room: room.clone(),
+                    message,
                 };
-                let reply = ServerMessage::Joined {
-                    you: joined.id,
-                    room: joined.room,
-                    participants: joined.others,
-                    token: joined.token,
-                };
-                if self.send(&reply).await && self.send(&history).await {
-                    Flow::Continue
-                } else {
-                    Flow::Close(self.lost())
-                }
+                self.waiting = Some(Session { id, room });
+                self.reply(&reply).await
             }
             Err(e) => {
                 self.join_failed(e.code);
                 self.error(e.code, &e.message, true).await
             }
+        }
+    }
+
+    /// Now a member of the room (at once, or admitted from the lobby): `joined` and the
+    /// chat history.
+    async fn entered(&mut self, joined: Joined) -> Flow {
+        let span = Span::current();
+        span.record("room", joined.room.as_str());
+        span.record("id", field::display(joined.id));
+        self.session = Some(Session {
+            id: joined.id,
+            room: joined.room.clone(),
+        });
+        let history = ServerMessage::ChatHistory {
+            messages: self.chat.history(&joined.room),
+        };
+        let reply = ServerMessage::Joined {
+            you: joined.id,
+            room: joined.room,
+            participants: joined.others,
+            token: joined.token,
+            role: joined.role,
+            locked: joined.locked,
+        };
+        if self.send(&reply).await && self.send(&history).await {
+            Flow::Continue
+        } else {
+            Flow::Close(self.lost())
         }
     }
 

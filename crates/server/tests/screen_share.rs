@@ -136,7 +136,8 @@ async fn one_presenter_at_a_time_and_the_slot_frees_on_stop_and_leave() {
         expect_joined_event(ws, cleo_id).await;
     }
 
-    // Ada (not presenting) leaves: the others hear only that; Bob still holds the slot.
+    // Ada (not presenting) leaves: the others hear that, and that Bob (there longest)
+    // is the moderator now (moderation.rs); Bob still holds the slot.
     send(&mut ada, &ClientMessage::Leave {}).await;
     assert_eq!(recv(&mut ada).await, None);
     for ws in [&mut bob, &mut cleo] {
@@ -146,6 +147,16 @@ async fn one_presenter_at_a_time_and_the_slot_frees_on_stop_and_leave() {
                 id: ada_id,
                 reason: LeaveReason::Left
             })
+        );
+        let p = expect_updated(ws, bob_id).await;
+        assert!(
+            p.screen && p.role == lanmeet_proto::Role::Moderator,
+            "{p:?}"
+        );
+        let notice = recv(ws).await;
+        assert!(
+            matches!(&notice, Some(ServerMessage::Chat { message }) if message.notice),
+            "{notice:?}"
         );
     }
     share(&mut cleo, true).await;

@@ -94,6 +94,11 @@ pub(crate) struct Peer {
     /// Whether signaling gave it a presenter's seat (`screen_share`): only then may it
     /// add a screen track, and only then is its screen forwarded.
     pub presenting: bool,
+    /// Sources a moderator muted (`Sfu::set_blocked`): nothing of them is forwarded.
+    pub blocked: Vec<TrackSource>,
+    /// False for a viewer (`Sfu::set_may_publish`): its publish offers are refused and
+    /// nothing it sends is forwarded.
+    pub may_publish: bool,
     /// The subscribe connection's downlink: its estimate, loss and budget.
     pub downlink: Downlink,
     /// How its connections are doing, as str0m last reported.

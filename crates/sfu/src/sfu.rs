@@ -264,6 +264,8 @@ impl Sfu {
                 params_by_pt: Vec::new(),
                 declared: Vec::new(),
                 presenting: false,
+                blocked: Vec::new(),
+                may_publish: true,
                 downlink: Downlink::new(
                     now,
                     self.config.bandwidth_estimation,
@@ -343,6 +345,10 @@ impl Sfu {
         let Some(peer) = self.peers.get(&id) else {
             return;
         };
+        if !peer.may_publish {
+            let message = "Viewers do not publish: the offer is refused.".to_string();
+            return self.signal_error(id, ErrorCode::Forbidden, message);
+        }
         if let Err(message) = peer.screens_allowed(tracks) {
             return self.signal_error(id, ErrorCode::WrongState, message);
         }
@@ -961,6 +967,97 @@ impl Sfu {
         }
     }
 
+    /// A moderator muted (`blocked`) or un-muted participant `id`'s `source`: while
+    /// blocked, nothing of it is forwarded (from the next packet on) and its audio does
+    /// not count for the active speaker. A camera or screen let through again gets a
+    /// keyframe request, so subscribers see it at once.
+    pub fn set_blocked(
+        &mut self,
+        now: Instant,
+        id: ParticipantId,
+        source: TrackSource,
+        blocked: bool,
+    ) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let was = peer.blocked.contains(&source);
+        debug!(%id, ?source, blocked, "moderator block");
+        if blocked && !was {
+            peer.blocked.push(source);
+            self.interrupt_forwarding(id, |s| s == source);
+        } else if !blocked && was {
+            peer.blocked.retain(|s| *s != source);
+            self.resume_video(now, id, |t| t.source == source);
+        }
+    }
+
+    /// Signaling made participant `id` a viewer (`false`) or let it publish again: a
+    /// viewer's publish offers are refused and nothing it sends is forwarded.
+    pub fn set_may_publish(&mut self, now: Instant, id: ParticipantId, may_publish: bool) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let was = peer.may_publish;
+        debug!(%id, may_publish, "publishing allowed");
+        peer.may_publish = may_publish;
+        if !may_publish {
+            self.interrupt_forwarding(id, |_| true);
+        }
+        if may_publish && !was {
+            self.resume_video(now, id, |_| true);
+        }
+    }
+
+    /// Ends the running segment of every subscription to `id`'s tracks of the sources
+    /// `which` picks: when forwarding resumes, the subscriber's stream goes on without
+    /// a gap in its sequence numbers (a gap would be taken for loss and waited for).
+    fn interrupt_forwarding(&mut self, id: ParticipantId, which: impl Fn(TrackSource) -> bool) {
+        for peer in self.peers.values_mut() {
+            for sub in &mut peer.subscriptions {
+                if sub.source == id && which(sub.track_source) {
+                    sub.interrupt();
+                }
+            }
+        }
+    }
+
+    /// Asks `id` for a keyframe on each of its video tracks that `which` picks.
+    fn resume_video(
+        &mut self,
+        now: Instant,
+        id: ParticipantId,
+        which: impl Fn(&PublishedTrack) -> bool,
+    ) {
+        let Some(peer) = self.peers.get(&id) else {
+            return;
+        };
+        let mids: Vec<Mid> = peer
+            .tracks
+            .iter()
+            .filter(|t| t.kind == MediaKind::Video && which(t))
+            .map(|t| t.mid)
+            .collect();
+        for mid in mids {
+            self.request_keyframe(now, id, mid, None);
+        }
+        self.drive(now);
+    }
+
+    /// Whether a packet of `class` from `source` is held back: a viewer's, or of a
+    /// source a moderator blocked.
+    fn held_back(&self, source: ParticipantId, class: MediaClass) -> bool {
+        let Some(peer) = self.peers.get(&source) else {
+            return true;
+        };
+        let src = match class {
+            MediaClass::Audio => TrackSource::Microphone,
+            MediaClass::Camera => TrackSource::Camera,
+            MediaClass::Screen => TrackSource::Screen,
+        };
+        !peer.may_publish || peer.blocked.contains(&src)
+    }
+
     /// Writes one publisher packet to every subscriber of its track.
     fn forward_rtp(&mut self, now: Instant, source: ParticipantId, packet: RtpPacket) {
         let Some(ingress) = self.ingress(now, source, &packet) else {
@@ -979,6 +1076,10 @@ impl Sfu {
             && !self.peers.get(&source).is_some_and(|p| p.presenting)
         {
             // A screen kept on the connection after its share ended: nobody sees it.
+            return;
+        }
+        if self.held_back(source, ingress.class) {
+            // Muted by a moderator, or a viewer's: nobody gets it.
             return;
         }
         if let Some(layer) = self.fan_out(now, source, &packet, &ingress) {
@@ -1045,7 +1146,10 @@ impl Sfu {
             .flatten();
         let bytes = packet.payload.len() + PACKET_OVERHEAD;
         track.layers.on_packet(index, now, bytes, size);
-        if let (MediaKind::Audio, Some(level)) = (kind, packet.header.ext_vals.audio_level) {
+        let muted = !peer.may_publish || peer.blocked.contains(&TrackSource::Microphone);
+        if let (MediaKind::Audio, Some(level), false) =
+            (kind, packet.header.ext_vals.audio_level, muted)
+        {
             if let Some(room) = self.rooms.get_mut(&peer.room) {
                 room.speakers.on_audio(source, now, level);
             }

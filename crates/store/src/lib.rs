@@ -91,6 +91,9 @@ pub struct HistoryEntry {
     pub ts_ms: u64,
     /// The shared file, for file entries.
     pub file: Option<FileRecord>,
+    /// A moderation notice written by the server ("Ann removed Bob"), `sender` being
+    /// the moderator.
+    pub notice: bool,
 }
 
 /// A file about to be recorded.
@@ -155,6 +158,8 @@ const MIGRATIONS: &[&str] = &[
         value INTEGER NOT NULL
     );
     CREATE INDEX chat_ts ON chat(ts_ms);",
+    // 3: moderation notices in the chat history ("Ann removed Bob").
+    "ALTER TABLE chat ADD COLUMN notice INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The counter of participant ids.
@@ -290,6 +295,17 @@ impl Store {
         Ok(conn.last_insert_rowid())
     }
 
+    /// Records a moderation notice (`text`, by moderator `sender`); returns its id.
+    pub fn add_notice(&self, room: &str, sender: &Person, text: &str, ts_ms: u64) -> Result<i64> {
+        let mut guard = self.lock();
+        let conn = open(&mut guard)?;
+        conn.execute(
+            "INSERT INTO chat (room, sender_id, sender_name, text, ts_ms, notice) VALUES (?1, ?2, ?3, ?4, ?5, 1)",
+            params![room, sender.id as i64, sender.name, text, ts_ms as i64],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
     /// Records a shared file; a file for the whole room also becomes a history entry.
     pub fn add_file(&self, f: &NewFile<'_>) -> Result<FileRecord> {
         let recipients = serde_json::to_string(f.recipients)?;
@@ -340,7 +356,7 @@ impl Store {
         let conn = open(&mut guard)?;
         let sql = format!(
             "SELECT * FROM (
-                SELECT c.id, c.sender_id, c.sender_name, c.text, c.ts_ms, c.file_id, {FILE_COLUMNS}
+                SELECT c.id, c.sender_id, c.sender_name, c.text, c.ts_ms, c.file_id, {FILE_COLUMNS}, c.notice
                 FROM chat c LEFT JOIN files f ON f.id = c.file_id
                 WHERE c.room = ?1 ORDER BY c.id DESC LIMIT ?2
             ) ORDER BY id ASC"
@@ -358,6 +374,7 @@ impl Store {
                     text: r.get(3)?,
                     ts_ms: r.get::<_, i64>(4)? as u64,
                     file: None,
+                    notice: r.get::<_, i64>(17)? != 0,
                 },
                 match file_id {
                     Some(_) => Some(file_row(r, 6)?),

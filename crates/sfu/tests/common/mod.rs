@@ -196,6 +196,22 @@ impl World {
         self.drain_sfu(false);
     }
 
+    /// A moderator muted (`blocked`) or un-muted `name`'s `source` (`Sfu::set_blocked`).
+    pub fn set_blocked(&mut self, name: &str, source: lanmeet_proto::TrackSource, blocked: bool) {
+        let id = self.id(name);
+        let now = self.now;
+        self.sfu.set_blocked(now, id, source, blocked);
+        self.drain_sfu(false);
+    }
+
+    /// `name` became a viewer (`false`) or may publish again (`Sfu::set_may_publish`).
+    pub fn set_may_publish(&mut self, name: &str, may_publish: bool) {
+        let id = self.id(name);
+        let now = self.now;
+        self.sfu.set_may_publish(now, id, may_publish);
+        self.drain_sfu(false);
+    }
+
     /// `name` renegotiates its publish connection, adding a screen-share section.
     pub fn renegotiate_publish(&mut self, name: &str) {
         let now = self.now;
