@@ -113,6 +113,27 @@ impl World {
         &self.sfu
     }
 
+    /// Starts a station (participant id `id`, not a client's) playing `media` in
+    /// `room` now.
+    pub fn start_station(
+        &mut self,
+        room: &str,
+        id: ParticipantId,
+        media: Arc<lanmeet_sfu::StationMedia>,
+    ) {
+        self.sfu.start_station(self.now, id, room, media);
+        self.drain_sfu(false);
+    }
+
+    /// Viewer `name` switches to station `to` (see `Sfu::switch_station`); returns
+    /// whether it could without a new negotiation.
+    pub fn switch_station(&mut self, name: &str, to: ParticipantId) -> bool {
+        let id = self.id(name);
+        let switched = self.sfu.switch_station(self.now, id, to);
+        self.drain_sfu(false);
+        switched
+    }
+
     /// Participant `name` enters `room` (media side only: the SFU's `join`).
     pub fn join(&mut self, room: &str, name: &str) -> ParticipantId {
         self.join_with(room, name, true)
