@@ -823,8 +823,12 @@ impl Sfu {
                         .find(|s| s.mid() == Some(req.mid))
                         .map(|s| (s.source, s.source_mid, s.current))
                 });
-                if let Some((source, mid, layer)) = source {
-                    self.request_keyframe(now, source, mid, layer);
+                match source {
+                    Some((source, mid, _)) if self.stations.contains_key(&source) => {
+                        self.restart_station_viewer(now, id, source, mid)
+                    }
+                    Some((source, mid, layer)) => self.request_keyframe(now, source, mid, layer),
+                    None => {}
                 }
             }
             (_, Event::PeerStats(stats)) => self.note_peer_stats(id, leg, &stats),

@@ -506,3 +506,44 @@ fn a_viewer_switches_stations_at_once_without_a_new_negotiation() {
         2
     );
 }
+
+#[test]
+fn a_viewers_keyframe_request_restarts_it_from_the_cache() {
+    let media = webm();
+    let mut world = World::new(7);
+    let start = world.now();
+    world.start_station("tv", STATION, media.clone());
+    world.join("tv", "ann");
+    world.join("tv", "bob");
+    world.run_for(Duration::from_millis(2500));
+    let before = world.client("ann").received.len();
+    let asked = world.now();
+    // Ann's decoder lost its way (a loss it could not repair): it asks for a key frame.
+    // The file has none until the next pass, so the station resends its cache.
+    world.request_keyframe_of("ann", STATION);
+    world.run_for(Duration::from_millis(1000));
+
+    let ann = placed(&world, "ann", &media, TrackKind::Video, start);
+    let again: Vec<&Placed> = ann[..].iter().filter(|f| f.at >= asked).collect();
+    let key = again
+        .iter()
+        .find(|f| f.index == 0)
+        .expect("ann got the key frame again");
+    assert!(
+        key.at - asked < Duration::from_millis(200),
+        "after {:?}",
+        key.at - asked
+    );
+    assert!(
+        again.iter().all(|f| f.contiguous),
+        "the restart is a gap-free segment"
+    );
+    // Bob, who asked nothing, got no repeat: each of his frames once.
+    let bob = placed(&world, "bob", &media, TrackKind::Video, start);
+    let mut seen = std::collections::HashSet::new();
+    assert!(
+        bob.iter().all(|f| seen.insert(f.due)),
+        "bob got a frame twice"
+    );
+    assert!(world.client("ann").received.len() > before);
+}

@@ -224,6 +224,55 @@ impl Sfu {
         true
     }
 
+    /// `viewer`'s decoder asked for a key frame of station `source`'s track `mid` (PLI
+    /// or FIR, after a loss it could not repair). A file cannot make one: the viewer's
+    /// subscription starts a new segment from the key frame cache, as a starting
+    /// viewer's does. At most once per `keyframe_request_interval` per station, like
+    /// requests to a publisher, so a flood of requests cannot make the station resend
+    /// its cache again and again.
+    pub(super) fn restart_station_viewer(
+        &mut self,
+        now: Instant,
+        viewer: ParticipantId,
+        source: ParticipantId,
+        mid: Mid,
+    ) {
+        let interval = self.config.keyframe_request_interval;
+        let Some(track) = self.peers.get_mut(&source).and_then(|p| {
+            p.tracks
+                .iter_mut()
+                .find(|t| t.mid == mid && t.kind == MediaKind::Video)
+        }) else {
+            return;
+        };
+        let Some(layer) = track.layers.list.first_mut() else {
+            return;
+        };
+        if layer
+            .last_keyframe_request
+            .is_some_and(|t| now.saturating_duration_since(t) < interval)
+        {
+            return;
+        }
+        layer.last_keyframe_request = Some(now);
+        self.stats.keyframe_requests += 1;
+        let Some(sub) = self.peers.get_mut(&viewer).and_then(|p| {
+            p.subscriptions
+                .iter_mut()
+                .find(|s| s.source == source && s.source_mid == mid)
+        }) else {
+            return;
+        };
+        sub.interrupt();
+        if self
+            .stations
+            .get(&source)
+            .is_some_and(|s| s.station.is_running())
+        {
+            self.start_waiting_viewers(now, source, &[viewer]);
+        }
+    }
+
     /// How station `id` is doing at `now`.
     pub fn station_status(&self, now: Instant, id: ParticipantId) -> Option<StationStatus> {
         let s = self.stations.get(&id)?;

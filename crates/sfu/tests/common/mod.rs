@@ -254,6 +254,18 @@ impl World {
         client.request_keyframe(now, publisher, net);
     }
 
+    /// `subscriber`'s browser asks for a key frame of the video of `publisher`, a
+    /// participant id that need not be a client's (a station's).
+    pub fn request_keyframe_of(&mut self, subscriber: &str, publisher: ParticipantId) {
+        let now = self.now;
+        let World { clients, net, .. } = self;
+        let client = clients
+            .iter_mut()
+            .find(|c| c.name == subscriber)
+            .unwrap_or_else(|| panic!("no participant {subscriber}"));
+        client.request_keyframe(now, publisher, net);
+    }
+
     /// `name`'s microphone hears this level from now on (dBov: 0 loudest, -127 silence).
     pub fn set_audio_level(&mut self, name: &str, level: i8) {
         let source = self.client_mut(name).source.as_mut();
