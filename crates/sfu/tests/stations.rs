@@ -547,3 +547,34 @@ fn a_viewers_keyframe_request_restarts_it_from_the_cache() {
     );
     assert!(world.client("ann").received.len() > before);
 }
+
+#[test]
+fn a_stopped_station_leaves_its_viewers_with_nothing_half_open() {
+    let media = webm();
+    let mut world = World::new(8);
+    world.start_station("tv", STATION, media);
+    world.join("tv", "ann");
+    world.run_for(Duration::from_secs(1));
+    let offers = world.client("ann").offers.len();
+    assert!(world.client("ann").received.len() > 10);
+
+    world.stop_station(STATION);
+    world.run_for(Duration::from_millis(100));
+    let stopped_at = world.now();
+    world.run_for(Duration::from_secs(1));
+    let ann = world.client("ann");
+    assert!(
+        ann.offers.len() > offers,
+        "a subscribe offer stops the station's tracks"
+    );
+    assert!(
+        ann.tracks.iter().all(|t| t.participant != STATION),
+        "no track of the station is left: {:?}",
+        ann.tracks
+    );
+    assert!(
+        ann.received.iter().all(|f| f.at <= stopped_at),
+        "nothing arrives after the stop"
+    );
+    assert!(world.sfu().station_status(world.now(), STATION).is_none());
+}

@@ -125,6 +125,12 @@ impl World {
         self.drain_sfu(false);
     }
 
+    /// Station `id` goes off the air (`Sfu::stop_station`).
+    pub fn stop_station(&mut self, id: ParticipantId) {
+        self.sfu.stop_station(self.now, id);
+        self.drain_sfu(false);
+    }
+
     /// Viewer `name` switches to station `to` (see `Sfu::switch_station`); returns
     /// whether it could without a new negotiation.
     pub fn switch_station(&mut self, name: &str, to: ParticipantId) -> bool {
