@@ -31,6 +31,13 @@ if ! command -v faketime >/dev/null 2>&1; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q faketime
 fi
 
+# Station tests make their media (WebM VP8/Opus, Ogg Opus) with ffmpeg.
+if ! command -v ffmpeg >/dev/null 2>&1; then
+  log "installing ffmpeg (apt-get)"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q ffmpeg
+fi
+
 if [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm packages (npm ci)"
   npm ci --no-audit --no-fund

@@ -167,6 +167,10 @@ pub struct ServeArgs {
     /// Sustained joins per second from one IP address [default: 2].
     #[arg(long, value_name = "N")]
     pub join_rate: Option<f64>,
+    /// A station playing FILE (WebM with VP8/VP9 and Opus, or Ogg Opus) in a loop,
+    /// watched at /stations/NAME; repeatable [default: none].
+    #[arg(long = "station", value_name = "NAME=FILE")]
+    pub stations: Vec<String>,
 }
 
 /// A secret string: shown as `***` in debug output, so logging a config leaks nothing.
@@ -259,6 +263,8 @@ pub struct Config {
     pub join_burst: u32,
     /// Sustained joins per second from one IP address.
     pub join_rate: f64,
+    /// Stations, each `NAME=FILE` (docs/stations.md).
+    pub stations: Vec<String>,
 }
 
 impl Default for Config {
@@ -301,6 +307,7 @@ impl Default for Config {
             max_connections_per_ip: 64,
             join_burst: 20,
             join_rate: 2.0,
+            stations: Vec::new(),
         }
     }
 }
@@ -386,6 +393,9 @@ impl Config {
             join_burst,
             join_rate
         );
+        if !args.stations.is_empty() {
+            config.stations = args.stations;
+        }
         config.check()?;
         Ok(config)
     }
@@ -428,6 +438,7 @@ impl Config {
             bail!("--audio-top-n must be at least 1");
         }
         self.origin_policy()?;
+        self.station_specs()?;
         let bounds = [
             self.outbound_queue as u64,
             self.send_timeout_ms,
@@ -444,6 +455,22 @@ impl Config {
             bail!("--udp-port leaves no room for one port per worker");
         }
         Ok(())
+    }
+
+    /// The stations, parsed; names must differ.
+    pub fn station_specs(&self) -> anyhow::Result<Vec<crate::stations::StationSpec>> {
+        let mut specs: Vec<crate::stations::StationSpec> = Vec::new();
+        for s in &self.stations {
+            let spec = crate::stations::StationSpec::parse(s).map_err(anyhow::Error::msg)?;
+            if specs
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(&spec.name))
+            {
+                bail!("two stations are named {}", spec.name);
+            }
+            specs.push(spec);
+        }
+        Ok(specs)
     }
 
     /// Number of media workers to start.
@@ -526,6 +553,27 @@ mod tests {
         assert!(config.http);
         assert_eq!(config.workers, 2);
         assert_eq!(config.listen, Config::default().listen);
+    }
+
+    #[test]
+    fn stations_come_from_file_and_flags() {
+        let dir =
+            std::env::temp_dir().join(format!("lanmeet-config-stations-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("lanmeet.toml");
+        std::fs::write(&file, "stations = [\"news=/srv/news.webm\"]\n").expect("write");
+        let path = file.to_str().expect("utf-8 path");
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["lanmeet", "serve", "--config", path];
+            argv.extend_from_slice(extra);
+            let Command::Serve(args) = Cli::parse_from(argv).command;
+            Config::from_args(args)
+        };
+        assert_eq!(parse(&[]).expect("valid").stations, ["news=/srv/news.webm"]);
+        let config = parse(&["--station", "a=/x.webm", "--station", "b=/y.ogg"]).expect("valid");
+        assert_eq!(config.stations, ["a=/x.webm", "b=/y.ogg"]);
+        assert!(parse(&["--station", "a=/x.webm", "--station", "A=/y.ogg"]).is_err());
+        assert!(parse(&["--station", "no file"]).is_err());
     }
 
     #[test]

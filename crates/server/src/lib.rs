@@ -51,6 +51,7 @@ pub mod outbound;
 pub mod redirect;
 pub mod rooms;
 pub mod signaling;
+pub mod stations;
 pub mod tls;
 pub mod web;
 
@@ -78,6 +79,8 @@ pub struct RunningServer {
     pub metrics_addr: Option<SocketAddr>,
     /// Where the admin password is kept, if it was generated (never the password).
     pub admin_password_file: Option<PathBuf>,
+    /// The stations on air (`--station`).
+    pub stations: Vec<stations::RunningStation>,
     lifecycle: Lifecycle,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -112,6 +115,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         config.max_presenters,
         store.clone(),
     ));
+    let stations = stations::start(&config.station_specs()?, &registry)?;
     let udp_ports = registry.workers().iter().map(|w| w.port).collect();
     let counters = Arc::new(metrics::Counters::default());
     let chat = Arc::new(chat::Chat::new(
@@ -198,6 +202,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         chat,
         metrics_addr,
         admin_password_file,
+        stations,
         lifecycle,
         task,
     })

@@ -89,6 +89,15 @@ pub enum WorkerCommand {
         /// Whether it may publish.
         may_publish: bool,
     },
+    /// Start playing a station ([`Sfu::start_station`]).
+    StartStation {
+        /// Its id in the SFU.
+        id: ParticipantId,
+        /// Its room there.
+        room: String,
+        /// Its file, read.
+        media: Arc<lanmeet_sfu::StationMedia>,
+    },
     /// A media message from the participant (or about it: a refused answer).
     Signal {
         /// Whose.
@@ -346,7 +355,9 @@ impl Worker {
         let mut last_stats = Instant::now();
         let mut woke = Instant::now();
         loop {
-            let deadline = self.flush_outputs();
+            // Woken at least every STATS_INTERVAL, so an idle worker's counters still
+            // follow its last commands (a leave, a station started).
+            let deadline = self.flush_outputs().min(last_stats + STATS_INTERVAL);
             if self.stop.load(Ordering::SeqCst) {
                 return Ok(());
             }
@@ -418,6 +429,9 @@ impl Worker {
                     self.sfu.set_may_publish(now, id, may_publish)
                 }
                 WorkerCommand::Signal { id, signal } => self.sfu.signal(now, id, signal),
+                WorkerCommand::StartStation { id, room, media } => {
+                    self.sfu.start_station(now, id, &room, media)
+                }
             }
             if Instant::now() >= until {
                 return Some(true);

@@ -178,6 +178,11 @@ impl Registry {
         }
     }
 
+    /// A participant id never handed out before, for a station (`stations.rs`).
+    pub fn reserve_id(&self) -> Result<ParticipantId, JoinError> {
+        self.new_id()
+    }
+
     /// A participant id never handed out before.
     fn new_id(&self) -> Result<ParticipantId, JoinError> {
         let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());

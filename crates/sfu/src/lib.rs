@@ -20,6 +20,8 @@
 //!   sent, and the plan that splits its bandwidth over its video (`Downlink::plan`).
 //! - `growth`: when a subscriber's layers may go up again after a step down, with a
 //!   back-off for steps up its link could not carry.
+//! - [`station`]: a file played on a clock as RTP (demuxing, packetizing, the loop, the
+//!   key frame cache); the `sfu::stations` submodule makes it a publisher in the `Sfu`.
 //! - `room`: a room's members and its speaker detector.
 //! - `speaker`: active speaker detection from the audio level header extension.
 //! - [`stats`]: the counters a worker copies out for metrics, and per-participant
@@ -36,10 +38,12 @@ mod peer;
 mod room;
 pub mod sfu;
 mod speaker;
+pub mod station;
 pub mod stats;
 mod vp8;
 
-pub use sfu::{Output, Sfu, SfuConfig};
+pub use sfu::{Output, Sfu, SfuConfig, StationStatus};
+pub use station::{MediaError, StationMedia};
 pub use stats::{ByClass, Flow, MediaClass, ParticipantStats, SfuStats};
 
 pub use lanmeet_proto::{ParticipantId, ServerMessage};

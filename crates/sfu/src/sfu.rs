@@ -11,6 +11,9 @@
 
 mod allocation;
 mod counters;
+mod stations;
+
+pub use stations::StationStatus;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -111,6 +114,8 @@ pub struct Sfu {
     next_speaker_evaluation: Instant,
     /// When layer rates are next measured and bandwidth reallocated.
     next_layer_tick: Instant,
+    /// The stations playing here, by their participant id (`stations.rs`).
+    stations: HashMap<ParticipantId, stations::StationSource>,
 }
 
 /// Video packets kept per subscriber stream to answer NACKs (about 3 s of 720p).
@@ -141,6 +146,7 @@ impl Sfu {
             last_now: now,
             next_speaker_evaluation: now,
             next_layer_tick: now,
+            stations: HashMap::new(),
         }
     }
 
@@ -601,6 +607,9 @@ impl Sfu {
             self.next_layer_tick = now + RATE_WINDOW;
             self.tick_layers(now);
         }
+        if !self.stations.is_empty() {
+            self.tick_stations(now);
+        }
         for (id, peer) in &mut self.peers {
             for leg in [Leg::Publish, Leg::Subscribe] {
                 let Some(conn) = peer.connection(leg) else {
@@ -639,6 +648,10 @@ impl Sfu {
         let far = match far {
             Some(t) => Some(t.min(self.next_layer_tick)),
             other => other,
+        };
+        let far = match (far, self.stations_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
         match far {
             Some(t) => Output::Timeout(t),
@@ -816,8 +829,12 @@ impl Sfu {
                         .find(|s| s.mid() == Some(req.mid))
                         .map(|s| (s.source, s.source_mid, s.current))
                 });
-                if let Some((source, mid, layer)) = source {
-                    self.request_keyframe(now, source, mid, layer);
+                match source {
+                    Some((source, mid, _)) if self.stations.contains_key(&source) => {
+                        self.restart_station_viewer(now, id, source, mid)
+                    }
+                    Some((source, mid, layer)) => self.request_keyframe(now, source, mid, layer),
+                    None => {}
                 }
             }
             (_, Event::PeerStats(stats)) => self.note_peer_stats(id, leg, &stats),
@@ -1082,7 +1099,7 @@ impl Sfu {
             // Muted by a moderator, or a viewer's: nobody gets it.
             return;
         }
-        if let Some(layer) = self.fan_out(now, source, &packet, &ingress) {
+        if let Some(layer) = self.fan_out(now, source, &ingress) {
             self.request_keyframe(now, source, ingress.mid, Some(layer));
         }
         if ingress.new_codec {
@@ -1177,18 +1194,15 @@ impl Sfu {
                 video_orientation: packet.header.ext_vals.video_orientation,
                 ..Default::default()
             },
+            payload: packet.payload.clone(),
+            marker: packet.header.marker,
+            arrived: packet.timestamp,
         })
     }
 
     /// Writes the packet to every other member of the source's room who subscribes to
     /// its track. Returns the layer a subscriber waits for a key frame of, if any.
-    fn fan_out(
-        &mut self,
-        now: Instant,
-        source: ParticipantId,
-        packet: &RtpPacket,
-        ingress: &Ingress,
-    ) -> Option<usize> {
+    fn fan_out(&mut self, now: Instant, source: ParticipantId, ingress: &Ingress) -> Option<usize> {
         // Disjoint borrows: the room's member list is read while subscribers change.
         let Sfu {
             config,
@@ -1249,7 +1263,7 @@ impl Sfu {
                 }
             }
             let conn = (&mut subscribe.rtc, downlink);
-            if write_to_subscriber(now, conn, sub, packet, ingress, (seq, ts, switched), stats) {
+            if write_to_subscriber(now, conn, sub, ingress, (seq, ts, switched), stats) {
                 dirty.push((other, Leg::Subscribe));
             }
         }
@@ -1286,6 +1300,12 @@ struct Ingress {
     incoming: Incoming,
     /// The header extensions passed on.
     exts: ExtensionValues,
+    /// The RTP payload.
+    payload: Arc<[u8]>,
+    /// The RTP marker bit (last packet of a frame).
+    marker: bool,
+    /// When the packet arrived (or a station produced it).
+    arrived: Instant,
 }
 
 /// Writes one forwarded packet to a subscriber's connection (`rtc`), with the sequence
@@ -1295,7 +1315,6 @@ fn write_to_subscriber(
     now: Instant,
     (rtc, downlink): (&mut Rtc, &mut Downlink),
     sub: &mut Subscription,
-    packet: &RtpPacket,
     ingress: &Ingress,
     (seq, ts, switched): (u64, u32, bool),
     stats: &mut SfuStats,
@@ -1304,7 +1323,7 @@ fn write_to_subscriber(
         return false;
     };
     let video = ingress.kind == MediaKind::Video;
-    let mut payload = packet.payload.clone();
+    let mut payload = ingress.payload.clone();
     if ingress.vp8 && video {
         if let Some(ids) = sub.map_vp8(&payload, seq, switched) {
             // The one copy per subscriber: after a layer switch its picture ids differ
@@ -1328,8 +1347,8 @@ fn write_to_subscriber(
     stats.forwarded.get_mut(ingress.class).add(payload.len());
     downlink.on_sent(now, payload.len() + PACKET_OVERHEAD);
     tx.write_rtp(
-        RtpWrite::new(pt, seq.into(), ts, packet.timestamp, payload)
-            .marker(packet.header.marker)
+        RtpWrite::new(pt, seq.into(), ts, ingress.arrived, payload)
+            .marker(ingress.marker)
             .ext_vals(ingress.exts.clone())
             .nackable(video),
     );

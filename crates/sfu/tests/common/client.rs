@@ -85,6 +85,10 @@ pub struct ReceivedFrame {
     pub intact: bool,
     /// str0m saw no gap in RTP sequence numbers before it.
     pub contiguous: bool,
+    /// Its RTP time, extended (ticks of its clock).
+    pub rtp_time: u64,
+    /// A hash of its bytes, to match it with a frame of a file.
+    pub digest: u64,
 }
 
 /// What a connection saw on the wire (from str0m's raw packet events).
@@ -614,6 +618,8 @@ impl SimClient {
             label: read.map(|(label, _)| label),
             intact: read.is_some_and(|(_, intact)| intact),
             contiguous: data.contiguous,
+            rtp_time: data.time.rebase(data.params.spec().clock_rate).numer(),
+            digest: digest(&data.data),
         });
     }
 
@@ -711,4 +717,12 @@ fn write(
     writer
         .write(pt, wallclock, time, frame)
         .expect("a negotiated payload type");
+}
+
+/// A hash of a frame's bytes.
+pub fn digest(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
 }

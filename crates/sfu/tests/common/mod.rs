@@ -113,6 +113,33 @@ impl World {
         &self.sfu
     }
 
+    /// Starts a station (participant id `id`, not a client's) playing `media` in
+    /// `room` now.
+    pub fn start_station(
+        &mut self,
+        room: &str,
+        id: ParticipantId,
+        media: Arc<lanmeet_sfu::StationMedia>,
+    ) {
+        self.sfu.start_station(self.now, id, room, media);
+        self.drain_sfu(false);
+    }
+
+    /// Station `id` goes off the air (`Sfu::stop_station`).
+    pub fn stop_station(&mut self, id: ParticipantId) {
+        self.sfu.stop_station(self.now, id);
+        self.drain_sfu(false);
+    }
+
+    /// Viewer `name` switches to station `to` (see `Sfu::switch_station`); returns
+    /// whether it could without a new negotiation.
+    pub fn switch_station(&mut self, name: &str, to: ParticipantId) -> bool {
+        let id = self.id(name);
+        let switched = self.sfu.switch_station(self.now, id, to);
+        self.drain_sfu(false);
+        switched
+    }
+
     /// Participant `name` enters `room` (media side only: the SFU's `join`).
     pub fn join(&mut self, room: &str, name: &str) -> ParticipantId {
         self.join_with(room, name, true)
@@ -240,6 +267,18 @@ impl World {
     /// `subscriber`'s browser asks for a key frame of `publisher`'s video (RTCP PLI).
     pub fn request_keyframe(&mut self, subscriber: &str, publisher: &str) {
         let publisher = self.id(publisher);
+        let now = self.now;
+        let World { clients, net, .. } = self;
+        let client = clients
+            .iter_mut()
+            .find(|c| c.name == subscriber)
+            .unwrap_or_else(|| panic!("no participant {subscriber}"));
+        client.request_keyframe(now, publisher, net);
+    }
+
+    /// `subscriber`'s browser asks for a key frame of the video of `publisher`, a
+    /// participant id that need not be a client's (a station's).
+    pub fn request_keyframe_of(&mut self, subscriber: &str, publisher: ParticipantId) {
         let now = self.now;
         let World { clients, net, .. } = self;
         let client = clients
