@@ -19,6 +19,7 @@ import { ViewReporter } from './viewsize.js';
 import { installTestHook } from './testhook.js';
 import { StatsSampler } from './stats.js';
 import { StatsPanel } from './statspanel.js';
+import { t } from './i18n.js';
 
 /** @typedef {import('./protocol.js').ServerError} ServerError */
 /** @typedef {import('./protocol.js').ConnectionState} ConnectionState */
@@ -138,6 +139,12 @@ class Session {
       this.stats.videoState(mid, layer, paused);
       const source = conn.tracks.find((t) => t.mid === mid)?.source ?? 'camera';
       meetingView.setPaused(participant, source, paused === 'low_bandwidth');
+      if (paused === 'codec') {
+        // This browser accepted none of the codecs the track is sent in: say so rather
+        // than show a tile that never gets a picture.
+        const name = conn.roster.get(participant)?.name ?? '?';
+        meetingView.showNotice(t('codecs.unsupported', { name }));
+      }
     };
     meetingView.onLayoutChange = () => this.viewReporter.schedule();
     meetingView.onVideoElement = (video) => this.viewReporter.observe(video);
