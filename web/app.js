@@ -20,6 +20,7 @@ import { installTestHook } from './testhook.js';
 import { StatsSampler } from './stats.js';
 import { StatsPanel } from './statspanel.js';
 import { t } from './i18n.js';
+import { InviteDialog } from './invite.js';
 
 /** @typedef {import('./protocol.js').ServerError} ServerError */
 /** @typedef {import('./protocol.js').ConnectionState} ConnectionState */
@@ -31,6 +32,7 @@ const preJoin = new PreJoin(joinView);
 const meetingView = new MeetingView();
 const chatPanel = new ChatPanel();
 const settingsDialog = new SettingsDialog();
+const inviteDialog = new InviteDialog();
 const statsPanel = new StatsPanel();
 
 /**
@@ -291,15 +293,9 @@ class Session {
     }
   }
 
-  async copyLink() {
-    const url = new URL(roomPath(this.room), window.location.origin).href;
-    try {
-      await navigator.clipboard.writeText(url);
-      meetingView.showCopyStatus('Link copied');
-    } catch {
-      // No clipboard access (e.g. plain http on a LAN address): show the link instead.
-      meetingView.showCopyStatus(url);
-    }
+  /** "Copy link" opens the invite dialog: the link, a Copy button and a QR code. */
+  copyLink() {
+    inviteDialog.open(new URL(roomPath(this.room), window.location.origin).href);
   }
 
   leave() {
