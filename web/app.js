@@ -21,6 +21,7 @@ import { StatsSampler } from './stats.js';
 import { StatsPanel } from './statspanel.js';
 import { t, translatePage } from './i18n.js';
 import { LobbyWait, Moderation } from './moderation.js';
+import { InviteDialog } from './invite.js';
 
 /** @typedef {import('./protocol.js').ServerError} ServerError */
 /** @typedef {import('./protocol.js').ConnectionState} ConnectionState */
@@ -32,6 +33,7 @@ const preJoin = new PreJoin(joinView);
 const meetingView = new MeetingView();
 const chatPanel = new ChatPanel();
 const settingsDialog = new SettingsDialog();
+const inviteDialog = new InviteDialog();
 const statsPanel = new StatsPanel();
 const lobbyWait = new LobbyWait();
 
@@ -147,6 +149,12 @@ class Session {
       this.stats.videoState(mid, layer, paused);
       const source = conn.tracks.find((t) => t.mid === mid)?.source ?? 'camera';
       meetingView.setPaused(participant, source, paused === 'low_bandwidth');
+      if (paused === 'codec') {
+        // This browser accepted none of the codecs the track is sent in: say so rather
+        // than show a tile that never gets a picture.
+        const name = conn.roster.get(participant)?.name ?? '?';
+        meetingView.showNotice(t('codecs.unsupported', { name }));
+      }
     };
     meetingView.onLayoutChange = () => this.viewReporter.schedule();
     meetingView.onVideoElement = (video) => this.viewReporter.observe(video);
@@ -326,15 +334,9 @@ class Session {
     }
   }
 
-  async copyLink() {
-    const url = new URL(roomPath(this.room), window.location.origin).href;
-    try {
-      await navigator.clipboard.writeText(url);
-      meetingView.showCopyStatus(t('meeting.link_copied'));
-    } catch {
-      // No clipboard access (e.g. plain http on a LAN address): show the link instead.
-      meetingView.showCopyStatus(url);
-    }
+  /** "Copy link" opens the invite dialog: the link, a Copy button and a QR code. */
+  copyLink() {
+    inviteDialog.open(new URL(roomPath(this.room), window.location.origin).href);
   }
 
   leave() {

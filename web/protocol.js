@@ -60,7 +60,7 @@ export const CLOSE_SERVICE_RESTART = 1012;
  * @property {number} height
  */
 
-/** @typedef {'low_bandwidth' | 'not_visible'} PauseReason */
+/** @typedef {'low_bandwidth' | 'not_visible' | 'codec'} PauseReason */
 
 /**
  * An error reported by the server (or by this module, with a code of its own such as

@@ -1,11 +1,14 @@
 // Test harness for lanmeet's browser tests: starts the server binary on loopback and
-// launches headless Debian Chromium participants with a fake camera and microphone.
+// launches headless Debian Chromium participants with a fake camera and microphone
+// (Playwright), and headless Debian Firefox ESR ones (puppeteer-core over WebDriver
+// BiDi: Playwright's Firefox needs its own patched build).
 //
 // Environment:
 //   LANMEET_BIN     server binary (default target/release/lanmeet)
 //   LANMEET_LOADGEN_BIN  load generator, for the large-room test (default lanmeet-loadgen
 //                   next to the server binary)
 //   CHROMIUM_PATH   browser (default /usr/bin/chromium)
+//   FIREFOX_PATH    browser (default /usr/bin/firefox-esr)
 //   RUST_LOG        passed to the server (default info)
 //   E2E_VERBOSE=1   print server and browser logs even when tests pass
 
@@ -19,6 +22,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { it } from 'node:test';
 import { chromium } from 'playwright-core';
+import puppeteer from 'puppeteer-core';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -28,6 +32,7 @@ export const LOADGEN_BIN = path.resolve(
   process.env.LANMEET_LOADGEN_BIN ?? path.join(path.dirname(SERVER_BIN), 'lanmeet-loadgen'),
 );
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const FIREFOX = process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr';
 const VERBOSE = process.env.E2E_VERBOSE === '1';
 
 /** Chromium flags from DESIGN.md: headless, fake devices, loopback ICE candidates. */
@@ -399,6 +404,248 @@ export async function launchBrowser(label) {
       if (!VERBOSE) {
         rmSync(dir, { recursive: true, force: true });
       }
+    },
+  };
+}
+
+/**
+ * Firefox preferences that make a headless Firefox behave like the fake-device Chromium:
+ * a fake camera and microphone without a prompt, ICE candidates on loopback (which
+ * Firefox gathers only when camera and microphone are allowed by default), and autoplay.
+ */
+export const FIREFOX_PREFS = {
+  'media.navigator.streams.fake': true,
+  'media.navigator.permission.disabled': true,
+  'media.peerconnection.ice.loopback': true,
+  'permissions.default.camera': 1,
+  'permissions.default.microphone': 1,
+  'media.autoplay.default': 0,
+};
+
+/**
+ * One element found by role and accessible name (or by label), with the few actions the
+ * browser tests take, in Playwright's names.
+ * @typedef {object} FirefoxLocator
+ * @property {(options?: {timeout?: number}) => Promise<void>} click
+ * @property {(text: string) => Promise<void>} fill Replaces the value, as a user typing it.
+ * @property {(key: string) => Promise<void>} press
+ * @property {(options?: {state?: 'visible' | 'attached' | 'hidden' | 'detached', timeout?: number}) => Promise<void>} waitFor
+ * @property {(name: string) => Promise<string | null>} getAttribute
+ * @property {(file: string) => Promise<void>} setInputFiles
+ */
+
+/**
+ * A Firefox page behind the part of Playwright's Page API that scenarios written for
+ * both browsers use: `evaluate(fn, arg)`, `waitForFunction(fn, arg, {timeout, polling})`,
+ * `goto`, `url`, `getByRole(role, {name})`, `getByLabel(name)`, `keyboard.press`.
+ * Anything else throws, naming what is missing.
+ * @param {import('puppeteer-core').Page} page
+ * @returns {import('playwright-core').Page}
+ */
+function firefoxPage(page) {
+  /** @param {string} selector @returns {FirefoxLocator} */
+  const locate = (selector) => {
+    const handle = async (/** @type {number} */ timeout) => {
+      const h = await page.waitForSelector(selector, { timeout, visible: true });
+      if (!h) {
+        throw new Error(`no element ${selector}`);
+      }
+      return h;
+    };
+    return {
+      async click({ timeout = 10_000 } = {}) {
+        await (await handle(timeout)).click();
+      },
+      async fill(text) {
+        const h = await handle(10_000);
+        await h.evaluate((el) => {
+          /** @type {HTMLInputElement} */ (el).value = '';
+        });
+        await h.type(text);
+      },
+      async press(key) {
+        await (await handle(10_000)).press(/** @type {import('puppeteer-core').KeyInput} */ (key));
+      },
+      async waitFor({ state = 'visible', timeout = 30_000 } = {}) {
+        if (state === 'hidden' || state === 'detached') {
+          await page.waitForSelector(selector, { timeout, hidden: true });
+        } else {
+          await page.waitForSelector(selector, { timeout, visible: state === 'visible' });
+        }
+      },
+      async getAttribute(name) {
+        return (await handle(10_000)).evaluate((el, n) => el.getAttribute(n), name);
+      },
+      async setInputFiles(file) {
+        const found = await page.waitForSelector(selector, { timeout: 10_000 });
+        // The name may belong to the input's <label>: the input is its control.
+        const input = await found?.evaluateHandle((el) => (el instanceof HTMLLabelElement ? el.control : el));
+        await /** @type {import('puppeteer-core').ElementHandle<HTMLInputElement>} */ (input).uploadFile(file);
+      },
+    };
+  };
+  /** ARIA selector values are quoted; a name with a quote would need escaping. @param {string} name */
+  const quoted = (name) => {
+    if (/["\\]/.test(name)) {
+      throw new Error(`accessible name ${name} has a quote or backslash`);
+    }
+    return `"${name}"`;
+  };
+  const adapter = {
+    /** @param {Function} fn @param {unknown} [arg] */
+    evaluate: (fn, arg) => page.evaluate(/** @type {any} */ (fn), arg),
+    /**
+     * @param {Function} fn @param {unknown} arg
+     * @param {{timeout?: number, polling?: number | 'raf'}} [options]
+     */
+    waitForFunction: async (fn, arg, { timeout = 30_000, polling = 100 } = {}) =>
+      page.waitForFunction(/** @type {any} */ (fn), { timeout, polling: polling === 'raf' ? 'raf' : polling }, arg),
+    /** @param {string} url */
+    goto: async (url) => page.goto(url),
+    url: () => page.url(),
+    /** @param {string} role @param {{name: string, exact?: boolean}} options */
+    getByRole: (role, { name }) => locate(`::-p-aria([name=${quoted(name)}][role="${role}"])`),
+    /** @param {string} name */
+    getByLabel: (name) => locate(`::-p-aria(${quoted(name)})`),
+    keyboard: {
+      /** @param {string} key */
+      press: (key) => page.keyboard.press(/** @type {import('puppeteer-core').KeyInput} */ (key)),
+    },
+  };
+  return /** @type {any} */ (
+    new Proxy(adapter, {
+      get(target, prop) {
+        if (prop in target) {
+          return /** @type {any} */ (target)[prop];
+        }
+        if (prop === 'then') {
+          return undefined;
+        }
+        throw new Error(`the Firefox page adapter (harness.mjs) has no ${String(prop)}: add it there`);
+      },
+    })
+  );
+}
+
+/** @type {Promise<string> | null} */
+let display = null;
+
+/**
+ * An X display for Firefox's screen capture: a virtual one (Xvfb, 1280x720) started once
+ * per test process and stopped when it exits. Headless Firefox has no fake screen
+ * source, but captures the X display named by DISPLAY.
+ * @returns {Promise<string>}
+ */
+function virtualDisplay() {
+  display ??= new Promise((resolve, reject) => {
+    // -displayfd: Xvfb picks a free display number and writes it to file descriptor 3.
+    const xvfb = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', '1280x720x24', '-nolisten', 'tcp'], {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    });
+    const log = new LogBuffer('xvfb');
+    readline.createInterface({ input: /** @type {any} */ (xvfb.stderr) }).on('line', (line) => log.push(line));
+    xvfb.once('error', (err) => reject(new Error(`cannot start Xvfb (apt-get install xvfb): ${err.message}`)));
+    xvfb.once('exit', (code) => reject(new Error(`Xvfb exited (code ${code})\n${log.dump()}`)));
+    readline.createInterface({ input: /** @type {any} */ (xvfb.stdio[3]) }).once('line', (n) => resolve(`:${n.trim()}`));
+    xvfb.unref();
+    /** @type {any} */ (xvfb.stdio[3]).unref?.();
+    /** @type {any} */ (xvfb.stderr).unref?.();
+    process.on('exit', () => xvfb.kill());
+  });
+  return display;
+}
+
+/**
+ * Launches a fresh headless Firefox ESR (own temporary profile) for one participant,
+ * driven by puppeteer-core over WebDriver BiDi. Its `page` offers the part of
+ * Playwright's Page API listed at `firefoxPage`, so helpers that take a participant
+ * (joinByLink, pagestats.mjs) take either browser; `context.addInitScript` runs a script
+ * before every page's own, as in Chromium. Pages must come from the server:
+ * `about:blank` is not a secure context.
+ * @param {string} label
+ * @returns {Promise<Participant>}
+ */
+export async function launchFirefoxParticipant(label) {
+  checkPrerequisites();
+  if (!existsSync(FIREFOX)) {
+    throw new Error(
+      `Firefox not found at ${FIREFOX}. Install Debian's firefox-esr (apt-get install firefox-esr) ` +
+        'or set FIREFOX_PATH. The browser tests do not download browsers.',
+    );
+  }
+  const log = new LogBuffer(`firefox ${label}`);
+  const browser = await puppeteer.launch({
+    browser: 'firefox',
+    executablePath: FIREFOX,
+    headless: true,
+    // Headless Firefox has no fake screen: it captures the X display it is given.
+    env: { ...process.env, DISPLAY: await virtualDisplay() },
+    defaultViewport: { width: 1280, height: 720 },
+    extraPrefsFirefox: FIREFOX_PREFS,
+  });
+  const child = browser.process();
+  if (child?.stderr) {
+    readline.createInterface({ input: child.stderr }).on('line', (line) => {
+      // The missing sound card, GLib and the backup service's complaints are noise here.
+      if (line.trim() && !/^ALSA lib |GLib-GObject-CRITICAL|BackupService|^\[(Parent|Child) \d+, .*\] WARNING/.test(line)) {
+        log.push(`stderr: ${line}`);
+      }
+    });
+  }
+  const ppage = (await browser.pages())[0] ?? (await browser.newPage());
+  /** @type {string[]} */
+  const cspViolations = [];
+  // Firefox reports what the Content-Security-Policy blocked as an event only.
+  const cspReporter = `document.addEventListener('securitypolicyviolation', (e) => {
+    console.error('CSP violation: ' + e.violatedDirective + ' blocked ' + (e.blockedURI || '(inline)') + ' at ' + e.sourceFile + ':' + e.lineNumber);
+  });`;
+  await ppage.evaluateOnNewDocument(cspReporter);
+  ppage.on('console', (msg) => {
+    const text = msg.text();
+    log.push(`console.${msg.type()}: ${text}`);
+    if (/CSP violation/.test(text)) {
+      cspViolations.push(`${ppage.url()}: ${text}`);
+    }
+  });
+  ppage.on('pageerror', (err) => log.push(`pageerror: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
+  const pid = () => {
+    if (!child?.pid) {
+      throw new Error('puppeteer started no Firefox process of its own');
+    }
+    return child.pid;
+  };
+  const context = {
+    /** @param {{content: string} | Function} script */
+    async addInitScript(script) {
+      const content = typeof script === 'function' ? `(${script})()` : script.content;
+      await ppage.evaluateOnNewDocument(content);
+    },
+    close: () => browser.close(),
+  };
+  let closed = false;
+  return {
+    label,
+    context: /** @type {any} */ (context),
+    page: firefoxPage(ppage),
+    log,
+    cspViolations,
+    pid,
+    signalAll(signal) {
+      const root = pid();
+      for (const p of [root, ...descendants(root)]) {
+        try {
+          process.kill(p, signal);
+        } catch {
+          // Already gone.
+        }
+      }
+    },
+    async close() {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      await browser.close().catch(() => {});
     },
   };
 }

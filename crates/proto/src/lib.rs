@@ -194,6 +194,10 @@ pub enum PauseReason {
     LowBandwidth,
     /// The subscriber does not show the track.
     NotVisible,
+    /// The subscriber's answer accepted none of the codecs the publisher sends this track
+    /// in (the server does not transcode): it stays paused until the subscriber
+    /// negotiates a connection that accepts one.
+    Codec,
 }
 
 /// Maps one media section (`mid`) of the subscribe connection to the participant whose

@@ -126,6 +126,10 @@ pub struct ServeArgs {
     /// loss reports move them down.
     #[arg(long)]
     pub no_bandwidth_estimation: bool,
+    /// Do not announce the server over mDNS/DNS-SD (`_https._tcp`, host
+    /// `<hostname>.local`); announced by default unless it listens on loopback only.
+    #[arg(long)]
+    pub no_mdns: bool,
     /// Password for `/admin` and `/metrics` [default: generated on first start into
     /// DATA_DIR/admin-password]. The environment variable keeps it out of `ps`.
     #[arg(
@@ -243,6 +247,8 @@ pub struct Config {
     pub audio_top_n: usize,
     /// Estimate each participant's downlink (TWCC) and fit its layers to it.
     pub bandwidth_estimation: bool,
+    /// Announce the server over mDNS/DNS-SD (`mdns.rs`).
+    pub mdns: bool,
     /// The admin password; none: generated once into the data directory.
     pub admin_password: Option<Secret>,
     /// Address for `/metrics` without authentication, if any.
@@ -297,6 +303,7 @@ impl Default for Config {
             max_presenters: 1,
             audio_top_n: 8,
             bandwidth_estimation: true,
+            mdns: true,
             admin_password: None,
             metrics_listen: None,
             outbound_queue: 512,
@@ -361,6 +368,9 @@ impl Config {
         }
         if args.no_bandwidth_estimation {
             config.bandwidth_estimation = false;
+        }
+        if args.no_mdns {
+            config.mdns = false;
         }
         macro_rules! take {
             ($($field:ident),*) => {$(

@@ -42,6 +42,7 @@ pub mod datadir;
 pub mod files;
 pub mod lifecycle;
 pub mod limits;
+pub mod mdns;
 pub mod media;
 pub mod metrics;
 pub mod moderation;
@@ -81,6 +82,8 @@ pub struct RunningServer {
     pub admin_password_file: Option<PathBuf>,
     /// The stations on air (`--station`).
     pub stations: Vec<stations::RunningStation>,
+    /// The mDNS/DNS-SD announcement, while the server runs (`--no-mdns`: none).
+    pub mdns: Option<mdns::Announcement>,
     lifecycle: Lifecycle,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -193,7 +196,16 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     };
     let task = tokio::spawn(run(listener, app, lifecycle.clone(), teardown));
     info!(%addr, scheme, ?udp_ports, "listening");
+    // A server on loopback only is not for the network.
+    let mdns = if config.mdns && !addr.ip().is_loopback() {
+        mdns::announce(scheme, addr.port())
+            .inspect_err(|e| warn!("not announced over mDNS: {e:#}"))
+            .ok()
+    } else {
+        None
+    };
     Ok(RunningServer {
+        mdns,
         addr,
         scheme,
         udp_ports,

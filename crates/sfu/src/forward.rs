@@ -70,6 +70,9 @@ pub(crate) struct Subscription {
     segment: Option<Segment>,
     /// The latest packet forwarded, across segments.
     last: Option<Sent>,
+    /// The subscriber's answer accepted none of the codecs the track is sent in: nothing
+    /// is forwarded, and `video_state` says why (`Sfu::check_answered_codecs`).
+    pub codec_refused: bool,
 }
 
 /// How one segment maps incoming numbers to outgoing ones.
@@ -171,6 +174,7 @@ impl Subscription {
             starved_since: None,
             segment: None,
             last: None,
+            codec_refused: false,
         }
     }
 
@@ -196,6 +200,9 @@ impl Subscription {
     /// What to tell the subscriber about this video track: the layer forwarded, and
     /// why nothing is.
     pub(crate) fn video_state(&self) -> (Option<u8>, Option<PauseReason>) {
+        if self.codec_refused {
+            return (None, Some(PauseReason::Codec));
+        }
         match self.target {
             Target::Paused(reason) => (None, Some(reason)),
             Target::Layer(_) => (self.current.and_then(|l| u8::try_from(l).ok()), None),
@@ -204,7 +211,7 @@ impl Subscription {
 
     /// Decides what to do with an incoming packet.
     pub(crate) fn verdict(&mut self, p: &Incoming) -> Verdict {
-        if !matches!(self.state, SubState::Active(_)) {
+        if !matches!(self.state, SubState::Active(_)) || self.codec_refused {
             return Verdict::Drop;
         }
         let target = match self.target {

@@ -10,8 +10,11 @@
 //! connection when it holds too many stopped sections, lacks a codec a new track needs,
 //! or its last answer was refused (docs/large-meetings.md, "Offers that fit").
 
+use std::fmt::Display;
+
+use str0m::change::SdpOffer;
 use str0m::format::{Codec, CodecConfig, PayloadParams};
-use str0m::media::Mid;
+use str0m::media::{Direction, Mid};
 use str0m::rtp::{Extension, ExtensionMap};
 
 /// Stopped sections a subscribe connection may hold before it is replaced, at least.
@@ -93,6 +96,59 @@ pub(crate) fn subscribe_extensions(bandwidth_estimation: bool) -> ExtensionMap {
         }
     }
     exts
+}
+
+/// The longest SDP problem shown to a user: str0m's messages can quote the SDP.
+const MAX_SDP_PROBLEM_CHARS: usize = 160;
+
+/// What the user is told about an SDP that could not be used: `what` ("the offer", "the
+/// answer") and, for an inconsistency, str0m's reason, cut to one short line. A parse
+/// error says only that the text is not SDP: the parser's dump (the offending input and
+/// every alternative it tried) is for the log, not for a person.
+pub(crate) fn sdp_problem(what: &str, error: &dyn Display) -> String {
+    let text = error.to_string();
+    if text.starts_with("SDP parse") {
+        return format!("{what} is not valid SDP");
+    }
+    let first = text.lines().next().unwrap_or_default();
+    let mut short: String = first.chars().take(MAX_SDP_PROBLEM_CHARS).collect();
+    if short.len() < first.len() {
+        short.push('\u{2026}');
+    }
+    format!("{what} was refused: {short}")
+}
+
+/// Checks a publish offer against what the publish connection can be: every media
+/// section only sends (or is inactive or rejected: a stopped screen), and every mid the
+/// `tracks` list names is a section of the offer. The error is the text for the client.
+pub(crate) fn check_publish_offer(offer: &SdpOffer, tracks: &[&str]) -> Result<(), String> {
+    let mut mids = Vec::new();
+    for (index, line) in offer.media_lines.iter().enumerate() {
+        if let Some(problem) = line.check_consistent() {
+            return Err(sdp_problem(
+                &format!("media section {index} of the offer"),
+                &problem.lines().next().unwrap_or_default(),
+            ));
+        }
+        let mid = line.mid();
+        let direction = line.direction();
+        if !line.disabled && matches!(direction, Direction::SendRecv | Direction::RecvOnly) {
+            return Err(format!(
+                "Section {mid} of the publish offer is {direction}: a publish connection only \
+                 sends (sendonly), and the server sends on the subscribe connection. The \
+                 offer is refused."
+            ));
+        }
+        mids.push(mid.to_string());
+    }
+    if let Some(missing) = tracks.iter().find(|t| !mids.iter().any(|m| m == *t)) {
+        return Err(format!(
+            "The tracks list names section {missing:?}, which the publish offer does not \
+             have (its sections: {}). The offer is refused.",
+            mids.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// Where a subscriber's subscribe connection stands in its negotiations.

@@ -346,8 +346,16 @@ impl Sfu {
     ) {
         let offer = match SdpOffer::from_sdp_string(sdp) {
             Ok(o) => o,
-            Err(e) => return self.signal_error(id, ErrorCode::BadSdp, format!("bad offer: {e}")),
+            Err(e) => {
+                debug!(%id, "publish offer unparsable: {e}");
+                let message = negotiation::sdp_problem("The publish offer", &e);
+                return self.signal_error(id, ErrorCode::BadSdp, message);
+            }
         };
+        let mids: Vec<&str> = tracks.iter().map(|t| t.mid.as_str()).collect();
+        if let Err(message) = negotiation::check_publish_offer(&offer, &mids) {
+            return self.signal_error(id, ErrorCode::BadSdp, message);
+        }
         let Some(peer) = self.peers.get(&id) else {
             return;
         };
@@ -391,7 +399,9 @@ impl Sfu {
                 self.dirty.push((id, Leg::Publish));
             }
             Err(e) => {
-                self.signal_error(id, ErrorCode::BadSdp, format!("offer refused: {e}"));
+                debug!(%id, "publish offer refused: {e}");
+                let message = negotiation::sdp_problem("The publish offer", &e);
+                self.signal_error(id, ErrorCode::BadSdp, message);
             }
         }
         self.drive(now);
@@ -412,16 +422,26 @@ impl Sfu {
             );
         };
         let accepted = SdpAnswer::from_sdp_string(sdp)
-            .map_err(|e| format!("bad answer: {e}"))
+            .map_err(|e| {
+                (
+                    e.to_string(),
+                    negotiation::sdp_problem("The subscribe answer", &e),
+                )
+            })
             .and_then(|answer| {
                 peer.subscribe
                     .rtc
                     .sdp_api()
                     .accept_answer(pending, answer)
-                    .map_err(|e| format!("answer refused: {e}"))
+                    .map_err(|e| {
+                        (
+                            e.to_string(),
+                            negotiation::sdp_problem("The subscribe answer", &e),
+                        )
+                    })
             });
-        if let Err(e) = accepted {
-            warn!(%id, "subscribe answer refused: {e}");
+        if let Err((detail, e)) = accepted {
+            warn!(%id, "subscribe answer refused: {detail}");
             let retry = peer.negotiation.failures < negotiation::MAX_ANSWER_RETRIES;
             let next = if retry {
                 "Sending a new offer for a new connection."
@@ -458,6 +478,10 @@ impl Sfu {
             }
         }
         peer.offer_answered();
+        self.check_answered_codecs(id);
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
         let rtc = &peer.subscribe.rtc;
         let mut mids = peer.subscriptions.iter().filter_map(|s| s.mid()).peekable();
         if mids.peek().is_some() {
@@ -476,6 +500,63 @@ impl Sfu {
         self.dirty.push((id, Leg::Subscribe));
         self.offer_if_needed(now, id);
         self.drive(now);
+    }
+
+    /// Marks each video subscription of `id` whose section's answer accepted none of the
+    /// codecs its publisher sends in (`Subscription::codec_refused`), and tells the
+    /// subscriber with `video_state` paused `codec` (or that it resumed): the server
+    /// forwards a track only in a codec the subscriber accepted, and does not transcode.
+    /// A browser accepts VP8, which every browser sends; a client that decodes only
+    /// H.264, say, gets no VP8 track and this reason instead of a black tile.
+    fn check_answered_codecs(&mut self, id: ParticipantId) {
+        let Some(peer) = self.peers.get(&id) else {
+            return;
+        };
+        let sources: Vec<(usize, Vec<PayloadParams>)> = peer
+            .subscriptions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.kind == MediaKind::Video && s.mid().is_some())
+            .map(|(i, s)| {
+                let codecs = self
+                    .peers
+                    .get(&s.source)
+                    .and_then(|p| p.tracks.iter().find(|t| t.mid == s.source_mid))
+                    .map(|t| t.codecs.clone())
+                    .unwrap_or_default();
+                (i, codecs)
+            })
+            .collect();
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let rtc = &peer.subscribe.rtc;
+        for (i, codecs) in sources {
+            let sub = &mut peer.subscriptions[i];
+            let Some(mid) = sub.mid() else {
+                continue;
+            };
+            let accepted = rtc
+                .media(mid)
+                .map(|m| m.remote_pts().to_vec())
+                .unwrap_or_default();
+            // A track whose codec is not known yet (no packet so far) is not judged.
+            let refused = !codecs.is_empty()
+                && !codecs.iter().any(|c| {
+                    rtc.codec_config()
+                        .match_params(*c)
+                        .is_some_and(|p| accepted.contains(&p.pt()))
+                });
+            if refused != sub.codec_refused {
+                sub.codec_refused = refused;
+                if refused {
+                    info!(%id, source = %sub.source, %mid, "the answer accepts none of the track's codecs");
+                }
+                if let Some(msg) = video_state_change(sub) {
+                    self.outputs.push_back(Output::Signal(id, msg));
+                }
+            }
+        }
     }
 
     /// The answer to participant `id`'s outstanding subscribe offer was refused: by

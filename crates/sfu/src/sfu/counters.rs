@@ -40,7 +40,11 @@ impl Sfu {
                             let slot = usize::from(l).min(report.video_layers.len() - 1);
                             report.video_layers[slot] += 1;
                         }
-                        (None, Some(PauseReason::LowBandwidth)) => report.video_paused += 1,
+                        // A codec the subscriber cannot take pauses it for good: counted
+                        // with the paused ones, which the dashboard shows as a problem.
+                        (None, Some(PauseReason::LowBandwidth | PauseReason::Codec)) => {
+                            report.video_paused += 1
+                        }
                         (None, Some(PauseReason::NotVisible)) => report.video_hidden += 1,
                         (None, None) => {}
                     }

@@ -290,6 +290,9 @@ pub struct SimClient {
     /// Whether the subscribe connection offers transport-wide congestion control
     /// feedback (the header extension TWCC needs).
     pub twcc: bool,
+    /// Its subscribe connection decodes only H.264 (and Opus), like a third-party
+    /// client without VP8.
+    pub h264_only: bool,
 }
 
 impl SimClient {
@@ -322,6 +325,7 @@ impl SimClient {
             video_states: Vec::new(),
             media_failed: false,
             twcc: true,
+            h264_only: false,
         }
     }
 
@@ -449,8 +453,15 @@ impl SimClient {
     ) -> String {
         let addr = self.subscribe_addr;
         let twcc = self.twcc;
+        let h264_only = self.h264_only;
         let conn = self.subscribe.get_or_insert_with(|| {
-            if twcc {
+            if h264_only {
+                let config = RtcConfig::new()
+                    .clear_codecs()
+                    .enable_opus(true, false)
+                    .enable_h264(true);
+                ClientConn::with_config(config, crypto, addr, now)
+            } else if twcc {
                 ClientConn::new(crypto, addr, now)
             } else {
                 ClientConn::without_twcc(crypto, addr, now)

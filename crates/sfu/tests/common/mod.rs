@@ -152,6 +152,14 @@ impl World {
         self.join_with(room, name, false)
     }
 
+    /// Like [`World::join`], for a client whose subscribe connection decodes only H.264
+    /// video (`SimClient::h264_only`).
+    pub fn join_h264_only(&mut self, room: &str, name: &str) -> ParticipantId {
+        let id = self.join_with(room, name, true);
+        self.client_mut(name).h264_only = true;
+        id
+    }
+
     fn join_with(&mut self, room: &str, name: &str, twcc: bool) -> ParticipantId {
         assert!(
             self.clients.iter().all(|c| c.name != name),
@@ -213,6 +221,31 @@ impl World {
             .collect();
         self.sfu
             .signal(now, id, MediaSignal::PublishOffer { sdp: offer, tracks });
+        self.drain_sfu(false);
+    }
+
+    /// `name`'s publish offer for microphone and camera (one encoding), not sent: the
+    /// SDP and its sections' mids, for a test to alter as a third-party client might.
+    pub fn make_publish_offer(&mut self, name: &str) -> (String, Vec<String>) {
+        let now = self.now;
+        let crypto = self.crypto.clone();
+        let client = self.client_mut(name);
+        let sdp = client.publish_offer(
+            &crypto,
+            now,
+            KeyframePolicy::Every(60),
+            &[payload::SINGLE],
+            0,
+        );
+        let mids = client.publish_mids.iter().map(|m| m.to_string()).collect();
+        (sdp, mids)
+    }
+
+    /// Sends `signal` to the SFU as `name`'s, as it is, and delivers what follows.
+    pub fn send_signal(&mut self, name: &str, signal: lanmeet_proto::MediaSignal) {
+        let now = self.now;
+        let id = self.id(name);
+        self.sfu.signal(now, id, signal);
         self.drain_sfu(false);
     }
 
