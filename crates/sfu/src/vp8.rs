@@ -172,6 +172,32 @@ mod tests {
     }
 
     #[test]
+    fn parsed_once_as_forwarding_needs_it() {
+        // Key frame start: S, PID 0, P bit clear after the descriptor.
+        let key = [0x90, 0xc0, 0x92, 0x34, 9, 0x10];
+        let p = parse(&key).expect("complete");
+        assert_eq!(
+            (p.picture_id, p.tl0, p.keyframe),
+            (Some(0x1234), Some(9), true)
+        );
+        // The same picture's second partition, and a delta frame: not key frame starts.
+        assert!(
+            !parse(&[0x91, 0xc0, 0x92, 0x34, 9, 0x10])
+                .expect("complete")
+                .keyframe
+        );
+        assert!(
+            !parse(&[0x90, 0xc0, 0x92, 0x34, 9, 0x11])
+                .expect("complete")
+                .keyframe
+        );
+        // A descriptor with nothing after it still has its ids, and starts nothing.
+        let bare = parse(&[0x80, 0x80, 0x05]).expect("complete");
+        assert_eq!((bare.picture_id, bare.keyframe), (Some(5), false));
+        assert_eq!(parse(&[0x90, 0xc0, 0x92]), None);
+    }
+
+    #[test]
     fn short_ids_and_truncation() {
         let p = [0x90, 0x80, 0x05, 0x11];
         let d = descriptor(&p).expect("complete");
