@@ -143,6 +143,16 @@ pub(crate) struct Vp8Ids {
 }
 
 impl Vp8Ids {
+    /// The new picture id, if the packet carries one.
+    pub(crate) fn picture_id(&self) -> Option<u16> {
+        self.picture_id
+    }
+
+    /// The new TL0PICIDX, if the packet carries one.
+    pub(crate) fn tl0(&self) -> Option<u8> {
+        self.tl0
+    }
+
     /// Writes them into `payload`, the packet they were read from.
     pub(crate) fn write(&self, payload: &mut [u8]) {
         if let Some(id) = self.picture_id {
@@ -303,20 +313,20 @@ impl Subscription {
     /// this subscription's numbering, so they go on from the previous segment's
     /// (`switched`: it starts a segment), and notes them as the latest sent. Every
     /// forwarded VP8 packet must pass here, rewritten or not: the next switch continues
-    /// from what the subscriber last saw. Returns what to write into the packet when it
-    /// differs from what the packet carries (most subscriptions never switch layers;
-    /// their packets go out as they came, without a copy).
+    /// from what the subscriber last saw. `d` is the packet's descriptor, read once when
+    /// it arrived. Returns what to write into the packet when it differs from what the
+    /// packet carries (most subscriptions never switch layers; their packets go out as
+    /// they came).
     pub(crate) fn map_vp8(
         &mut self,
-        payload: &[u8],
+        d: &vp8::Parsed,
         out_seq: u64,
         switched: bool,
     ) -> Option<Vp8Ids> {
-        let d = vp8::descriptor(payload)?;
         let (seg, last) = (self.segment.as_mut()?, self.last.as_mut()?);
         let latest = last.seq == out_seq;
-        let picture_id = d.read_picture_id(payload).map(|pid| {
-            let modulus = d.picture_id_modulus();
+        let picture_id = d.picture_id.map(|pid| {
+            let modulus = d.descriptor.picture_id_modulus();
             if switched {
                 seg.picture_id_offset = match last.picture_id {
                     Some(prev) => (prev + 1).wrapping_sub(pid) % modulus,
@@ -329,7 +339,7 @@ impl Subscription {
             }
             (pid, out)
         });
-        let tl0 = d.read_tl0(payload).map(|tl0| {
+        let tl0 = d.tl0.map(|tl0| {
             if switched {
                 seg.tl0_offset = match last.tl0 {
                     Some(prev) => prev.wrapping_add(1).wrapping_sub(tl0),
@@ -344,7 +354,7 @@ impl Subscription {
         });
         let changed = picture_id.is_some_and(|(i, o)| i != o) || tl0.is_some_and(|(i, o)| i != o);
         changed.then_some(Vp8Ids {
-            descriptor: d,
+            descriptor: d.descriptor,
             picture_id: picture_id.map(|(_, o)| o),
             tl0: tl0.map(|(_, o)| o),
         })
@@ -518,7 +528,8 @@ mod tests {
 
     /// Forwards `p` as the server does: maps its VP8 ids, rewriting a copy if needed.
     fn map(s: &mut Subscription, p: &mut [u8], out_seq: u64, switched: bool) {
-        if let Some(ids) = s.map_vp8(p, out_seq, switched) {
+        let d = vp8::parse(p).expect("a complete descriptor");
+        if let Some(ids) = s.map_vp8(&d, out_seq, switched) {
             ids.write(p);
         }
     }
@@ -566,8 +577,9 @@ mod tests {
                 panic!("packet {i} not forwarded");
             };
             let p = vp8(20_000 + i, (i / 4) as u8);
+            let d = vp8::parse(&p).expect("a complete descriptor");
             assert_eq!(
-                s.map_vp8(&p, seq, switched),
+                s.map_vp8(&d, seq, switched),
                 None,
                 "packet {i} needs no copy"
             );

@@ -15,6 +15,7 @@ mod stations;
 
 pub use stations::StationStatus;
 
+use std::cell::OnceCell;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,12 +28,13 @@ use str0m::config::CryptoProvider;
 use str0m::format::{Codec, CodecConfig, PayloadParams};
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
 use str0m::net::{Protocol, Receive, Transmit};
-use str0m::rtp::{Extension, ExtensionValues, RtpPacket, RtpWrite};
+
+use str0m::rtp::{Extension, ExtensionValues, RtpPacket, RtpWrite, Vp8Descriptor, Vp8Patch};
 use str0m::{Candidate, Event, Input, Rtc, RtcConfig};
 use tracing::{debug, info, warn};
 
 use crate::downlink::{Downlink, LOSS_INTERVAL};
-use crate::forward::{Incoming, SubState, Subscription, Verdict};
+use crate::forward::{Incoming, SubState, Subscription, Verdict, Vp8Ids};
 use crate::keyframe::starts_keyframe;
 use crate::layers::{Layers, RATE_WINDOW};
 use crate::negotiation::{self, Negotiation, Plan};
@@ -1236,12 +1238,20 @@ impl Sfu {
         let kind = track.kind;
         let class = MediaClass::of(kind, track.source);
         let codec = params.spec().codec;
-        let keyframe = kind == MediaKind::Video && starts_keyframe(codec, &packet.payload);
-        let vp8 = codec == Codec::Vp8;
-        let (index, shifted) = track.layers.index_of(rid);
-        let size = (keyframe && vp8)
-            .then(|| vp8::keyframe_size(&packet.payload))
+        // The VP8 descriptor is read here, once per arriving packet: keyframe start,
+        // picture size and the ids every subscriber's mapping needs.
+        let vp8 = (kind == MediaKind::Video && codec == Codec::Vp8)
+            .then(|| vp8::parse(&packet.payload))
             .flatten();
+        let keyframe = match &vp8 {
+            Some(d) => d.keyframe,
+            None => kind == MediaKind::Video && starts_keyframe(codec, &packet.payload),
+        };
+        let (index, shifted) = track.layers.index_of(rid);
+        let size = vp8
+            .as_ref()
+            .filter(|d| d.keyframe)
+            .and_then(|d| vp8::keyframe_size_at(&packet.payload, &d.descriptor));
         let bytes = packet.payload.len() + PACKET_OVERHEAD;
         track.layers.on_packet(index, now, bytes, size);
         let muted = !peer.may_publish || peer.blocked.contains(&TrackSource::Microphone);
@@ -1258,6 +1268,7 @@ impl Sfu {
             class,
             params,
             vp8,
+            vp8_patchable: OnceCell::new(),
             index,
             shifted,
             new_codec,
@@ -1369,8 +1380,11 @@ struct Ingress {
     class: MediaClass,
     /// Its payload type's parameters on the publish connection.
     params: PayloadParams,
-    /// VP8, whose picture ids are rewritten per subscriber.
-    vp8: bool,
+    /// A VP8 packet's descriptor, whose picture ids are rewritten per subscriber.
+    vp8: Option<vp8::Parsed>,
+    /// The same descriptor as str0m reads it, for a patch applied while str0m
+    /// serializes the packet; read at the first subscriber that needs one.
+    vp8_patchable: OnceCell<Option<Vp8Descriptor>>,
     /// Its layer's index among the track's layers.
     index: usize,
     /// Its layer appeared below others: subscriptions' indices must follow.
@@ -1404,14 +1418,20 @@ fn write_to_subscriber(
         return false;
     };
     let video = ingress.kind == MediaKind::Video;
+    // Shared, not copied: str0m copies the payload once, into the datagram it builds.
     let mut payload = ingress.payload.clone();
-    if ingress.vp8 && video {
-        if let Some(ids) = sub.map_vp8(&payload, seq, switched) {
-            // The one copy per subscriber: after a layer switch its picture ids differ
-            // from the publisher's.
-            let mut own = payload.to_vec();
-            ids.write(&mut own);
-            payload = own.into();
+    let mut patch = None;
+    if let Some(d) = &ingress.vp8 {
+        if let Some(ids) = sub.map_vp8(d, seq, switched) {
+            // After a layer switch the subscriber's picture ids differ from the
+            // publisher's: str0m writes ours while it serializes the packet. Should
+            // str0m not read the descriptor as we do, the subscriber gets its own copy.
+            patch = vp8_patch(ingress, &payload, &ids);
+            if patch.is_none() {
+                let mut own = payload.to_vec();
+                ids.write(&mut own);
+                payload = own.into();
+            }
         }
     }
     let Some(pt) = rtc
@@ -1427,13 +1447,32 @@ fn write_to_subscriber(
     };
     stats.forwarded.get_mut(ingress.class).add(payload.len());
     downlink.on_sent(now, payload.len() + PACKET_OVERHEAD);
-    tx.write_rtp(
-        RtpWrite::new(pt, seq.into(), ts, ingress.arrived, payload)
-            .marker(ingress.marker)
-            .ext_vals(ingress.exts.clone())
-            .nackable(video),
-    );
+    let mut write = RtpWrite::new(pt, seq.into(), ts, ingress.arrived, payload)
+        .marker(ingress.marker)
+        .ext_vals(ingress.exts.clone())
+        .nackable(video);
+    if let Some(patch) = patch {
+        write = write.vp8_patch(patch);
+    }
+    tx.write_rtp(write);
     true
+}
+
+/// str0m's patch that writes `ids` into `payload` as it is serialized (and in every
+/// retransmission), or `None` if str0m cannot express it.
+fn vp8_patch(ingress: &Ingress, payload: &[u8], ids: &Vp8Ids) -> Option<Vp8Patch> {
+    let d = ingress
+        .vp8_patchable
+        .get_or_init(|| Vp8Descriptor::parse(payload).ok())
+        .as_ref()?;
+    let mut b = d.patch();
+    if let Some(id) = ids.picture_id() {
+        b = b.picture_id(id);
+    }
+    if let Some(tl0) = ids.tl0() {
+        b = b.tl0_pic_idx(tl0);
+    }
+    b.build().ok()
 }
 
 /// A `video_state` message for `sub` if what it forwards changed since the subscriber

@@ -102,11 +102,44 @@ impl Descriptor {
     }
 }
 
+/// What forwarding needs of one VP8 packet's descriptor, read once when the packet
+/// arrives (not once per subscriber).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Parsed {
+    /// Where the fields are.
+    pub descriptor: Descriptor,
+    /// The picture id, if present.
+    pub picture_id: Option<u16>,
+    /// TL0PICIDX, if present.
+    pub tl0: Option<u8>,
+    /// The packet starts a key frame (first partition's start, P bit clear).
+    pub keyframe: bool,
+}
+
+/// Reads the descriptor of `p` once; `None` if it is truncated.
+pub(crate) fn parse(p: &[u8]) -> Option<Parsed> {
+    let d = descriptor(p)?;
+    let first = p[0];
+    let keyframe =
+        first & 0x10 != 0 && first & 0x07 == 0 && p.get(d.payload).is_some_and(|h| h & 0x01 == 0);
+    Some(Parsed {
+        descriptor: d,
+        picture_id: d.read_picture_id(p),
+        tl0: d.read_tl0(p),
+        keyframe,
+    })
+}
+
 /// The picture size in a packet that starts a VP8 key frame: the frame tag (3 bytes),
 /// the start code 9d 01 2a, then 14-bit width and height (little endian, 2 bits of
 /// scaling above each).
+#[cfg(test)]
 pub(crate) fn keyframe_size(p: &[u8]) -> Option<(u32, u32)> {
-    let d = descriptor(p)?;
+    keyframe_size_at(p, &descriptor(p)?)
+}
+
+/// [`keyframe_size`] of a packet whose descriptor `d` was already read.
+pub(crate) fn keyframe_size_at(p: &[u8], d: &Descriptor) -> Option<(u32, u32)> {
     let f = p.get(d.payload..d.payload + 10)?;
     if f[0] & 0x01 != 0 || f[3..6] != [0x9d, 0x01, 0x2a] {
         return None;
@@ -136,6 +169,32 @@ mod tests {
         assert_eq!(d.read_picture_id(&p), Some(1));
         assert_eq!(d.read_tl0(&p), Some(200));
         assert_eq!(&p[2..5], &[0x80, 0x01, 200]);
+    }
+
+    #[test]
+    fn parsed_once_as_forwarding_needs_it() {
+        // Key frame start: S, PID 0, P bit clear after the descriptor.
+        let key = [0x90, 0xc0, 0x92, 0x34, 9, 0x10];
+        let p = parse(&key).expect("complete");
+        assert_eq!(
+            (p.picture_id, p.tl0, p.keyframe),
+            (Some(0x1234), Some(9), true)
+        );
+        // The same picture's second partition, and a delta frame: not key frame starts.
+        assert!(
+            !parse(&[0x91, 0xc0, 0x92, 0x34, 9, 0x10])
+                .expect("complete")
+                .keyframe
+        );
+        assert!(
+            !parse(&[0x90, 0xc0, 0x92, 0x34, 9, 0x11])
+                .expect("complete")
+                .keyframe
+        );
+        // A descriptor with nothing after it still has its ids, and starts nothing.
+        let bare = parse(&[0x80, 0x80, 0x05]).expect("complete");
+        assert_eq!((bare.picture_id, bare.keyframe), (Some(5), false));
+        assert_eq!(parse(&[0x90, 0xc0, 0x92]), None);
     }
 
     #[test]

@@ -423,11 +423,14 @@ impl Sfu {
         let params: PayloadParams = *t.codecs.first()?;
         let class = MediaClass::of(t.kind, t.source);
         let (index, shifted) = t.layers.index_of(None);
-        let vp8 = params.spec().codec == Codec::Vp8;
+        let vp8 = (params.spec().codec == Codec::Vp8)
+            .then(|| crate::vp8::parse(&packet.payload))
+            .flatten();
         if !repeat {
-            let size = (packet.keyframe && vp8)
-                .then(|| crate::vp8::keyframe_size(&packet.payload))
-                .flatten();
+            let size = vp8
+                .as_ref()
+                .filter(|_| packet.keyframe)
+                .and_then(|d| crate::vp8::keyframe_size_at(&packet.payload, &d.descriptor));
             t.layers
                 .on_packet(index, now, packet.payload.len() + PACKET_OVERHEAD, size);
             self.stats.received.get_mut(class).add(packet.payload.len());
@@ -438,6 +441,7 @@ impl Sfu {
             class,
             params,
             vp8,
+            vp8_patchable: std::cell::OnceCell::new(),
             index,
             shifted,
             new_codec: false,
