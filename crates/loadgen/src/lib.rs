@@ -18,6 +18,7 @@
 //! - [`stats`]: loss, reordering and latency as subscribers measure them.
 //! - [`report`]: the figures, as a summary and as JSON.
 //! - [`procstat`]: another process's CPU and memory from `/proc`.
+//! - [`servermetrics`]: the server's own forwarding delay, from its `/metrics`.
 //! - [`relay`]: the minimal no-crypto UDP relay that gives the machine's ceiling.
 #![deny(missing_docs)]
 
@@ -28,6 +29,7 @@ pub mod payload;
 pub mod procstat;
 pub mod relay;
 pub mod report;
+pub mod servermetrics;
 pub mod session;
 pub mod stats;
 
@@ -142,6 +144,11 @@ pub struct LoadgenArgs {
     /// Process id of the server, to report its CPU and memory from /proc.
     #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,
+    /// lanmeet's `/metrics` served without a password (its `--metrics-listen`), e.g.
+    /// `http://10.77.0.1:9100/metrics`: its arrival-to-send histogram is read at the
+    /// start and the end of the window and reported as the server-side delay.
+    #[arg(long, value_name = "URL")]
+    pub server_metrics: Option<String>,
     /// Prefix of room names (rooms are PREFIX-0, PREFIX-1, ...).
     #[arg(long, default_value = "loadgen")]
     pub room_prefix: String,
@@ -366,6 +373,8 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
     for e in &engines {
         e.start_window();
     }
+    let http = reqwest::Client::new();
+    let delay_start = server_delay(&http, args.server_metrics.as_deref()).await;
     let started = Instant::now();
     let own_cpu_start = procstat::cpu(std::process::id());
     let server_cpu_start = args.server_pid.and_then(procstat::cpu);
@@ -386,6 +395,12 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
         e.stop_media();
     }
     report.duration_s = started.elapsed().as_secs_f64();
+    if let (Some(start), Some(end)) = (
+        delay_start,
+        server_delay(&http, args.server_metrics.as_deref()).await,
+    ) {
+        report.server_delay_ms = Some(end.since(&start).summary());
+    }
     let own_cpu_end = procstat::cpu(std::process::id());
     let server_cpu_end = args.server_pid.and_then(procstat::cpu);
     report.cpu_busy_pct = procstat::cpu_busy_percent(&cpus_start, &procstat::cpu_ticks());
@@ -432,6 +447,20 @@ pub fn print(report: &Report, json: bool) {
             "error: {} participant(s) failed to join; the figures cover only the {} that did",
             report.join_failures, report.joined
         );
+    }
+}
+
+/// The server's forwarding delay histogram now, if `url` is given and can be read.
+async fn server_delay(
+    http: &reqwest::Client,
+    url: Option<&str>,
+) -> Option<servermetrics::DelayHistogram> {
+    match servermetrics::fetch(http, url?).await {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!("no server-side delay: {e:#}");
+            None
+        }
     }
 }
 

@@ -94,6 +94,9 @@ pub struct Report {
     pub layer_packets_large_tiles: Vec<u64>,
     /// Signaling connection open to first media packet, per participant.
     pub join_ms: JoinTimes,
+    /// The server's own arrival-to-send delay in the window (`--server-metrics`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_delay_ms: Option<crate::servermetrics::ServerDelay>,
     /// Packets per second received by all subscribers together.
     pub forwarded_pps: f64,
     /// Packets per second sent by all publishers together.
@@ -307,6 +310,17 @@ impl fmt::Display for Report {
                 f,
                 "  video layers    all {:?}, small tiles {:?}, large tiles {:?} (packets, lowest first)",
                 self.layer_packets, self.layer_packets_small_tiles, self.layer_packets_large_tiles
+            )?;
+        }
+        if let Some(d) = &self.server_delay_ms {
+            let ms = |v: Option<f64>| v.map_or("> 100".to_string(), |v| format!("{v:.3}"));
+            writeln!(
+                f,
+                "  server delay    p50 {}  p99 {}  mean {:.3} ms  (inside the server, {} events)",
+                ms(d.p50),
+                ms(d.p99),
+                d.mean,
+                d.samples
             )?;
         }
         let j = &self.join_ms;
