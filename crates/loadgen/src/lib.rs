@@ -203,7 +203,7 @@ impl LoadgenArgs {
         if !(0.0..=1.0).contains(&self.small_tiles) {
             bail!("--small-tiles is a share between 0 and 1");
         }
-        if self.join_spread.is_some_and(|s| !(s >= 0.0)) {
+        if self.join_spread.is_some_and(|s| s.is_nan() || s < 0.0) {
             bail!("--join-spread must be 0 or more seconds");
         }
         if self.target == Target::Janus && self.layers > 1 {

@@ -59,7 +59,10 @@ async fn a_hundred_participants_joining_within_ten_seconds_all_get_media_quickly
     assert_eq!(num("/join_ms/without_media"), 0.0, "everyone got media");
     let p95 = num("/join_ms/p95");
     println!("join to first media: p95 {p95:.0} ms");
-    assert!(p95 > 0.0 && p95 < 5000.0, "join to first media p95 {p95:.0} ms");
+    assert!(
+        p95 > 0.0 && p95 < 5000.0,
+        "join to first media p95 {p95:.0} ms"
+    );
 
     server.shutdown().await.expect("clean shutdown");
     let _ = std::fs::remove_dir_all(dir);

@@ -308,7 +308,7 @@ impl Source {
             // Publishers take turns: one in five speaks (-25 dBov), the others are near
             // silent (-100 dBov), so the server's active-speaker detection has work.
             let turn = now.duration_since(self.started).as_secs() / SPEAKING_TURN_S;
-            let speaking = (turn + u64::from(self.publisher)) % 5 == 0;
+            let speaking = (turn + u64::from(self.publisher)).is_multiple_of(5);
             let rtp = RtpInfo {
                 mid: self.audio_mid,
                 rid: None,
