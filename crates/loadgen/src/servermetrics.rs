@@ -68,6 +68,14 @@ pub fn parse(text: &str) -> anyhow::Result<DelayHistogram> {
     if !found {
         bail!("no {METRIC} in the metrics");
     }
+    // Cumulative buckets never fall and never exceed the count.
+    let counts: Vec<f64> = h.buckets.iter().map(|(_, n)| *n).collect();
+    if counts.windows(2).any(|w| w[1] < w[0]) || counts.iter().any(|n| *n > h.count) {
+        bail!(
+            "{METRIC} is not a cumulative histogram: buckets {counts:?}, count {}",
+            h.count
+        );
+    }
     Ok(h)
 }
 
@@ -162,5 +170,7 @@ mod tests {
         // Above the largest bound, no figure.
         assert_eq!(window.quantile_ms(1.0), None);
         assert!(parse("lanmeet_rooms 1\n").is_err());
+        // Buckets cumulated twice (more events below 100 ms than in all) are refused.
+        assert!(parse(&exposition([10, 130, 348, 567], 220, 0.5)).is_err());
     }
 }
