@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Builds release binaries and runs the standard benchmark workloads against lanmeet, the
-# no-crypto relay (ceiling) and Janus (peer), then writes BENCHMARKS.md.
+# no-crypto relay (ceiling) and Janus (peer), then writes BENCHMARKS.md. Publishers send
+# simulcast like the browser (Janus: one layer; lanmeet also runs the capacity steps with
+# one layer for that ratio); capacity steps are repeated (BENCH_QUICK: once) and must pass
+# loss < 0.5% and p99 < 50 ms in every repeat; lanmeet's own forwarding delay comes from
+# its /metrics (--metrics-listen 10.77.0.1:9100, read by the load generator).
 #
-#   sudo bash bench/run.sh                      # everything (about 10 minutes)
+#   sudo bash bench/run.sh                      # everything (about 30 minutes)
 #   BENCH_TARGETS=lanmeet,relay bash bench/run.sh
 #   BENCH_QUICK=1 bash bench/run.sh             # shorter meeting run
 #   BENCH_TARGETS=lanmeet BENCH_WORKLOADS=capacity BENCH_SERVER_BIN=/tmp/lanmeet-old \

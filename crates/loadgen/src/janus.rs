@@ -220,6 +220,7 @@ async fn session(
     let mut conn = tokio::time::timeout(join_timeout, connect(&janus.url))
         .await
         .map_err(|_| anyhow!("connecting timed out"))??;
+    let opened = std::time::Instant::now();
     let room = room_id(&spec.room);
     let pub_handle = attach(&mut conn).await?;
     let create = json!({"request": "create", "room": room, "publishers": 2000,
@@ -265,7 +266,7 @@ async fn session(
     loop {
         if (!spec.publisher || publish_up) && (!spec.expects_media || subscribe_up) {
             if let Some(r) = ready.take() {
-                let _ = r.send(Ok(()));
+                let _ = r.send(Ok(opened));
             }
         }
         if !sub.negotiating && !sub.pending.is_empty() {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use futures_util::{SinkExt, StreamExt};
-use lanmeet_proto::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
+use lanmeet_proto::{ClientMessage, ServerMessage, TrackKind, TrackView, PROTOCOL_VERSION};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
@@ -19,6 +19,11 @@ use crate::engine::{EngineEvent, EngineHandle, Leg};
 use crate::session::{finish, Ready, Spec};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A small tile in device pixels (a gallery of many): the lowest layer (180 px) fits.
+pub const SMALL_TILE: (u32, u32) = (320, 180);
+/// A large tile (the stage, or a gallery of few): only the top layer (720 px) fits.
+pub const LARGE_TILE: (u32, u32) = (1280, 720);
 
 /// Turns the `--server` URL into the signaling WebSocket URL: `http://h:p` becomes
 /// `ws://h:p/ws`; a `ws://` URL is used as given.
@@ -83,6 +88,7 @@ async fn session(
         .await
         .map_err(|_| anyhow!("connecting timed out"))?
         .with_context(|| format!("connecting to {url}"))?;
+    let opened = std::time::Instant::now();
     send(
         &mut ws,
         &ClientMessage::Join {
@@ -99,7 +105,7 @@ async fn session(
         let is_ready = (!spec.publisher || publish_up) && (!spec.expects_media || subscribe_up);
         if is_ready {
             if let Some(r) = ready.take() {
-                let _ = r.send(Ok(()));
+                let _ = r.send(Ok(opened));
             }
         }
         tokio::select! {
@@ -117,8 +123,13 @@ async fn session(
                 handle(&mut ws, spec, engine, msg).await?;
             }
             event = events.recv() => match event {
-                Some(EngineEvent::Connected(Leg::Publish)) => publish_up = true,
-                Some(EngineEvent::Connected(Leg::Subscribe)) => subscribe_up = true,
+                Some(EngineEvent::Connected(leg)) => {
+                    tracing::debug!(name = %spec.name, ?leg, after = ?opened.elapsed(), "connected");
+                    match leg {
+                        Leg::Publish => publish_up = true,
+                        Leg::Subscribe => subscribe_up = true,
+                    }
+                }
                 Some(EngineEvent::Failed(leg, e)) => bail!("{leg:?} connection failed: {e}"),
                 None => bail!("media engine stopped"),
             },
@@ -158,13 +169,30 @@ async fn handle(
         ServerMessage::PublishAnswer { sdp } => engine.publish_answer(spec.index, sdp).await?,
         ServerMessage::SubscribeOffer {
             sdp,
+            tracks,
             new_connection,
-            ..
         } => {
             let sdp = engine
                 .subscribe_offer(spec.index, sdp, new_connection)
                 .await?;
             send(ws, &ClientMessage::SubscribeAnswer { sdp }).await?;
+            // Like the client's ViewReporter after each offer: every video shown, as a
+            // small or a large tile.
+            let (width, height) = if spec.small_tiles {
+                SMALL_TILE
+            } else {
+                LARGE_TILE
+            };
+            let tracks = tracks
+                .into_iter()
+                .filter(|t| t.kind == TrackKind::Video)
+                .map(|t| TrackView {
+                    mid: t.mid,
+                    width,
+                    height,
+                })
+                .collect();
+            send(ws, &ClientMessage::View { tracks }).await?;
         }
         ServerMessage::Error {
             code,

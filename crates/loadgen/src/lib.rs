@@ -18,6 +18,7 @@
 //! - [`stats`]: loss, reordering and latency as subscribers measure them.
 //! - [`report`]: the figures, as a summary and as JSON.
 //! - [`procstat`]: another process's CPU and memory from `/proc`.
+//! - [`servermetrics`]: the server's own forwarding delay, from its `/metrics`.
 //! - [`relay`]: the minimal no-crypto UDP relay that gives the machine's ceiling.
 #![deny(missing_docs)]
 
@@ -28,9 +29,11 @@ pub mod payload;
 pub mod procstat;
 pub mod relay;
 pub mod report;
+pub mod servermetrics;
 pub mod session;
 pub mod stats;
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -96,9 +99,18 @@ pub struct LoadgenArgs {
     /// Seconds between joining and measuring (first keyframes, settling).
     #[arg(long, default_value_t = 1.0)]
     pub warmup: f64,
-    /// Video bitrate, kbit/s of RTP payload (0: no video).
+    /// Video bitrate, kbit/s of RTP payload, all simulcast layers together (0: no video).
     #[arg(long, default_value_t = 1500)]
     pub video_kbps: u32,
+    /// Simulcast layers of the camera: 3 (rids q, h, f at 320x180, 640x360 and 1280x720,
+    /// splitting the bitrate 100:500:1800 as the browser client does) or 1 (one
+    /// 1280x720 stream, as for Janus).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub layers: u8,
+    /// Share of subscribers (0 to 1) that report their videos as small tiles (320x180
+    /// device pixels: the lowest layer fits); the others report large ones (1280x720).
+    #[arg(long, default_value_t = 0.5)]
+    pub small_tiles: f64,
     /// Video frames per second.
     #[arg(long, default_value_t = 30)]
     pub fps: u32,
@@ -123,12 +135,20 @@ pub struct LoadgenArgs {
     /// Participants joining per second.
     #[arg(long, default_value_t = 50.0)]
     pub join_rate: f64,
+    /// Spread the joins evenly over this many seconds (overrides --join-rate).
+    #[arg(long, value_name = "SECONDS")]
+    pub join_spread: Option<f64>,
     /// Seconds a participant may take to join and get its media up.
     #[arg(long, default_value_t = 20.0)]
     pub join_timeout: f64,
     /// Process id of the server, to report its CPU and memory from /proc.
     #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,
+    /// lanmeet's `/metrics` served without a password (its `--metrics-listen`), e.g.
+    /// `http://10.77.0.1:9100/metrics`: its arrival-to-send histogram is read at the
+    /// start and the end of the window and reported as the server-side delay.
+    #[arg(long, value_name = "URL")]
+    pub server_metrics: Option<String>,
     /// Prefix of room names (rooms are PREFIX-0, PREFIX-1, ...).
     #[arg(long, default_value = "loadgen")]
     pub room_prefix: String,
@@ -159,6 +179,7 @@ impl LoadgenArgs {
         MediaProfile {
             fps,
             frame_bytes,
+            layers: if self.layers > 1 { 3 } else { 1 },
             packet_size: self.packet_size.max(payload::HEADER_LEN),
             keyframe_interval: Duration::from_secs_f64(self.keyframe_interval.max(0.1)),
             audio_pps: self.audio_pps,
@@ -175,6 +196,18 @@ impl LoadgenArgs {
         }
         if self.video_kbps > 0 && self.fps == 0 {
             bail!("--fps must be above 0 when sending video");
+        }
+        if self.layers == 2 {
+            bail!("--layers is 3 (simulcast like the browser) or 1");
+        }
+        if !(0.0..=1.0).contains(&self.small_tiles) {
+            bail!("--small-tiles is a share between 0 and 1");
+        }
+        if self.join_spread.is_some_and(|s| s.is_nan() || s < 0.0) {
+            bail!("--join-spread must be 0 or more seconds");
+        }
+        if self.target == Target::Janus && self.layers > 1 {
+            bail!("the Janus target publishes one layer: pass --layers 1");
         }
         Ok(())
     }
@@ -204,6 +237,12 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
 
     // Publishers of every room first, then the viewers, so viewers find media waiting.
     let per_room = args.participants + args.viewers;
+    // Every subscriber of a room in turn: small tiles when the running share crosses
+    // the next whole number, so 0.5 alternates large and small.
+    let small = |slot: u32| {
+        let share = args.small_tiles;
+        ((f64::from(slot) + 1.0) * share).floor() > (f64::from(slot) * share).floor()
+    };
     let mut specs = Vec::new();
     for publisher in [true, false] {
         for r in 0..args.rooms {
@@ -225,6 +264,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
                     ),
                     publisher,
                     expects_media: args.participants > u32::from(publisher),
+                    small_tiles: small(slot),
                 });
             }
         }
@@ -242,7 +282,10 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
     };
     let mut tasks = Vec::new();
     let mut waiting = Vec::new();
-    let gap = Duration::from_secs_f64(1.0 / args.join_rate);
+    let gap = match args.join_spread {
+        Some(spread) => Duration::from_secs_f64(spread / specs.len().max(1) as f64),
+        None => Duration::from_secs_f64(1.0 / args.join_rate),
+    };
     let mut next_join = tokio::time::Instant::now();
     for spec in &specs {
         tokio::time::sleep_until(next_join).await;
@@ -294,12 +337,16 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
         ..Default::default()
     };
     let mut joined = Vec::new();
+    let mut opened = HashMap::new();
     for (spec, ready) in waiting {
         let outcome = ready
             .await
             .unwrap_or_else(|_| Err(format!("{}: gave up", spec.name)));
         match outcome {
-            Ok(()) => joined.push(spec),
+            Ok(at) => {
+                opened.insert(spec.index, at);
+                joined.push(spec);
+            }
             Err(e) => {
                 report.join_failures += 1;
                 if report.join_errors.len() < 5 {
@@ -313,11 +360,21 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
         failed = report.join_failures,
         "everyone joined"
     );
+    if joined.is_empty() {
+        let _ = shutdown_tx.send(true);
+        bail!(
+            "no participant joined ({} failed): {}",
+            report.join_failures,
+            report.join_errors.join("; ")
+        );
+    }
 
     tokio::time::sleep(Duration::from_secs_f64(args.warmup.max(0.0))).await;
     for e in &engines {
         e.start_window();
     }
+    let http = reqwest::Client::new();
+    let delay_start = server_delay(&http, args.server_metrics.as_deref()).await;
     let started = Instant::now();
     let own_cpu_start = procstat::cpu(std::process::id());
     let server_cpu_start = args.server_pid.and_then(procstat::cpu);
@@ -338,6 +395,12 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
         e.stop_media();
     }
     report.duration_s = started.elapsed().as_secs_f64();
+    if let (Some(start), Some(end)) = (
+        delay_start,
+        server_delay(&http, args.server_metrics.as_deref()).await,
+    ) {
+        report.server_delay_ms = Some(end.since(&start).summary());
+    }
     let own_cpu_end = procstat::cpu(std::process::id());
     let server_cpu_end = args.server_pid.and_then(procstat::cpu);
     report.cpu_busy_pct = procstat::cpu_busy_percent(&cpus_start, &procstat::cpu_ticks());
@@ -362,6 +425,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
         kinds.push(Kind::Video);
     }
     report.add_media(&stats, &joined, &kinds);
+    report.add_join_times(&stats, &joined, &opened, config.epoch);
 
     let _ = shutdown_tx.send(true);
     for task in tasks {
@@ -371,11 +435,32 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// Prints the summary, and the JSON line last when asked.
+/// Prints the summary, and the JSON line last when asked. Participants that failed to
+/// join are said again on stderr, since the figures only cover those that joined.
 pub fn print(report: &Report, json: bool) {
     println!("{report}");
     if json {
         println!("{}", report.to_json());
+    }
+    if report.join_failures > 0 {
+        eprintln!(
+            "error: {} participant(s) failed to join; the figures cover only the {} that did",
+            report.join_failures, report.joined
+        );
+    }
+}
+
+/// The server's forwarding delay histogram now, if `url` is given and can be read.
+async fn server_delay(
+    http: &reqwest::Client,
+    url: Option<&str>,
+) -> Option<servermetrics::DelayHistogram> {
+    match servermetrics::fetch(http, url?).await {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!("no server-side delay: {e:#}");
+            None
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::{oneshot, watch};
 
@@ -21,11 +22,15 @@ pub struct Spec {
     pub publisher: bool,
     /// Someone else in the room publishes, so a subscribe connection must come up.
     pub expects_media: bool,
+    /// Reports its videos as small tiles (the lowest simulcast layer fits); otherwise
+    /// as large ones (the top layer fits).
+    pub small_tiles: bool,
 }
 
-/// Where a participant reports whether it joined: `Ok` once its media is up, `Err` with
-/// the reason otherwise.
-pub type Ready = oneshot::Sender<Result<(), String>>;
+/// Where a participant reports whether it joined: `Ok` once its media is up, with the
+/// time its signaling connection opened (join times count from there), `Err` with the
+/// reason otherwise.
+pub type Ready = oneshot::Sender<Result<Instant, String>>;
 
 /// Ends a participant's run: reports a failure to join through `ready` if it is still
 /// pending (otherwise logs it, naming the `server` kind), and unregisters it from the
@@ -58,9 +63,11 @@ pub async fn relay_participant(
 ) {
     let (events_tx, _events) = tokio::sync::mpsc::unbounded_channel();
     engine.add(spec.index, events_tx);
+    let opened = Instant::now();
     let joined = engine
         .join_relay(spec.index, relay, spec.room.clone(), spec.publisher)
         .await
+        .map(|()| opened)
         .map_err(|e| format!("{}: {e:#}", spec.name));
     let ok = joined.is_ok();
     let _ = ready.send(joined);

@@ -1,5 +1,6 @@
-//! What subscribers measure: per received stream, unique packets, duplicates and
-//! reordering; for all streams together, a latency histogram.
+//! What subscribers measure: per received stream (one simulcast layer of a publisher's
+//! track at one subscriber), unique packets, duplicates and reordering; for all streams
+//! together, a latency histogram; per participant, when its first media arrived.
 
 use std::collections::HashMap;
 
@@ -21,11 +22,18 @@ pub struct StreamStats {
     pub duplicates: u64,
     /// Packets that arrived after a higher-numbered one.
     pub reordered: u64,
+    /// Numbers skipped by a jump that ended on a keyframe: the SFU moved this
+    /// subscriber to another layer and back (it switches on keyframes), so they were
+    /// never meant for it.
+    pub skipped: u64,
+    /// When the latest packet arrived, nanoseconds since the epoch.
+    pub last_ns: u64,
 }
 
 impl StreamStats {
-    /// Counts one packet with sequence number `seq`.
-    pub fn record(&mut self, seq: u64) {
+    /// Counts one packet with sequence number `seq`; `key` if it starts a keyframe.
+    pub fn record(&mut self, seq: u64, key: bool, now_ns: u64) {
+        self.last_ns = self.last_ns.max(now_ns);
         let Some(first) = self.first else {
             self.first = Some(seq);
             self.highest = seq;
@@ -39,6 +47,9 @@ impl StreamStats {
         }
         if seq > self.highest {
             let shift = seq - self.highest;
+            if key && shift > 1 {
+                self.skipped += shift - 1;
+            }
             self.seen = if shift >= 128 { 0 } else { self.seen << shift };
             self.seen |= 1;
             self.highest = seq;
@@ -160,16 +171,18 @@ impl Histogram {
     }
 }
 
-/// Key of a received stream: (subscriber, publisher, kind), all load-generator indices.
-pub type StreamKey = (u32, u32, Kind);
+/// Key of a received stream: (subscriber, publisher, kind, layer), load-generator
+/// indices.
+pub type StreamKey = (u32, u32, Kind, u8);
 
 /// Everything one media engine measured in the window.
 #[derive(Debug, Default)]
 pub struct EngineStats {
     /// Per received stream.
     pub streams: HashMap<StreamKey, StreamStats>,
-    /// Per published track: (first sequence number of the window, next unsent number).
-    pub sent: HashMap<(u32, Kind), (u64, u64)>,
+    /// Per published track and layer: (first sequence number of the window, next unsent
+    /// number).
+    pub sent: HashMap<(u32, Kind, u8), (u64, u64)>,
     /// One-way latency of every packet received in the window.
     pub latency: Histogram,
     /// Datagrams the engine could not send (socket buffer full).
@@ -179,15 +192,18 @@ pub struct EngineStats {
     /// Every media payload received since the engine started, in the window or not (to
     /// compare with a server's own counters over a whole run).
     pub received_total: u64,
+    /// When each participant received its first media packet, nanoseconds since the
+    /// epoch (window or not).
+    pub first_media: HashMap<u32, u64>,
 }
 
 impl EngineStats {
-    /// Records a received payload.
-    pub fn record(&mut self, subscriber: u32, label: Label, now_ns: u64) {
+    /// Records a received payload; `key` if it starts a keyframe.
+    pub fn record(&mut self, subscriber: u32, label: Label, key: bool, now_ns: u64) {
         self.streams
-            .entry((subscriber, label.publisher, label.kind))
+            .entry((subscriber, label.publisher, label.kind, label.layer))
             .or_default()
-            .record(label.seq);
+            .record(label.seq, key, now_ns);
         self.latency.record(now_ns.saturating_sub(label.sent_ns));
     }
 
@@ -199,6 +215,7 @@ impl EngineStats {
         self.send_errors += other.send_errors;
         self.foreign_packets += other.foreign_packets;
         self.received_total += other.received_total;
+        self.first_media.extend(other.first_media);
     }
 }
 
@@ -210,15 +227,19 @@ mod tests {
     fn stream_counts_loss_duplicates_and_reordering() {
         let mut s = StreamStats::default();
         for seq in [10, 11, 13, 12, 12, 14, 200, 15] {
-            s.record(seq);
+            s.record(seq, false, seq);
         }
         assert_eq!(s.first, Some(10));
         assert_eq!(s.highest, 200);
         assert_eq!(s.received, 7);
         assert_eq!(s.duplicates, 1);
         assert_eq!(s.reordered, 2);
-        s.record(5);
+        s.record(5, false, 0);
         assert_eq!(s.received, 7);
+        assert_eq!((s.skipped, s.last_ns), (0, 200));
+        // Away on another layer and back on a keyframe: the gap is not loss.
+        s.record(300, true, 300);
+        assert_eq!((s.skipped, s.received), (99, 8));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `lanmeet-loadgen`: parse the flags, load the server, print the report (and the JSON
-//! line last with `--json`). Logs go to stderr, so stdout holds only the report.
+//! line last with `--json`). Logs go to stderr, so stdout holds only the report. Exits
+//! with status 3 (after the report) when some participants failed to join, and with an
+//! error when none did.
 
 use clap::Parser;
 use lanmeet_loadgen::LoadgenArgs;
@@ -16,5 +18,8 @@ async fn main() -> anyhow::Result<()> {
     let json = args.json;
     let report = lanmeet_loadgen::run(args).await?;
     lanmeet_loadgen::print(&report, json);
+    if report.join_failures > 0 {
+        std::process::exit(3);
+    }
     Ok(())
 }

@@ -159,13 +159,13 @@ impl Conn {
                             }
                         }
                     }
-                    Event::KeyframeRequest(_) => {
+                    Event::KeyframeRequest(request) => {
                         if let Some(source) = state
                             .participants
                             .get_mut(&self.participant)
                             .and_then(|p| p.source.as_mut())
                         {
-                            source.keyframe_asked = true;
+                            source.keyframe_asked(request.rid);
                         }
                     }
                     Event::IceConnectionStateChange(str0m::IceConnectionState::Disconnected) => {

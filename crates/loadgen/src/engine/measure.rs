@@ -12,14 +12,16 @@ impl State {
     /// recorded while the window is open.
     pub(super) fn received(&mut self, participant: u32, data: &[u8], now: Instant) {
         self.received_total += 1;
+        let decoded = payload::decode(data);
+        let ns = super::nanos_since(self.config.epoch, now);
+        if decoded.is_some() {
+            self.first_media.entry(participant).or_insert(ns);
+        }
         if !self.measuring {
             return;
         }
-        match payload::decode(data) {
-            Some(label) => {
-                let ns = super::nanos_since(self.config.epoch, now);
-                self.stats.record(participant, label, ns);
-            }
+        match decoded {
+            Some((label, key)) => self.stats.record(participant, label, key, ns),
             None => self.stats.foreign_packets += 1,
         }
     }
@@ -33,7 +35,9 @@ impl State {
             .values_mut()
             .filter_map(|p| p.source.as_mut())
         {
-            source.window_video = source.video_seq;
+            for layer in &mut source.layers {
+                layer.window_seq = layer.seq;
+            }
             source.window_audio = source.audio_seq;
         }
     }
@@ -49,12 +53,12 @@ impl State {
             if s.audio_seq > 0 || s.audio_mid.is_some() {
                 self.stats
                     .sent
-                    .insert((*id, Kind::Audio), (s.window_audio, s.audio_seq));
+                    .insert((*id, Kind::Audio, 0), (s.window_audio, s.audio_seq));
             }
-            if s.video_seq > 0 || s.video_mid.is_some() {
+            for (i, layer) in s.layers.iter().enumerate() {
                 self.stats
                     .sent
-                    .insert((*id, Kind::Video), (s.window_video, s.video_seq));
+                    .insert((*id, Kind::Video, i as u8), (layer.window_seq, layer.seq));
             }
         }
     }
@@ -64,6 +68,7 @@ impl State {
         self.measuring = false;
         let mut stats = std::mem::take(&mut self.stats);
         stats.received_total = self.received_total;
+        stats.first_media = self.first_media.clone();
         stats
     }
 }

@@ -67,6 +67,8 @@ struct State {
     media_on: bool,
     /// Media payloads received since the start, window or not.
     received_total: u64,
+    /// When each participant's first media payload arrived, nanoseconds since the epoch.
+    first_media: HashMap<u32, u64>,
 }
 
 struct Engine {
@@ -93,6 +95,7 @@ impl Engine {
                 stats: EngineStats::default(),
                 measuring: false,
                 received_total: 0,
+                first_media: HashMap::new(),
                 media_on: true,
             },
             next_timer: Instant::now(),
@@ -178,7 +181,7 @@ impl Engine {
                     sdp,
                     reply,
                 } => {
-                    let _ = reply.send(self.publish_answer(participant, &sdp));
+                    let _ = reply.send(self.publish_answer(participant, &sdp, now));
                 }
                 Command::SubscribeOffer {
                     participant,

@@ -8,7 +8,7 @@ use anyhow::Context;
 use mio::{Interest, Token};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind};
+use str0m::media::{Direction, MediaKind, Simulcast, SimulcastLayer};
 use str0m::Candidate;
 
 use super::conn::{bind_socket, Conn, Link};
@@ -67,12 +67,21 @@ impl Engine {
         };
         let stream = format!("lg{participant}");
         let mut change = rtc.sdp_api();
-        // A sendonly track of the stream `lg<participant>`, if the profile sends it.
+        // A sendonly track of the stream `lg<participant>`, if the profile sends it; the
+        // camera in simulcast layers as a browser sends it.
+        let rids = Source::rids(&profile);
         let mut track = |kind, sends: bool, name: &str| {
             sends.then(|| {
                 let track = format!("{stream}-{name}");
                 let stream = Some(stream.clone());
-                change.add_media(kind, Direction::SendOnly, stream, Some(track), None)
+                let simulcast = (kind == MediaKind::Video && !rids.is_empty()).then(|| {
+                    let mut s = Simulcast::new();
+                    for rid in &rids {
+                        s.add_send_layer(SimulcastLayer::new(rid));
+                    }
+                    s
+                });
+                change.add_media(kind, Direction::SendOnly, stream, Some(track), simulcast)
             })
         };
         let audio_mid = track(MediaKind::Audio, profile.audio_pps > 0, "mic");
@@ -81,16 +90,33 @@ impl Engine {
         *pending = Some(pend);
         if let Some(p) = self.state.participants.get_mut(&participant) {
             p.publish = Some(idx);
-            p.source = Some(Source::new(audio_mid, video_mid, now));
+            p.source = Some(Source::new(
+                participant,
+                audio_mid,
+                video_mid,
+                &profile,
+                now,
+            ));
         }
         Ok(offer.to_sdp_string())
     }
 
-    pub(super) fn publish_answer(&mut self, participant: u32, sdp: &str) -> anyhow::Result<()> {
+    pub(super) fn publish_answer(
+        &mut self,
+        participant: u32,
+        sdp: &str,
+        now: Instant,
+    ) -> anyhow::Result<()> {
         let p = self.state.participant(participant)?;
         let idx = p.publish.context("no publish offer")?;
         let Some(Some(Conn {
-            link: Link::Rtc { rtc, pending, .. },
+            link:
+                Link::Rtc {
+                    rtc,
+                    pending,
+                    timeout,
+                    ..
+                },
             ..
         })) = self.conns.get_mut(idx)
         else {
@@ -101,6 +127,9 @@ impl Engine {
         rtc.sdp_api()
             .accept_answer(pend, answer)
             .context("applying the answer")?;
+        // The answer brought the server's candidates: ICE checks start now, not at the
+        // timeout str0m gave before it had anyone to check (up to 3 s away).
+        *timeout = now;
         let pt_of = |codec: Codec| {
             rtc.codec_config()
                 .find(|p| p.spec().codec == codec)
@@ -132,12 +161,13 @@ impl Engine {
             }
         };
         let Some(Some(Conn {
-            link: Link::Rtc { rtc, .. },
+            link: Link::Rtc { rtc, timeout, .. },
             ..
         })) = self.conns.get_mut(idx)
         else {
             anyhow::bail!("no subscribe connection");
         };
+        *timeout = now;
         let offer = SdpOffer::from_sdp_string(sdp).context("parsing the offer")?;
         let answer = rtc
             .sdp_api()
@@ -185,11 +215,12 @@ impl Engine {
                 .send_to(&hello, relay)
                 .context("registering with the relay")?;
         }
+        let profile = self.state.config.profile;
         let p = self.state.participant(participant)?;
         p.subscribe = Some(idx);
         if publisher {
             p.publish = Some(idx);
-            let mut source = Source::new(None, None, now);
+            let mut source = Source::new(participant, None, None, &profile, now);
             source.running = true;
             p.source = Some(source);
         }

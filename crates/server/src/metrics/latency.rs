@@ -42,16 +42,13 @@ impl LatencyHistogram {
         self.sum_ns = self.sum_ns.saturating_add(other.sum_ns);
     }
 
-    /// Cumulative counts per bound in seconds, as Prometheus wants them (without `+Inf`).
-    pub fn cumulative(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
-        let mut total = 0;
+    /// Each bucket's own count per bound in seconds, without `+Inf`: prometheus-client's
+    /// `encode_histogram` adds them up itself and writes `+Inf` from the total count.
+    pub fn per_bucket(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
         BUCKET_BOUNDS_US
             .iter()
+            .map(|bound| *bound as f64 / 1e6)
             .zip(self.buckets)
-            .map(move |(bound, n)| {
-                total += n;
-                (*bound as f64 / 1e6, total)
-            })
     }
 }
 
@@ -70,8 +67,9 @@ mod tests {
         assert_eq!(h.buckets[BUCKET_BOUNDS_US.len()], 1);
         assert_eq!(h.count, 4);
         assert_eq!(h.sum_ns, 50_000 + 2 * 51_000 + 200_000_000);
-        let cumulative: Vec<u64> = h.cumulative().map(|(_, n)| n).collect();
-        assert_eq!(cumulative[0], 1);
-        assert_eq!(*cumulative.last().expect("bounds"), 3);
+        let own: Vec<u64> = h.per_bucket().map(|(_, n)| n).collect();
+        assert_eq!(own.len(), BUCKET_BOUNDS_US.len());
+        assert_eq!(own[..3], [1, 2, 0]);
+        assert_eq!(own.iter().sum::<u64>(), 3);
     }
 }

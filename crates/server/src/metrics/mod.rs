@@ -385,7 +385,7 @@ impl Collector for Monitor {
             s.layer_switches,
         )?;
         {
-            let buckets: Vec<(f64, u64)> = media.forward_delay.cumulative().collect();
+            let buckets: Vec<(f64, u64)> = media.forward_delay.per_bucket().collect();
             let mut m = out.0.encode_descriptor(
                 "forward_delay_seconds",
                 "Time from a datagram's arrival to the sending of what it caused (forwarded packets), inside the server.",
