@@ -34,7 +34,7 @@ const PUBLISHERS = Number(process.env.LARGEROOM_PUBLISHERS ?? 40);
 const CHURN = Math.min(20, Math.floor(PUBLISHERS / 2));
 // Low-bitrate synthetic cameras: the machine runs the server, the load generator and
 // two browsers on 2 cores.
-const LOADGEN_VIDEO = ['--video-kbps', '40', '--fps', '10', '--keyframe-interval', '2', '--audio-pps', '0'];
+const LOADGEN_VIDEO = ['--layers', '1', '--video-kbps', '40', '--fps', '10', '--keyframe-interval', '2', '--audio-pps', '0'];
 // The page size follows from the window: tiles at least 160 px wide, at most 25 (25 on
 // 1280x800; on 960x600, 12).
 const VIEWPORT = PUBLISHERS >= 30 ? { width: 1280, height: 800 } : { width: 960, height: 600 };
