@@ -316,6 +316,19 @@ pub enum ClientMessage {
     /// Leave the room; the server closes the socket afterwards. (A struct variant, so
     /// unknown fields are refused as for every other message.)
     Leave {},
+    /// Ask for the list of stations; answered with [`ServerMessage::Stations`]. Allowed
+    /// before `watch` and while watching, not in a meeting room.
+    ListStations {},
+    /// Watch station `station` (instead of `join`): the server answers with
+    /// [`ServerMessage::Stations`] naming it in `watching`, then a `subscribe_offer`.
+    /// While already watching, switches to `station` on the same connection (no new
+    /// offer when both stations' tracks match). Unknown: [`ErrorCode::UnknownStation`].
+    Watch {
+        /// The station's name.
+        station: String,
+    },
+    /// Stop watching; the socket stays open (list or watch again).
+    StopWatching {},
 }
 
 /// A message from the server to the browser.
@@ -455,6 +468,15 @@ pub enum ServerMessage {
         /// Text for the user.
         message: String,
     },
+    /// The stations on air, and which one this client watches (answer to
+    /// `list_stations`, `watch` and `stop_watching`).
+    Stations {
+        /// Every station, in the server's order.
+        stations: Vec<StationInfo>,
+        /// The station this client watches, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        watching: Option<String>,
+    },
     /// Something went wrong; `fatal` errors are followed by the socket closing.
     Error {
         /// Machine-readable code.
@@ -565,6 +587,29 @@ pub enum ErrorCode {
     /// The room does not exist and the server does not create rooms on demand, or it is
     /// full.
     RoomClosed,
+    /// `watch` named a station that is not on air.
+    UnknownStation,
+}
+
+/// One station in [`ServerMessage::Stations`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationInfo {
+    /// Its name (as in `/stations/<name>`).
+    pub name: String,
+    /// What the admin wrote about it (may be empty).
+    #[serde(default)]
+    pub description: String,
+    /// What is playing: the file's name.
+    pub playing: String,
+    /// Where it is in the file now, in milliseconds.
+    pub position_ms: u64,
+    /// One pass through the file, in milliseconds.
+    pub duration_ms: u64,
+    /// Viewers watching it now.
+    pub viewers: u32,
+    /// Whether it has video (else it is audio only).
+    pub video: bool,
 }
 
 /// The client messages that negotiate and steer media. Signaling hands them to the

@@ -169,6 +169,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             counters,
             limits: config.signaling_limits(),
             joins: Arc::new(limits::JoinRates::new(config.join_burst, config.join_rate)),
+            stations: Arc::new(stations::OnAir::new(stations.clone())),
         },
         files: files.clone(),
         origins: Arc::new(config.origin_policy()?),

@@ -37,7 +37,7 @@ struct Rate {
 /// The rates per participant and message type. Chat has its own, configurable
 /// (`--chat-burst`, `--chat-rate`); `join` is once per socket and limited per address;
 /// `leave` ends the session.
-const RATES: [(&str, Rate); 11] = [
+const RATES: [(&str, Rate); 14] = [
     // Renegotiations: camera on and off, screen share on and off.
     (
         "publish_offer",
@@ -103,6 +103,28 @@ const RATES: [(&str, Rate); 11] = [
         Rate {
             burst: 20,
             rate: 5.0,
+        },
+    ),
+    // The stations page refreshes its list every 2 s; switching is a click.
+    (
+        "list_stations",
+        Rate {
+            burst: 10,
+            rate: 2.0,
+        },
+    ),
+    (
+        "watch",
+        Rate {
+            burst: 10,
+            rate: 2.0,
+        },
+    ),
+    (
+        "stop_watching",
+        Rate {
+            burst: 10,
+            rate: 2.0,
         },
     ),
     // The client pings every 2 s.
@@ -192,6 +214,9 @@ pub fn kind_of(msg: &ClientMessage) -> &'static str {
         ClientMessage::Moderate { .. } => "moderate",
         ClientMessage::RoomControl { .. } => "room_control",
         ClientMessage::Admit { .. } => "admit",
+        ClientMessage::ListStations { .. } => "list_stations",
+        ClientMessage::Watch { .. } => "watch",
+        ClientMessage::StopWatching { .. } => "stop_watching",
     }
 }
 

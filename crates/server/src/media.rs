@@ -98,6 +98,17 @@ pub enum WorkerCommand {
         /// Its file, read.
         media: Arc<lanmeet_sfu::StationMedia>,
     },
+    /// Move viewer `viewer` to station `to` on this worker ([`Sfu::switch_station`]);
+    /// when the two stations' tracks differ, it leaves the old station's room and
+    /// joins `room` (a new subscribe offer).
+    SwitchStation {
+        /// The viewer.
+        viewer: ParticipantId,
+        /// The station it moves to.
+        to: ParticipantId,
+        /// That station's room.
+        room: String,
+    },
     /// A media message from the participant (or about it: a refused answer).
     Signal {
         /// Whose.
@@ -431,6 +442,15 @@ impl Worker {
                 WorkerCommand::Signal { id, signal } => self.sfu.signal(now, id, signal),
                 WorkerCommand::StartStation { id, room, media } => {
                     self.sfu.start_station(now, id, &room, media)
+                }
+                WorkerCommand::SwitchStation { viewer, to, room } => {
+                    if !self.sfu.switch_station(now, viewer, to)
+                        && self.outbound.contains_key(&viewer)
+                    {
+                        self.sfu.leave(now, viewer);
+                        self.sfu.join(now, &room, viewer);
+                        self.sfu.set_may_publish(now, viewer, false);
+                    }
                 }
             }
             if Instant::now() >= until {

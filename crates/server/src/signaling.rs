@@ -24,10 +24,11 @@ use tracing::{debug, field, info, info_span, Instrument, Span};
 use crate::chat::{Chat, RateLimiter};
 use crate::lifecycle::Lifecycle;
 use crate::limits::{self, JoinRates, MessageRates, SignalingLimits};
-use crate::media::ToParticipant;
+use crate::media::{ToParticipant, WorkerCommand};
 use crate::metrics::Counters;
 use crate::outbound::{self, Inbox, Outbound};
 use crate::rooms::{Entry, Joined, Refused, Registry};
+use crate::stations::{self, OnAir};
 
 /// Heartbeat timing.
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +56,8 @@ pub struct Context {
     pub limits: SignalingLimits,
     /// Joins per client address.
     pub joins: Arc<JoinRates>,
+    /// The stations viewers can watch.
+    pub stations: Arc<OnAir>,
 }
 
 /// WebSocket close code 1012, "service restart" (RFC 6455 registry): sent after
@@ -74,6 +77,13 @@ const CLOSE_TOO_BIG: u16 = 1009;
 struct Session {
     id: ParticipantId,
     room: String,
+}
+
+/// A viewer of a station: its id in the SFU and which station (an index in
+/// [`OnAir`]).
+struct Watching {
+    id: ParticipantId,
+    station: usize,
 }
 
 /// What the loop does after a message.
@@ -110,6 +120,13 @@ struct Actor {
     session: Option<Session>,
     /// Set while waiting in a locked room's lobby.
     waiting: Option<Session>,
+    /// The stations on air.
+    stations: Arc<OnAir>,
+    /// Set while watching a station.
+    watching: Option<Watching>,
+    /// Set once the client asked for the station list or watched: a stations page,
+    /// which needs no `join`.
+    station_client: bool,
     send_timeout: Duration,
     /// Set when a write to the socket took longer than `send_timeout`.
     send_timed_out: bool,
@@ -136,6 +153,9 @@ pub async fn serve(socket: WebSocket, context: Context, remote: Option<SocketAdd
         outbound_tx,
         session: None,
         waiting: None,
+        stations: context.stations,
+        watching: None,
+        station_client: false,
         send_timeout: context.limits.send_timeout,
         send_timed_out: false,
         remote,
@@ -238,7 +258,7 @@ impl Actor {
                     info!("heartbeat timeout");
                     break End::Leave(LeaveReason::Timeout);
                 }
-                _ = &mut join_deadline, if self.session.is_none() && self.waiting.is_none() => {
+                _ = &mut join_deadline, if self.session.is_none() && self.waiting.is_none() && !self.station_client => {
                     info!(?join_timeout, "no join in time");
                     break End::Refused {
                         code: CLOSE_POLICY,
@@ -290,6 +310,7 @@ impl Actor {
         if let Some(w) = self.waiting.take() {
             self.registry.leave_lobby(&w.room, w.id);
         }
+        self.stop_watching();
         let close = Message::Close(Some(CloseFrame {
             code,
             reason: why.into(),
@@ -339,6 +360,33 @@ impl Actor {
             Ok(signal) => return self.media(signal).await,
             Err(msg) => msg,
         };
+        match msg {
+            ClientMessage::ListStations {}
+            | ClientMessage::Watch { .. }
+            | ClientMessage::StopWatching {}
+                if self.session.is_some() || self.waiting.is_some() =>
+            {
+                let message = "Stations are watched on their own connection, not from a meeting.";
+                return self.error(ErrorCode::WrongState, message, false).await;
+            }
+            ClientMessage::ListStations {} => {
+                self.station_client = true;
+                return self.send_stations().await;
+            }
+            ClientMessage::Watch { station } => return self.watch(&station).await,
+            ClientMessage::StopWatching {} => {
+                self.stop_watching();
+                return self.send_stations().await;
+            }
+            ClientMessage::Leave {} if self.watching.is_some() => {
+                return Flow::Close(LeaveReason::Left)
+            }
+            _ => {}
+        }
+        if self.watching.is_some() {
+            let message = "Stop watching before joining a room.";
+            return self.error(ErrorCode::WrongState, message, false).await;
+        }
         if let Some(w) = &self.waiting {
             let message = format!("Waiting for a moderator of room {} to let you in.", w.room);
             return match msg {
@@ -410,7 +458,10 @@ impl Actor {
                 ClientMessage::Ping { .. }
                 | ClientMessage::PublishOffer { .. }
                 | ClientMessage::SubscribeAnswer { .. }
-                | ClientMessage::View { .. },
+                | ClientMessage::View { .. }
+                | ClientMessage::ListStations {}
+                | ClientMessage::Watch { .. }
+                | ClientMessage::StopWatching {},
                 Some(_),
             ) => Flow::Continue,
         }
@@ -426,6 +477,20 @@ impl Actor {
 
     /// Passes a media message to the room's worker.
     async fn media(&mut self, signal: MediaSignal) -> Flow {
+        if let Some(w) = &self.watching {
+            let worker = self.stations.get(w.station).map(|s| s.worker);
+            let command = WorkerCommand::Signal { id: w.id, signal };
+            let sent = worker
+                .and_then(|w| self.registry.workers().get(w))
+                .map_or(Ok(()), |h| h.try_send(command));
+            return match sent {
+                Ok(()) => Flow::Continue,
+                Err(busy) => {
+                    let message = busy.to_string();
+                    self.error(ErrorCode::Unavailable, &message, false).await
+                }
+            };
+        }
         match &self.session {
             Some(s) => match self.registry.media_signal(&s.room, s.id, signal) {
                 Ok(()) => Flow::Continue,
@@ -439,6 +504,95 @@ impl Actor {
                     .await
             }
         }
+    }
+
+    /// Sends the station list, naming the one watched.
+    async fn send_stations(&mut self) -> Flow {
+        let watching = self
+            .watching
+            .as_ref()
+            .and_then(|w| self.stations.get(w.station))
+            .map(|s| s.name.clone());
+        let msg = ServerMessage::Stations {
+            stations: self.stations.list(std::time::Instant::now()),
+            watching,
+        };
+        self.reply(&msg).await
+    }
+
+    /// Watches station `name`: joins its room as a viewer (subscribe offer follows),
+    /// or, while watching another, switches to it on the same connection.
+    async fn watch(&mut self, name: &str) -> Flow {
+        self.station_client = true;
+        let Some((index, station)) = self.stations.find(name) else {
+            let message = format!("There is no station called {name:?}.");
+            return self.error(ErrorCode::UnknownStation, &message, false).await;
+        };
+        let (to, room, worker) = (station.id, station.room.clone(), station.worker);
+        let Some(handle) = self.registry.workers().get(worker) else {
+            let message = "The station's media worker is gone.";
+            return self.error(ErrorCode::Unavailable, message, false).await;
+        };
+        let current = self.watching.as_ref().map(|w| (w.id, w.station));
+        let result = match current {
+            Some((_, from)) if from == index => Ok(()),
+            Some((viewer, from)) => handle
+                .try_send(WorkerCommand::SwitchStation { viewer, to, room })
+                .map(|()| {
+                    self.stations.count_viewer(from, false);
+                    self.stations.count_viewer(index, true);
+                    self.watching = Some(Watching {
+                        id: viewer,
+                        station: index,
+                    });
+                }),
+            None => {
+                let id = match self.registry.reserve_id() {
+                    Ok(id) => id,
+                    Err(e) => return self.error(e.code, &e.message, false).await,
+                };
+                let outbound = self.outbound_tx.clone();
+                handle
+                    .try_send(WorkerCommand::Join { room, id, outbound })
+                    .and_then(|()| {
+                        handle.try_send(WorkerCommand::MayPublish {
+                            id,
+                            may_publish: false,
+                        })
+                    })
+                    .map(|()| {
+                        Span::current().record("id", field::display(id));
+                        Span::current().record("room", stations::room_of(name).as_str());
+                        info!(%id, station = name, "watching");
+                        self.stations.count_viewer(index, true);
+                        self.watching = Some(Watching { id, station: index });
+                    })
+                    .inspect_err(|_| handle.leave(id))
+            }
+        };
+        match result {
+            Ok(()) => self.send_stations().await,
+            Err(busy) => {
+                let message = busy.to_string();
+                self.error(ErrorCode::Unavailable, &message, false).await
+            }
+        }
+    }
+
+    /// Stops watching, if watching: the viewer leaves the station's room.
+    fn stop_watching(&mut self) {
+        let Some(w) = self.watching.take() else {
+            return;
+        };
+        if let Some(handle) = self
+            .stations
+            .get(w.station)
+            .and_then(|s| self.registry.workers().get(s.worker))
+        {
+            handle.leave(w.id);
+        }
+        self.stations.count_viewer(w.station, false);
+        info!(id = %w.id, "stopped watching");
     }
 
     async fn join(&mut self, version: u32, room: &str, name: &str, resume: Option<&str>) -> Flow {

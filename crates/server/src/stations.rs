@@ -7,11 +7,12 @@
 //! without a new connection (`Sfu::switch_station`).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use lanmeet_proto::{validate, ParticipantId};
+use lanmeet_proto::{validate, ParticipantId, StationInfo};
 use lanmeet_sfu::StationMedia;
 use tracing::info;
 
@@ -62,6 +63,72 @@ pub struct RunningStation {
     pub duration: Duration,
     /// Whether it has video (else it is audio only, a "radio" station).
     pub video: bool,
+    /// When its clock started (the worker starts it on receiving the command, within
+    /// a millisecond as a rule).
+    pub started: Instant,
+    /// Its file's name, shown as what is playing.
+    pub playing: String,
+}
+
+/// The stations on air as signaling sees them: the list viewers get, and who watches
+/// what (counted here, by the viewers' actors).
+#[derive(Debug, Default)]
+pub struct OnAir {
+    stations: Vec<RunningStation>,
+    viewers: Vec<AtomicU32>,
+}
+
+impl OnAir {
+    /// The directory of `stations`.
+    pub fn new(stations: Vec<RunningStation>) -> Self {
+        let viewers = stations.iter().map(|_| AtomicU32::new(0)).collect();
+        OnAir { stations, viewers }
+    }
+
+    /// The station called `name` and its index.
+    pub fn find(&self, name: &str) -> Option<(usize, &RunningStation)> {
+        self.stations
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.name == name)
+    }
+
+    /// Station `index`.
+    pub fn get(&self, index: usize) -> Option<&RunningStation> {
+        self.stations.get(index)
+    }
+
+    /// One more (`true`) or one fewer viewer of station `index`.
+    pub fn count_viewer(&self, index: usize, more: bool) {
+        if let Some(v) = self.viewers.get(index) {
+            if more {
+                v.fetch_add(1, Ordering::Relaxed);
+            } else {
+                let _ = v.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            }
+        }
+    }
+
+    /// The list at `now`.
+    pub fn list(&self, now: Instant) -> Vec<StationInfo> {
+        self.stations
+            .iter()
+            .zip(&self.viewers)
+            .map(|(s, viewers)| {
+                let elapsed = now.saturating_duration_since(s.started).as_millis() as u64;
+                let duration_ms = s.duration.as_millis().max(1) as u64;
+                StationInfo {
+                    name: s.name.clone(),
+                    description: String::new(),
+                    playing: s.playing.clone(),
+                    position_ms: elapsed % duration_ms,
+                    duration_ms,
+                    viewers: viewers.load(Ordering::Relaxed),
+                    video: s.video,
+                }
+            })
+            .collect()
+    }
 }
 
 /// The SFU room of station `name`.
@@ -97,6 +164,12 @@ pub fn start(specs: &[StationSpec], registry: &Registry) -> anyhow::Result<Vec<R
             room: room.clone(),
             duration: media.duration,
             video: media.has_video(),
+            started: Instant::now(),
+            playing: spec
+                .file
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
         };
         let handle = registry
             .workers()
