@@ -70,10 +70,12 @@ test('every key the client uses is in en.json', () => {
       assert.ok(['quality.', 'stats.layer_', 'stats.source_', 'moderation.you_are_', 'moderation.source_', 'moderation.role_', 'moderation.make_'].includes(m[1]), `${file}: a computed key ${m[1]}… the test does not know`);
     }
   }
-  const html = readFileSync(path.join(WEB, 'index.html'), 'utf8');
-  for (const m of html.matchAll(/data-i18n(?:-aria-label|-title|-placeholder)?="([^"]+)"/g)) {
-    used++;
-    if (!(m[1] in english)) unknown.push(`index.html: ${m[1]}`);
+  for (const page of ['index.html', 'stations.html']) {
+    const html = readFileSync(path.join(WEB, page), 'utf8');
+    for (const m of html.matchAll(/data-i18n(?:-aria-label|-title|-placeholder)?="([^"]+)"/g)) {
+      used++;
+      if (!(m[1] in english)) unknown.push(`${page}: ${m[1]}`);
+    }
   }
   const computed = ['quality.good', 'quality.fair', 'quality.poor', 'stats.layer_q', 'stats.layer_h', 'stats.layer_f']
     .concat(['camera', 'microphone', 'screen'].map((s) => `stats.source_${s}`))

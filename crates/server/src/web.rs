@@ -55,6 +55,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/r/{room}", get(index))
+        .route("/stations", get(stations_page))
+        .route("/stations/{station}", get(stations_page))
         .route("/ws", get(websocket))
         .route("/healthz", get(|| async { "ok" }))
         // Uploads stream to disk with their own limit, checked as bytes arrive.
@@ -99,6 +101,11 @@ async fn security_headers(mut response: Response) -> Response {
 
 async fn index() -> Response {
     serve_asset("index.html")
+}
+
+/// The stations page; `/stations/<name>` opens that station (the page reads the path).
+async fn stations_page() -> Response {
+    serve_asset("stations.html")
 }
 
 async fn asset(uri: Uri) -> Response {

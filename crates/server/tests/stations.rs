@@ -280,3 +280,38 @@ async fn a_meeting_participant_cannot_watch() {
     }
     server.shutdown().await.expect("clean shutdown");
 }
+
+/// `/stations` and `/stations/<name>` serve the stations page under the strict CSP.
+#[tokio::test]
+async fn the_stations_page_is_served() {
+    let server = server().await;
+    for path in ["/stations", "/stations/news"] {
+        let response = reqwest::get(format!("http://{}{path}", server.addr))
+            .await
+            .expect("get");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        let csp = response
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        assert!(
+            csp.is_some_and(|c| c.contains("default-src 'self'")),
+            "{path}"
+        );
+        let body = response.text().await.expect("body");
+        assert!(
+            body.contains("/stations.js") && body.contains("st-video"),
+            "{path}"
+        );
+    }
+    let script = reqwest::get(format!("http://{}/stations.js", server.addr))
+        .await
+        .expect("get");
+    assert!(script.status().is_success());
+    server.shutdown().await.expect("clean shutdown");
+}
