@@ -174,6 +174,10 @@ function connect() {
   });
 }
 
+// For the browser tests (tests/e2e/stations.test.mjs) and the console: the subscribe
+// connection, read-only.
+/** @type {any} */ (window).lanmeetStations = { pc: () => subscription?.pc ?? null };
+
 translatePage();
 byId('st-prev', HTMLButtonElement).addEventListener('click', () => step(-1));
 byId('st-next', HTMLButtonElement).addEventListener('click', () => step(1));

@@ -174,10 +174,11 @@ function freshDir(prefix) {
  * line, and so `url`, names localhost (a secure context for loopback browsers).
  * `dataDir` starts it on a data directory of the caller's, which `stop` keeps (e.g. to
  * start it again on the same port and data, as a restart).
- * @param {{timeoutMs?: number, listen?: string, publicIps?: string[], dataDir?: string}} [options]
+ * `args` adds flags, e.g. `--station NAME=FILE`.
+ * @param {{timeoutMs?: number, listen?: string, publicIps?: string[], dataDir?: string, args?: string[]}} [options]
  * @returns {Promise<Server>}
  */
-export async function startServer({ timeoutMs = 20_000, listen = '127.0.0.1:0', publicIps = ['127.0.0.1'], dataDir: given } = {}) {
+export async function startServer({ timeoutMs = 20_000, listen = '127.0.0.1:0', publicIps = ['127.0.0.1'], dataDir: given, args: extra = [] } = {}) {
   checkPrerequisites();
   const dataDir = given ?? freshDir('lanmeet-e2e-data-');
   const args = [
@@ -192,6 +193,7 @@ export async function startServer({ timeoutMs = 20_000, listen = '127.0.0.1:0', 
     '--max-connections-per-ip', '4000',
     '--join-burst', '1000',
     '--join-rate', '1000',
+    ...extra,
   ];
   const log = new LogBuffer('server', 2000);
   log.push(`$ ${SERVER_BIN} ${args.join(' ')}`);
