@@ -122,6 +122,17 @@ function stop() {
   for (const track of stream.getTracks()) stream.removeTrack(track);
 }
 
+/**
+ * Whether `sdp` carries other ICE credentials than the connection's current offer.
+ * @param {string} sdp
+ */
+function newIce(sdp) {
+  const current = subscription?.pc?.remoteDescription?.sdp;
+  if (!current) return false;
+  const ufrag = (/** @type {string} */ text) => /^a=ice-ufrag:(\S+)/m.exec(text)?.[1];
+  return ufrag(sdp) !== ufrag(current);
+}
+
 /** @param {MessageEvent} event */
 function onMessage(event) {
   const msg = JSON.parse(String(event.data));
@@ -145,7 +156,9 @@ function onMessage(event) {
           byId('st-status', HTMLElement).textContent = message;
         };
       }
-      subscription.offer(msg.sdp, msg.tracks, Boolean(msg.new_connection));
+      // A switch to a station whose tracks differ makes the server start a new
+      // subscribe connection for this viewer: new ICE credentials mean a new connection.
+      subscription.offer(msg.sdp, msg.tracks, Boolean(msg.new_connection) || newIce(msg.sdp));
       break;
     case 'error':
       byId('st-status', HTMLElement).textContent = msg.message;

@@ -1,8 +1,10 @@
-// Stations in the browser: two stations made here with ffmpeg (10 s, 15 fps, every
-// frame a flat grey whose level is its frame number; station "two" tinted blue), one
+// Stations in the browser: three stations made here with ffmpeg (10 s, 15 fps, every
+// frame a flat grey whose level is its frame number; station "two" tinted blue; and an
+// Ogg Opus "radio"), one
 // browser process. A viewer decodes the video at the file's rate and its audio; a second
 // viewer 5 s later shows the same frame within 0.5 s; Next station shows the other
-// station's frames within 1.5 s; playback goes on across the loop point.
+// station's frames within 1.5 s; playback goes on across the loop point; Next to an
+// audio-only (Ogg Opus) station renegotiates and plays its audio.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -107,8 +109,13 @@ describe('stations', { timeout: 180_000 }, () => {
   before(async () => {
     makeStation(path.join(dir, 'one.webm'), 128);
     makeStation(path.join(dir, 'two.webm'), 200);
+    execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=660:duration=5', '-c:a', 'libopus', path.join(dir, 'radio.ogg')]);
     server = await startServer({
-      args: ['--station', `one=${path.join(dir, 'one.webm')}`, '--station', `two=${path.join(dir, 'two.webm')}`],
+      args: [
+        '--station', `one=${path.join(dir, 'one.webm')}`,
+        '--station', `two=${path.join(dir, 'two.webm')}`,
+        '--station', `radio=${path.join(dir, 'radio.ogg')}`,
+      ],
     });
     browser = await launchBrowser('stations');
   });
@@ -203,5 +210,25 @@ describe('stations', { timeout: 180_000 }, () => {
     // the file's start are too dark, the brightest too light, to carry much of it.
     const untinted = run.samples.filter((s) => s[1] >= 15 && s[2] <= 15);
     assert.deepEqual(untinted, [], 'only station two frames after the switch');
+  });
+
+  step('Next station to an audio-only station renegotiates, and its audio plays', async () => {
+    const a = viewers[0];
+    const before = await a.page.evaluate(() => /** @type {any} */ (window).lanmeetStations.pc());
+    assert.ok(before !== null);
+    await a.page.getByRole('button', { name: 'Next station' }).click();
+    await waitUntil(async () => (await a.page.locator('#st-now').innerText()) === 'radio', { timeoutMs: 5000, message: 'the player names radio' });
+    /** @type {{samples: number, level: number} | null} */
+    let first = null;
+    await waitUntil(
+      async () => {
+        const now = await inbound(a, 'audio');
+        const video = await inbound(a, 'video');
+        if (!now || video) return false;
+        first ??= now;
+        return now.samples - first.samples > 24_000 && now.level > 0;
+      },
+      { timeoutMs: 10_000, message: 'radio audio on a connection without video' },
+    );
   });
 });
