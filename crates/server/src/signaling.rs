@@ -547,6 +547,15 @@ impl Actor {
                     });
                 }),
             None => {
+                // A viewer costs the worker what a participant does: joins' rate limit.
+                if let Some(address) = self.remote.map(|r| r.ip()) {
+                    if let Err(rate) = self.joins.allow(address, std::time::Instant::now()) {
+                        let message = format!(
+                            "Too many joins from your address: at most {rate} per second. Wait a moment."
+                        );
+                        return self.error(ErrorCode::RateLimited, &message, false).await;
+                    }
+                }
                 let id = match self.registry.reserve_id() {
                     Ok(id) => id,
                     Err(e) => return self.error(e.code, &e.message, false).await,

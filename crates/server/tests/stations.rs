@@ -315,3 +315,52 @@ async fn the_stations_page_is_served() {
     assert!(script.status().is_success());
     server.shutdown().await.expect("clean shutdown");
 }
+
+/// Watching costs the worker what joining does: it counts toward joins per address.
+#[tokio::test]
+async fn watching_counts_toward_the_join_rate() {
+    let file = clip("rate.webm", "testsrc");
+    let server = server_with(|c| {
+        c.stations = vec![format!("one={}", file.display())];
+        c.join_burst = 1;
+        c.join_rate = 0.01;
+    })
+    .await;
+    let mut first = connect(&server).await;
+    send(
+        &mut first,
+        &ClientMessage::Watch {
+            station: "one".into(),
+        },
+    )
+    .await;
+    let (_, watching) =
+        stations_of(&recv_until(&mut first, |m| stations_of(m).is_some()).await).expect("stations");
+    assert_eq!(watching.as_deref(), Some("one"));
+    let mut second = connect(&server).await;
+    send(
+        &mut second,
+        &ClientMessage::Watch {
+            station: "one".into(),
+        },
+    )
+    .await;
+    let reply = recv_until(&mut second, |m| {
+        matches!(
+            m,
+            ServerMessage::Error { .. } | ServerMessage::Stations { .. }
+        )
+    })
+    .await;
+    assert!(
+        matches!(
+            reply,
+            ServerMessage::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            }
+        ),
+        "{reply:?}"
+    );
+    server.shutdown().await.expect("clean shutdown");
+}
