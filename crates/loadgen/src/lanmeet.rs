@@ -90,6 +90,7 @@ async fn session(
             room: spec.room.clone(),
             name: spec.name.clone(),
             resume: None,
+            password: None,
         },
     )
     .await?;
