@@ -532,6 +532,9 @@ impl Registry {
                 muted,
             },
         );
+        if role == Role::Moderator && !entry.policy.lobby.is_empty() {
+            entry.tell_lobby();
+        }
         info!(%id, room, worker, ?role, "joined");
         Ok(Joined {
             id,
