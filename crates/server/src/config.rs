@@ -711,4 +711,50 @@ mod tests {
         };
         assert!(Config::from_args(args).is_err());
     }
+
+    #[test]
+    fn rooms_come_from_the_file_and_ad_hoc_rooms_can_be_turned_off() {
+        let dir = std::env::temp_dir().join(format!("lanmeet-config-rooms-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("lanmeet.toml");
+        std::fs::write(
+            &file,
+            "adhoc_rooms = false\n\n[[rooms]]\nname = \"Physics\"\npassword = \"learn\"\n\
+             lobby = true\nmax_participants = 30\nscreen = false\nfiles = \"moderators\"\n\n\
+             [[rooms]]\nname = \"Lab\"\n",
+        )
+        .expect("write");
+        let config = Config::from_args(ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        })
+        .expect("valid");
+        assert!(!config.adhoc_rooms);
+        assert_eq!(config.rooms.len(), 2);
+        let physics = &config.rooms[0];
+        assert_eq!(physics.password, Some(Secret("learn".into())));
+        assert!(physics.lobby && physics.video && !physics.screen);
+        assert_eq!(
+            (physics.max_participants, physics.files),
+            (30, FileSharing::Moderators)
+        );
+        assert_eq!(
+            config.rooms[1],
+            RoomConfig {
+                name: "Lab".into(),
+                ..RoomConfig::default()
+            }
+        );
+        std::fs::write(&file, "[[rooms]]\nname = \"\"\n").expect("write");
+        let empty_name = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        assert!(Config::from_args(empty_name).is_err());
+        let flag = ServeArgs {
+            no_adhoc_rooms: true,
+            ..Default::default()
+        };
+        assert!(!Config::from_args(flag).expect("valid").adhoc_rooms);
+    }
 }

@@ -358,9 +358,7 @@ impl Registry {
             if max > 0 && r.members.len() + r.policy.lobby.len() >= max {
                 return Err(JoinError {
                     code: ErrorCode::RoomFull,
-                    message: format!(
-                        "Room {room} is full: it admits {max} participants at once."
-                    ),
+                    message: format!("Room {room} is full: it admits {max} participants at once."),
                 });
             }
         }
@@ -470,7 +468,11 @@ impl Registry {
         // start, as a moderator's block would (a room allowing nothing makes viewers).
         let mut muted = Vec::new();
         if let Some(s) = entry.settings.as_ref().filter(|_| role != Role::Moderator) {
-            let sources = [TrackSource::Camera, TrackSource::Microphone, TrackSource::Screen];
+            let sources = [
+                TrackSource::Camera,
+                TrackSource::Microphone,
+                TrackSource::Screen,
+            ];
             let refused: Vec<TrackSource> =
                 sources.into_iter().filter(|t| !s.may_publish(*t)).collect();
             let commands: Vec<WorkerCommand> = if refused.len() == sources.len() {

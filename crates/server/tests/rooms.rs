@@ -156,9 +156,10 @@ async fn a_full_room_refuses_and_frees_a_seat_when_someone_leaves() {
         ErrorCode::RoomFull,
     );
     send(&mut bob.ws, &ClientMessage::Leave {}).await;
-    until(&mut ada.ws, |m| {
-        matches!(m, ServerMessage::ParticipantLeft { id, .. } if *id == bob.id)
-    })
+    until(
+        &mut ada.ws,
+        |m| matches!(m, ServerMessage::ParticipantLeft { id, .. } if *id == bob.id),
+    )
     .await;
     let mut cy = connect(&server).await;
     let reply = try_join(&mut cy, "Small", "Cy", None).await;
@@ -179,7 +180,11 @@ async fn without_ad_hoc_rooms_only_persistent_ones_open() {
     );
     let mut ws = connect(&server).await;
     let reply = try_join(&mut ws, "lab", "Ada", None).await;
-    assert_eq!(role_of(&reply), Role::Moderator, "the first of a room without moderator password");
+    assert_eq!(
+        role_of(&reply),
+        Role::Moderator,
+        "the first of a room without moderator password"
+    );
 }
 
 #[tokio::test]
@@ -251,8 +256,9 @@ async fn participants_publish_and_share_only_what_the_room_allows() {
     })
     .await;
     let mut tess = connect(&server).await;
-    let ServerMessage::Joined { token: tess_token, .. } =
-        try_join(&mut tess, "Lecture", "Tess", Some("teach")).await
+    let ServerMessage::Joined {
+        token: tess_token, ..
+    } = try_join(&mut tess, "Lecture", "Tess", Some("teach")).await
     else {
         panic!("the moderator joins")
     };
@@ -262,9 +268,10 @@ async fn participants_publish_and_share_only_what_the_room_allows() {
         panic!("Ada joins: {reply:?}")
     };
     // The others see Ada without a camera from the start.
-    let joined = until(&mut tess, |m| {
-        matches!(m, ServerMessage::ParticipantJoined { participant } if participant.id == you)
-    })
+    let joined = until(
+        &mut tess,
+        |m| matches!(m, ServerMessage::ParticipantJoined { participant } if participant.id == you),
+    )
     .await;
     let ServerMessage::ParticipantJoined { participant } = joined else {
         unreachable!()
@@ -289,9 +296,10 @@ async fn participants_publish_and_share_only_what_the_room_allows() {
     );
     // The moderator may do all of it.
     send(&mut tess, &ClientMessage::ScreenShare { active: true }).await;
-    let update = until(&mut ada, |m| {
-        matches!(m, ServerMessage::ParticipantUpdated { participant } if participant.screen)
-    })
+    let update = until(
+        &mut ada,
+        |m| matches!(m, ServerMessage::ParticipantUpdated { participant } if participant.screen),
+    )
     .await;
     assert!(matches!(update, ServerMessage::ParticipantUpdated { .. }));
     // Files: moderators only.
