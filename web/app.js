@@ -93,12 +93,14 @@ class Session {
    * @param {LocalMedia} media the devices to start with: the pre-join screen's until
    *   the server let us in (a refused join leaves them there), then the meeting's
    * @param {Promise<void>} mediaReady settles once `media` opened what it could
+   * @param {string} [password] the room's password, when it has one
    */
-  constructor(name, room, media, mediaReady) {
+  constructor(name, room, media, mediaReady, password) {
     this.name = name;
     this.room = room;
+    this.password = password;
     this.media = media;
-    this.conn = new Connection({ room, name });
+    this.conn = new Connection({ room, name, password: password || undefined });
     this.screen = new ScreenShare({ conn: this.conn, view: meetingView });
     this.viewReporter = new ViewReporter({
       mids: () => this.conn.tracks.filter((t) => t.kind === 'video').map((t) => t.mid),
@@ -358,7 +360,7 @@ class Session {
     this.media.stop();
     meetingView.hide();
     const media = new LocalMedia(loadSettings());
-    startSession(this.name, this.room, media, media.start(this.wanted));
+    startSession(this.name, this.room, media, media.start(this.wanted), this.password);
   }
 
   /**
@@ -381,7 +383,9 @@ class Session {
         preJoin.start(wanted);
       }
       joinView.show({});
-      if (error) {
+      if (error && (error.code === 'password_required' || error.code === 'wrong_password')) {
+        joinView.askPassword(error.code === 'wrong_password');
+      } else if (error) {
         const field = error.code === 'name_taken' || error.code === 'invalid_name' ? 'name' : null;
         joinView.showError(errorText(error, this.name, this.room), field);
       } else {
@@ -407,8 +411,9 @@ let session = null;
  * @param {string} rawRoom
  * @param {LocalMedia} media
  * @param {Promise<void>} mediaReady settles once `media` opened what it could
+ * @param {string} [password] the room's password, when asked for
  */
-function startSession(rawName, rawRoom, media, mediaReady) {
+function startSession(rawName, rawRoom, media, mediaReady, password) {
   const name = validateName(rawName);
   if (!name.ok) {
     joinView.show({});
@@ -424,7 +429,7 @@ function startSession(rawName, rawRoom, media, mediaReady) {
   joinView.show({ name: name.value, room: room.value });
   joinView.clearError();
   joinView.setBusy(true);
-  session = new Session(name.value, room.value, media, mediaReady);
+  session = new Session(name.value, room.value, media, mediaReady, password);
   session.start();
 }
 
@@ -432,12 +437,12 @@ function main() {
   translatePage();
   installTestHook(() => session?.conn ?? null, () => session?.stats ?? null, statsPanel);
   const { room, name } = route();
-  joinView.onSubmit = (n, r) => {
+  joinView.onSubmit = (n, r, p) => {
     // The preview's devices, or (after a join that did not start them) fresh ones.
     if (!preJoin.media) {
       preJoin.start({ camera: true, microphone: true });
     }
-    startSession(n, r, /** @type {LocalMedia} */ (preJoin.media), preJoin.ready);
+    startSession(n, r, /** @type {LocalMedia} */ (preJoin.media), preJoin.ready, p);
   };
   // A room link fills in the form and waits for Join: nobody is in a meeting by
   // following a link.
