@@ -1,0 +1,61 @@
+// Persistent rooms with a password in headless Chromium, one server and one browser:
+// a `/r/<room>` link to a room from the config file asks for its password (the field
+// appears with the focus, the name stays), refuses a wrong one with "Wrong password"
+// and admits the right one.
+
+import assert from 'node:assert/strict';
+import { after, before, describe } from 'node:test';
+import { launchParticipant, pressJoin, scenarioSteps, startServer } from './harness.mjs';
+
+/** @typedef {import('./harness.mjs').Participant} Participant */
+/** @typedef {import('./harness.mjs').Server} Server */
+
+const CONFIG = `
+[[rooms]]
+name = "Vault"
+password = "open sesame"
+`;
+
+describe('rooms with passwords', { timeout: 120_000 }, () => {
+  /** @type {Server} */
+  let server;
+  /** @type {Participant | undefined} */
+  let ada;
+
+  before(async () => {
+    server = await startServer({ configToml: CONFIG });
+  });
+
+  after(async () => {
+    await ada?.close();
+    await server?.stop();
+  });
+
+  const step = scenarioSteps(() => server, () => (ada ? [ada] : []));
+
+  step('a room link asks for the password, keeping the name', async () => {
+    ada = await launchParticipant('Ada');
+    const page = ada.page;
+    await page.goto(`${server.url}r/vault?name=Ada`);
+    const password = page.getByLabel('Password');
+    assert.equal(await password.isVisible(), false, 'no password field before the server asks');
+    await pressJoin(page);
+    await page.getByText('This room needs a password.').waitFor({ timeout: 10_000 });
+    await password.waitFor({ state: 'visible', timeout: 5000 });
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'join-password');
+    assert.equal(await page.getByLabel('Name').inputValue(), 'Ada');
+  }, { setsUp: true });
+
+  step('a wrong password is refused, the right one admits', async () => {
+    const page = /** @type {Participant} */ (ada).page;
+    await page.getByLabel('Password').fill('open says me');
+    await pressJoin(page);
+    await page.getByText('Wrong password. Please try again.').waitFor({ timeout: 10_000 });
+    assert.equal(await page.evaluate(() => /** @type {any} */ (window).lanmeet?.conn?.you ?? null), null, 'not in the room');
+    assert.equal(await page.getByLabel('Name').inputValue(), 'Ada');
+    await page.getByLabel('Password').fill('open sesame');
+    await pressJoin(page);
+    await page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 10_000 });
+    assert.equal(await page.evaluate(() => /** @type {any} */ (window).lanmeet.conn.room), 'Vault');
+  });
+});
