@@ -241,6 +241,33 @@ impl Registry {
         Ok(())
     }
 
+    /// Every persistent room, by key.
+    pub fn persistent_rooms(&self) -> Vec<Arc<RoomSettings>> {
+        let mut rooms: Vec<_> = self.lock().persistent.values().cloned().collect();
+        rooms.sort_by(|a, b| a.key.cmp(&b.key));
+        rooms
+    }
+
+    /// Creates or replaces persistent room `room.key`, in the database first. A room
+    /// open now keeps the lobby and permissions it opened with; passwords and the
+    /// participant limit apply to the next join.
+    pub fn put_room(&self, room: RoomSettings) -> Result<(), lanmeet_store::StoreError> {
+        self.store.upsert_room(&room.record())?;
+        info!(room = room.name, "persistent room saved");
+        self.lock()
+            .persistent
+            .insert(room.key.clone(), Arc::new(room));
+        Ok(())
+    }
+
+    /// Deletes persistent room `key`; returns whether there was one. People in it stay;
+    /// once it empties, its name is an ad-hoc room (if those are allowed).
+    pub fn delete_room(&self, key: &str) -> Result<bool, lanmeet_store::StoreError> {
+        let stored = self.store.delete_room(key)?;
+        let known = self.lock().persistent.remove(key).is_some();
+        Ok(stored || known)
+    }
+
     /// The settings of persistent room `room` (any name that looks the same).
     pub fn settings(&self, room: &str) -> Option<Arc<RoomSettings>> {
         let key = validate::room_name(room).ok()?.key;

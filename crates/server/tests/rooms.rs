@@ -341,3 +341,101 @@ async fn a_room_allowing_no_publishing_makes_viewers() {
     let reply = try_join(&mut viewer, "Talk", "Ada", None).await;
     assert_eq!(role_of(&reply), Role::Viewer);
 }
+
+#[tokio::test]
+async fn the_admin_api_creates_lists_edits_and_deletes_rooms_and_refuses_strangers() {
+    let server = server_with(|c| c.admin_password = Some(Secret("admin-pw".into()))).await;
+    let base = format!("http://{}/admin/api/persistent-rooms", server.addr);
+    let http = reqwest::Client::new();
+    // Without the admin password: 401, and nothing changes.
+    let body = serde_json::json!({"password": "learn", "max_participants": 1});
+    for resp in [
+        http.get(&base).send().await.expect("get"),
+        http.put(format!("{base}/Physics"))
+            .json(&body)
+            .send()
+            .await
+            .expect("put"),
+        http.put(format!("{base}/Physics"))
+            .bearer_auth("guess")
+            .json(&body)
+            .send()
+            .await
+            .expect("put"),
+        http.delete(format!("{base}/Physics"))
+            .send()
+            .await
+            .expect("delete"),
+    ] {
+        assert_eq!(resp.status(), reqwest::StatusCode::UNAUTHORIZED);
+    }
+    let mut ws = connect(&server).await;
+    let reply = try_join(&mut ws, "Physics", "Ada", None).await;
+    assert_eq!(
+        role_of(&reply),
+        Role::Moderator,
+        "still an open ad-hoc room"
+    );
+    drop(ws);
+
+    let admin = |req: reqwest::RequestBuilder| req.bearer_auth("admin-pw").send();
+    let resp = admin(http.put(format!("{base}/Physics")).json(&body))
+        .await
+        .expect("put");
+    assert_eq!(resp.status(), reqwest::StatusCode::NO_CONTENT);
+    let list: serde_json::Value = admin(http.get(&base))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list[0]["name"], "Physics");
+    assert_eq!(list[0]["has_password"], true);
+    assert!(
+        !list.to_string().contains("argon2"),
+        "no hashes leave the server: {list}"
+    );
+    let mut ws = connect(&server).await;
+    // Ada's old session may still be leaving: a new name.
+    refused(
+        &try_join(&mut ws, "physics", "Bea", None).await,
+        ErrorCode::PasswordRequired,
+    );
+    let reply = try_join(&mut ws, "physics", "Bea", Some("learn")).await;
+    assert!(matches!(reply, ServerMessage::Joined { .. }), "{reply:?}");
+    // Edited without a password field: the password stays, the limit changes.
+    let resp = admin(
+        http.put(format!("{base}/Physics"))
+            .json(&serde_json::json!({"max_participants": 5})),
+    )
+    .await
+    .expect("put");
+    assert_eq!(resp.status(), reqwest::StatusCode::NO_CONTENT);
+    let list: serde_json::Value = admin(http.get(&base))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (
+            list[0]["has_password"].clone(),
+            list[0]["max_participants"].clone()
+        ),
+        (true.into(), 5.into())
+    );
+    let resp = admin(http.delete(format!("{base}/Physics")))
+        .await
+        .expect("delete");
+    assert_eq!(resp.status(), reqwest::StatusCode::NO_CONTENT);
+    let resp = admin(http.delete(format!("{base}/Physics")))
+        .await
+        .expect("delete");
+    assert_eq!(resp.status(), reqwest::StatusCode::NOT_FOUND);
+    let mut ws = connect(&server).await;
+    let reply = try_join(&mut ws, "Physics", "Cy", None).await;
+    assert!(
+        matches!(reply, ServerMessage::Joined { .. }),
+        "no password once deleted: {reply:?}"
+    );
+}
