@@ -1,9 +1,12 @@
 // Persistent rooms with a password in headless Chromium, one server and one browser:
 // a `/r/<room>` link to a room from the config file asks for its password (the field
 // appears with the focus, the name stays), refuses a wrong one with "Wrong password"
-// and admits the right one.
+// and admits the right one; the admin creates a room with a password on the dashboard,
+// and a joiner of that room is asked for it.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe } from 'node:test';
 import { launchParticipant, pressJoin, scenarioSteps, startServer } from './harness.mjs';
 
@@ -57,5 +60,39 @@ describe('rooms with passwords', { timeout: 120_000 }, () => {
     await pressJoin(page);
     await page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 10_000 });
     assert.equal(await page.evaluate(() => /** @type {any} */ (window).lanmeet.conn.room), 'Vault');
+  });
+
+  step('the admin creates a room with a password on the dashboard; joiners are asked for it', async () => {
+    const { context } = /** @type {Participant} */ (ada);
+    const password = readFileSync(join(server.dataDir, 'admin-password'), 'utf8').trim();
+    const admin = await context.newPage();
+    try {
+      await admin.goto(`${server.url}admin`);
+      await admin.getByLabel('Admin password').fill(password);
+      await admin.getByRole('button', { name: 'Sign in' }).click();
+      const list = admin.locator('#persistent-rooms');
+      await list.locator('li[data-room="Vault"]').waitFor({ timeout: 10_000 });
+      const form = admin.locator('#persistent-form');
+      await form.getByLabel('Name').fill('Annex');
+      await form.getByLabel('Password', { exact: true }).fill('side door');
+      await form.getByRole('button', { name: 'Save room' }).click();
+      await admin.getByText('Saved Annex.').waitFor({ timeout: 10_000 });
+      const annex = list.locator('li[data-room="Annex"]');
+      await annex.waitFor({ timeout: 5000 });
+      assert.match(await annex.innerText(), /\(password;/);
+    } finally {
+      await admin.close();
+    }
+    const page = await context.newPage();
+    try {
+      await page.goto(`${server.url}r/annex?name=Bea`);
+      await pressJoin(page);
+      await page.getByText('This room needs a password.').waitFor({ timeout: 10_000 });
+      await page.getByLabel('Password').fill('side door');
+      await pressJoin(page);
+      await page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 10_000 });
+    } finally {
+      await page.close();
+    }
   });
 });
