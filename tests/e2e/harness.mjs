@@ -178,8 +178,10 @@ export async function startServer({ timeoutMs = 20_000, listen = '127.0.0.1:0', 
   checkPrerequisites();
   const dataDir = given ?? freshDir('lanmeet-e2e-data-');
   const configArgs = [];
-  const configDir = configToml === undefined ? null : freshDir('lanmeet-e2e-config-');
-  if (configDir !== null) {
+  /** @type {string | null} */
+  let configDir = null;
+  if (configToml !== undefined) {
+    configDir = freshDir('lanmeet-e2e-config-');
     const file = path.join(configDir, 'lanmeet.toml');
     writeFileSync(file, configToml);
     configArgs.push('--config', file);
