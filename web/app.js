@@ -36,8 +36,8 @@ const statsPanel = new StatsPanel();
 const lobbyWait = new LobbyWait();
 
 /**
- * Reads the room and name from the address.
- * @returns {{room: string, name: string | null}}
+ * Reads the room, the name and whether to show the password field from the address.
+ * @returns {{room: string, name: string | null, moderator: boolean}}
  */
 function route() {
   const match = /^\/r\/([^/]+)\/?$/.exec(window.location.pathname);
@@ -49,7 +49,10 @@ function route() {
       room = match[1];
     }
   }
-  return { room, name: new URLSearchParams(window.location.search).get('name') };
+  const query = new URLSearchParams(window.location.search);
+  // `?moderator`: the password field from the start, for a moderator password in a room
+  // whose participants need none (the server does not ask there).
+  return { room, name: query.get('name'), moderator: query.has('moderator') };
 }
 
 /** @param {string} room */
@@ -436,7 +439,7 @@ function startSession(rawName, rawRoom, media, mediaReady, password) {
 function main() {
   translatePage();
   installTestHook(() => session?.conn ?? null, () => session?.stats ?? null, statsPanel);
-  const { room, name } = route();
+  const { room, name, moderator } = route();
   joinView.onSubmit = (n, r, p) => {
     // The preview's devices, or (after a join that did not start them) fresh ones.
     if (!preJoin.media) {
@@ -447,6 +450,9 @@ function main() {
   // A room link fills in the form and waits for Join: nobody is in a meeting by
   // following a link.
   joinView.show({ name: name ?? storedName(), room });
+  if (moderator) {
+    joinView.showPassword();
+  }
   preJoin.start({ camera: true, microphone: true });
   // Closing the page is leaving: tell the server at once rather than let it notice.
   window.addEventListener('pagehide', () => {

@@ -180,6 +180,11 @@ export class JoinView {
     this.passwordInput.select();
   }
 
+  /** Shows the password field without asking (a moderator's link). */
+  showPassword() {
+    this.passwordField.hidden = false;
+  }
+
   hidePassword() {
     this.passwordField.hidden = true;
     this.passwordInput.value = '';

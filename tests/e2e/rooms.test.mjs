@@ -2,7 +2,8 @@
 // a `/r/<room>` link to a room from the config file asks for its password (the field
 // appears with the focus, the name stays), refuses a wrong one with "Wrong password"
 // and admits the right one; the admin creates a room with a password on the dashboard,
-// and a joiner of that room is asked for it.
+// and a joiner of that room is asked for it; a moderator's `?moderator` link gives the
+// moderator password in a room whose participants need none.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -17,6 +18,10 @@ const CONFIG = `
 [[rooms]]
 name = "Vault"
 password = "open sesame"
+
+[[rooms]]
+name = "Studio"
+moderator_password = "director"
 `;
 
 describe('rooms with passwords', { timeout: 120_000 }, () => {
@@ -91,6 +96,19 @@ describe('rooms with passwords', { timeout: 120_000 }, () => {
       await page.getByLabel('Password').fill('side door');
       await pressJoin(page);
       await page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 10_000 });
+    } finally {
+      await page.close();
+    }
+  });
+
+  step('a ?moderator link takes the moderator password where participants need none', async () => {
+    const page = await /** @type {Participant} */ (ada).context.newPage();
+    try {
+      await page.goto(`${server.url}r/studio?moderator&name=Tess`);
+      await page.getByLabel('Password').fill('director');
+      await pressJoin(page);
+      await page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 10_000 });
+      assert.equal(await page.evaluate(() => /** @type {any} */ (window).lanmeet.conn.role), 'moderator');
     } finally {
       await page.close();
     }
