@@ -32,6 +32,8 @@ const COLORS = {
  *   video_layers: number[] | null, video_paused: number | null, video_hidden: number | null}} Member
  * @typedef {{name: string, worker: number, participants: number, members: Member[]}} Room
  * @typedef {{rooms: Room[], storage: {files: number, bytes: number, quota_bytes: number}}} RoomsReply
+ * @typedef {{name: string, has_password: boolean, has_moderator_password: boolean, lobby: boolean,
+ *   max_participants: number, video: boolean, audio: boolean, screen: boolean, files: string}} PersistentRoom
  */
 
 /** @param {number} bytes */
@@ -298,6 +300,112 @@ async function pollRooms() {
   }
 }
 
+const PERSISTENT_API = '/admin/api/persistent-rooms';
+
+/** Lists the persistent rooms, each with Edit and Delete. */
+async function loadPersistentRooms() {
+  const r = await fetch(PERSISTENT_API, { cache: 'no-store' });
+  if (!signedIn(r)) {
+    return;
+  }
+  /** @type {PersistentRoom[]} */
+  const rooms = await r.json();
+  const area = /** @type {HTMLElement} */ (document.getElementById('persistent-rooms'));
+  area.replaceChildren();
+  if (rooms.length === 0) {
+    area.append(el('p', '', 'No persistent rooms: every room is made when someone joins it.'));
+    return;
+  }
+  const list = el('ul', 'persistent-list');
+  for (const room of rooms) {
+    const item = el('li');
+    item.dataset.room = room.name;
+    const sends = [room.video ? 'camera' : '', room.audio ? 'microphone' : '', room.screen ? 'screen' : ''].filter(Boolean).join(', ') || 'nothing (viewers)';
+    const facts = [
+      room.has_password ? 'password' : 'no password',
+      room.has_moderator_password ? 'moderator password' : '',
+      room.lobby ? 'lobby' : '',
+      room.max_participants ? `at most ${room.max_participants}` : '',
+      `participants send ${sends}`,
+      `files: ${room.files}`,
+    ].filter(Boolean).join('; ');
+    const edit = el('button', '', 'Edit');
+    edit.type = 'button';
+    edit.addEventListener('click', () => fillPersistentForm(room));
+    const remove = el('button', '', 'Delete');
+    remove.type = 'button';
+    remove.addEventListener('click', () => {
+      if (confirm(`Delete room ${room.name}?`)) {
+        persistentRequest(`${PERSISTENT_API}/${encodeURIComponent(room.name)}`, { method: 'DELETE' }, `Deleted ${room.name}.`);
+      }
+    });
+    item.append(el('strong', '', room.name), ` (${facts}) `, edit, ' ', remove);
+    list.append(item);
+  }
+  area.append(list);
+}
+
+/** @param {PersistentRoom} room */
+function fillPersistentForm(room) {
+  const form = /** @type {HTMLFormElement} */ (document.getElementById('persistent-form'));
+  const input = (/** @type {string} */ name) => /** @type {HTMLInputElement} */ (form.elements.namedItem(name));
+  input('name').value = room.name;
+  input('password').value = '';
+  input('moderator_password').value = '';
+  input('lobby').checked = room.lobby;
+  input('max_participants').value = String(room.max_participants);
+  input('video').checked = room.video;
+  input('audio').checked = room.audio;
+  input('screen').checked = room.screen;
+  /** @type {HTMLSelectElement} */ (form.elements.namedItem('files')).value = room.files;
+  input('password').focus();
+}
+
+/**
+ * Sends a change, says how it went, and lists the rooms again.
+ * @param {string} url
+ * @param {RequestInit} init
+ * @param {string} done
+ */
+async function persistentRequest(url, init, done) {
+  const status = /** @type {HTMLElement} */ (document.getElementById('persistent-status'));
+  const r = await fetch(url, init);
+  if (!signedIn(r)) {
+    const reply = await r.json().catch(() => ({}));
+    status.textContent = `Not saved: ${reply.error ?? r.statusText}`;
+    return;
+  }
+  status.textContent = done;
+  await loadPersistentRooms();
+}
+
+function bindPersistentForm() {
+  const form = /** @type {HTMLFormElement} */ (document.getElementById('persistent-form'));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const input = (/** @type {string} */ name) => /** @type {HTMLInputElement} */ (form.elements.namedItem(name));
+    /** @type {Record<string, unknown>} */
+    const body = {
+      lobby: input('lobby').checked,
+      max_participants: Number(input('max_participants').value) || 0,
+      video: input('video').checked,
+      audio: input('audio').checked,
+      screen: input('screen').checked,
+      files: /** @type {HTMLSelectElement} */ (form.elements.namedItem('files')).value,
+    };
+    // Empty: keep the current one; only spaces: remove it.
+    for (const key of ['password', 'moderator_password']) {
+      const value = input(key).value;
+      if (value !== '') {
+        body[key] = value.trim() === '' ? '' : value;
+      }
+    }
+    const name = input('name').value.trim();
+    const init = { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+    persistentRequest(`${PERSISTENT_API}/${encodeURIComponent(name)}`, init, `Saved ${name}.`);
+  });
+}
+
 async function start() {
   const plots = new Plots(/** @type {HTMLElement} */ (document.getElementById('plots')));
   const status = /** @type {HTMLElement} */ (document.getElementById('status'));
@@ -324,6 +432,8 @@ async function start() {
   live.addEventListener('error', () => {
     status.textContent = 'Live updates interrupted; retrying…';
   });
+  bindPersistentForm();
+  await loadPersistentRooms();
   await pollRooms();
   setInterval(pollRooms, ROOMS_EVERY_MS);
   Object.assign(window, { lanmeetAdmin: { points: () => plots.points(), samples: () => plots.samples.length } });

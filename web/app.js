@@ -38,8 +38,8 @@ const statsPanel = new StatsPanel();
 const lobbyWait = new LobbyWait();
 
 /**
- * Reads the room and name from the address.
- * @returns {{room: string, name: string | null}}
+ * Reads the room, the name and whether to show the password field from the address.
+ * @returns {{room: string, name: string | null, moderator: boolean}}
  */
 function route() {
   const match = /^\/r\/([^/]+)\/?$/.exec(window.location.pathname);
@@ -51,7 +51,10 @@ function route() {
       room = match[1];
     }
   }
-  return { room, name: new URLSearchParams(window.location.search).get('name') };
+  const query = new URLSearchParams(window.location.search);
+  // `?moderator`: the password field from the start, for a moderator password in a room
+  // whose participants need none (the server does not ask there).
+  return { room, name: query.get('name'), moderator: query.has('moderator') };
 }
 
 /** @param {string} room */
@@ -95,12 +98,14 @@ class Session {
    * @param {LocalMedia} media the devices to start with: the pre-join screen's until
    *   the server let us in (a refused join leaves them there), then the meeting's
    * @param {Promise<void>} mediaReady settles once `media` opened what it could
+   * @param {string} [password] the room's password, when it has one
    */
-  constructor(name, room, media, mediaReady) {
+  constructor(name, room, media, mediaReady, password) {
     this.name = name;
     this.room = room;
+    this.password = password;
     this.media = media;
-    this.conn = new Connection({ room, name });
+    this.conn = new Connection({ room, name, password: password || undefined });
     this.screen = new ScreenShare({ conn: this.conn, view: meetingView });
     this.viewReporter = new ViewReporter({
       mids: () => this.conn.tracks.filter((t) => t.kind === 'video').map((t) => t.mid),
@@ -360,7 +365,7 @@ class Session {
     this.media.stop();
     meetingView.hide();
     const media = new LocalMedia(loadSettings());
-    startSession(this.name, this.room, media, media.start(this.wanted));
+    startSession(this.name, this.room, media, media.start(this.wanted), this.password);
   }
 
   /**
@@ -383,7 +388,9 @@ class Session {
         preJoin.start(wanted);
       }
       joinView.show({});
-      if (error) {
+      if (error && (error.code === 'password_required' || error.code === 'wrong_password')) {
+        joinView.askPassword(error.code === 'wrong_password');
+      } else if (error) {
         const field = error.code === 'name_taken' || error.code === 'invalid_name' ? 'name' : null;
         joinView.showError(errorText(error, this.name, this.room), field);
       } else {
@@ -409,8 +416,9 @@ let session = null;
  * @param {string} rawRoom
  * @param {LocalMedia} media
  * @param {Promise<void>} mediaReady settles once `media` opened what it could
+ * @param {string} [password] the room's password, when asked for
  */
-function startSession(rawName, rawRoom, media, mediaReady) {
+function startSession(rawName, rawRoom, media, mediaReady, password) {
   const name = validateName(rawName);
   if (!name.ok) {
     joinView.show({});
@@ -426,24 +434,27 @@ function startSession(rawName, rawRoom, media, mediaReady) {
   joinView.show({ name: name.value, room: room.value });
   joinView.clearError();
   joinView.setBusy(true);
-  session = new Session(name.value, room.value, media, mediaReady);
+  session = new Session(name.value, room.value, media, mediaReady, password);
   session.start();
 }
 
 function main() {
   translatePage();
   installTestHook(() => session?.conn ?? null, () => session?.stats ?? null, statsPanel);
-  const { room, name } = route();
-  joinView.onSubmit = (n, r) => {
+  const { room, name, moderator } = route();
+  joinView.onSubmit = (n, r, p) => {
     // The preview's devices, or (after a join that did not start them) fresh ones.
     if (!preJoin.media) {
       preJoin.start({ camera: true, microphone: true });
     }
-    startSession(n, r, /** @type {LocalMedia} */ (preJoin.media), preJoin.ready);
+    startSession(n, r, /** @type {LocalMedia} */ (preJoin.media), preJoin.ready, p);
   };
   // A room link fills in the form and waits for Join: nobody is in a meeting by
   // following a link.
   joinView.show({ name: name ?? storedName(), room });
+  if (moderator) {
+    joinView.showPassword();
+  }
   preJoin.start({ camera: true, microphone: true });
   // Closing the page is leaving: tell the server at once rather than let it notice.
   window.addEventListener('pagehide', () => {

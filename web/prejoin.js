@@ -20,6 +20,8 @@ export class JoinView {
     this.form = byId('join-form', HTMLFormElement);
     this.nameInput = byId('join-name', HTMLInputElement);
     this.roomInput = byId('join-room', HTMLInputElement);
+    this.passwordField = byId('join-password-field', HTMLElement);
+    this.passwordInput = byId('join-password', HTMLInputElement);
     this.error = byId('join-error', HTMLElement);
     this.button = byId('join-button', HTMLButtonElement);
     this.frame = byId('preview-frame', HTMLElement);
@@ -31,7 +33,7 @@ export class JoinView {
     this.level = byId('mic-level', HTMLMeterElement);
     this.status = byId('preview-status', HTMLElement);
     bindLanguageMenu(byId('join-language', HTMLSelectElement));
-    /** The user asked to join. @type {(name: string, room: string) => void} */
+    /** The user asked to join (`password` '' unless asked for). @type {(name: string, room: string, password: string) => void} */
     this.onSubmit = () => {};
     /** The camera switch was pressed. @type {() => void} */
     this.onCamera = () => {};
@@ -43,8 +45,10 @@ export class JoinView {
     this.onMicrophoneDevice = () => {};
     this.form.addEventListener('submit', (event) => {
       event.preventDefault();
-      this.onSubmit(this.nameInput.value, this.roomInput.value);
+      this.onSubmit(this.nameInput.value, this.roomInput.value, this.passwordField.hidden ? '' : this.passwordInput.value);
     });
+    // Another room may need another password, or none.
+    this.roomInput.addEventListener('input', () => this.hidePassword());
     this.cameraButton.addEventListener('click', () => this.onCamera());
     this.micButton.addEventListener('click', () => this.onMicrophone());
     this.cameraSelect.addEventListener('change', () => this.onCameraDevice(this.cameraSelect.value));
@@ -161,7 +165,34 @@ export class JoinView {
     }
   }
 
+  /**
+   * The room needs a password: shows its field with the focus on it (the name and room
+   * stay as they are), saying that one is needed or that the one given was wrong.
+   * @param {boolean} wrong
+   */
+  askPassword(wrong) {
+    this.passwordField.hidden = false;
+    this.showError(t(wrong ? 'join.wrong_password' : 'join.password_required'));
+    if (wrong) {
+      this.passwordInput.setAttribute('aria-invalid', 'true');
+    }
+    this.passwordInput.focus();
+    this.passwordInput.select();
+  }
+
+  /** Shows the password field without asking (a moderator's link). */
+  showPassword() {
+    this.passwordField.hidden = false;
+  }
+
+  hidePassword() {
+    this.passwordField.hidden = true;
+    this.passwordInput.value = '';
+    this.passwordInput.removeAttribute('aria-invalid');
+  }
+
   clearError() {
+    this.passwordInput.removeAttribute('aria-invalid');
     this.error.textContent = '';
     this.error.hidden = true;
     this.nameInput.removeAttribute('aria-invalid');

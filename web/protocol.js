@@ -105,6 +105,13 @@ export const CLOSE_SERVICE_RESTART = 1012;
  */
 
 /**
+ * Refusals of `join` that the server does not make fatal, so that the page may ask for
+ * a password and join again; before the first join, they end this connection like a
+ * fatal error and the pre-join screen asks.
+ */
+const JOIN_REFUSALS = ['password_required', 'wrong_password', 'rate_limited'];
+
+/**
  * The WebSocket address of the server that served this page.
  * @param {Location} [loc]
  */
@@ -119,10 +126,13 @@ export class Connection {
    * @param {string} options.room Room to join.
    * @param {string} options.name Display name.
    * @param {string} [options.url] WebSocket URL; defaults to `/ws` on this page's origin.
+   * @param {string} [options.password] The room's password, for a room that has one.
    */
-  constructor({ room, name, url }) {
+  constructor({ room, name, url, password }) {
     this.room = room;
     this.name = name;
+    /** The room's password, when it has one. @type {string | undefined} */
+    this.password = password;
     this.url = url ?? socketUrlFor();
 
     /** Who is in the room. */
@@ -370,6 +380,9 @@ export class Connection {
       if (this.token) {
         join.resume = this.token;
       }
+      if (this.password) {
+        join.password = this.password;
+      }
       this.send(join);
       this.tick();
     };
@@ -558,7 +571,7 @@ export class Connection {
 
   /** @param {ServerError} error */
   serverError(error) {
-    if (!error.fatal) {
+    if (!error.fatal && !(!this.everJoined && JOIN_REFUSALS.includes(error.code))) {
       this.onError(error);
     } else if (this.everJoined && error.code === 'name_taken') {
       // Rejoining while the server still holds our previous session under this name

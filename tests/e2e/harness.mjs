@@ -173,14 +173,24 @@ function freshDir(prefix) {
  * public IPs 127.0.0.1 and the namespace's host-side address. With 0.0.0.0 the ready
  * line, and so `url`, names localhost (a secure context for loopback browsers).
  * `dataDir` starts it on a data directory of the caller's, which `stop` keeps (e.g. to
- * start it again on the same port and data, as a restart).
- * `args` adds flags, e.g. `--station NAME=FILE`.
- * @param {{timeoutMs?: number, listen?: string, publicIps?: string[], dataDir?: string, args?: string[]}} [options]
+ * start it again on the same port and data, as a restart). `configToml` is written to a
+ * config file of its own (the data directory takes only lanmeet's files) and passed as
+ * `--config` (e.g. `[[rooms]]`). `args` adds flags, e.g. `--station NAME=FILE`.
+ * @param {{timeoutMs?: number, listen?: string, publicIps?: string[], dataDir?: string, configToml?: string, args?: string[]}} [options]
  * @returns {Promise<Server>}
  */
-export async function startServer({ timeoutMs = 20_000, listen = '127.0.0.1:0', publicIps = ['127.0.0.1'], dataDir: given, args: extra = [] } = {}) {
+export async function startServer({ timeoutMs = 20_000, listen = '127.0.0.1:0', publicIps = ['127.0.0.1'], dataDir: given, configToml, args: extra = [] } = {}) {
   checkPrerequisites();
   const dataDir = given ?? freshDir('lanmeet-e2e-data-');
+  const configArgs = [];
+  /** @type {string | null} */
+  let configDir = null;
+  if (configToml !== undefined) {
+    configDir = freshDir('lanmeet-e2e-config-');
+    const file = path.join(configDir, 'lanmeet.toml');
+    writeFileSync(file, configToml);
+    configArgs.push('--config', file);
+  }
   const args = [
     'serve',
     '--http',
@@ -193,6 +203,7 @@ export async function startServer({ timeoutMs = 20_000, listen = '127.0.0.1:0', 
     '--max-connections-per-ip', '4000',
     '--join-burst', '1000',
     '--join-rate', '1000',
+    ...configArgs,
     ...extra,
   ];
   const log = new LogBuffer('server', 2000);
@@ -246,6 +257,9 @@ export async function startServer({ timeoutMs = 20_000, listen = '127.0.0.1:0', 
       }
       if (!given) {
         rmSync(dataDir, { recursive: true, force: true });
+      }
+      if (configDir !== null) {
+        rmSync(configDir, { recursive: true, force: true });
       }
     },
   };

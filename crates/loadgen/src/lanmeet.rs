@@ -96,6 +96,7 @@ async fn session(
             room: spec.room.clone(),
             name: spec.name.clone(),
             resume: None,
+            password: None,
         },
     )
     .await?;

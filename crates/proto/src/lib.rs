@@ -231,6 +231,10 @@ pub enum ClientMessage {
         /// it still holds it (its name becomes free). Unknown tokens are ignored.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<String>,
+        /// The room's participant or moderator password, for a room that has one
+        /// (the moderator password makes the joiner a moderator). Ignored elsewhere.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
     },
     /// Liveness check, allowed at any time: the server answers with a `pong` carrying
     /// the same `id` at once.
@@ -582,11 +586,15 @@ pub enum ErrorCode {
     UnknownParticipant,
     /// Removed and banned from this room, or the session was removed: join refused.
     Banned,
-    /// The room needs a password and none or a wrong one was given.
+    /// The room needs a password and a wrong one was given (not fatal: `join` again).
     WrongPassword,
-    /// The room does not exist and the server does not create rooms on demand, or it is
-    /// full.
+    /// The room needs a password and none was given (not fatal: ask for it and `join`
+    /// again).
+    PasswordRequired,
+    /// The room does not exist and the server does not create rooms on demand.
     RoomClosed,
+    /// The room has as many participants as it admits.
+    RoomFull,
     /// `watch` named a station that is not on air.
     UnknownStation,
 }
@@ -683,6 +691,7 @@ mod tests {
                 room: "lab".into(),
                 name: "Ada".into(),
                 resume: None,
+                password: None,
             }
         );
         assert_eq!(serde_json::to_string(&msg).expect("serializes"), json);

@@ -73,6 +73,7 @@ fn join_msg(room: &str, name: &str) -> ClientMessage {
         room: room.into(),
         name: name.into(),
         resume: None,
+        password: None,
     }
 }
 

@@ -257,15 +257,20 @@ impl RateLimiter {
 
     /// Takes one token if available.
     pub fn allow(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        if self.tokens >= 1.0 {
+        if self.available(now) {
             self.tokens -= 1.0;
             true
         } else {
             false
         }
+    }
+
+    /// Whether a token is available, without taking it.
+    pub fn available(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.tokens >= 1.0
     }
 }
 

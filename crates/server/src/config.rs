@@ -175,6 +175,88 @@ pub struct ServeArgs {
     /// watched at /stations/NAME; repeatable [default: none].
     #[arg(long = "station", value_name = "NAME=FILE")]
     pub stations: Vec<String>,
+    /// Wrong room passwords one IP address may give in a burst [default: 5].
+    #[arg(long, value_name = "N")]
+    pub password_burst: Option<u32>,
+    /// Sustained wrong room passwords per second from one IP address [default: 0.2].
+    #[arg(long, value_name = "N")]
+    pub password_rate: Option<f64>,
+    /// Only persistent rooms (`[[rooms]]` in the config file, or made on the admin
+    /// dashboard) can be joined; a join naming another room is refused.
+    #[arg(long)]
+    pub no_adhoc_rooms: bool,
+}
+
+/// Who may share files in a persistent room.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileSharing {
+    /// Every member.
+    #[default]
+    Everyone,
+    /// Moderators only.
+    Moderators,
+    /// Nobody.
+    Nobody,
+}
+
+impl FileSharing {
+    /// The word used in the config file and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileSharing::Everyone => "everyone",
+            FileSharing::Moderators => "moderators",
+            FileSharing::Nobody => "nobody",
+        }
+    }
+
+    /// Reads [`FileSharing::as_str`]'s word; anything else is `None`.
+    pub fn parse(word: &str) -> Option<Self> {
+        [Self::Everyone, Self::Moderators, Self::Nobody]
+            .into_iter()
+            .find(|f| f.as_str() == word)
+    }
+}
+
+/// A persistent room from the config file (`[[rooms]]`), created or updated at start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomConfig {
+    /// Room name.
+    pub name: String,
+    /// Password participants need: plain text (hashed at start) or an argon2 PHC
+    /// string (`$argon2id$...`). None: no password.
+    pub password: Option<Secret>,
+    /// Password that makes the joiner a moderator (plain or PHC, like `password`).
+    pub moderator_password: Option<Secret>,
+    /// Joiners wait in the lobby until a moderator lets them in.
+    pub lobby: bool,
+    /// Most participants at once; 0: no limit.
+    pub max_participants: u32,
+    /// Participants (not moderators) may publish a camera.
+    pub video: bool,
+    /// Participants may publish a microphone.
+    pub audio: bool,
+    /// Participants may share a screen.
+    pub screen: bool,
+    /// Who may share files.
+    pub files: FileSharing,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        RoomConfig {
+            name: String::new(),
+            password: None,
+            moderator_password: None,
+            lobby: false,
+            max_participants: 0,
+            video: true,
+            audio: true,
+            screen: true,
+            files: FileSharing::Everyone,
+        }
+    }
 }
 
 /// A secret string: shown as `***` in debug output, so logging a config leaks nothing.
@@ -271,6 +353,14 @@ pub struct Config {
     pub join_rate: f64,
     /// Stations, each `NAME=FILE` (docs/stations.md).
     pub stations: Vec<String>,
+    /// Wrong room passwords from one IP address in a burst.
+    pub password_burst: u32,
+    /// Sustained wrong room passwords per second from one IP address.
+    pub password_rate: f64,
+    /// Rooms are created on first join; off, only persistent rooms can be joined.
+    pub adhoc_rooms: bool,
+    /// Persistent rooms created or updated at start (`[[rooms]]`).
+    pub rooms: Vec<RoomConfig>,
 }
 
 impl Default for Config {
@@ -315,6 +405,10 @@ impl Default for Config {
             join_burst: 20,
             join_rate: 2.0,
             stations: Vec::new(),
+            password_burst: 5,
+            password_rate: 0.2,
+            adhoc_rooms: true,
+            rooms: Vec::new(),
         }
     }
 }
@@ -366,6 +460,9 @@ impl Config {
         if let Some(v) = args.metrics_listen {
             config.metrics_listen = Some(v);
         }
+        if args.no_adhoc_rooms {
+            config.adhoc_rooms = false;
+        }
         if args.no_bandwidth_estimation {
             config.bandwidth_estimation = false;
         }
@@ -401,7 +498,9 @@ impl Config {
             max_connections,
             max_connections_per_ip,
             join_burst,
-            join_rate
+            join_rate,
+            password_burst,
+            password_rate
         );
         if !args.stations.is_empty() {
             config.stations = args.stations;
@@ -458,6 +557,13 @@ impl Config {
             self.max_connections_per_ip as u64,
             u64::from(self.join_burst),
         ];
+        if self.password_burst == 0 || self.password_rate <= 0.0 {
+            bail!("--password-burst and --password-rate must be above 0");
+        }
+        for room in &self.rooms {
+            lanmeet_proto::validate::room_name(&room.name)
+                .map_err(|e| anyhow!("[[rooms]] name {:?}: {e}", room.name))?;
+        }
         if bounds.contains(&0) || self.join_rate <= 0.0 {
             bail!("connection and signaling limits must be above 0");
         }
@@ -662,5 +768,51 @@ mod tests {
             ..Default::default()
         };
         assert!(Config::from_args(args).is_err());
+    }
+
+    #[test]
+    fn rooms_come_from_the_file_and_ad_hoc_rooms_can_be_turned_off() {
+        let dir = std::env::temp_dir().join(format!("lanmeet-config-rooms-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("lanmeet.toml");
+        std::fs::write(
+            &file,
+            "adhoc_rooms = false\n\n[[rooms]]\nname = \"Physics\"\npassword = \"learn\"\n\
+             lobby = true\nmax_participants = 30\nscreen = false\nfiles = \"moderators\"\n\n\
+             [[rooms]]\nname = \"Lab\"\n",
+        )
+        .expect("write");
+        let config = Config::from_args(ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        })
+        .expect("valid");
+        assert!(!config.adhoc_rooms);
+        assert_eq!(config.rooms.len(), 2);
+        let physics = &config.rooms[0];
+        assert_eq!(physics.password, Some(Secret("learn".into())));
+        assert!(physics.lobby && physics.video && !physics.screen);
+        assert_eq!(
+            (physics.max_participants, physics.files),
+            (30, FileSharing::Moderators)
+        );
+        assert_eq!(
+            config.rooms[1],
+            RoomConfig {
+                name: "Lab".into(),
+                ..RoomConfig::default()
+            }
+        );
+        std::fs::write(&file, "[[rooms]]\nname = \"\"\n").expect("write");
+        let empty_name = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        assert!(Config::from_args(empty_name).is_err());
+        let flag = ServeArgs {
+            no_adhoc_rooms: true,
+            ..Default::default()
+        };
+        assert!(!Config::from_args(flag).expect("valid").adhoc_rooms);
     }
 }

@@ -317,6 +317,9 @@ impl Files {
 
     async fn upload(&self, headers: HeaderMap, body: Body) -> Result<SharedFile, HttpError> {
         let session = self.session(&headers)?;
+        self.registry
+            .may_share_files(&session.room, session.id)
+            .map_err(|e| HttpError::new(StatusCode::FORBIDDEN, "forbidden", e.message))?;
         let name = file_name(&headers)?;
         let mime = headers
             .get(header::CONTENT_TYPE)

@@ -13,6 +13,8 @@
 //! - [`lifecycle`]: the shutdown signal and the tasks a shutdown waits for.
 //! - [`media`]: media worker threads driving the sans-IO SFU over UDP.
 //! - [`rooms`]: the room registry on the signaling side.
+//! - [`moderation`]: roles, moderator actions, the lock and its lobby, bans.
+//! - [`persistent`]: persistent rooms, their passwords and permissions.
 //! - [`chat`]: room and private chat, history.
 //! - [`files`]: file upload and download, retention.
 //! - [`signaling`]: the per-participant WebSocket actor.
@@ -49,6 +51,7 @@ pub mod moderation;
 pub mod net;
 pub mod origin;
 pub mod outbound;
+pub mod persistent;
 pub mod redirect;
 pub mod rooms;
 pub mod signaling;
@@ -119,6 +122,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         store.clone(),
     ));
     let stations = stations::start(&config.station_specs()?, &registry)?;
+    let configured = config
+        .rooms
+        .iter()
+        .map(persistent::RoomSettings::from_config)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    registry
+        .open_rooms(config.adhoc_rooms, configured)
+        .context("storing the configured rooms")?;
     let udp_ports = registry.workers().iter().map(|w| w.port).collect();
     let counters = Arc::new(metrics::Counters::default());
     let chat = Arc::new(chat::Chat::new(
@@ -169,6 +180,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             counters,
             limits: config.signaling_limits(),
             joins: Arc::new(limits::JoinRates::new(config.join_burst, config.join_rate)),
+            passwords: Arc::new(limits::JoinRates::new(
+                config.password_burst,
+                config.password_rate,
+            )),
             stations: Arc::new(stations::OnAir::new(stations.clone())),
         },
         files: files.clone(),

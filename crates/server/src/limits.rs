@@ -1,6 +1,6 @@
 //! Bounds on what one client may make the server do: the settings of the signaling
 //! actor (queue, send timeout, join deadline), a token bucket per participant and
-//! message type, and joins per address.
+//! message type, and joins and wrong room passwords per address.
 //!
 //! Every bound refuses with an error the client can show (docs/PROTOCOL.md, "Limits")
 //! or removes the one participant that exceeds it; none makes anyone else wait.
@@ -223,7 +223,8 @@ pub fn kind_of(msg: &ClientMessage) -> &'static str {
 /// Addresses remembered before idle ones are forgotten.
 const JOIN_ADDRESSES: usize = 4096;
 
-/// Joins per client address: `burst` at once, `rate` per second sustained.
+/// Joins (or wrong room passwords) per client address: `burst` at once, `rate` per
+/// second sustained.
 pub struct JoinRates {
     burst: u32,
     rate: f64,
@@ -242,6 +243,22 @@ impl JoinRates {
 
     /// Takes a join token for `address`; `Err` holds the sustained rate.
     pub fn allow(&self, address: IpAddr, now: Instant) -> Result<(), f64> {
+        self.with_bucket(address, now, |bucket| bucket.allow(now))
+    }
+
+    /// Whether `address` has a token left, without taking it (wrong passwords: the
+    /// bucket is checked before each guess and a token taken only for a wrong one);
+    /// `Err` holds the sustained rate.
+    pub fn check(&self, address: IpAddr, now: Instant) -> Result<(), f64> {
+        self.with_bucket(address, now, |bucket| bucket.available(now))
+    }
+
+    fn with_bucket(
+        &self,
+        address: IpAddr,
+        now: Instant,
+        f: impl FnOnce(&mut RateLimiter) -> bool,
+    ) -> Result<(), f64> {
         let mut map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= JOIN_ADDRESSES && !map.contains_key(&address) {
             // An address whose bucket has refilled is as good as forgotten.
@@ -251,7 +268,7 @@ impl JoinRates {
         let bucket = map
             .entry(address)
             .or_insert_with(|| RateLimiter::new(self.burst, self.rate, now));
-        if bucket.allow(now) {
+        if f(bucket) {
             Ok(())
         } else {
             Err(self.rate)

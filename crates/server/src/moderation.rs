@@ -473,6 +473,7 @@ impl Registry {
                 key: w.key,
                 remote: w.remote,
                 outbound: w.outbound,
+                moderator: false,
             };
             match self.enter(&mut inner, room, room_key.clone(), newcomer) {
                 Ok(joined) => {
@@ -505,12 +506,20 @@ impl Registry {
             info!(room, %id, "left the lobby");
             r.tell_lobby();
         }
+        // A room opened by its lobby closes with it.
+        if r.members.is_empty() && r.policy.lobby.is_empty() {
+            let key = r.key.clone();
+            inner.rooms.remove(room);
+            inner.room_names.remove(&key);
+            info!(room, "room closed");
+        }
     }
 
     /// Makes sure `room` has a moderator: if none is left, the longest-present
-    /// participant (a viewer only when nobody else is there) becomes one.
+    /// participant (a viewer only when nobody else is there) becomes one; not in a
+    /// room with a moderator password.
     pub(crate) fn ensure_moderator(&self, room: &str, r: &mut Room) {
-        if r.moderators() > 0 {
+        if r.moderators() > 0 || !r.appoints_moderators() {
             return;
         }
         let pick = r

@@ -16,9 +16,11 @@ use lanmeet_proto::{
 use lanmeet_store::Store;
 use tracing::{info, warn};
 
+use crate::config::FileSharing;
 use crate::media::{ToParticipant, WorkerBusy, WorkerCommand, WorkerHandle};
 use crate::moderation::Policy;
 use crate::outbound::Outbound;
+use crate::persistent::{Access, RoomSettings};
 
 /// A refused join, with the code and message the client shows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +73,8 @@ pub(crate) struct Newcomer {
     pub key: String,
     pub remote: Option<SocketAddr>,
     pub outbound: Outbound,
+    /// It gave the room's moderator password.
+    pub moderator: bool,
 }
 
 pub(crate) struct Member {
@@ -106,6 +110,18 @@ pub(crate) struct Room {
     pub members: BTreeMap<ParticipantId, Member>,
     /// Lock, lobby, bans and raised hands ([`crate::moderation`]).
     pub policy: Policy,
+    /// A persistent room's settings as they were when it opened.
+    pub settings: Option<Arc<RoomSettings>>,
+}
+
+impl Room {
+    /// Whether the room hands the moderator's role to its first or longest-present
+    /// member (not when it has a moderator password: only its holders moderate).
+    pub(crate) fn appoints_moderators(&self) -> bool {
+        self.settings
+            .as_ref()
+            .is_none_or(|s| s.moderator_password.is_none())
+    }
 }
 
 #[derive(Default)]
@@ -117,6 +133,10 @@ pub(crate) struct Inner {
     pub room_names: HashMap<String, String>,
     /// Bearer token → (room, participant).
     pub sessions: HashMap<String, (String, ParticipantId)>,
+    /// Persistent rooms by name key.
+    pub persistent: HashMap<String, Arc<RoomSettings>>,
+    /// Rooms not persistent are refused.
+    pub no_adhoc: bool,
 }
 
 /// A room as the admin dashboard sees it.
@@ -204,6 +224,86 @@ impl Registry {
         Ok(ParticipantId(id))
     }
 
+    /// Loads the persistent rooms from the database, after storing `configured` (the
+    /// config file's rooms, replacing stored ones of the same name); with `adhoc` off,
+    /// only they can be joined.
+    pub fn open_rooms(
+        &self,
+        adhoc: bool,
+        configured: Vec<RoomSettings>,
+    ) -> Result<(), lanmeet_store::StoreError> {
+        for room in &configured {
+            self.store.upsert_room(&room.record())?;
+        }
+        let stored = self.store.rooms()?;
+        let mut inner = self.lock();
+        inner.no_adhoc = !adhoc;
+        inner.persistent = stored
+            .into_iter()
+            .map(|r| (r.key.clone(), Arc::new(RoomSettings::from_record(r))))
+            .collect();
+        info!(rooms = inner.persistent.len(), adhoc, "persistent rooms");
+        Ok(())
+    }
+
+    /// Every persistent room, by key.
+    pub fn persistent_rooms(&self) -> Vec<Arc<RoomSettings>> {
+        let mut rooms: Vec<_> = self.lock().persistent.values().cloned().collect();
+        rooms.sort_by(|a, b| a.key.cmp(&b.key));
+        rooms
+    }
+
+    /// Creates or replaces persistent room `room.key`, in the database first. A room
+    /// open now keeps the lobby and permissions it opened with; passwords and the
+    /// participant limit apply to the next join.
+    pub fn put_room(&self, room: RoomSettings) -> Result<(), lanmeet_store::StoreError> {
+        self.store.upsert_room(&room.record())?;
+        info!(room = room.name, "persistent room saved");
+        self.lock()
+            .persistent
+            .insert(room.key.clone(), Arc::new(room));
+        Ok(())
+    }
+
+    /// Deletes persistent room `key`; returns whether there was one. People in it stay;
+    /// once it empties, its name is an ad-hoc room (if those are allowed).
+    pub fn delete_room(&self, key: &str) -> Result<bool, lanmeet_store::StoreError> {
+        let stored = self.store.delete_room(key)?;
+        let known = self.lock().persistent.remove(key).is_some();
+        Ok(stored || known)
+    }
+
+    /// The settings of persistent room `room` (any name that looks the same).
+    pub fn settings(&self, room: &str) -> Option<Arc<RoomSettings>> {
+        let key = validate::room_name(room).ok()?.key;
+        self.lock().persistent.get(&key).cloned()
+    }
+
+    /// Whether member `id` of `room` may share files there.
+    pub fn may_share_files(&self, room: &str, id: ParticipantId) -> Result<(), Refused> {
+        let inner = self.lock();
+        let Some(r) = inner.rooms.get(room) else {
+            return Ok(());
+        };
+        let moderator = r
+            .members
+            .get(&id)
+            .is_some_and(|m| m.info.role == Role::Moderator);
+        let allowed = match r.settings.as_ref().map(|s| s.files) {
+            None | Some(FileSharing::Everyone) => true,
+            Some(FileSharing::Moderators) => moderator,
+            Some(FileSharing::Nobody) => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(Refused {
+                code: ErrorCode::Forbidden,
+                message: "Sharing files is not allowed in this room.".into(),
+            })
+        }
+    }
+
     /// The media workers.
     pub fn workers(&self) -> &[WorkerHandle] {
         &self.workers
@@ -224,6 +324,10 @@ impl Registry {
     /// server still holds it (the old connection has not timed out yet), it is removed
     /// first so that its name is free. A banned name, or the token of a removed session,
     /// is refused. A locked room puts the joiner in its lobby ([`Entry::Waiting`]).
+    /// `access` is what the joiner's password admitted it to
+    /// ([`RoomSettings::check`], done before: it is slow); a moderator skips the lobby.
+    /// A room that is not persistent is refused when ad-hoc rooms are off, and a full
+    /// persistent room always.
     pub fn join(
         &self,
         room: &str,
@@ -231,6 +335,7 @@ impl Registry {
         resume: Option<&str>,
         remote: Option<SocketAddr>,
         outbound: Outbound,
+        access: Access,
     ) -> Result<Entry, JoinError> {
         let invalid = |message| JoinError {
             code: ErrorCode::InvalidName,
@@ -239,11 +344,21 @@ impl Registry {
         let room_name = validate::room_name(room).map_err(invalid)?;
         let name = validate::participant_name(name).map_err(invalid)?;
         let mut inner = self.lock();
-        let room = inner
-            .room_names
-            .get(&room_name.key)
-            .cloned()
-            .unwrap_or(room_name.display);
+        let settings = inner.persistent.get(&room_name.key).cloned();
+        if settings.is_none() && inner.no_adhoc {
+            return Err(JoinError {
+                code: ErrorCode::RoomClosed,
+                message: format!(
+                    "There is no room called {}: this server only opens the rooms its admin set up.",
+                    room_name.display
+                ),
+            });
+        }
+        let room = match (inner.room_names.get(&room_name.key), &settings) {
+            (Some(open), _) => open.clone(),
+            (None, Some(s)) => s.name.clone(),
+            (None, None) => room_name.display,
+        };
         if let Some(r) = inner.rooms.get(&room) {
             r.policy.check_entry(&room, &name.key, resume)?;
         }
@@ -270,9 +385,40 @@ impl Registry {
                 });
             }
         }
+        let max = settings.as_ref().map_or(0, |s| s.max_participants) as usize;
+        if let Some(r) = inner.rooms.get(&room) {
+            if max > 0 && r.members.len() + r.policy.lobby.len() >= max {
+                return Err(JoinError {
+                    code: ErrorCode::RoomFull,
+                    message: format!("Room {room} is full: it admits {max} participants at once."),
+                });
+            }
+        }
+        let moderator = access == Access::Moderator;
         let id = self.new_id()?;
+        // A persistent room with a lobby and a moderator password opens with its
+        // lobby: participants arriving before a moderator wait for one.
+        if let Some(s) = settings.filter(|s| s.lobby && s.moderator_password.is_some()) {
+            if !moderator && !inner.rooms.contains_key(&room) {
+                let worker = least_loaded(&inner.rooms, self.workers.len());
+                inner.room_names.insert(room_name.key.clone(), room.clone());
+                inner.rooms.insert(
+                    room.clone(),
+                    Room {
+                        key: room_name.key.clone(),
+                        worker,
+                        members: BTreeMap::new(),
+                        policy: Policy {
+                            locked: true,
+                            ..Policy::default()
+                        },
+                        settings: Some(s),
+                    },
+                );
+            }
+        }
         if let Some(r) = inner.rooms.get_mut(&room) {
-            if r.policy.locked {
+            if r.policy.locked && !moderator {
                 r.wait(id, name.display, name.key, remote, outbound);
                 info!(%id, room, "waiting in the lobby");
                 return Ok(Entry::Waiting { id, room });
@@ -284,6 +430,7 @@ impl Registry {
             key: name.key,
             remote,
             outbound,
+            moderator,
         };
         self.enter(&mut inner, &room, room_name.key, newcomer)
             .map(Entry::Joined)
@@ -302,6 +449,8 @@ impl Registry {
             rooms,
             sessions,
             room_names,
+            persistent,
+            ..
         } = inner;
         let Newcomer {
             id,
@@ -309,6 +458,7 @@ impl Registry {
             key,
             remote,
             outbound,
+            moderator,
         } = who;
         let worker = match rooms.get(room) {
             Some(r) => r.worker,
@@ -329,23 +479,68 @@ impl Registry {
         }
         let entry = rooms.entry(room.to_string()).or_insert_with(|| {
             room_names.insert(room_key.clone(), room.to_string());
+            let settings = persistent.get(&room_key).cloned();
             Room {
                 key: room_key,
                 worker,
                 members: BTreeMap::new(),
-                policy: Policy::default(),
+                policy: Policy {
+                    locked: settings.as_ref().is_some_and(|s| s.lobby),
+                    ..Policy::default()
+                },
+                settings,
             }
         });
-        let role = if entry.members.is_empty() {
+        let mut role = if moderator || (entry.members.is_empty() && entry.appoints_moderators()) {
             Role::Moderator
         } else {
             Role::Participant
         };
+        // What a persistent room does not let participants publish is blocked from the
+        // start, as a moderator's block would (a room allowing nothing makes viewers).
+        let mut muted = Vec::new();
+        if let Some(s) = entry.settings.as_ref().filter(|_| role != Role::Moderator) {
+            let sources = [
+                TrackSource::Camera,
+                TrackSource::Microphone,
+                TrackSource::Screen,
+            ];
+            let refused: Vec<TrackSource> =
+                sources.into_iter().filter(|t| !s.may_publish(*t)).collect();
+            let commands: Vec<WorkerCommand> = if refused.len() == sources.len() {
+                role = Role::Viewer;
+                vec![WorkerCommand::MayPublish {
+                    id,
+                    may_publish: false,
+                }]
+            } else {
+                muted = refused.iter().map(|t| (*t, true)).collect();
+                refused
+                    .iter()
+                    .filter(|t| **t != TrackSource::Screen)
+                    .map(|t| WorkerCommand::Block {
+                        id,
+                        source: *t,
+                        blocked: true,
+                    })
+                    .collect()
+            };
+            for command in commands {
+                if let Err(e) = self.workers[worker].try_send(command) {
+                    self.workers[worker].leave(id);
+                    return Err(JoinError {
+                        code: ErrorCode::Unavailable,
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        let held = |t| role == Role::Viewer || muted.contains(&(t, true));
         let info = Participant {
             id,
             name,
-            camera: true,
-            microphone: true,
+            camera: !held(TrackSource::Camera),
+            microphone: !held(TrackSource::Microphone),
             screen: false,
             role,
             hand: None,
@@ -368,9 +563,12 @@ impl Registry {
                 joined_ms: crate::chat::now_ms(),
                 outbound,
                 token: token.clone(),
-                muted: Vec::new(),
+                muted,
             },
         );
+        if role == Role::Moderator && !entry.policy.lobby.is_empty() {
+            entry.tell_lobby();
+        }
         info!(%id, room, worker, ?role, "joined");
         Ok(Joined {
             id,
@@ -400,6 +598,7 @@ impl Registry {
             rooms,
             sessions,
             room_names,
+            ..
         } = inner;
         let r = rooms.get_mut(room)?;
         let member = r.members.remove(&id)?;

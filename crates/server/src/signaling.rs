@@ -19,7 +19,7 @@ use lanmeet_proto::{
     MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
 use tokio::time::Instant;
-use tracing::{debug, field, info, info_span, Instrument, Span};
+use tracing::{debug, field, info, info_span, warn, Instrument, Span};
 
 use crate::chat::{Chat, RateLimiter};
 use crate::lifecycle::Lifecycle;
@@ -27,6 +27,7 @@ use crate::limits::{self, JoinRates, MessageRates, SignalingLimits};
 use crate::media::{ToParticipant, WorkerCommand};
 use crate::metrics::Counters;
 use crate::outbound::{self, Inbox, Outbound};
+use crate::persistent::Access;
 use crate::rooms::{Entry, Joined, Refused, Registry};
 use crate::stations::{self, OnAir};
 
@@ -56,6 +57,8 @@ pub struct Context {
     pub limits: SignalingLimits,
     /// Joins per client address.
     pub joins: Arc<JoinRates>,
+    /// Wrong room passwords per client address.
+    pub passwords: Arc<JoinRates>,
     /// The stations viewers can watch.
     pub stations: Arc<OnAir>,
 }
@@ -116,6 +119,7 @@ struct Actor {
     chat_rate: RateLimiter,
     rates: MessageRates,
     joins: Arc<JoinRates>,
+    passwords: Arc<JoinRates>,
     outbound_tx: Outbound,
     session: Option<Session>,
     /// Set while waiting in a locked room's lobby.
@@ -150,6 +154,7 @@ pub async fn serve(socket: WebSocket, context: Context, remote: Option<SocketAdd
         chat_rate: RateLimiter::new(chat_limits.burst, chat_limits.rate, now),
         rates: MessageRates::new(now),
         joins: context.joins,
+        passwords: context.passwords,
         outbound_tx,
         session: None,
         waiting: None,
@@ -401,9 +406,13 @@ impl Actor {
                     room,
                     name,
                     resume,
+                    password,
                 },
                 None,
-            ) => self.join(version, &room, &name, resume.as_deref()).await,
+            ) => {
+                self.join(version, &room, &name, resume.as_deref(), password)
+                    .await
+            }
             (ClientMessage::Join { .. }, Some(_)) => {
                 self.error(ErrorCode::WrongState, "Already joined.", false)
                     .await
@@ -604,7 +613,14 @@ impl Actor {
         info!(id = %w.id, "stopped watching");
     }
 
-    async fn join(&mut self, version: u32, room: &str, name: &str, resume: Option<&str>) -> Flow {
+    async fn join(
+        &mut self,
+        version: u32,
+        room: &str,
+        name: &str,
+        resume: Option<&str>,
+        password: Option<String>,
+    ) -> Flow {
         if version != PROTOCOL_VERSION {
             let message = format!(
                 "This server speaks protocol version {PROTOCOL_VERSION}, the page {version}. Reload the page."
@@ -623,10 +639,18 @@ impl Actor {
                 return self.error(ErrorCode::RateLimited, &message, true).await;
             }
         }
-        match self
-            .registry
-            .join(room, name, resume, self.remote, self.outbound_tx.clone())
-        {
+        let access = match self.room_password(room, password).await {
+            Ok(access) => access,
+            Err(flow) => return flow,
+        };
+        match self.registry.join(
+            room,
+            name,
+            resume,
+            self.remote,
+            self.outbound_tx.clone(),
+            access,
+        ) {
             Ok(Entry::Joined(joined)) => self.entered(joined).await,
             Ok(Entry::Waiting { id, room }) => {
                 let span = Span::current();
@@ -645,6 +669,55 @@ impl Actor {
                 self.error(e.code, &e.message, true).await
             }
         }
+    }
+
+    /// What `password` admits to in `room`: a participant in a room without one. A
+    /// missing or wrong password, or too many wrong ones from this address, is refused
+    /// without closing the socket, so that the page can ask and `join` again.
+    async fn room_password(
+        &mut self,
+        room: &str,
+        password: Option<String>,
+    ) -> Result<Access, Flow> {
+        let Some(settings) = self.registry.settings(room) else {
+            return Ok(Access::Participant);
+        };
+        if !settings.has_password() || (password.is_none() && settings.password.is_none()) {
+            return Ok(Access::Participant);
+        }
+        let address = self.remote.map(|r| r.ip());
+        if let Some(address) = address {
+            if let Err(rate) = self.passwords.check(address, std::time::Instant::now()) {
+                let message = format!(
+                    "Too many wrong passwords from your address: at most one every {:.0} seconds. Wait a moment.",
+                    1.0 / rate
+                );
+                self.join_failed(ErrorCode::RateLimited);
+                return Err(self.error(ErrorCode::RateLimited, &message, false).await);
+            }
+        }
+        let checked =
+            tokio::task::spawn_blocking(move || settings.check(password.as_deref())).await;
+        let code = match checked {
+            Ok(Ok(access)) => return Ok(access),
+            Ok(Err(code)) => code,
+            Err(e) => {
+                warn!("checking a room password: {e}");
+                ErrorCode::Unavailable
+            }
+        };
+        let message = match code {
+            ErrorCode::PasswordRequired => format!("Room {room} needs a password."),
+            ErrorCode::WrongPassword => {
+                if let Some(address) = address {
+                    let _ = self.passwords.allow(address, std::time::Instant::now());
+                }
+                "Wrong password.".to_string()
+            }
+            _ => "The server cannot check passwords right now; please try again.".to_string(),
+        };
+        self.join_failed(code);
+        Err(self.error(code, &message, false).await)
     }
 
     /// Now a member of the room (at once, or admitted from the lobby): `joined` and the

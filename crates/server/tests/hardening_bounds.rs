@@ -31,6 +31,7 @@ fn join_message(room: &str, name: &str) -> ClientMessage {
         room: room.into(),
         name: name.into(),
         resume: None,
+        password: None,
     }
 }
 

@@ -45,6 +45,7 @@ async fn joins(mut ws: Ws, name: &str) {
             room: "origins".into(),
             name: name.into(),
             resume: None,
+            password: None,
         },
     )
     .await;

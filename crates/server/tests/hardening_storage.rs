@@ -601,6 +601,7 @@ async fn join_at(addr: &str, room: &str, name: &str) -> Member {
         room: room.into(),
         name: name.into(),
         resume: None,
+        password: None,
     };
     let text = serde_json::to_string(&join).expect("json");
     ws.send(tokio_tungstenite::tungstenite::Message::Text(text.into()))

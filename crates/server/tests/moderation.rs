@@ -600,6 +600,7 @@ async fn a_locked_room_keeps_joiners_in_the_lobby_until_admitted() {
             room: room.clone(),
             name: "Carol2".into(),
             resume: None,
+            password: None,
         },
     ] {
         send(&mut carol, &msg).await;

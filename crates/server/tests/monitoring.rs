@@ -131,6 +131,7 @@ async fn exposition_parses_names_every_metric_and_counts_signaling() {
             room: "metrics-room".into(),
             name: "ann".into(),
             resume: None,
+            password: None,
         },
     )
     .await;

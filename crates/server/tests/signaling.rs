@@ -238,6 +238,7 @@ async fn malformed_messages_get_errors_and_the_session_survives() {
             room: "r".into(),
             name: "n".into(),
             resume: None,
+            password: None,
         },
     )
     .await;

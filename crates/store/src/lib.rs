@@ -1,6 +1,6 @@
 //! lanmeet's storage: one SQLite database in the data directory (rusqlite with bundled
-//! SQLite, so no system library is needed) holding room chat history and the metadata of
-//! shared files. File bytes live beside it, named by their SHA-256 (see the server's
+//! SQLite, so no system library is needed) holding room chat history, the metadata of
+//! shared files and the persistent rooms. File bytes live beside it, named by their SHA-256 (see the server's
 //! `files` module); this crate only records them.
 //!
 //! Modules: this file only. Schema migrations run in [`Store::open`], versioned with
@@ -119,6 +119,31 @@ pub struct NewFile<'a> {
     pub ts_ms: u64,
 }
 
+/// A persistent room, kept across restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRecord {
+    /// Its name's key (the server's `validate::Name::key`): one room per key.
+    pub key: String,
+    /// Its name as shown.
+    pub name: String,
+    /// Participant password as an argon2 PHC string; none: no password.
+    pub password_hash: Option<String>,
+    /// Moderator password as an argon2 PHC string; none: no moderator password.
+    pub moderator_password_hash: Option<String>,
+    /// Joiners wait in the lobby.
+    pub lobby: bool,
+    /// Most participants at once; 0: no limit.
+    pub max_participants: u32,
+    /// Participants may publish a camera.
+    pub video: bool,
+    /// Participants may publish a microphone.
+    pub audio: bool,
+    /// Participants may share a screen.
+    pub screen: bool,
+    /// Who may share files (the server's word: `everyone`, `moderators`, `nobody`).
+    pub files: String,
+}
+
 /// The database.
 pub struct Store {
     /// `None` once closed.
@@ -160,6 +185,19 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX chat_ts ON chat(ts_ms);",
     // 3: moderation notices in the chat history ("Ann removed Bob").
     "ALTER TABLE chat ADD COLUMN notice INTEGER NOT NULL DEFAULT 0;",
+    // 4: persistent rooms, their passwords (argon2 PHC strings) and permissions.
+    "CREATE TABLE rooms (
+        key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        password_hash TEXT,
+        moderator_password_hash TEXT,
+        lobby INTEGER NOT NULL,
+        max_participants INTEGER NOT NULL,
+        video INTEGER NOT NULL,
+        audio INTEGER NOT NULL,
+        screen INTEGER NOT NULL,
+        files TEXT NOT NULL
+    );",
 ];
 
 /// The counter of participant ids.
@@ -271,6 +309,70 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(first as u64)
+    }
+
+    /// Creates or replaces the persistent room `room.key`.
+    pub fn upsert_room(&self, room: &RoomRecord) -> Result<()> {
+        let mut guard = self.lock();
+        let conn = open(&mut guard)?;
+        conn.execute(
+            "INSERT INTO rooms (key, name, password_hash, moderator_password_hash, lobby,
+                max_participants, video, audio, screen, files)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT(key) DO UPDATE SET name = excluded.name,
+                password_hash = excluded.password_hash,
+                moderator_password_hash = excluded.moderator_password_hash,
+                lobby = excluded.lobby, max_participants = excluded.max_participants,
+                video = excluded.video, audio = excluded.audio, screen = excluded.screen,
+                files = excluded.files",
+            params![
+                room.key,
+                room.name,
+                room.password_hash,
+                room.moderator_password_hash,
+                room.lobby,
+                room.max_participants,
+                room.video,
+                room.audio,
+                room.screen,
+                room.files
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Every persistent room, by key.
+    pub fn rooms(&self) -> Result<Vec<RoomRecord>> {
+        let mut guard = self.lock();
+        let conn = open(&mut guard)?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT key, name, password_hash, moderator_password_hash, lobby, max_participants,
+                video, audio, screen, files FROM rooms ORDER BY key",
+        )?;
+        let rooms = stmt
+            .query_map([], |r| {
+                Ok(RoomRecord {
+                    key: r.get(0)?,
+                    name: r.get(1)?,
+                    password_hash: r.get(2)?,
+                    moderator_password_hash: r.get(3)?,
+                    lobby: r.get(4)?,
+                    max_participants: r.get(5)?,
+                    video: r.get(6)?,
+                    audio: r.get(7)?,
+                    screen: r.get(8)?,
+                    files: r.get(9)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rooms)
+    }
+
+    /// Deletes the persistent room `key`; returns whether there was one.
+    pub fn delete_room(&self, key: &str) -> Result<bool> {
+        let mut guard = self.lock();
+        let conn = open(&mut guard)?;
+        Ok(conn.execute("DELETE FROM rooms WHERE key = ?1", params![key])? > 0)
     }
 
     /// Deletes room messages (not file entries: those go with their file) sent before
@@ -621,6 +723,38 @@ mod tests {
         assert!(s.delete_messages_older_than(1000).expect("delete") > 0);
         s.add_message("lab", &ada(), &text, 2000)
             .expect("room again after retention");
+    }
+
+    #[test]
+    fn persistent_rooms_are_upserted_kept_and_deleted() {
+        let dir = std::env::temp_dir().join(format!("lanmeet-store-rooms-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("db.sqlite");
+        let mut room = RoomRecord {
+            key: "physics".into(),
+            name: "Physics".into(),
+            password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+            moderator_password_hash: None,
+            lobby: true,
+            max_participants: 30,
+            video: true,
+            audio: false,
+            screen: false,
+            files: "moderators".into(),
+        };
+        {
+            let store = Store::open(&path).expect("opens");
+            store.upsert_room(&room).expect("inserts");
+            room.max_participants = 25;
+            store.upsert_room(&room).expect("replaces");
+            store.close().expect("closes");
+        }
+        let store = Store::open(&path).expect("reopens");
+        assert_eq!(store.rooms().expect("reads"), vec![room]);
+        assert!(store.delete_room("physics").expect("deletes"));
+        assert!(!store.delete_room("physics").expect("nothing left"));
+        assert!(store.rooms().expect("reads").is_empty());
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

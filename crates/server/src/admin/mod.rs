@@ -6,12 +6,15 @@
 //!   session cookie), `POST /admin/logout`.
 //! - `GET /admin/api/history`, `/admin/api/live` (server-sent events), `/admin/api/rooms`:
 //!   for a session cookie or the password as for `/metrics`.
+//! - `GET /admin/api/persistent-rooms`, `PUT` and `DELETE
+//!   /admin/api/persistent-rooms/{name}`: the persistent rooms ([`persistent`]).
 //!
 //! Anything else under `/admin` without a session: 401 for `/admin/api/*`, a redirect to
 //! the login form for pages. Wrong passwords are limited per address ([`auth`]).
 //! docs/monitoring.md describes every endpoint.
 
 pub mod auth;
+mod persistent;
 mod rooms;
 
 use std::convert::Infallible;
@@ -66,6 +69,11 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/api/history", get(history))
         .route("/admin/api/live", get(live))
         .route("/admin/api/rooms", get(rooms::rooms))
+        .route("/admin/api/persistent-rooms", get(persistent::list))
+        .route(
+            "/admin/api/persistent-rooms/{name}",
+            axum::routing::put(persistent::put).delete(persistent::delete),
+        )
         .route("/admin/api/{*rest}", get(api_unknown))
         .route("/admin", get(dashboard))
         .route("/admin/{*rest}", get(dashboard))

@@ -136,6 +136,7 @@ pub async fn join_resuming(
             room: room.into(),
             name: name.into(),
             resume: resume.map(String::from),
+            password: None,
         },
     )
     .await;
