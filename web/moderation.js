@@ -107,12 +107,18 @@ export class Moderation {
       if (change.kind === 'self') this.selfChanged(change.participant);
       this.render();
     });
+    // Tiles come and go with the layout (pages, speaker view): decorate each new one.
+    this.tileObserver = new MutationObserver(() => this.decorateTiles());
+    const meeting = document.getElementById('meeting-view');
+    if (meeting) this.tileObserver.observe(meeting, { childList: true, subtree: true });
     this.render();
   }
 
   /** Removes what it added to the page. */
   dispose() {
     this.unsubscribe();
+    this.tileObserver.disconnect();
+    for (const node of document.querySelectorAll('.tile-menu, .tile-role')) node.remove();
     this.handButton.remove();
     this.peopleButton.remove();
     this.panel.remove();
@@ -208,7 +214,42 @@ export class Moderation {
     this.conn.send({ type: 'admit', ids, admit });
   }
 
+  /**
+   * Each remote tile shows a moderator's badge, and for a moderator a menu with that
+   * person's actions (the same as in the People panel). Rebuilt only when what it
+   * shows changes, since the tile observer sees our own edits too.
+   */
+  decorateTiles() {
+    const { roster } = this.conn;
+    for (const tile of document.querySelectorAll('.tile[data-participant-id]')) {
+      const node = /** @type {HTMLElement} */ (tile);
+      const p = roster.participants.get(Number(node.dataset.participantId));
+      if (!p) continue;
+      const role = p.role ?? 'participant';
+      const key = [role, this.isModerator, p.camera, p.microphone, p.screen, p.name].join('|');
+      if (node.dataset.moderation === key) continue;
+      node.dataset.moderation = key;
+      node.querySelector('.tile-role')?.remove();
+      node.querySelector('.tile-menu')?.remove();
+      if (role === 'moderator') {
+        node.querySelector('.caption')?.append(el('span', 'tile-role role-badge role-moderator', t('moderation.role_moderator')));
+      }
+      if (this.isModerator) {
+        const menu = el('details', 'tile-menu');
+        const summary = el('summary', 'tile-menu-button', '\u22ee');
+        summary.setAttribute('aria-label', t('moderation.menu_for', { name: p.name }));
+        summary.title = t('moderation.menu_for', { name: p.name });
+        const box = this.actions(p, role);
+        // An action closes the menu.
+        box.addEventListener('click', () => menu.removeAttribute('open'));
+        menu.append(summary, box);
+        node.append(menu);
+      }
+    }
+  }
+
   render() {
+    this.decorateTiles();
     this.handButton.setAttribute('aria-pressed', String(this.hand !== null));
     this.handButton.textContent = this.hand === null ? t('moderation.raise_hand') : t('moderation.lower_hand');
     const waiting = this.isModerator ? this.waiting.length : 0;

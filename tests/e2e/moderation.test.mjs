@@ -73,8 +73,12 @@ describe('roles and moderation', { timeout: 240_000 }, () => {
     await openPeople(people.Bob);
     const annRow = personRow(people.Bob, ids.Ann);
     await annRow.locator('.role-moderator').waitFor({ timeout: 5000 });
-    // Bob is no moderator: no actions in his panel.
+    // Bob is no moderator: no actions in his panel, and no menu on the tiles.
     assert.equal(await people.Bob.page.locator('#moderation [data-action="remove"]').count(), 0);
+    // Ann's tile carries the moderator badge for the others; only Ann's tiles have menus.
+    await people.Bob.page.locator(`[data-participant-id="${ids.Ann}"] .tile-role.role-moderator`).first().waitFor({ timeout: 5000 });
+    await people.Ann.page.locator(`[data-participant-id="${ids.Bob}"] .tile-menu`).first().waitFor({ timeout: 5000 });
+    assert.equal(await people.Bob.page.locator('.tile-menu').count(), 0, 'a participant has no moderation menu on tiles');
   }, { setsUp: true });
 
   step('a raised hand reaches the moderator', async () => {
@@ -110,7 +114,11 @@ describe('roles and moderation', { timeout: 240_000 }, () => {
   step('the moderator removes and bans Cy: the tile goes, Cy sees why, and cannot come back', async () => {
     const tile = people.Ann.page.locator(`[data-participant-id="${ids.Cy}"]`);
     await tile.first().waitFor({ timeout: 5000 });
-    await personRow(people.Ann, ids.Cy).locator('[data-action="ban"]').click();
+    // This time from the menu on Cy's tile.
+    const menu = people.Ann.page.locator(`[data-participant-id="${ids.Cy}"] .tile-menu`).first();
+    assert.equal(await menu.locator('summary').getAttribute('aria-label'), 'Moderate Cy');
+    await menu.locator('summary').click();
+    await menu.locator('[data-action="ban"]').click();
     await tile.first().waitFor({ state: 'detached', timeout: 10_000 });
     await people.Bob.page.locator(`[data-participant-id="${ids.Cy}"]`).first().waitFor({ state: 'detached', timeout: 10_000 });
     await people.Cy.page.getByText(/Ann removed you from the room/).waitFor({ timeout: 10_000 });
