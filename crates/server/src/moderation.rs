@@ -618,10 +618,63 @@ impl Registry {
                 .try_send(command)
                 .map_err(|e| Refused::new(ErrorCode::Unavailable, e.to_string()))?;
         }
+        // What is held back follows the role: a moderator publishes whatever the room's
+        // settings or a block held back; a moderator made participant again is held to
+        // the room's settings like any participant.
+        let sources = [TrackSource::Camera, TrackSource::Microphone];
+        let (release, hold): (Vec<TrackSource>, Vec<TrackSource>) = match role {
+            Role::Moderator => (
+                r.members
+                    .get(&target)
+                    .map(|m| m.muted.iter().map(|(s, _)| *s).collect())
+                    .unwrap_or_default(),
+                Vec::new(),
+            ),
+            Role::Participant => (
+                Vec::new(),
+                r.settings
+                    .as_ref()
+                    .map(|s| {
+                        let mut all = sources.to_vec();
+                        all.push(TrackSource::Screen);
+                        all.into_iter().filter(|t| !s.may_publish(*t)).collect()
+                    })
+                    .unwrap_or_default(),
+            ),
+            Role::Viewer => (Vec::new(), Vec::new()),
+        };
+        for (source, blocked) in release
+            .iter()
+            .map(|s| (*s, false))
+            .chain(hold.iter().map(|s| (*s, true)))
+            .filter(|(s, _)| *s != TrackSource::Screen)
+        {
+            let command = WorkerCommand::Block {
+                id: target,
+                source,
+                blocked,
+            };
+            self.worker(r)
+                .try_send(command)
+                .map_err(|e| Refused::new(ErrorCode::Unavailable, e.to_string()))?;
+        }
         let Some(m) = r.members.get_mut(&target) else {
             return Ok(());
         };
         m.info.role = role;
+        if role == Role::Moderator {
+            m.muted.clear();
+        }
+        for source in &hold {
+            m.muted.retain(|(s, _)| s != source);
+            m.muted.push((*source, true));
+            match source {
+                TrackSource::Camera => m.info.camera = false,
+                TrackSource::Microphone => m.info.microphone = false,
+                // A share under way ends when its presenter stops it; a new one is refused.
+                TrackSource::Screen => {}
+            }
+        }
         if role == Role::Viewer {
             m.info.camera = false;
             m.info.microphone = false;

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use lanmeet_proto::{ClientMessage, ErrorCode, Role, ServerMessage};
+use lanmeet_proto::{ClientMessage, ErrorCode, ModerateAction, Role, ServerMessage};
 use lanmeet_server::config::{Config, FileSharing, RoomConfig, Secret};
 
 /// The first message matching `pred` within [`PATIENCE`].
@@ -321,6 +321,48 @@ async fn participants_publish_and_share_only_what_the_room_allows() {
     };
     assert_eq!(upload(token).await, reqwest::StatusCode::FORBIDDEN);
     assert!(upload(tess_token).await.is_success());
+
+    // Made moderator, Ada may switch her camera on; made participant again, the room's
+    // rule holds her camera back again.
+    let camera_of_ada = |on: bool| {
+        move |m: &ServerMessage| {
+            matches!(m, ServerMessage::ParticipantUpdated { participant }
+                if participant.id == you && participant.camera == on)
+        }
+    };
+    let set_role = |role: Role| ClientMessage::Moderate {
+        target: you,
+        action: ModerateAction::SetRole { role },
+    };
+    send(&mut tess, &set_role(Role::Moderator)).await;
+    until(&mut ada, |m| {
+        matches!(m, ServerMessage::ParticipantUpdated { participant }
+            if participant.id == you && participant.role == Role::Moderator)
+    })
+    .await;
+    send(
+        &mut ada,
+        &ClientMessage::MediaState {
+            camera: true,
+            microphone: true,
+        },
+    )
+    .await;
+    until(&mut tess, camera_of_ada(true)).await;
+    send(&mut tess, &set_role(Role::Participant)).await;
+    until(&mut tess, camera_of_ada(false)).await;
+    send(
+        &mut ada,
+        &ClientMessage::MediaState {
+            camera: true,
+            microphone: true,
+        },
+    )
+    .await;
+    refused(
+        &until(&mut ada, |m| matches!(m, ServerMessage::Error { .. })).await,
+        ErrorCode::Forbidden,
+    );
 }
 
 #[tokio::test]
