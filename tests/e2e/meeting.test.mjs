@@ -150,8 +150,8 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
 
     // A uses the form.
     await a.page.goto(server.url);
-    await a.page.getByLabel('Name').fill('A');
-    await a.page.getByLabel('Room').fill(ROOM);
+    await a.page.getByLabel('Name', { exact: true }).fill('A');
+    await a.page.getByLabel('Room', { exact: true }).fill(ROOM);
     await a.page.getByRole('button', { name: 'Join', exact: true }).click();
     await a.page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 10_000 });
     ids.A = await participantId(a);
@@ -571,14 +571,14 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
     const alert = D.page.getByRole('alert');
     await alert.filter({ hasText: /already in room/i }).waitFor({ state: 'visible', timeout: 10_000 });
     console.log(`duplicate-name alert: ${await alert.textContent()}`);
-    assert.equal(await D.page.getByLabel('Name').inputValue(), 'A', 'the name stays in the form for fixing');
+    assert.equal(await D.page.getByLabel('Name', { exact: true }).inputValue(), 'A', 'the name stays in the form for fixing');
 
     // Nobody saw a participant appear: no tile now, and (checked below, once D is in)
     // no announcement at all.
     assert.deepEqual(await remoteTileIds(A), [ids.B]);
     assert.deepEqual(await remoteTileIds(B), [ids.A]);
 
-    await D.page.getByLabel('Name').fill('D');
+    await D.page.getByLabel('Name', { exact: true }).fill('D');
     await D.page.getByRole('button', { name: 'Join', exact: true }).click();
     await D.page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 10_000 });
     ids.D = await participantId(D);
@@ -616,8 +616,8 @@ describe('a meeting of several browsers', { timeout: 300_000 }, () => {
     const { A, B } = people;
     await B.page.getByRole('button', { name: 'Leave', exact: true }).click();
     await B.page.getByRole('button', { name: 'Join', exact: true }).waitFor({ state: 'visible', timeout: 5000 });
-    assert.equal(await B.page.getByLabel('Room').inputValue(), ROOM);
-    assert.equal(await B.page.getByLabel('Name').inputValue(), 'B');
+    assert.equal(await B.page.getByLabel('Room', { exact: true }).inputValue(), ROOM);
+    assert.equal(await B.page.getByLabel('Name', { exact: true }).inputValue(), 'B');
     const closed = await B.page.evaluate(() => {
       const lm = /** @type {any} */ (window).lanmeet;
       return [lm.publishPc?.connectionState, lm.subscribePc?.connectionState];

@@ -142,10 +142,10 @@ describe('the pre-join screen', { timeout: 180_000 }, () => {
   step('Ada joins through the form: the meeting uses the preview\u2019s camera and microphone', async () => {
     const A = await launch('A');
     await A.page.goto(server.url);
-    await A.page.getByLabel('Name').waitFor({ state: 'visible', timeout: 10_000 });
+    await A.page.getByLabel('Name', { exact: true }).waitFor({ state: 'visible', timeout: 10_000 });
     assert.equal(await A.page.evaluate(() => document.activeElement?.id), 'join-name', 'the Name field has the focus');
-    await A.page.getByLabel('Name').fill('Ada');
-    await A.page.getByLabel('Room').fill(ROOM);
+    await A.page.getByLabel('Name', { exact: true }).fill('Ada');
+    await A.page.getByLabel('Room', { exact: true }).fill(ROOM);
     await pressJoin(A.page);
     await A.page.waitForFunction(() => /** @type {any} */ (window).lanmeet?.conn?.you != null, null, { timeout: 10_000 });
     ids.A = await A.page.evaluate(() => /** @type {any} */ (window).lanmeet.conn.you);
@@ -177,8 +177,8 @@ describe('the pre-join screen', { timeout: 180_000 }, () => {
     await nothingSent();
     const join = B.page.getByRole('button', { name: 'Join', exact: true });
     await join.waitFor({ state: 'visible', timeout: 10_000 });
-    assert.equal(await B.page.getByLabel('Name').inputValue(), 'Bea');
-    assert.equal(await B.page.getByLabel('Room').inputValue(), ROOM);
+    assert.equal(await B.page.getByLabel('Name', { exact: true }).inputValue(), 'Bea');
+    assert.equal(await B.page.getByLabel('Room', { exact: true }).inputValue(), ROOM);
     assert.equal(await B.page.evaluate(() => document.activeElement?.id), 'join-button', 'the Join button has the focus');
 
     // The preview decodes the fake camera's frames...

@@ -299,6 +299,11 @@ describe('media quality, screen sharing and layouts', { timeout: 600_000 }, () =
     });
     console.log(`METRIC view of A: large=${large.width}x${large.height} small=${small.width}x${small.height}`);
 
+    // The server sends the lowest layer at least 0.8 of the tile's height (layers.rs,
+    // FIT_SHARE); Ada's layers are 180, 360 and 720 lines (step 2).
+    const fit = (/** @type {number} */ tile) => [180, 360, 720].find((h) => h >= 0.8 * tile) ?? 720;
+    const want = [fit(large.height), fit(small.height)];
+    assert.ok(want[0] > want[1], `the two tiles (${large.height} and ${small.height} high) call for different layers`);
     const isCameraOfA = (/** @type {{participant: number | null, source: string | null}} */ s) =>
       s.participant === ids.A && s.source === 'camera';
     /** @type {number[]} */
@@ -308,9 +313,9 @@ describe('media quality, screen sharing and layouts', { timeout: 600_000 }, () =
         async () => {
           const [b, c] = [(await inboundVideoOf(B)).find(isCameraOfA), (await inboundVideoOf(C)).find(isCameraOfA)];
           heights = [b?.frameHeight ?? 0, c?.frameHeight ?? 0];
-          return heights[0] >= 540 && heights[1] > 0 && heights[1] <= 360;
+          return heights[0] >= want[0] && heights[1] > 0 && heights[1] <= want[1];
         },
-        { timeoutMs: 60_000, intervalMs: 500, message: 'B to receive Ada large and C small' },
+        { timeoutMs: 60_000, intervalMs: 500, message: `B to receive Ada at ${want[0]} lines or more and C at ${want[1]} or fewer` },
       );
     } finally {
       console.log(`METRIC received height of A: large tile (B)=${heights[0]} small tile (C)=${heights[1]}`);
