@@ -25,30 +25,27 @@ async fn chat(m: &mut Member, text: &str, to: Vec<ParticipantId>) {
     .await;
 }
 
-/// The next chat message this member receives, skipping membership news.
-async fn next_chat(m: &mut Member) -> ChatMessage {
-    match recv_until(&mut m.ws, |msg| {
-        matches!(
-            msg,
-            ServerMessage::Chat { .. } | ServerMessage::Error { .. }
-        )
-    })
+/// The next chat message or error this member receives, skipping membership news.
+async fn next_chat_or_error(m: &mut Member) -> ServerMessage {
+    until!(
+        &mut m.ws,
+        ServerMessage::Chat { .. } | ServerMessage::Error { .. }
+    )
     .await
-    {
+}
+
+/// The next chat message this member receives (an error comes first: a failure).
+async fn next_chat(m: &mut Member) -> ChatMessage {
+    match next_chat_or_error(m).await {
         ServerMessage::Chat { message } => message,
         other => panic!("expected a chat message, got {other:?}"),
     }
 }
 
+/// The code of the next error this member receives (a chat message comes first: a
+/// failure).
 async fn next_error(m: &mut Member) -> ErrorCode {
-    match recv_until(&mut m.ws, |msg| {
-        matches!(
-            msg,
-            ServerMessage::Chat { .. } | ServerMessage::Error { .. }
-        )
-    })
-    .await
-    {
+    match next_chat_or_error(m).await {
         ServerMessage::Error { code, .. } => code,
         other => panic!("expected an error, got {other:?}"),
     }

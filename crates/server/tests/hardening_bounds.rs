@@ -25,16 +25,6 @@ fn id_of(joined: &ServerMessage) -> ParticipantId {
     }
 }
 
-fn join_message(room: &str, name: &str) -> ClientMessage {
-    ClientMessage::Join {
-        version: 1,
-        room: room.into(),
-        name: name.into(),
-        resume: None,
-        password: None,
-    }
-}
-
 /// A browser-like publish offer (audio and video, sendonly), made with str0m.
 fn publish_offer_sdp() -> String {
     use str0m::media::{Direction, MediaKind};
@@ -118,7 +108,7 @@ async fn a_participant_that_stops_reading_is_removed_while_the_others_keep_recei
     let (mut grace, _) = join(&server, "lab", "Grace").await;
     // Mallory joins and never reads again.
     let mut mallory = connect_from(&server, "127.0.0.1", Some(4096)).await;
-    send(&mut mallory, &join_message("lab", "Mallory")).await;
+    send(&mut mallory, &join_request("lab", "Mallory", None, None)).await;
     // Grace joined after Ada: the first newcomer she hears of is Mallory.
     let mallory_id = match recv_until(&mut grace, |m| {
         matches!(m, ServerMessage::ParticipantJoined { .. })
@@ -518,7 +508,7 @@ async fn joins_are_rate_limited_per_address() {
     }
     // Another address is not affected.
     let mut other = connect_from(&server, "127.0.0.2", None).await;
-    send(&mut other, &join_message("lab", "Q")).await;
+    send(&mut other, &join_request("lab", "Q", None, None)).await;
     let reply = recv(&mut other).await.expect("a reply");
     assert!(matches!(reply, ServerMessage::Joined { .. }), "{reply:?}");
     let _ = id_of(&reply);

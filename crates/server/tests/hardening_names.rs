@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use lanmeet_proto::{ClientMessage, ErrorCode, ServerMessage};
+use lanmeet_proto::{ErrorCode, ServerMessage};
 use lanmeet_server::RunningServer;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -38,18 +38,7 @@ async fn connect_from(server: &RunningServer, origin: Option<&str>) -> Result<Ws
 
 /// The socket works: a join is answered with `joined`.
 async fn joins(mut ws: Ws, name: &str) {
-    send(
-        &mut ws,
-        &ClientMessage::Join {
-            version: 1,
-            room: "origins".into(),
-            name: name.into(),
-            resume: None,
-            password: None,
-        },
-    )
-    .await;
-    let reply = recv(&mut ws).await.expect("a reply");
+    let reply = try_join(&mut ws, "origins", name, None).await;
     assert!(matches!(reply, ServerMessage::Joined { .. }), "{reply:?}");
 }
 

@@ -13,56 +13,27 @@ use lanmeet_proto::{
     RemovedReason, Role, RoomAction, ServerMessage, TrackSource,
 };
 
-/// The first message matching `pred` within [`PATIENCE`] (the server's pings would
-/// keep a plain `recv_until` waiting for ever).
-async fn until(ws: &mut Ws, pred: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
-    tokio::time::timeout(PATIENCE, recv_until(ws, pred))
-        .await
-        .expect("the expected message in time")
-}
-
 fn room() -> String {
     format!("mod{}", rand_suffix())
 }
 
-/// Expects `code` as the next error on `ws` (skipping other messages).
-async fn expect_error(ws: &mut Ws, code: ErrorCode) -> String {
-    match until(ws, |m| matches!(m, ServerMessage::Error { .. })).await {
-        ServerMessage::Error {
-            code: got, message, ..
-        } => {
-            assert_eq!(got, code, "{message}");
-            assert!(!message.is_empty());
-            message
-        }
-        _ => unreachable!(),
-    }
-}
-
 /// The next `participant_updated` about `id`.
 async fn updated(ws: &mut Ws, id: ParticipantId) -> Participant {
-    match until(
-        ws,
-        |m| matches!(m, ServerMessage::ParticipantUpdated { participant } if participant.id == id),
-    )
-    .await
-    {
-        ServerMessage::ParticipantUpdated { participant } => participant,
-        _ => unreachable!(),
-    }
+    let msg =
+        until!(ws, ServerMessage::ParticipantUpdated { participant } if participant.id == id).await;
+    let ServerMessage::ParticipantUpdated { participant } = msg else {
+        unreachable!()
+    };
+    participant
 }
 
 /// The text of the next moderation notice in the chat.
 async fn notice(ws: &mut Ws) -> String {
-    match until(
-        ws,
-        |m| matches!(m, ServerMessage::Chat { message } if message.notice),
-    )
-    .await
-    {
-        ServerMessage::Chat { message } => message.text,
-        _ => unreachable!(),
-    }
+    let msg = until!(ws, ServerMessage::Chat { message } if message.notice).await;
+    let ServerMessage::Chat { message } = msg else {
+        unreachable!()
+    };
+    message.text
 }
 
 /// Asserts that nothing reached `ws` since it last read: a ping's pong comes first.
@@ -74,6 +45,16 @@ async fn nothing_new(ws: &mut Ws) {
         ServerMessage::Pong { id: 4242 },
         "nothing else came first"
     );
+}
+
+/// Expects `removed` with `reason` on `ws`, and then the socket to close.
+async fn expect_removed(ws: &mut Ws, reason: RemovedReason) {
+    let msg = until!(ws, ServerMessage::Removed { .. }).await;
+    assert!(
+        matches!(&msg, ServerMessage::Removed { reason: got, .. } if *got == reason),
+        "expected removal for {reason:?}: {msg:?}"
+    );
+    assert_eq!(recv(ws).await, None, "the socket closes after removed");
 }
 
 async fn moderate(m: &mut Member, target: ParticipantId, action: ModerateAction) {
@@ -88,21 +69,14 @@ async fn media_state(m: &mut Member, camera: bool, microphone: bool) {
     send(&mut m.ws, &ClientMessage::MediaState { camera, microphone }).await;
 }
 
-fn role_in(reply: &ServerMessage) -> Role {
-    match reply {
-        ServerMessage::Joined { role, .. } => *role,
-        other => panic!("not joined: {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn the_first_member_moderates_and_the_longest_present_takes_over() {
     let server = server().await;
     let room = room();
     let (ann_ws, reply) = join(&server, &room, "Ann").await;
-    assert_eq!(role_in(&reply), Role::Moderator);
+    assert_eq!(role_of(&reply), Role::Moderator);
     let (mut bob_ws, reply) = join(&server, &room, "Bob").await;
-    assert_eq!(role_in(&reply), Role::Participant);
+    assert_eq!(role_of(&reply), Role::Participant);
     let ServerMessage::Joined {
         you: bob,
         participants,
@@ -226,10 +200,7 @@ async fn a_mute_is_announced_and_may_be_undone_unless_blocked() {
     )
     .await;
     // Bob is told who muted him; everyone sees his microphone off and the notice.
-    let told = until(&mut bob.ws, |m| {
-        matches!(m, ServerMessage::Moderated { .. })
-    })
-    .await;
+    let told = until!(&mut bob.ws, ServerMessage::Moderated { .. }).await;
     let ServerMessage::Moderated { by, action } = told else {
         unreachable!()
     };
@@ -361,11 +332,7 @@ async fn roles_change_and_a_viewer_cannot_publish() {
         },
     )
     .await;
-    until(
-        &mut ann.ws,
-        |m| matches!(m, ServerMessage::Chat { message } if message.text == "hi"),
-    )
-    .await;
+    until!(&mut ann.ws, ServerMessage::Chat { message } if message.text == "hi").await;
 
     // Back to participant, then moderator; the only moderator cannot step down.
     moderate(
@@ -422,7 +389,7 @@ async fn removal_and_ban_by_name_and_session() {
     let mut carol = member(&server, &room, "Carol").await;
     // A plain removal: told why, the socket closes, others see him go; he may return.
     moderate(&mut ann, bob.id, ModerateAction::Remove { ban: false }).await;
-    let removed = until(&mut bob.ws, |m| matches!(m, ServerMessage::Removed { .. })).await;
+    let removed = until!(&mut bob.ws, ServerMessage::Removed { .. }).await;
     let ServerMessage::Removed {
         reason,
         by,
@@ -437,10 +404,7 @@ async fn removal_and_ban_by_name_and_session() {
     assert_eq!(recv(&mut bob.ws).await, None, "the socket closes");
     // Announced before he goes, so the history reads in order.
     assert_eq!(notice(&mut carol.ws).await, "Ann removed Bob");
-    let left = until(&mut carol.ws, |m| {
-        matches!(m, ServerMessage::ParticipantLeft { .. })
-    })
-    .await;
+    let left = until!(&mut carol.ws, ServerMessage::ParticipantLeft { .. }).await;
     assert_eq!(
         left,
         ServerMessage::ParticipantLeft {
@@ -478,19 +442,9 @@ async fn removal_and_ban_by_name_and_session() {
 
     // Removed and banned: neither the name nor the session comes back.
     moderate(&mut ann, bob.id, ModerateAction::Remove { ban: true }).await;
-    let removed = until(&mut bob.ws, |m| matches!(m, ServerMessage::Removed { .. })).await;
-    assert!(matches!(
-        removed,
-        ServerMessage::Removed {
-            reason: RemovedReason::Banned,
-            ..
-        }
-    ));
+    expect_removed(&mut bob.ws, RemovedReason::Banned).await;
     assert_eq!(notice(&mut carol.ws).await, "Ann removed and banned Bob");
-    until(&mut carol.ws, |m| {
-        matches!(m, ServerMessage::ParticipantLeft { .. })
-    })
-    .await;
+    until!(&mut carol.ws, ServerMessage::ParticipantLeft { .. }).await;
     for name in ["Bob", "bob", "ＢＯＢ"] {
         let (_, reply) = join(&server, &room, name).await;
         assert!(
@@ -548,10 +502,7 @@ async fn raised_hands_in_order_lowered_by_a_moderator() {
     moderate(&mut bob, carol.id, ModerateAction::LowerHand {}).await;
     expect_error(&mut bob.ws, ErrorCode::Forbidden).await;
     moderate(&mut ann, carol.id, ModerateAction::LowerHand {}).await;
-    until(&mut carol.ws, |m| {
-        matches!(m, ServerMessage::ParticipantUpdated { participant } if participant.id == carol.id && participant.hand.is_none())
-    })
-    .await;
+    until!(&mut carol.ws, ServerMessage::ParticipantUpdated { participant } if participant.id == carol.id && participant.hand.is_none()).await;
     assert_eq!(notice(&mut bob.ws).await, "Ann lowered Carol's hand");
     // Bob lowers his own.
     send(&mut bob.ws, &ClientMessage::RaiseHand { raised: false }).await;
@@ -566,10 +517,7 @@ async fn a_locked_room_keeps_joiners_in_the_lobby_until_admitted() {
     let mut ann = member(&server, &room, "Ann").await;
     let mut bob = member(&server, &room, "Bob").await;
     control(&mut ann, RoomAction::Lock).await;
-    let state = until(&mut bob.ws, |m| {
-        matches!(m, ServerMessage::RoomState { .. })
-    })
-    .await;
+    let state = until!(&mut bob.ws, ServerMessage::RoomState { .. }).await;
     assert!(matches!(
         state,
         ServerMessage::RoomState { locked: true, .. }
@@ -579,7 +527,7 @@ async fn a_locked_room_keeps_joiners_in_the_lobby_until_admitted() {
     // Carol waits; Ann (moderator) sees her, Bob does not.
     let (mut carol, reply) = join(&server, &room, "Carol").await;
     assert!(matches!(reply, ServerMessage::Waiting { .. }), "{reply:?}");
-    let lobby = until(&mut ann.ws, |m| matches!(m, ServerMessage::Lobby { .. })).await;
+    let lobby = until!(&mut ann.ws, ServerMessage::Lobby { .. }).await;
     let ServerMessage::Lobby { waiting } = lobby else {
         unreachable!()
     };
@@ -635,13 +583,13 @@ async fn a_locked_room_keeps_joiners_in_the_lobby_until_admitted() {
     // A waiting joiner who goes away leaves the list.
     let (dan, reply) = join(&server, &room, "Dan").await;
     assert!(matches!(reply, ServerMessage::Waiting { .. }));
-    let lobby = until(&mut ann.ws, |m| matches!(m, ServerMessage::Lobby { .. })).await;
+    let lobby = until!(&mut ann.ws, ServerMessage::Lobby { .. }).await;
     assert!(
         matches!(&lobby, ServerMessage::Lobby { waiting } if waiting.len() == 2),
         "{lobby:?}"
     );
     drop(dan);
-    let lobby = until(&mut ann.ws, |m| matches!(m, ServerMessage::Lobby { .. })).await;
+    let lobby = until!(&mut ann.ws, ServerMessage::Lobby { .. }).await;
     assert!(
         matches!(&lobby, ServerMessage::Lobby { waiting } if waiting.len() == 1),
         "{lobby:?}"
@@ -656,7 +604,7 @@ async fn a_locked_room_keeps_joiners_in_the_lobby_until_admitted() {
         },
     )
     .await;
-    let joined = until(&mut carol, |m| matches!(m, ServerMessage::Joined { .. })).await;
+    let joined = until!(&mut carol, ServerMessage::Joined { .. }).await;
     let ServerMessage::Joined {
         you, participants, ..
     } = joined
@@ -665,24 +613,14 @@ async fn a_locked_room_keeps_joiners_in_the_lobby_until_admitted() {
     };
     assert_eq!(you, carol_id);
     assert_eq!(participants.len(), 2);
-    until(&mut carol, |m| {
-        matches!(m, ServerMessage::ChatHistory { .. })
-    })
-    .await;
-    until(&mut bob.ws, |m| {
-        matches!(m, ServerMessage::ParticipantJoined { participant } if participant.id == carol_id)
-    })
-    .await;
+    until!(&mut carol, ServerMessage::ChatHistory { .. }).await;
+    until!(&mut bob.ws, ServerMessage::ParticipantJoined { participant } if participant.id == carol_id).await;
     assert_eq!(notice(&mut bob.ws).await, "Ann let Carol in");
 
     // Two more wait; denying all tells them.
     let (mut eve, _) = join(&server, &room, "Eve").await;
     let (mut fay, _) = join(&server, &room, "Fay").await;
-    until(
-        &mut ann.ws,
-        |m| matches!(m, ServerMessage::Lobby { waiting } if waiting.len() == 2),
-    )
-    .await;
+    until!(&mut ann.ws, ServerMessage::Lobby { waiting } if waiting.len() == 2).await;
     send(
         &mut ann.ws,
         &ClientMessage::Admit {
@@ -692,18 +630,7 @@ async fn a_locked_room_keeps_joiners_in_the_lobby_until_admitted() {
     )
     .await;
     for ws in [&mut eve, &mut fay] {
-        let m = until(ws, |m| matches!(m, ServerMessage::Removed { .. })).await;
-        assert!(
-            matches!(
-                m,
-                ServerMessage::Removed {
-                    reason: RemovedReason::Denied,
-                    ..
-                }
-            ),
-            "{m:?}"
-        );
-        assert_eq!(recv(ws).await, None);
+        expect_removed(ws, RemovedReason::Denied).await;
     }
     // Unlocked, joiners come straight in.
     control(&mut ann, RoomAction::Unlock).await;
@@ -722,21 +649,10 @@ async fn ending_the_meeting_removes_everyone() {
     let (mut waiter, _) = join(&server, &room, "Cy").await;
     control(&mut ann, RoomAction::End).await;
     for ws in [&mut ann.ws, &mut bob.ws, &mut waiter] {
-        let m = until(ws, |m| matches!(m, ServerMessage::Removed { .. })).await;
-        assert!(
-            matches!(
-                m,
-                ServerMessage::Removed {
-                    reason: RemovedReason::Ended,
-                    ..
-                }
-            ),
-            "{m:?}"
-        );
-        assert_eq!(recv(ws).await, None);
+        expect_removed(ws, RemovedReason::Ended).await;
     }
     // The room is gone: the next joiner opens a new one and moderates it.
     let (_, reply) = join(&server, &room, "Bob").await;
-    assert_eq!(role_in(&reply), Role::Moderator);
+    assert_eq!(role_of(&reply), Role::Moderator);
     server.shutdown().await.expect("clean shutdown");
 }

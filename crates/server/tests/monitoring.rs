@@ -126,13 +126,7 @@ async fn exposition_parses_names_every_metric_and_counts_signaling() {
     let mut taken = common::connect(&server).await;
     common::send(
         &mut taken,
-        &ClientMessage::Join {
-            version: lanmeet_proto::PROTOCOL_VERSION,
-            room: "metrics-room".into(),
-            name: "ann".into(),
-            resume: None,
-            password: None,
-        },
+        &common::join_request("metrics-room", "ann", None, None),
     )
     .await;
     common::recv_until(&mut taken, |m| matches!(m, ServerMessage::Error { .. })).await;

@@ -10,13 +10,6 @@ use common::*;
 use lanmeet_proto::{ClientMessage, ErrorCode, ModerateAction, Role, ServerMessage};
 use lanmeet_server::config::{Config, FileSharing, RoomConfig, Secret};
 
-/// The first message matching `pred` within [`PATIENCE`].
-async fn until(ws: &mut Ws, pred: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
-    tokio::time::timeout(PATIENCE, recv_until(ws, pred))
-        .await
-        .expect("the expected message in time")
-}
-
 fn room(name: &str) -> RoomConfig {
     RoomConfig {
         name: name.into(),
@@ -24,47 +17,13 @@ fn room(name: &str) -> RoomConfig {
     }
 }
 
-/// Sends `join` for `room` as `name` with `password` on `ws`; returns the reply
-/// (`joined`, `waiting` or an error).
-async fn try_join(ws: &mut Ws, room: &str, name: &str, password: Option<&str>) -> ServerMessage {
-    send(
-        ws,
-        &ClientMessage::Join {
-            version: 1,
-            room: room.into(),
-            name: name.into(),
-            resume: None,
-            password: password.map(String::from),
-        },
-    )
-    .await;
-    recv(ws).await.expect("a reply to join")
-}
-
-/// Asserts that `reply` is the error `code`, not fatal: the page may ask and retry.
-fn refused(reply: &ServerMessage, code: ErrorCode) {
-    match reply {
-        ServerMessage::Error {
-            code: got,
-            message,
-            fatal,
-        } => {
-            assert_eq!(*got, code, "{message}");
-            assert!(!message.is_empty());
-            assert!(
-                !*fatal || matches!(code, ErrorCode::RoomClosed | ErrorCode::RoomFull),
-                "{code:?} is not fatal"
-            );
-        }
-        other => panic!("expected {code:?}, got {other:?}"),
-    }
-}
-
-fn role_of(reply: &ServerMessage) -> Role {
-    match reply {
-        ServerMessage::Joined { role, .. } => *role,
-        other => panic!("expected joined, got {other:?}"),
-    }
+/// Asks to publish camera and microphone.
+async fn publish_all(ws: &mut Ws) {
+    let all = ClientMessage::MediaState {
+        camera: true,
+        microphone: true,
+    };
+    send(ws, &all).await;
 }
 
 fn with_passwords(c: &mut Config) {
@@ -156,11 +115,7 @@ async fn a_full_room_refuses_and_frees_a_seat_when_someone_leaves() {
         ErrorCode::RoomFull,
     );
     send(&mut bob.ws, &ClientMessage::Leave {}).await;
-    until(
-        &mut ada.ws,
-        |m| matches!(m, ServerMessage::ParticipantLeft { id, .. } if *id == bob.id),
-    )
-    .await;
+    until!(&mut ada.ws, ServerMessage::ParticipantLeft { id, .. } if *id == bob.id).await;
     let mut cy = connect(&server).await;
     let reply = try_join(&mut cy, "Small", "Cy", None).await;
     assert_eq!(role_of(&reply), Role::Participant, "a seat is free again");
@@ -235,7 +190,7 @@ async fn a_lobby_room_waits_for_its_moderator_who_goes_straight_in() {
     let mut tess = connect(&server).await;
     let reply = try_join(&mut tess, "Exam", "Tess", Some("teach")).await;
     assert_eq!(role_of(&reply), Role::Moderator);
-    let lobby = until(&mut tess, |m| matches!(m, ServerMessage::Lobby { .. })).await;
+    let lobby = until!(&mut tess, ServerMessage::Lobby { .. }).await;
     let ServerMessage::Lobby { waiting } = lobby else {
         unreachable!()
     };
@@ -268,39 +223,20 @@ async fn participants_publish_and_share_only_what_the_room_allows() {
         panic!("Ada joins: {reply:?}")
     };
     // The others see Ada without a camera from the start.
-    let joined = until(
-        &mut tess,
-        |m| matches!(m, ServerMessage::ParticipantJoined { participant } if participant.id == you),
-    )
-    .await;
+    let joined = until!(&mut tess, ServerMessage::ParticipantJoined { participant } if participant.id == you).await;
     let ServerMessage::ParticipantJoined { participant } = joined else {
         unreachable!()
     };
     assert!(!participant.camera && participant.microphone);
-    send(
-        &mut ada,
-        &ClientMessage::MediaState {
-            camera: true,
-            microphone: true,
-        },
-    )
-    .await;
-    refused(
-        &until(&mut ada, |m| matches!(m, ServerMessage::Error { .. })).await,
-        ErrorCode::Forbidden,
-    );
+    publish_all(&mut ada).await;
+    expect_error(&mut ada, ErrorCode::Forbidden).await;
     send(&mut ada, &ClientMessage::ScreenShare { active: true }).await;
-    refused(
-        &until(&mut ada, |m| matches!(m, ServerMessage::Error { .. })).await,
-        ErrorCode::Forbidden,
-    );
+    expect_error(&mut ada, ErrorCode::Forbidden).await;
     // The moderator may do all of it.
     send(&mut tess, &ClientMessage::ScreenShare { active: true }).await;
-    let update = until(
-        &mut ada,
-        |m| matches!(m, ServerMessage::ParticipantUpdated { participant } if participant.screen),
-    )
-    .await;
+    let update =
+        until!(&mut ada, ServerMessage::ParticipantUpdated { participant } if participant.screen)
+            .await;
     assert!(matches!(update, ServerMessage::ParticipantUpdated { .. }));
     // Files: moderators only.
     let base = format!("http://{}", server.addr);
@@ -335,34 +271,13 @@ async fn participants_publish_and_share_only_what_the_room_allows() {
         action: ModerateAction::SetRole { role },
     };
     send(&mut tess, &set_role(Role::Moderator)).await;
-    until(&mut ada, |m| {
-        matches!(m, ServerMessage::ParticipantUpdated { participant }
-            if participant.id == you && participant.role == Role::Moderator)
-    })
-    .await;
-    send(
-        &mut ada,
-        &ClientMessage::MediaState {
-            camera: true,
-            microphone: true,
-        },
-    )
-    .await;
-    until(&mut tess, camera_of_ada(true)).await;
+    until!(&mut ada, ServerMessage::ParticipantUpdated { participant } if participant.id == you && participant.role == Role::Moderator).await;
+    publish_all(&mut ada).await;
+    recv_until(&mut tess, camera_of_ada(true)).await;
     send(&mut tess, &set_role(Role::Participant)).await;
-    until(&mut tess, camera_of_ada(false)).await;
-    send(
-        &mut ada,
-        &ClientMessage::MediaState {
-            camera: true,
-            microphone: true,
-        },
-    )
-    .await;
-    refused(
-        &until(&mut ada, |m| matches!(m, ServerMessage::Error { .. })).await,
-        ErrorCode::Forbidden,
-    );
+    recv_until(&mut tess, camera_of_ada(false)).await;
+    publish_all(&mut ada).await;
+    expect_error(&mut ada, ErrorCode::Forbidden).await;
 }
 
 #[tokio::test]

@@ -41,10 +41,7 @@ async fn join_sees_others_and_others_see_join_and_leave() {
     assert_eq!(participants[0].name, "Ada");
     assert_eq!(participants[0].id, ada_id);
 
-    let msg = recv_until(&mut ada, |m| {
-        matches!(m, ServerMessage::ParticipantJoined { .. })
-    })
-    .await;
+    let msg = until!(&mut ada, ServerMessage::ParticipantJoined { .. }).await;
     let ServerMessage::ParticipantJoined { participant } = msg else {
         unreachable!()
     };
@@ -62,10 +59,7 @@ async fn join_sees_others_and_others_see_join_and_leave() {
         },
     )
     .await;
-    let msg = recv_until(&mut ada, |m| {
-        matches!(m, ServerMessage::ParticipantUpdated { .. })
-    })
-    .await;
+    let msg = until!(&mut ada, ServerMessage::ParticipantUpdated { .. }).await;
     let ServerMessage::ParticipantUpdated { participant } = msg else {
         unreachable!()
     };
@@ -73,10 +67,7 @@ async fn join_sees_others_and_others_see_join_and_leave() {
 
     send(&mut grace, &ClientMessage::Leave {}).await;
     assert_eq!(recv(&mut grace).await, None, "socket closes after leave");
-    let msg = recv_until(&mut ada, |m| {
-        matches!(m, ServerMessage::ParticipantLeft { .. })
-    })
-    .await;
+    let msg = until!(&mut ada, ServerMessage::ParticipantLeft { .. }).await;
     assert_eq!(
         msg,
         ServerMessage::ParticipantLeft {
@@ -306,10 +297,7 @@ async fn silent_participant_is_removed_by_heartbeat() {
     };
     // Ada keeps reading (and so answering pings) and learns Grace timed out.
     let started = std::time::Instant::now();
-    let msg = recv_until(&mut ada, |m| {
-        matches!(m, ServerMessage::ParticipantLeft { .. })
-    })
-    .await;
+    let msg = until!(&mut ada, ServerMessage::ParticipantLeft { .. }).await;
     assert_eq!(
         msg,
         ServerMessage::ParticipantLeft {
@@ -332,10 +320,7 @@ async fn closed_socket_leaves_at_once_and_room_is_removed() {
         panic!("{reply:?}")
     };
     drop(grace);
-    let msg = recv_until(&mut ada, |m| {
-        matches!(m, ServerMessage::ParticipantLeft { .. })
-    })
-    .await;
+    let msg = until!(&mut ada, ServerMessage::ParticipantLeft { .. }).await;
     assert!(matches!(msg, ServerMessage::ParticipantLeft { id, .. } if id == grace_id));
     send(&mut ada, &ClientMessage::Leave {}).await;
     assert_eq!(recv(&mut ada).await, None);
@@ -372,10 +357,7 @@ async fn garbage_datagrams_do_not_disturb_the_server() {
     // Signaling and media still work: a newcomer joins and Ada hears about it.
     let (_grace, reply) = join(&server, "lab", "Grace").await;
     assert!(matches!(reply, ServerMessage::Joined { .. }));
-    recv_until(&mut ada, |m| {
-        matches!(m, ServerMessage::ParticipantJoined { .. })
-    })
-    .await;
+    until!(&mut ada, ServerMessage::ParticipantJoined { .. }).await;
     send(
         &mut ada,
         &ClientMessage::PublishOffer {
@@ -385,7 +367,7 @@ async fn garbage_datagrams_do_not_disturb_the_server() {
     )
     .await;
     assert!(matches!(
-        recv_until(&mut ada, |m| matches!(m, ServerMessage::Error { .. })).await,
+        until!(&mut ada, ServerMessage::Error { .. }).await,
         ServerMessage::Error {
             code: ErrorCode::BadSdp,
             ..
@@ -480,9 +462,6 @@ async fn sdp_messages_may_exceed_the_general_limit_others_may_not() {
     .await;
     let (_grace, reply) = join(&server, "lab", "Grace").await;
     assert!(matches!(reply, ServerMessage::Joined { .. }));
-    recv_until(&mut ada, |m| {
-        matches!(m, ServerMessage::ParticipantJoined { .. })
-    })
-    .await;
+    until!(&mut ada, ServerMessage::ParticipantJoined { .. }).await;
     server.shutdown().await.expect("clean shutdown");
 }

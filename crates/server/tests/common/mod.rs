@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use lanmeet_proto::{ChatMessage, ClientMessage, ErrorCode, ParticipantId, ServerMessage};
+use lanmeet_proto::{
+    ChatMessage, ClientMessage, ErrorCode, ParticipantId, Role, ServerMessage, PROTOCOL_VERSION,
+};
 use lanmeet_server::config::Config;
 use lanmeet_server::RunningServer;
 use tokio::net::TcpStream;
@@ -65,11 +67,16 @@ pub async fn send(ws: &mut Ws, msg: &ClientMessage) {
 
 /// The next server message, skipping pings; None when the socket closes.
 pub async fn recv(ws: &mut Ws) -> Option<ServerMessage> {
+    tokio::time::timeout(PATIENCE, next_message(ws))
+        .await
+        .expect("a message in time")
+}
+
+/// The next server message without a time limit, skipping pings; None when the socket
+/// closes.
+async fn next_message(ws: &mut Ws) -> Option<ServerMessage> {
     loop {
-        let msg = tokio::time::timeout(PATIENCE, ws.next())
-            .await
-            .expect("a message in time")?;
-        match msg {
+        match ws.next().await? {
             Ok(Message::Text(t)) => {
                 return Some(serde_json::from_str(t.as_str()).expect("server sends valid JSON"))
             }
@@ -96,14 +103,129 @@ pub async fn expect_bad_message(ws: &mut Ws, g: &str) {
     );
 }
 
-/// Waits for the first message matching `pred`, failing if the socket closes first.
-pub async fn recv_until(ws: &mut Ws, pred: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
+/// The first message matching `pred`, skipping others; panics naming `what` (and what
+/// came instead) if the socket closes or [`PATIENCE`] passes first. The server's pings
+/// keep a socket busy, so only a deadline for the whole wait ends it.
+pub async fn recv_matching(
+    ws: &mut Ws,
+    what: &str,
+    pred: impl Fn(&ServerMessage) -> bool,
+) -> ServerMessage {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut skipped = Vec::new();
     loop {
-        let msg = recv(ws).await.expect("socket stays open");
-        if pred(&msg) {
-            return msg;
+        match tokio::time::timeout_at(deadline, next_message(ws)).await {
+            Ok(Some(msg)) if pred(&msg) => return msg,
+            Ok(Some(msg)) => skipped.push(kind_of(&msg)),
+            Ok(None) => panic!(
+                "the socket closed while waiting for {what}; it received before: [{}]",
+                skipped.join(", ")
+            ),
+            Err(_) => panic!(
+                "waited {PATIENCE:?} in vain for {what}; received instead: [{}]",
+                skipped.join(", ")
+            ),
         }
     }
+}
+
+/// The protocol name of a server message (its `type`), for failure messages.
+fn kind_of(msg: &ServerMessage) -> String {
+    match serde_json::to_value(msg) {
+        Ok(v) => v["type"].as_str().unwrap_or("?").to_owned(),
+        Err(_) => format!("{msg:?}"),
+    }
+}
+
+/// The first message matching `pred` within [`PATIENCE`]; a failure names the caller's
+/// line. Prefer [`until!`] where a pattern will do: its failure names the pattern.
+#[track_caller]
+pub fn recv_until<'a>(
+    ws: &'a mut Ws,
+    pred: impl Fn(&ServerMessage) -> bool + 'a,
+) -> impl std::future::Future<Output = ServerMessage> + 'a {
+    let at = std::panic::Location::caller();
+    async move { recv_matching(ws, &format!("the message awaited at {at}"), pred).await }
+}
+
+/// `until!(ws, Pattern)`: a future of the first message on `ws` (a `&mut Ws`) matching
+/// `Pattern` (with an optional `if` guard, as in `matches!`), skipping others, within
+/// [`PATIENCE`]; a failure names the pattern and the line.
+macro_rules! until {
+    ($ws:expr, $($pattern:tt)+) => {
+        $crate::common::recv_matching(
+            $ws,
+            concat!("`", stringify!($($pattern)+), "` (", file!(), ":", line!(), ")"),
+            |m: &lanmeet_proto::ServerMessage| matches!(m, $($pattern)+),
+        )
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use until;
+
+/// Waits for the next error on `ws` (skipping other messages) and expects `code`, not
+/// fatal; returns its message.
+pub async fn expect_error(ws: &mut Ws, code: ErrorCode) -> String {
+    let reply = until!(ws, ServerMessage::Error { .. }).await;
+    refused(&reply, code)
+}
+
+/// Asserts that `reply` is the error `code` with a message, not fatal unless the code
+/// is one that ends the session (the room is closed or full); returns the message.
+pub fn refused(reply: &ServerMessage, code: ErrorCode) -> String {
+    match reply {
+        ServerMessage::Error {
+            code: got,
+            message,
+            fatal,
+        } => {
+            assert_eq!(*got, code, "{message}");
+            assert!(!message.is_empty());
+            assert!(
+                !*fatal || matches!(code, ErrorCode::RoomClosed | ErrorCode::RoomFull),
+                "{code:?} is not fatal"
+            );
+            message.clone()
+        }
+        other => panic!("expected {code:?}, got {other:?}"),
+    }
+}
+
+/// The role a `joined` reply gives; panics on any other reply.
+pub fn role_of(reply: &ServerMessage) -> Role {
+    match reply {
+        ServerMessage::Joined { role, .. } => *role,
+        other => panic!("expected joined, got {other:?}"),
+    }
+}
+
+/// A `join` for `room` as `name`, resuming the session of `resume` and giving
+/// `password` where set.
+pub fn join_request(
+    room: &str,
+    name: &str,
+    resume: Option<&str>,
+    password: Option<&str>,
+) -> ClientMessage {
+    ClientMessage::Join {
+        version: PROTOCOL_VERSION,
+        room: room.into(),
+        name: name.into(),
+        resume: resume.map(String::from),
+        password: password.map(String::from),
+    }
+}
+
+/// Sends `join` for `room` as `name` with `password` on `ws`; returns the reply
+/// (`joined`, `waiting` or an error).
+pub async fn try_join(
+    ws: &mut Ws,
+    room: &str,
+    name: &str,
+    password: Option<&str>,
+) -> ServerMessage {
+    send(ws, &join_request(room, name, None, password)).await;
+    recv(ws).await.expect("a reply to join")
 }
 
 pub async fn join(server: &RunningServer, room: &str, name: &str) -> (Ws, ServerMessage) {
@@ -129,17 +251,7 @@ pub async fn join_resuming(
     resume: Option<&str>,
 ) -> (Ws, ServerMessage, Vec<ChatMessage>) {
     let mut ws = connect(server).await;
-    send(
-        &mut ws,
-        &ClientMessage::Join {
-            version: 1,
-            room: room.into(),
-            name: name.into(),
-            resume: resume.map(String::from),
-            password: None,
-        },
-    )
-    .await;
+    send(&mut ws, &join_request(room, name, resume, None)).await;
     let reply = recv(&mut ws).await.expect("a reply to join");
     let mut history = Vec::new();
     if matches!(reply, ServerMessage::Joined { .. }) {
