@@ -27,11 +27,15 @@ pub enum Command {
     Serve(ServeArgs),
 }
 
-/// Flags of `lanmeet serve`. Each overrides the same setting of `--config`.
-#[derive(Debug, Default, Args)]
+/// Flags of `lanmeet serve`. Each overrides the [`Config`] field of the same name (a
+/// `no_X` switch turns field `X` off), as set by `--config` or by default:
+/// [`Config::from_args`] merges them by name, so a new setting with a flag needs only
+/// its field here, its field in [`Config`] and its default there.
+#[derive(Debug, Default, Args, Serialize)]
 pub struct ServeArgs {
     /// TOML file with settings (same names as the flags, with `_` for `-`).
     #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Address and port for HTTPS (or HTTP with --http) [default: 0.0.0.0:8443].
     #[arg(long, value_name = "ADDR:PORT")]
@@ -414,97 +418,21 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Builds the configuration: defaults, then the TOML file, then flags.
+    /// Builds the configuration: defaults, then the TOML file, then the flags given
+    /// (each by its name, see [`ServeArgs`]).
     pub fn from_args(args: ServeArgs) -> anyhow::Result<Config> {
-        let mut config = match &args.config {
+        let config = match &args.config {
             Some(path) => Config::from_file(path)?,
             None => Config::default(),
         };
-        if let Some(v) = args.listen {
-            config.listen = v;
+        let flags = serde_json::to_value(&args).context("reading the flags")?;
+        let mut settings = serde_json::to_value(&config).context("reading the settings")?;
+        for (name, value) in flags.as_object().into_iter().flatten() {
+            if let Some((setting, value)) = flag_setting(name, value) {
+                settings[setting] = value;
+            }
         }
-        if let Some(v) = args.data_dir {
-            config.data_dir = v;
-        }
-        if args.http {
-            config.http = true;
-        }
-        if args.cert.is_some() {
-            config.cert = args.cert;
-            config.key = args.key;
-        }
-        if let Some(v) = args.udp_port {
-            config.udp_port = v;
-        }
-        if let Some(v) = args.udp_bind {
-            config.udp_bind = Some(v);
-        }
-        if !args.public_ips.is_empty() {
-            config.public_ips = args.public_ips;
-        }
-        if !args.allowed_origins.is_empty() {
-            config.allowed_origins = args.allowed_origins;
-        }
-        if let Some(v) = args.workers {
-            config.workers = v;
-        }
-        if let Some(v) = args.ping_interval_ms {
-            config.ping_interval_ms = v;
-        }
-        if let Some(v) = args.peer_timeout_ms {
-            config.peer_timeout_ms = v;
-        }
-        if let Some(v) = args.admin_password {
-            config.admin_password = Some(Secret(v));
-        }
-        if let Some(v) = args.metrics_listen {
-            config.metrics_listen = Some(v);
-        }
-        if args.no_adhoc_rooms {
-            config.adhoc_rooms = false;
-        }
-        if args.no_bandwidth_estimation {
-            config.bandwidth_estimation = false;
-        }
-        if args.no_mdns {
-            config.mdns = false;
-        }
-        macro_rules! take {
-            ($($field:ident),*) => {$(
-                if let Some(v) = args.$field {
-                    config.$field = v;
-                }
-            )*};
-        }
-        take!(
-            chat_max_bytes,
-            chat_history,
-            chat_burst,
-            chat_rate,
-            max_file_mib,
-            storage_quota_mib,
-            file_retention_hours,
-            chat_retention_days,
-            max_database_mib,
-            max_concurrent_uploads,
-            upload_burst,
-            upload_rate,
-            max_presenters,
-            audio_top_n,
-            outbound_queue,
-            send_timeout_ms,
-            join_timeout_ms,
-            header_timeout_ms,
-            max_connections,
-            max_connections_per_ip,
-            join_burst,
-            join_rate,
-            password_burst,
-            password_rate
-        );
-        if !args.stations.is_empty() {
-            config.stations = args.stations;
-        }
+        let config: Config = serde_json::from_value(settings).context("applying the flags")?;
         config.check()?;
         Ok(config)
     }
@@ -645,6 +573,22 @@ impl Config {
     }
 }
 
+/// The setting a flag sets, if it was given: `--no-X` sets `X` to false; a switch not
+/// given (false), a flag not given (null) and a repeatable flag not given (empty) set
+/// nothing.
+fn flag_setting(name: &str, value: &serde_json::Value) -> Option<(String, serde_json::Value)> {
+    use serde_json::Value;
+    match value {
+        Value::Null | Value::Bool(false) => None,
+        Value::Array(items) if items.is_empty() => None,
+        Value::Bool(true) => match name.strip_prefix("no_") {
+            Some(setting) => Some((setting.to_owned(), Value::Bool(false))),
+            None => Some((name.to_owned(), Value::Bool(true))),
+        },
+        _ => Some((name.to_owned(), value.clone())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -754,6 +698,71 @@ mod tests {
             Config::default().media_bind_ip(),
             IpAddr::from([0, 0, 0, 0]),
             "listening everywhere binds media everywhere"
+        );
+    }
+
+    #[test]
+    fn every_flag_names_a_setting() {
+        let settings = serde_json::to_value(Config::default()).expect("serializes");
+        let command = ServeArgs::augment_args(clap::Command::new("serve"));
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            let setting = id.strip_prefix("no_").unwrap_or(id);
+            assert!(
+                id == "config" || settings.get(setting).is_some(),
+                "--{} sets no field of Config: name its ServeArgs field like the setting",
+                arg.get_long().unwrap_or(id)
+            );
+        }
+    }
+
+    #[test]
+    fn every_kind_of_flag_overrides_the_file() {
+        let dir = std::env::temp_dir().join(format!("lanmeet-config-kinds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("lanmeet.toml");
+        std::fs::write(
+            &file,
+            "mdns = true\nhttp = true\nchat_rate = 3.0\npublic_ips = [\"10.0.0.1\"]\n\
+             admin_password = \"file\"\n",
+        )
+        .expect("write");
+        let path = file.to_str().expect("utf-8 path");
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["lanmeet", "serve", "--config", path];
+            argv.extend_from_slice(extra);
+            let Command::Serve(args) = Cli::parse_from(argv).command;
+            Config::from_args(args).expect("valid")
+        };
+        // Flags not given leave the file's settings alone (a switch not given does not
+        // turn `http` off).
+        let config = parse(&[]);
+        assert!(config.mdns && config.http);
+        assert_eq!(config.chat_rate, 3.0);
+        assert_eq!(config.public_ips, [IpAddr::from([10, 0, 0, 1])]);
+        assert_eq!(config.admin_password, Some(Secret("file".into())));
+        let config = parse(&[
+            "--no-mdns",
+            "--chat-rate",
+            "0.5",
+            "--public-ip",
+            "10.0.0.2",
+            "--public-ip",
+            "10.0.0.3",
+            "--admin-password",
+            "flag",
+            "--cert",
+            "/c.pem",
+            "--key",
+            "/k.pem",
+        ]);
+        assert!(!config.mdns && config.http);
+        assert_eq!(config.chat_rate, 0.5);
+        assert_eq!(config.public_ips.len(), 2);
+        assert_eq!(config.admin_password, Some(Secret("flag".into())));
+        assert_eq!(
+            (config.cert, config.key),
+            (Some("/c.pem".into()), Some("/k.pem".into()))
         );
     }
 
