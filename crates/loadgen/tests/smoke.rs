@@ -9,58 +9,32 @@
 //! this room). The bounds are generous for a shared 2-core machine; BENCHMARKS.md has
 //! the real figures.
 
-use lanmeet_server::config::Config;
+mod common;
+
+use common::{num, run_loadgen, start_server};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_participants_hear_and_see_each_other_in_real_time_on_the_layer_their_tiles_need() {
-    let dir = std::env::temp_dir().join(format!("lanmeet-loadgen-smoke-{}", std::process::id()));
     // A free port for the password-less /metrics listener.
     let metrics = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port");
-    let config = Config {
-        metrics_listen: Some(metrics),
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.clone(),
-        http: true,
-        udp_port: 0,
-        public_ips: vec!["127.0.0.1".parse().expect("ip")],
-        workers: 1,
-        ..Config::default()
-    };
-    let server = lanmeet_server::start(config).await.expect("server starts");
-
-    let url = format!("http://{}", server.addr);
+    let server = start_server("smoke", |c| c.metrics_listen = Some(metrics)).await;
     let pid = std::process::id().to_string();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lanmeet-loadgen"))
-        .args(["--target", "lanmeet", "--server", &url, "--rooms", "1"])
-        // The warm-up lets each subscriber's bandwidth estimate climb to the top layer.
-        .args(["--participants", "4", "--duration", "10", "--warmup", "3"])
-        .args(["--layers", "3", "--small-tiles", "0.5"])
-        .args(["--join-timeout", "15", "--server-pid", &pid, "--json"])
-        .args(["--server-metrics", &format!("http://{metrics}/metrics")])
-        // A 720p camera's rate: four of them are far above the estimate a new subscriber
-        // starts from (800 kbit/s).
-        .args(["--video-kbps", "1500"])
-        .output()
-        .await
-        .expect("lanmeet-loadgen starts");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "lanmeet-loadgen failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let last = stdout.lines().last().expect("a report");
-    let report: Value = serde_json::from_str(last).expect("the last line is the JSON report");
-    let num = |path: &str| {
-        report
-            .pointer(path)
-            .and_then(Value::as_f64)
-            .unwrap_or_else(|| panic!("{path} in the report"))
-    };
+    let report = run_loadgen(&server, |cmd| {
+        cmd.args(["--rooms", "1"])
+            // The warm-up lets each subscriber's bandwidth estimate climb to the top layer.
+            .args(["--participants", "4", "--duration", "10", "--warmup", "3"])
+            .args(["--layers", "3", "--small-tiles", "0.5"])
+            .args(["--join-timeout", "15", "--server-pid", &pid])
+            .args(["--server-metrics", &format!("http://{metrics}/metrics")])
+            // A 720p camera's rate: four of them are far above the estimate a new
+            // subscriber starts from (800 kbit/s).
+            .args(["--video-kbps", "1500"])
+    })
+    .await;
+    let num = |path: &str| num(&report, path);
 
     assert_eq!(num("/join_failures"), 0.0, "{}", report["join_errors"]);
     // The server's own arrival-to-send delay was read from /metrics over the window (a
@@ -130,6 +104,7 @@ async fn four_participants_hear_and_see_each_other_in_real_time_on_the_layer_the
     // has stopped, so the figure is final).
     let forwarded = || -> u64 {
         server
+            .server
             .registry
             .workers()
             .iter()
@@ -154,6 +129,5 @@ async fn four_participants_hear_and_see_each_other_in_real_time_on_the_layer_the
         "the forwarded counter ({counted}) is within 2% of what arrived ({received})"
     );
 
-    server.shutdown().await.expect("clean shutdown");
-    let _ = std::fs::remove_dir_all(dir);
+    server.shutdown().await;
 }
