@@ -593,22 +593,28 @@ fn flag_setting(name: &str, value: &serde_json::Value) -> Option<(String, serde_
 mod tests {
     use super::*;
 
-    #[test]
-    fn flags_override_file_and_defaults() {
-        let dir = std::env::temp_dir().join(format!("lanmeet-config-{}", std::process::id()));
+    /// `lanmeet serve --config FILE FLAGS...` with FILE holding `toml` (in a folder
+    /// named after `tag`), built into a [`Config`].
+    fn from_file_and_flags(tag: &str, toml: &str, flags: &[&str]) -> anyhow::Result<Config> {
+        let dir = std::env::temp_dir().join(format!("lanmeet-config-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("lanmeet.toml");
-        std::fs::write(&file, "udp_port = 20000\nhttp = true\nworkers = 3\n").expect("write");
-        let cli = Cli::parse_from([
+        std::fs::write(&file, toml).expect("write");
+        let mut argv = vec![
             "lanmeet",
             "serve",
             "--config",
             file.to_str().expect("utf-8 path"),
-            "--workers",
-            "2",
-        ]);
-        let Command::Serve(args) = cli.command;
-        let config = Config::from_args(args).expect("valid");
+        ];
+        argv.extend_from_slice(flags);
+        let Command::Serve(args) = Cli::parse_from(argv).command;
+        Config::from_args(args)
+    }
+
+    #[test]
+    fn flags_override_file_and_defaults() {
+        let toml = "udp_port = 20000\nhttp = true\nworkers = 3\n";
+        let config = from_file_and_flags("override", toml, &["--workers", "2"]).expect("valid");
         assert_eq!(config.udp_port, 20000);
         assert!(config.http);
         assert_eq!(config.workers, 2);
@@ -617,18 +623,8 @@ mod tests {
 
     #[test]
     fn stations_come_from_file_and_flags() {
-        let dir =
-            std::env::temp_dir().join(format!("lanmeet-config-stations-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let file = dir.join("lanmeet.toml");
-        std::fs::write(&file, "stations = [\"news=/srv/news.webm\"]\n").expect("write");
-        let path = file.to_str().expect("utf-8 path");
-        let parse = |extra: &[&str]| {
-            let mut argv = vec!["lanmeet", "serve", "--config", path];
-            argv.extend_from_slice(extra);
-            let Command::Serve(args) = Cli::parse_from(argv).command;
-            Config::from_args(args)
-        };
+        let toml = "stations = [\"news=/srv/news.webm\"]\n";
+        let parse = |extra: &[&str]| from_file_and_flags("stations", toml, extra);
         assert_eq!(parse(&[]).expect("valid").stations, ["news=/srv/news.webm"]);
         let config = parse(&["--station", "a=/x.webm", "--station", "b=/y.ogg"]).expect("valid");
         assert_eq!(config.stations, ["a=/x.webm", "b=/y.ogg"]);
@@ -638,18 +634,8 @@ mod tests {
 
     #[test]
     fn presenter_and_audio_limits_come_from_file_and_flags() {
-        let dir =
-            std::env::temp_dir().join(format!("lanmeet-config-limits-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let file = dir.join("lanmeet.toml");
-        std::fs::write(&file, "max_presenters = 3\naudio_top_n = 4\n").expect("write");
-        let path = file.to_str().expect("utf-8 path");
-        let parse = |extra: &[&str]| {
-            let mut argv = vec!["lanmeet", "serve", "--config", path];
-            argv.extend_from_slice(extra);
-            let Command::Serve(args) = Cli::parse_from(argv).command;
-            Config::from_args(args)
-        };
+        let toml = "max_presenters = 3\naudio_top_n = 4\n";
+        let parse = |extra: &[&str]| from_file_and_flags("limits", toml, extra);
         let config = parse(&[]).expect("valid");
         assert_eq!((config.max_presenters, config.audio_top_n), (3, 4));
         let config = parse(&["--max-presenters", "2", "--audio-top-n", "6"]).expect("valid");
@@ -662,22 +648,9 @@ mod tests {
 
     #[test]
     fn allowed_origins_and_udp_bind_come_from_file_and_flags() {
-        let dir =
-            std::env::temp_dir().join(format!("lanmeet-config-origins-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let file = dir.join("lanmeet.toml");
-        std::fs::write(
-            &file,
-            "allowed_origins = [\"https://meet.example.org\"]\nlisten = \"127.0.0.1:8443\"\n",
-        )
-        .expect("write");
-        let path = file.to_str().expect("utf-8 path");
-        let parse = |extra: &[&str]| {
-            let mut argv = vec!["lanmeet", "serve", "--config", path];
-            argv.extend_from_slice(extra);
-            let Command::Serve(args) = Cli::parse_from(argv).command;
-            Config::from_args(args)
-        };
+        let toml =
+            "allowed_origins = [\"https://meet.example.org\"]\nlisten = \"127.0.0.1:8443\"\n";
+        let parse = |extra: &[&str]| from_file_and_flags("origins", toml, extra);
         let config = parse(&[]).expect("valid");
         assert_eq!(config.allowed_origins, ["https://meet.example.org"]);
         assert_eq!(config.media_bind_ip(), IpAddr::from([127, 0, 0, 1]));
@@ -718,22 +691,9 @@ mod tests {
 
     #[test]
     fn every_kind_of_flag_overrides_the_file() {
-        let dir = std::env::temp_dir().join(format!("lanmeet-config-kinds-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let file = dir.join("lanmeet.toml");
-        std::fs::write(
-            &file,
-            "mdns = true\nhttp = true\nchat_rate = 3.0\npublic_ips = [\"10.0.0.1\"]\n\
-             admin_password = \"file\"\n",
-        )
-        .expect("write");
-        let path = file.to_str().expect("utf-8 path");
-        let parse = |extra: &[&str]| {
-            let mut argv = vec!["lanmeet", "serve", "--config", path];
-            argv.extend_from_slice(extra);
-            let Command::Serve(args) = Cli::parse_from(argv).command;
-            Config::from_args(args).expect("valid")
-        };
+        let toml = "mdns = true\nhttp = true\nchat_rate = 3.0\npublic_ips = [\"10.0.0.1\"]\n\
+             admin_password = \"file\"\n";
+        let parse = |extra: &[&str]| from_file_and_flags("kinds", toml, extra).expect("valid");
         // Flags not given leave the file's settings alone (a switch not given does not
         // turn `http` off).
         let config = parse(&[]);
