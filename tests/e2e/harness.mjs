@@ -318,16 +318,29 @@ export async function launchParticipant(label, { netns, args = [] } = {}) {
     return Number(found[1]);
   };
 
+  return participantHandle({ label, context, page, log, cspViolations, pid }, async () => {
+    await context.close().catch(() => {});
+    rmSync(userDataDir, { recursive: true, force: true });
+    if (!VERBOSE) {
+      rmSync(stderrFile, { force: true });
+    }
+  });
+}
+
+/**
+ * The participant both launchers return: `signalAll` signals the browser's whole
+ * process tree (found from `pid`), and `close` runs `shutdown` once however often it is
+ * called.
+ * @param {Omit<Participant, 'signalAll' | 'close'>} parts
+ * @param {() => Promise<void>} shutdown
+ * @returns {Participant}
+ */
+function participantHandle(parts, shutdown) {
   let closed = false;
   return {
-    label,
-    context,
-    page,
-    log,
-    cspViolations,
-    pid,
+    ...parts,
     signalAll(signal) {
-      const root = pid();
+      const root = parts.pid();
       for (const p of [root, ...descendants(root)]) {
         try {
           process.kill(p, signal);
@@ -341,13 +354,29 @@ export async function launchParticipant(label, { netns, args = [] } = {}) {
         return;
       }
       closed = true;
-      await context.close().catch(() => {});
-      rmSync(userDataDir, { recursive: true, force: true });
-      if (!VERBOSE) {
-        rmSync(stderrFile, { force: true });
-      }
+      await shutdown();
     },
   };
+}
+
+/**
+ * A script run before every page's own that reports what the Content-Security-Policy
+ * blocked as a console error (Firefox reports it as an event only; Chromium also logs
+ * it itself).
+ */
+const CSP_REPORTER = `document.addEventListener('securitypolicyviolation', (e) => {
+  console.error('CSP violation: ' + e.violatedDirective + ' blocked ' + (e.blockedURI || '(inline)') + ' at ' + e.sourceFile + ':' + e.lineNumber);
+});`;
+
+/**
+ * Copies a page's console messages and uncaught errors into `log` (a Playwright or a
+ * puppeteer page: both name these events alike).
+ * @param {{on(event: string, listener: (arg: any) => void): unknown}} page
+ * @param {LogBuffer} log
+ */
+function logPage(page, log) {
+  page.on('console', (msg) => log.push(`console.${msg.type()}: ${msg.text()}`));
+  page.on('pageerror', (err) => log.push(`pageerror: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
 }
 
 /**
@@ -360,11 +389,7 @@ export async function launchParticipant(label, { netns, args = [] } = {}) {
 async function watchContext(context, log) {
   /** @type {string[]} */
   const cspViolations = [];
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}`);
-    });
-  });
+  await context.addInitScript(CSP_REPORTER);
   context.on('console', (msg) => {
     const text = msg.text();
     if (/CSP violation|Content Security Policy/.test(text)) {
@@ -372,8 +397,7 @@ async function watchContext(context, log) {
     }
   });
   const page = context.pages()[0] ?? (await context.newPage());
-  page.on('console', (msg) => log.push(`console.${msg.type()}: ${msg.text()}`));
-  page.on('pageerror', (err) => log.push(`pageerror: ${err.stack ?? err.message}`));
+  logPage(page, log);
   page.on('crash', () => log.push('page crashed'));
   return { page, cspViolations };
 }
@@ -611,19 +635,13 @@ export async function launchFirefoxParticipant(label) {
   const ppage = (await browser.pages())[0] ?? (await browser.newPage());
   /** @type {string[]} */
   const cspViolations = [];
-  // Firefox reports what the Content-Security-Policy blocked as an event only.
-  const cspReporter = `document.addEventListener('securitypolicyviolation', (e) => {
-    console.error('CSP violation: ' + e.violatedDirective + ' blocked ' + (e.blockedURI || '(inline)') + ' at ' + e.sourceFile + ':' + e.lineNumber);
-  });`;
-  await ppage.evaluateOnNewDocument(cspReporter);
+  await ppage.evaluateOnNewDocument(CSP_REPORTER);
+  logPage(ppage, log);
   ppage.on('console', (msg) => {
-    const text = msg.text();
-    log.push(`console.${msg.type()}: ${text}`);
-    if (/CSP violation/.test(text)) {
-      cspViolations.push(`${ppage.url()}: ${text}`);
+    if (/CSP violation/.test(msg.text())) {
+      cspViolations.push(`${ppage.url()}: ${msg.text()}`);
     }
   });
-  ppage.on('pageerror', (err) => log.push(`pageerror: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
   const pid = () => {
     if (!child?.pid) {
       throw new Error('puppeteer started no Firefox process of its own');
@@ -638,32 +656,10 @@ export async function launchFirefoxParticipant(label) {
     },
     close: () => browser.close(),
   };
-  let closed = false;
-  return {
-    label,
-    context: /** @type {any} */ (context),
-    page: firefoxPage(ppage),
-    log,
-    cspViolations,
-    pid,
-    signalAll(signal) {
-      const root = pid();
-      for (const p of [root, ...descendants(root)]) {
-        try {
-          process.kill(p, signal);
-        } catch {
-          // Already gone.
-        }
-      }
-    },
-    async close() {
-      if (closed) {
-        return;
-      }
-      closed = true;
-      await browser.close().catch(() => {});
-    },
-  };
+  return participantHandle(
+    { label, context: /** @type {any} */ (context), page: firefoxPage(ppage), log, cspViolations, pid },
+    () => browser.close().catch(() => {}),
+  );
 }
 
 /**
