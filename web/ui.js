@@ -57,7 +57,6 @@ export class MeetingView {
     this.grid = byId('grid', HTMLElement);
     this.notices = byId('notices', HTMLElement);
     this.copyButton = byId('copy-link', HTMLButtonElement);
-    this.copyStatus = byId('copy-status', HTMLElement);
     this.cameraButton = byId('camera-toggle', HTMLButtonElement);
     this.micButton = byId('mic-toggle', HTMLButtonElement);
     this.screenButton = byId('screen-toggle', HTMLButtonElement);
@@ -256,7 +255,6 @@ export class MeetingView {
     this.stage.arrange([], null);
     this.offstage.replaceChildren();
     this.notices.replaceChildren();
-    this.copyStatus.textContent = '';
     this.lost.hidden = true;
     this.banner.clear();
     this.selfMicrophone = null;
@@ -620,16 +618,6 @@ export class MeetingView {
     dismiss.addEventListener('click', () => notice.remove());
     notice.append(dismiss);
     this.notices.append(notice);
-  }
-
-  /** @param {string} text */
-  showCopyStatus(text) {
-    this.copyStatus.textContent = text;
-    window.setTimeout(() => {
-      if (this.copyStatus.textContent === text) {
-        this.copyStatus.textContent = '';
-      }
-    }, 3000);
   }
 
   /**
