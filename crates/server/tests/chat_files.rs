@@ -229,7 +229,14 @@ fn files_in(dir: &Path) -> Vec<String> {
 #[tokio::test]
 async fn a_50_mib_file_round_trips_byte_identical_with_ranges_and_access_checks() {
     let dir = data_dir("big");
-    let server = server_with(in_dir(dir.clone())).await;
+    // Nobody reads their socket (so answers the server's pings) while 50 MiB are made,
+    // hashed and sent, which takes longer than the default peer timeout (12 s) on a busy
+    // machine: the heartbeat would end the sessions and refuse the upload (401).
+    let server = server_with(|c| {
+        c.data_dir = dir.clone();
+        c.peer_timeout_ms = 120_000;
+    })
+    .await;
     let base = format!("http://{}", server.addr);
     let mut ada = member(&server, "lab", "Ada").await;
     let mut bob = member(&server, "lab", "Bob").await;
