@@ -47,6 +47,16 @@ async fn nothing_new(ws: &mut Ws) {
     );
 }
 
+/// A moderator's mute of `source`, blocking it from being switched on again if `block`.
+fn mute(source: TrackSource, block: bool) -> ModerateAction {
+    ModerateAction::Mute { source, block }
+}
+
+/// A moderator's role change to `role`.
+fn set_role(role: Role) -> ModerateAction {
+    ModerateAction::SetRole { role }
+}
+
 /// Expects `removed` with `reason` on `ws`, and then the socket to close.
 async fn expect_removed(ws: &mut Ws, reason: RemovedReason) {
     let msg = until!(ws, ServerMessage::Removed { .. }).await;
@@ -121,13 +131,8 @@ async fn a_participant_cannot_moderate_and_forged_targets_change_nothing() {
     let mut zed = member(&server, &other_room, "Zed").await;
     // Bob is no moderator: every moderator message is refused.
     let actions = [
-        ModerateAction::Mute {
-            source: TrackSource::Microphone,
-            block: true,
-        },
-        ModerateAction::SetRole {
-            role: Role::Moderator,
-        },
+        mute(TrackSource::Microphone, true),
+        set_role(Role::Moderator),
         ModerateAction::Remove { ban: true },
         ModerateAction::LowerHand {},
     ];
@@ -153,13 +158,10 @@ async fn a_participant_cannot_moderate_and_forged_targets_change_nothing() {
     .await;
     expect_error(&mut bob.ws, ErrorCode::Forbidden).await;
     // The moderator names someone who does not exist, or who is in another room.
-    let mute = ModerateAction::Mute {
-        source: TrackSource::Microphone,
-        block: false,
-    };
-    moderate(&mut ann, ParticipantId(u64::MAX), mute.clone()).await;
+    let mute_microphone = mute(TrackSource::Microphone, false);
+    moderate(&mut ann, ParticipantId(u64::MAX), mute_microphone.clone()).await;
     expect_error(&mut ann.ws, ErrorCode::UnknownParticipant).await;
-    moderate(&mut ann, zed.id, mute.clone()).await;
+    moderate(&mut ann, zed.id, mute_microphone.clone()).await;
     expect_error(&mut ann.ws, ErrorCode::UnknownParticipant).await;
     moderate(&mut ann, zed.id, ModerateAction::Remove { ban: true }).await;
     expect_error(&mut ann.ws, ErrorCode::UnknownParticipant).await;
@@ -190,28 +192,14 @@ async fn a_mute_is_announced_and_may_be_undone_unless_blocked() {
     let mut ann = member(&server, &room, "Ann").await;
     let mut bob = member(&server, &room, "Bob").await;
     let mut carol = member(&server, &room, "Carol").await;
-    moderate(
-        &mut ann,
-        bob.id,
-        ModerateAction::Mute {
-            source: TrackSource::Microphone,
-            block: false,
-        },
-    )
-    .await;
+    moderate(&mut ann, bob.id, mute(TrackSource::Microphone, false)).await;
     // Bob is told who muted him; everyone sees his microphone off and the notice.
     let told = until!(&mut bob.ws, ServerMessage::Moderated { .. }).await;
     let ServerMessage::Moderated { by, action } = told else {
         unreachable!()
     };
     assert_eq!((by.id, by.name.as_str()), (ann.id, "Ann"));
-    assert!(matches!(
-        action,
-        ModerateAction::Mute {
-            source: TrackSource::Microphone,
-            block: false
-        }
-    ));
+    assert_eq!(action, mute(TrackSource::Microphone, false));
     assert!(!updated(&mut carol.ws, bob.id).await.microphone);
     assert_eq!(notice(&mut carol.ws).await, "Ann muted Bob's microphone");
     // He may unmute himself.
@@ -219,15 +207,7 @@ async fn a_mute_is_announced_and_may_be_undone_unless_blocked() {
     assert!(updated(&mut carol.ws, bob.id).await.microphone);
 
     // Mute and block: unmuting is refused and nobody hears of it.
-    moderate(
-        &mut ann,
-        bob.id,
-        ModerateAction::Mute {
-            source: TrackSource::Camera,
-            block: true,
-        },
-    )
-    .await;
+    moderate(&mut ann, bob.id, mute(TrackSource::Camera, true)).await;
     assert!(!updated(&mut carol.ws, bob.id).await.camera);
     assert_eq!(
         notice(&mut carol.ws).await,
@@ -256,15 +236,7 @@ async fn a_mute_is_announced_and_may_be_undone_unless_blocked() {
     // Screen share: stopped, and blocked from starting again.
     send(&mut bob.ws, &ClientMessage::ScreenShare { active: true }).await;
     assert!(updated(&mut carol.ws, bob.id).await.screen);
-    moderate(
-        &mut ann,
-        bob.id,
-        ModerateAction::Mute {
-            source: TrackSource::Screen,
-            block: true,
-        },
-    )
-    .await;
+    moderate(&mut ann, bob.id, mute(TrackSource::Screen, true)).await;
     assert!(!updated(&mut carol.ws, bob.id).await.screen);
     assert_eq!(
         notice(&mut carol.ws).await,
@@ -305,12 +277,7 @@ async fn roles_change_and_a_viewer_cannot_publish() {
     let room = room();
     let mut ann = member(&server, &room, "Ann").await;
     let mut bob = member(&server, &room, "Bob").await;
-    moderate(
-        &mut ann,
-        bob.id,
-        ModerateAction::SetRole { role: Role::Viewer },
-    )
-    .await;
+    moderate(&mut ann, bob.id, set_role(Role::Viewer)).await;
     let p = updated(&mut bob.ws, bob.id).await;
     assert_eq!(
         (p.role, p.camera, p.microphone),
@@ -335,47 +302,19 @@ async fn roles_change_and_a_viewer_cannot_publish() {
     until!(&mut ann.ws, ServerMessage::Chat { message } if message.text == "hi").await;
 
     // Back to participant, then moderator; the only moderator cannot step down.
-    moderate(
-        &mut ann,
-        bob.id,
-        ModerateAction::SetRole {
-            role: Role::Participant,
-        },
-    )
-    .await;
+    moderate(&mut ann, bob.id, set_role(Role::Participant)).await;
     assert_eq!(updated(&mut bob.ws, bob.id).await.role, Role::Participant);
     assert_eq!(updated(&mut ann.ws, bob.id).await.role, Role::Participant);
     media_state(&mut bob, true, true).await;
     assert!(updated(&mut ann.ws, bob.id).await.camera);
     let me = ann.id;
-    moderate(
-        &mut ann,
-        me,
-        ModerateAction::SetRole {
-            role: Role::Participant,
-        },
-    )
-    .await;
+    moderate(&mut ann, me, set_role(Role::Participant)).await;
     expect_error(&mut ann.ws, ErrorCode::Forbidden).await;
-    moderate(
-        &mut ann,
-        bob.id,
-        ModerateAction::SetRole {
-            role: Role::Moderator,
-        },
-    )
-    .await;
+    moderate(&mut ann, bob.id, set_role(Role::Moderator)).await;
     assert_eq!(updated(&mut bob.ws, bob.id).await.role, Role::Moderator);
     assert_eq!(notice(&mut bob.ws).await, "Ann made Bob a moderator");
     // Now Bob may moderate Ann.
-    moderate(
-        &mut bob,
-        ann.id,
-        ModerateAction::SetRole {
-            role: Role::Participant,
-        },
-    )
-    .await;
+    moderate(&mut bob, ann.id, set_role(Role::Participant)).await;
     assert_eq!(updated(&mut ann.ws, ann.id).await.role, Role::Participant);
     server.shutdown().await.expect("clean shutdown");
 }

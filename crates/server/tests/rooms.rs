@@ -336,16 +336,15 @@ async fn the_admin_api_creates_lists_edits_and_deletes_rooms_and_refuses_strange
     drop(ws);
 
     let admin = |req: reqwest::RequestBuilder| req.bearer_auth("admin-pw").send();
+    let list_rooms = || async {
+        let resp = admin(http.get(&base)).await.expect("get");
+        resp.json::<serde_json::Value>().await.expect("json")
+    };
     let resp = admin(http.put(format!("{base}/Physics")).json(&body))
         .await
         .expect("put");
     assert_eq!(resp.status(), reqwest::StatusCode::NO_CONTENT);
-    let list: serde_json::Value = admin(http.get(&base))
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let list = list_rooms().await;
     assert_eq!(list[0]["name"], "Physics");
     assert_eq!(list[0]["has_password"], true);
     assert!(
@@ -368,12 +367,7 @@ async fn the_admin_api_creates_lists_edits_and_deletes_rooms_and_refuses_strange
     .await
     .expect("put");
     assert_eq!(resp.status(), reqwest::StatusCode::NO_CONTENT);
-    let list: serde_json::Value = admin(http.get(&base))
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let list = list_rooms().await;
     assert_eq!(
         (
             list[0]["has_password"].clone(),

@@ -72,9 +72,10 @@ pub async fn run_loadgen(
 }
 
 /// The number at `path` (a JSON pointer) in `report`; panics if there is none.
+#[track_caller]
 pub fn num(report: &Value, path: &str) -> f64 {
-    report
-        .pointer(path)
-        .and_then(Value::as_f64)
-        .unwrap_or_else(|| panic!("{path} in the report"))
+    match report.pointer(path).and_then(Value::as_f64) {
+        Some(n) => n,
+        None => panic!("no number at {path} in the report"),
+    }
 }
