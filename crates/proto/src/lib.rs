@@ -481,6 +481,15 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         watching: Option<String>,
     },
+    /// The station this client watched was deleted by the admin, or went off air (its
+    /// file is gone): the client no longer watches anything, and a `stations` list
+    /// follows.
+    StationRemoved {
+        /// The station's name.
+        station: String,
+        /// Why, fit to show to the user.
+        message: String,
+    },
     /// Something went wrong; `fatal` errors are followed by the socket closing.
     Error {
         /// Machine-readable code.
