@@ -487,6 +487,8 @@ pub enum ServerMessage {
     StationRemoved {
         /// The station's name.
         station: String,
+        /// Deleted, or off air.
+        reason: StationEnd,
         /// Why, fit to show to the user.
         message: String,
     },
@@ -606,6 +608,16 @@ pub enum ErrorCode {
     RoomFull,
     /// `watch` named a station that is not on air.
     UnknownStation,
+}
+
+/// Why a watched station ended ([`ServerMessage::StationRemoved`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StationEnd {
+    /// The admin deleted it.
+    Removed,
+    /// It went off air (its file is gone from the disk).
+    OffAir,
 }
 
 /// One station in [`ServerMessage::Stations`].

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use lanmeet_proto::{
-    ClientMessage, ErrorCode, LeaveReason, MediaSignal, ParticipantId, ServerMessage,
+    ClientMessage, ErrorCode, LeaveReason, MediaSignal, ParticipantId, ServerMessage, StationEnd,
     MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
 use tokio::time::Instant;
@@ -523,6 +523,9 @@ impl Actor {
                     self.error(ErrorCode::Unavailable, &message, false).await
                 }
             },
+            // A station page's answer to an offer sent before its station ended (or it
+            // stopped watching) arrives late: nothing to do.
+            None if self.station_client => Flow::Continue,
             None => {
                 self.error(ErrorCode::WrongState, "Join a room first.", false)
                     .await
@@ -641,13 +644,14 @@ impl Actor {
             return Flow::Continue;
         };
         self.stop_watching();
-        let message = if self.stations.find(&name).is_some() {
-            format!("Station {name} went off air.")
+        let (reason, message) = if self.stations.find(&name).is_some() {
+            (StationEnd::OffAir, format!("Station {name} went off air."))
         } else {
-            format!("Station {name} was removed.")
+            (StationEnd::Removed, format!("Station {name} was removed."))
         };
         let notice = ServerMessage::StationRemoved {
             station: name,
+            reason,
             message,
         };
         if let Flow::Close(reason) = self.reply(&notice).await {

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use common::{connect, recv_until, send, server_with, Ws, PATIENCE};
-use lanmeet_proto::{ClientMessage, ServerMessage, StationInfo};
+use lanmeet_proto::{ClientMessage, ServerMessage, StationEnd, StationInfo};
 use lanmeet_server::config::{Config, Secret};
 use lanmeet_server::RunningServer;
 use reqwest::StatusCode;
@@ -287,8 +287,12 @@ async fn an_upload_plays_and_its_viewer_is_told_when_it_is_deleted() {
     })
     .await
     {
-        ServerMessage::StationRemoved { station, message } => {
-            assert_eq!(station, "news");
+        ServerMessage::StationRemoved {
+            station,
+            reason,
+            message,
+        } => {
+            assert_eq!((station.as_str(), reason), ("news", StationEnd::Removed));
             assert!(message.contains("removed"), "{message}");
         }
         _ => unreachable!(),
@@ -620,8 +624,12 @@ async fn a_file_gone_from_disk_takes_only_its_station_off_air() {
     })
     .await
     {
-        ServerMessage::StationRemoved { station, message } => {
-            assert_eq!(station, "one");
+        ServerMessage::StationRemoved {
+            station,
+            reason,
+            message,
+        } => {
+            assert_eq!((station.as_str(), reason), ("one", StationEnd::OffAir));
             assert!(message.contains("off air"), "{message}");
         }
         _ => unreachable!(),
