@@ -105,18 +105,18 @@ async fn create(
     }
 }
 
-/// A percent-encoded header as text.
-fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, Response> {
+/// A percent-encoded header as text; the refusal's message otherwise.
+fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, String> {
     let Some(value) = headers.get(name) else {
         return Ok(None);
     };
     let raw = value
         .to_str()
-        .map_err(|_| bad(format!("{name} must be percent-encoded.")))?;
+        .map_err(|_| format!("{name} must be percent-encoded."))?;
     percent_decode_str(raw)
         .decode_utf8()
         .map(|t| Some(t.into_owned()))
-        .map_err(|_| bad(format!("{name} is not valid UTF-8.")))
+        .map_err(|_| format!("{name} is not valid UTF-8."))
 }
 
 async fn upload(
@@ -131,14 +131,14 @@ async fn upload(
         Ok(_) => {
             return bad("The upload needs the file's name in X-File-Name (1 to 255 characters).")
         }
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     if file_name.chars().any(char::is_control) {
         return bad("The file name must be printable.");
     }
     let description = match header_text(&headers, "x-description") {
         Ok(d) => d.unwrap_or_default(),
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     let announced: Option<u64> = headers
         .get(header::CONTENT_LENGTH)
