@@ -412,8 +412,8 @@ async fn an_mp4_is_converted_and_goes_on_air() {
     server.shutdown().await.expect("clean shutdown");
 }
 
-/// Garbage bytes and an oversize file are refused with a clear error, leaving no
-/// record and no file.
+/// Garbage bytes, a file to convert without ffmpeg, and an oversize file are refused
+/// with a clear error, leaving no record and no file.
 #[tokio::test]
 async fn garbage_and_oversize_uploads_leave_nothing() {
     let dir = data_dir();
@@ -435,6 +435,27 @@ async fn garbage_and_oversize_uploads_leave_nothing() {
     let message = body["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("not a media file") && message.contains("lanmeet-garbage"),
+        "{message}"
+    );
+
+    // Without ffmpeg: refused, naming the command that converts it.
+    let mp4 = media(
+        "short.mp4",
+        &["-f", "lavfi", "-i", "testsrc=duration=1", "-c:v", "mpeg4"],
+    );
+    server
+        .station_directory
+        .use_tools(lanmeet_server::stations::convert::Tools {
+            ffmpeg: "/nonexistent/ffmpeg".into(),
+            ffprobe: "/nonexistent/ffprobe".into(),
+        });
+    let (status, body) = upload(&server, "short", &mp4, "").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("short.mp4")
+            && message.contains("ffmpeg is not installed")
+            && message.contains("ffmpeg -i short.mp4 -c:v libvpx"),
         "{message}"
     );
 

@@ -14,6 +14,25 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::Deserialize;
 
+/// The programs that probe and convert: `ffprobe` and `ffmpeg` from the PATH unless
+/// told otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tools {
+    /// The ffmpeg program.
+    pub ffmpeg: std::path::PathBuf,
+    /// The ffprobe program.
+    pub ffprobe: std::path::PathBuf,
+}
+
+impl Default for Tools {
+    fn default() -> Self {
+        Tools {
+            ffmpeg: "ffmpeg".into(),
+            ffprobe: "ffprobe".into(),
+        }
+    }
+}
+
 /// What [`probe`] found out about a file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Probe {
@@ -68,7 +87,7 @@ pub fn command_for(file: &str) -> String {
 }
 
 /// Whether `program` runs (is on the PATH).
-fn available(program: &str) -> bool {
+fn available(program: &Path) -> bool {
     Command::new(program)
         .arg("-version")
         .stdout(Stdio::null())
@@ -106,16 +125,17 @@ fn rate(text: &str) -> Option<f64> {
         .filter(|r| r.is_finite())
 }
 
-/// Reads `path`'s streams with ffprobe (blocking, well under a second). `file` names it
+/// Reads `path`'s streams with ffprobe (blocking, well under a second); without
+/// ffmpeg and ffprobe, [`ConvertError::NoFfmpeg`]. `file` names it
 /// in errors.
-pub fn probe(path: &Path, file: &str) -> Result<Probe, ConvertError> {
-    if !available("ffprobe") || !available("ffmpeg") {
+pub fn probe(tools: &Tools, path: &Path, file: &str) -> Result<Probe, ConvertError> {
+    if !available(&tools.ffprobe) || !available(&tools.ffmpeg) {
         return Err(ConvertError::NoFfmpeg {
             file: file.to_string(),
             command: command_for(file),
         });
     }
-    let out = Command::new("ffprobe")
+    let out = Command::new(&tools.ffprobe)
         .args([
             "-v",
             "error",
@@ -219,6 +239,7 @@ pub fn arguments(input: &Path, output: &Path, probe: &Probe) -> Vec<std::ffi::Os
 /// `progress` in thousandths from ffmpeg's `-progress` reports (`out_time_us` against
 /// the probed duration).
 pub fn convert(
+    tools: &Tools,
     input: &Path,
     output: &Path,
     probe: &Probe,
@@ -229,7 +250,7 @@ pub fn convert(
         file: file.to_string(),
         reason,
     };
-    let mut child = Command::new("ffmpeg")
+    let mut child = Command::new(&tools.ffmpeg)
         .args(arguments(input, output, probe))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

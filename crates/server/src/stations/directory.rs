@@ -276,6 +276,7 @@ pub struct StationDirectory {
     media_dir: PathBuf,
     stations: RwLock<Vec<Arc<Station>>>,
     conversions: Mutex<Vec<Arc<Conversion>>>,
+    tools: Mutex<convert::Tools>,
     /// One change at a time (create, move, delete), so that names and order stay
     /// consistent between the list and the database.
     changes: tokio::sync::Mutex<()>,
@@ -357,6 +358,7 @@ impl StationDirectory {
             media_dir,
             stations: RwLock::new(Vec::new()),
             conversions: Mutex::new(Vec::new()),
+            tools: Mutex::new(convert::Tools::default()),
             changes: tokio::sync::Mutex::new(()),
         };
         for record in directory.store.stations()? {
@@ -390,6 +392,12 @@ impl StationDirectory {
         }
         *directory.write() = stations;
         Ok(directory)
+    }
+
+    /// Uses these ffmpeg and ffprobe programs from now on (tests point them at a
+    /// missing program to see the refusal without ffmpeg).
+    pub fn use_tools(&self, tools: convert::Tools) {
+        *lock(&self.tools) = tools;
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<Station>>> {
@@ -748,9 +756,10 @@ impl StationDirectory {
         let description = description(description_text)?;
         let file_name = file_name.to_string();
         let path = incoming.path().to_path_buf();
+        let tools = lock(&self.tools).clone();
         let checked = tokio::task::spawn_blocking(move || match read_media(&path) {
             Ok(media) => Ok(Ok(media)),
-            Err(_) => convert::probe(&path, "The file").map(Err),
+            Err(_) => convert::probe(&tools, &path, "The file").map(Err),
         })
         .await
         .map_err(|e| Refused::internal("checking an upload", e))?;
@@ -776,8 +785,9 @@ impl StationDirectory {
                 });
                 lock(&self.conversions).push(conversion.clone());
                 let directory = self.clone();
+                let tools = lock(&self.tools).clone();
                 tokio::spawn(async move {
-                    directory.convert(conversion, incoming, probe).await;
+                    directory.convert(tools, conversion, incoming, probe).await;
                 });
                 Ok(Created::Converting)
             }
@@ -822,6 +832,7 @@ impl StationDirectory {
     /// failure the conversion stays listed as failed (nothing stored or recorded).
     async fn convert(
         self: Arc<Self>,
+        tools: convert::Tools,
         conversion: Arc<Conversion>,
         incoming: Incoming,
         probe: convert::Probe,
@@ -830,20 +841,26 @@ impl StationDirectory {
         let job = conversion.clone();
         let converted = tokio::task::spawn_blocking(move || {
             let out = files.temp_path();
-            let result =
-                convert::convert(incoming.path(), &out, &probe, &job.file_name, &job.progress)
-                    .map_err(Refused::from)
-                    .and_then(|()| {
-                        drop(incoming);
-                        read_media(&out).map_err(|e| {
-                            Refused::new(
-                                StatusCode::UNPROCESSABLE_ENTITY,
-                                "conversion_failed",
-                                format!("The converted {} cannot be played: {e}", job.file_name),
-                            )
-                        })
-                    })
-                    .and_then(|media| Ok((files.adopt(out.clone())?, media)));
+            let result = convert::convert(
+                &tools,
+                incoming.path(),
+                &out,
+                &probe,
+                &job.file_name,
+                &job.progress,
+            )
+            .map_err(Refused::from)
+            .and_then(|()| {
+                drop(incoming);
+                read_media(&out).map_err(|e| {
+                    Refused::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "conversion_failed",
+                        format!("The converted {} cannot be played: {e}", job.file_name),
+                    )
+                })
+            })
+            .and_then(|media| Ok((files.adopt(out.clone())?, media)));
             if result.is_err() {
                 let _ = std::fs::remove_file(&out);
             }
