@@ -8,6 +8,9 @@
 //! the admin API changes it; the WHIP ingest asks it for a live station's token
 //! ([`StationDirectory::live_token`]). A viewer holds the station's [`Station::on_air`]
 //! token and hears through it when its station is deleted or goes off air.
+//!
+//! Submodules: `upload` (uploads checked, converted, stored), `view` (the admin's
+//! listing), `refused` (refusals and their HTTP status).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -15,17 +18,24 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
+
+mod refused;
+mod upload;
+mod view;
+
 use base64::Engine;
 use lanmeet_proto::{validate, StationInfo};
 use lanmeet_sfu::StationMedia;
 use lanmeet_store::{StationRecord, StationSource, Store};
-use serde::Serialize;
+pub use refused::Refused;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+pub use upload::{Conversion, Created};
+pub use view::StationView;
 
-use super::convert::{self, ConvertError};
+use super::convert;
 use super::{room_of, RunningStation, StationSpec};
-use crate::files::{Files, HttpError, Incoming};
+use crate::files::Files;
 use crate::media::WorkerCommand;
 use crate::rooms::Registry;
 
@@ -145,53 +155,6 @@ impl Station {
     }
 }
 
-/// A conversion in progress (or failed, until the admin dismisses it).
-#[derive(Debug)]
-pub struct Conversion {
-    /// The station it will become.
-    pub name: String,
-    /// Its description.
-    pub description: String,
-    /// The uploaded file's name.
-    pub file_name: String,
-    /// Thousandths done.
-    pub progress: AtomicU32,
-    /// Why it failed, once it has.
-    pub failed: Mutex<Option<String>>,
-}
-
-/// A station as the admin API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct StationView {
-    /// Its name.
-    pub name: String,
-    /// Its description.
-    pub description: String,
-    /// `config`, `upload`, `file` or `live`.
-    pub source: &'static str,
-    /// The media file's name (none for live stations).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    /// `on_air`, `off_air`, `converting` or `failed`.
-    pub state: &'static str,
-    /// Why it is off air, or why its conversion failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Conversion progress in thousandths, while converting.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub progress: Option<u32>,
-    /// Where it plays, while on air.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub playing: Option<StationInfo>,
-    /// Viewers now.
-    pub viewers: u32,
-    /// A live station's WHIP bearer token.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-    /// Whether the admin may edit, move and delete it (not a `--station` one).
-    pub editable: bool,
-}
-
 /// What a new station plays, besides an upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NewSource {
@@ -199,73 +162,6 @@ pub enum NewSource {
     DataFile(String),
     /// Live over WHIP.
     Live,
-}
-
-/// How an upload became a station.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Created {
-    /// It played as it is and is on air.
-    OnAir,
-    /// It is being converted in the background.
-    Converting,
-}
-
-/// A refused change, with the HTTP status it maps to and a message for the admin.
-#[derive(Debug)]
-pub struct Refused {
-    /// The status.
-    pub status: StatusCode,
-    /// Machine-readable code.
-    pub code: &'static str,
-    /// What went wrong, for the admin.
-    pub message: String,
-}
-
-impl Refused {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Refused {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    fn internal(context: &str, e: impl std::fmt::Display) -> Self {
-        warn!("{context}: {e}");
-        Refused::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "The server could not complete this; please try again.",
-        )
-    }
-
-    fn not_found(name: &str) -> Self {
-        Refused::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("There is no station called {name:?}."),
-        )
-    }
-}
-
-impl From<HttpError> for Refused {
-    fn from(e: HttpError) -> Self {
-        let (status, code, message) = e.parts();
-        Refused::new(status, code, message)
-    }
-}
-
-impl From<ConvertError> for Refused {
-    fn from(e: ConvertError) -> Self {
-        let (status, code) = match e {
-            ConvertError::NoFfmpeg { .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported"),
-            ConvertError::Unreadable { .. } | ConvertError::NoMedia { .. } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "unreadable")
-            }
-            ConvertError::Failed { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "conversion_failed"),
-        };
-        Refused::new(status, code, e.to_string())
-    }
 }
 
 /// The station directory.
@@ -530,63 +426,6 @@ impl StationDirectory {
             .and_then(|s| lock(&s.token).clone())
     }
 
-    /// Every station and conversion, for the admin, at `now`.
-    pub fn admin_list(&self, now: Instant) -> Vec<StationView> {
-        let mut views: Vec<StationView> = self
-            .read()
-            .iter()
-            .map(|s| {
-                let (source, file) = match &s.origin {
-                    Origin::Config { file } => {
-                        ("config", Some(file.to_string_lossy().into_owned()))
-                    }
-                    Origin::Stored { file_name, .. } => ("upload", Some(file_name.clone())),
-                    Origin::DataFile { file_name } => ("file", Some(file_name.clone())),
-                    Origin::Live => ("live", None),
-                };
-                let play = lock(&s.play).clone();
-                let (state, reason, playing) = match play {
-                    Play::OnAir { running, .. } => ("on_air", None, Some(s.info(&running, now))),
-                    Play::OffAir { reason, .. } => ("off_air", Some(reason), None),
-                };
-                StationView {
-                    name: s.name.clone(),
-                    description: s.description(),
-                    source,
-                    file,
-                    state,
-                    reason,
-                    progress: None,
-                    playing,
-                    viewers: s.viewers(),
-                    token: lock(&s.token).clone(),
-                    editable: !matches!(s.origin, Origin::Config { .. }),
-                }
-            })
-            .collect();
-        for c in lock(&self.conversions).iter() {
-            let failed = lock(&c.failed).clone();
-            views.push(StationView {
-                name: c.name.clone(),
-                description: c.description.clone(),
-                source: "upload",
-                file: Some(c.file_name.clone()),
-                state: if failed.is_some() {
-                    "failed"
-                } else {
-                    "converting"
-                },
-                reason: failed,
-                progress: Some(c.progress.load(Ordering::Relaxed)),
-                playing: None,
-                viewers: 0,
-                token: None,
-                editable: true,
-            });
-        }
-        views
-    }
-
     /// The files in the data directory's `media/` folder, by name.
     pub fn media_files(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(&self.media_dir)
@@ -739,161 +578,6 @@ impl StationDirectory {
                     play,
                 )
             }
-        }
-    }
-
-    /// Creates station `name` from an upload: played as it is when it can be, else
-    /// probed at once (a file ffmpeg cannot read is refused now) and converted in the
-    /// background. Nothing is stored or recorded for a refused file.
-    pub async fn create_uploaded(
-        self: &Arc<Self>,
-        name: &str,
-        description_text: &str,
-        file_name: &str,
-        incoming: Incoming,
-    ) -> Result<Created, Refused> {
-        let name = station_name(name)?;
-        let description = description(description_text)?;
-        let file_name = file_name.to_string();
-        let path = incoming.path().to_path_buf();
-        let tools = lock(&self.tools).clone();
-        let checked = tokio::task::spawn_blocking(move || match read_media(&path) {
-            Ok(media) => Ok(Ok(media)),
-            Err(_) => convert::probe(&tools, &path, "The file").map(Err),
-        })
-        .await
-        .map_err(|e| Refused::internal("checking an upload", e))?;
-        let checked = checked.map_err(|e| {
-            let mut refused = Refused::from(e);
-            refused.message = refused.message.replace("The file", &file_name);
-            refused
-        })?;
-        let _change = self.changes.lock().await;
-        self.check_free(&name)?;
-        match checked {
-            Ok(media) => {
-                self.store_and_start(name, description, file_name, incoming, media)?;
-                Ok(Created::OnAir)
-            }
-            Err(probe) => {
-                let conversion = Arc::new(Conversion {
-                    name,
-                    description,
-                    file_name,
-                    progress: AtomicU32::new(0),
-                    failed: Mutex::new(None),
-                });
-                lock(&self.conversions).push(conversion.clone());
-                let directory = self.clone();
-                let tools = lock(&self.tools).clone();
-                tokio::spawn(async move {
-                    directory.convert(tools, conversion, incoming, probe).await;
-                });
-                Ok(Created::Converting)
-            }
-        }
-    }
-
-    /// Stores checked bytes, records the station and starts it.
-    fn store_and_start(
-        &self,
-        name: String,
-        description: String,
-        file_name: String,
-        incoming: Incoming,
-        media: StationMedia,
-    ) -> Result<(), Refused> {
-        let (sha256, size) = (incoming.sha256().to_string(), incoming.size());
-        incoming.store()?;
-        let origin = Origin::Stored {
-            sha256: sha256.clone(),
-            size,
-            file_name: file_name.clone(),
-        };
-        let started = self
-            .launch(&name, media, file_name)
-            .map_err(|e| Refused::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e))
-            .and_then(|running| {
-                let play = Play::OnAir {
-                    running,
-                    ended: CancellationToken::new(),
-                };
-                self.add(name, description, origin, None, play)
-            });
-        if started.is_err() {
-            if let Err(e) = self.files.release(&sha256, size) {
-                warn!("releasing station media: {e:#}");
-            }
-        }
-        started
-    }
-
-    /// Converts an upload in the background; on success the station goes on air, on
-    /// failure the conversion stays listed as failed (nothing stored or recorded).
-    async fn convert(
-        self: Arc<Self>,
-        tools: convert::Tools,
-        conversion: Arc<Conversion>,
-        incoming: Incoming,
-        probe: convert::Probe,
-    ) {
-        let files = self.files.clone();
-        let job = conversion.clone();
-        let converted = tokio::task::spawn_blocking(move || {
-            let out = files.temp_path();
-            let result = convert::convert(
-                &tools,
-                incoming.path(),
-                &out,
-                &probe,
-                &job.file_name,
-                &job.progress,
-            )
-            .map_err(Refused::from)
-            .and_then(|()| {
-                drop(incoming);
-                read_media(&out).map_err(|e| {
-                    Refused::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "conversion_failed",
-                        format!("The converted {} cannot be played: {e}", job.file_name),
-                    )
-                })
-            })
-            .and_then(|media| Ok((files.adopt(out.clone())?, media)));
-            if result.is_err() {
-                let _ = std::fs::remove_file(&out);
-            }
-            result
-        })
-        .await
-        .unwrap_or_else(|e| Err(Refused::internal("converting", e)));
-        let done = match converted {
-            Ok((incoming, media)) => {
-                let _change = self.changes.lock().await;
-                lock(&self.conversions).retain(|c| !Arc::ptr_eq(c, &conversion));
-                self.store_and_start(
-                    conversion.name.clone(),
-                    conversion.description.clone(),
-                    conversion.file_name.clone(),
-                    incoming,
-                    media,
-                )
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = done {
-            warn!(
-                station = conversion.name,
-                "conversion failed: {}", e.message
-            );
-            *lock(&conversion.failed) = Some(e.message);
-            let mut list = lock(&self.conversions);
-            if !list.iter().any(|c| Arc::ptr_eq(c, &conversion)) {
-                list.push(conversion);
-            }
-        } else {
-            info!(station = conversion.name, "converted");
         }
     }
 
