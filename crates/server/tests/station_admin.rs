@@ -319,11 +319,11 @@ async fn an_mp4_is_converted_and_goes_on_air() {
             "-f",
             "lavfi",
             "-i",
-            "testsrc=size=320x240:rate=25:duration=6",
+            "testsrc=size=160x120:rate=15:duration=4",
             "-f",
             "lavfi",
             "-i",
-            "sine=duration=6",
+            "sine=duration=4",
             "-c:v",
             codec,
             "-g",
@@ -342,7 +342,8 @@ async fn an_mp4_is_converted_and_goes_on_air() {
     let (status, body) = upload(&server, "talk", &mp4, "A talk").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["state"], "converting");
-    let deadline = Instant::now() + 4 * PATIENCE;
+    // A bound for a loaded machine; it converts in about a second when idle.
+    let deadline = Instant::now() + 9 * PATIENCE;
     let mut seen = Vec::new();
     let talk = loop {
         let list = admin_list(&server).await;
@@ -369,7 +370,7 @@ async fn an_mp4_is_converted_and_goes_on_air() {
     let playing = &talk["playing"];
     assert_eq!(playing["video"], true);
     let duration = playing["duration_ms"].as_u64().expect("duration");
-    assert!((5900..6200).contains(&duration), "{duration}");
+    assert!((3900..4200).contains(&duration), "{duration}");
     // The stored file is VP8 with key frames at most a second apart.
     let (stored, temp) = stored_and_temp(&dir);
     assert_eq!(
@@ -402,7 +403,7 @@ async fn an_mp4_is_converted_and_goes_on_air() {
         .lines()
         .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
         .collect();
-    assert!(keys.len() >= 6, "key frames: {keys:?}");
+    assert!(keys.len() >= 4, "key frames: {keys:?}");
     assert!(
         keys.windows(2).all(|w| w[1] - w[0] <= 1.01),
         "a key frame every second: {keys:?}"
