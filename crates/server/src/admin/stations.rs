@@ -140,6 +140,10 @@ async fn upload(
         Ok(d) => d.unwrap_or_default(),
         Err(e) => return bad(e),
     };
+    // A name in use or a bad description is refused before the bytes come.
+    if let Err(e) = state.stations.check_new(&name, &description) {
+        return refused(e);
+    }
     let announced: Option<u64> = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -440,6 +440,13 @@ impl StationDirectory {
         names
     }
 
+    /// Refuses a new station's name or description before its upload is received
+    /// (checked again when it is created: another may take the name meanwhile).
+    pub fn check_new(&self, name: &str, text: &str) -> Result<(), Refused> {
+        description(text)?;
+        self.check_free(&station_name(name)?)
+    }
+
     /// Refuses `name` if a station or conversion has it.
     fn check_free(&self, name: &str) -> Result<(), Refused> {
         let key = validate::room_name(name).map(|n| n.key).unwrap_or_default();
