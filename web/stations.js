@@ -37,6 +37,8 @@ let wanted = decodeURIComponent(window.location.pathname.split('/')[2] ?? '') ||
 let subscription = null;
 /** @type {WebSocket} */
 let socket;
+/** Set while the status says a watched station was removed, until the next watch. */
+let keepStatus = false;
 
 const video = byId('st-video', HTMLVideoElement);
 const stream = new MediaStream();
@@ -86,7 +88,7 @@ function renderList() {
       return item;
     }),
   );
-  byId('st-status', HTMLElement).textContent = stations.length ? '' : t('stations.none');
+  if (!keepStatus) byId('st-status', HTMLElement).textContent = stations.length ? '' : t('stations.none');
 }
 
 function renderPlayer() {
@@ -100,6 +102,7 @@ function renderPlayer() {
 /** @param {string} name */
 function watch(name) {
   wanted = name;
+  keepStatus = false;
   history.replaceState(null, '', `/stations/${encodeURIComponent(name)}`);
   send({ type: 'watch', station: name });
   void video.play().catch(() => {});
@@ -145,6 +148,8 @@ function onMessage(event) {
       renderPlayer();
       break;
     case 'subscribe_offer':
+      // An offer that stops an ended station's tracks may come after `station_removed`.
+      if (watching === null && wanted === null) break;
       if (!subscription) {
         subscription = new SubscribeConnection(send);
         subscription.onTrack = (_participant, kind, track) => {
@@ -159,6 +164,17 @@ function onMessage(event) {
       // A switch to a station whose tracks differ makes the server start a new
       // subscribe connection for this viewer: new ICE credentials mean a new connection.
       subscription.offer(msg.sdp, msg.tracks, Boolean(msg.new_connection) || newIce(msg.sdp));
+      break;
+    case 'station_removed':
+      // The server already took this viewer out; the list (without it) follows.
+      wanted = null;
+      history.replaceState(null, '', '/stations');
+      subscription?.close();
+      subscription = null;
+      for (const track of stream.getTracks()) stream.removeTrack(track);
+      byId('st-status', HTMLElement).textContent =
+        msg.reason === 'off_air' ? t('stations.offAir', { name: msg.station }) : t('stations.removed', { name: msg.station });
+      keepStatus = true;
       break;
     case 'error':
       byId('st-status', HTMLElement).textContent = msg.message;

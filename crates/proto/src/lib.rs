@@ -481,6 +481,17 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         watching: Option<String>,
     },
+    /// The station this client watched was deleted by the admin, or went off air (its
+    /// file is gone): the client no longer watches anything, and a `stations` list
+    /// follows.
+    StationRemoved {
+        /// The station's name.
+        station: String,
+        /// Deleted, or off air.
+        reason: StationEnd,
+        /// Why, fit to show to the user.
+        message: String,
+    },
     /// Something went wrong; `fatal` errors are followed by the socket closing.
     Error {
         /// Machine-readable code.
@@ -597,6 +608,16 @@ pub enum ErrorCode {
     RoomFull,
     /// `watch` named a station that is not on air.
     UnknownStation,
+}
+
+/// Why a watched station ended ([`ServerMessage::StationRemoved`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StationEnd {
+    /// The admin deleted it.
+    Removed,
+    /// It went off air (its file is gone from the disk).
+    OffAir,
 }
 
 /// One station in [`ServerMessage::Stations`].

@@ -85,6 +85,11 @@ impl HttpError {
         }
     }
 
+    /// Its status, code and message.
+    pub fn parts(self) -> (StatusCode, &'static str, String) {
+        (self.status, self.code, self.message)
+    }
+
     fn internal(context: &str, e: impl std::fmt::Display) -> Self {
         warn!("{context}: {e}");
         HttpError::new(
@@ -153,6 +158,63 @@ impl Drop for ActiveUpload<'_> {
             u.active = u.active.saturating_sub(1);
         }
     }
+}
+
+/// Bytes received for a station, in a temporary file and counted against the quota,
+/// not yet stored: dropped, the file is removed and the quota returned.
+pub struct Incoming {
+    files: Arc<Files>,
+    temp: TempFile,
+    reserved: u64,
+    sha256: String,
+    size: u64,
+}
+
+impl Incoming {
+    /// The temporary file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.temp.path
+    }
+
+    /// SHA-256 of the bytes, hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Their size.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Moves the bytes to `files/<sha256>` (identical bytes already there are kept
+    /// and counted once). The caller records them next; if that fails, it calls
+    /// [`Files::release`].
+    pub fn store(mut self) -> Result<PathBuf, HttpError> {
+        let target = self.files.files_dir.join(&self.sha256);
+        if !target.exists() {
+            std::fs::rename(&self.temp.path, &target)
+                .map_err(|e| write_error("storing station media", e))?;
+            self.temp.keep = true;
+            // New bytes on disk stay counted until released.
+            self.reserved = 0;
+        }
+        Ok(target)
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        self.files.used.fetch_sub(self.reserved, Ordering::SeqCst);
+    }
+}
+
+/// The refusal of bytes over the storage quota.
+fn quota_full() -> HttpError {
+    HttpError::new(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "quota",
+        "The server's file storage is full; ask the host to free space.",
+    )
 }
 
 /// Participants remembered by the upload limits before those who left are forgotten.
@@ -315,51 +377,24 @@ impl Files {
         })
     }
 
-    async fn upload(&self, headers: HeaderMap, body: Body) -> Result<SharedFile, HttpError> {
-        let session = self.session(&headers)?;
-        self.registry
-            .may_share_files(&session.room, session.id)
-            .map_err(|e| HttpError::new(StatusCode::FORBIDDEN, "forbidden", e.message))?;
-        let name = file_name(&headers)?;
-        let mime = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 255)
-            .unwrap_or("application/octet-stream")
-            .to_string();
-        let recipients = self.recipients(&session, &headers)?;
-        let too_large = || {
-            HttpError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!(
-                    "The file is too large: at most {} MiB.",
-                    self.limits.max_bytes / (1024 * 1024)
-                ),
-            )
-        };
-        let announced: Option<u64> = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
-        if announced.is_some_and(|n| n > self.limits.max_bytes) {
-            return Err(too_large());
-        }
-        let _active = self.admit(&session)?;
-        let mut reservation = Reservation {
-            counter: &self.used,
-            bytes: 0,
-        };
-        let mut temp = TempFile {
-            path: self.tmp_dir.join(new_token()),
-            keep: false,
-        };
+    /// Streams `body` into a new file at `path` (0600), hashing it on the way and
+    /// counting each chunk against the quota in `reservation` (and the size limit, with
+    /// `too_large`'s error). Returns the SHA-256 (hex) and size. The caller owns the file:
+    /// its guard removes it when this fails.
+    async fn receive_into(
+        &self,
+        path: &std::path::Path,
+        body: Body,
+        announced: Option<u64>,
+        reservation: &mut Reservation<'_>,
+        too_large: impl Fn() -> HttpError,
+    ) -> Result<(String, u64), HttpError> {
         // Private to the server's user, like everything in the data directory.
         let mut out = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&temp.path)
+            .open(path)
             .await
             .map_err(|e| write_error("creating upload file", e))?;
         let mut hasher = Sha256::new();
@@ -382,11 +417,7 @@ impl Files {
             reservation.bytes += n;
             let used = self.used.fetch_add(n, Ordering::SeqCst) + n;
             if used > self.limits.quota_bytes {
-                return Err(HttpError::new(
-                    StatusCode::INSUFFICIENT_STORAGE,
-                    "quota",
-                    "The server's file storage is full; ask the host to free space.",
-                ));
+                return Err(quota_full());
             }
             hasher.update(&chunk);
             out.write_all(&chunk)
@@ -403,8 +434,143 @@ impl Files {
         out.sync_all()
             .await
             .map_err(|e| write_error("flushing upload", e))?;
-        drop(out);
-        let sha256 = hex::encode(hasher.finalize());
+        Ok((hex::encode(hasher.finalize()), size))
+    }
+
+    /// The largest file in bytes (shared files and stations' media alike).
+    pub fn max_bytes(&self) -> u64 {
+        self.limits.max_bytes
+    }
+
+    /// The refusal of a file over [`Files::max_bytes`].
+    pub fn too_large(&self) -> HttpError {
+        HttpError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "The file is too large: at most {} MiB.",
+                self.limits.max_bytes / (1024 * 1024)
+            ),
+        )
+    }
+
+    /// Receives `body` (`announced` bytes long, if said) into a temporary file for a
+    /// station, under the same size limit and quota as shared files. Nothing is stored
+    /// until [`Incoming::store`]; dropped, the file is removed and the quota returned.
+    pub async fn receive(
+        self: &Arc<Self>,
+        body: Body,
+        announced: Option<u64>,
+    ) -> Result<Incoming, HttpError> {
+        if announced.is_some_and(|n| n > self.limits.max_bytes) {
+            return Err(self.too_large());
+        }
+        let mut reservation = Reservation {
+            counter: &self.used,
+            bytes: 0,
+        };
+        let temp = TempFile {
+            path: self.tmp_dir.join(new_token()),
+            keep: false,
+        };
+        let (sha256, size) = self
+            .receive_into(&temp.path, body, announced, &mut reservation, || {
+                self.too_large()
+            })
+            .await?;
+        let reserved = std::mem::take(&mut reservation.bytes);
+        Ok(Incoming {
+            files: self.clone(),
+            temp,
+            reserved,
+            sha256,
+            size,
+        })
+    }
+
+    /// A new temporary file's path (a converted station's output goes there before
+    /// [`Files::adopt`]).
+    pub fn temp_path(&self) -> PathBuf {
+        self.tmp_dir.join(new_token())
+    }
+
+    /// Takes the file at `path` (made by the server in its temporary folder) as an
+    /// incoming file: hashes it and counts it against the size limit and quota.
+    /// Blocking (reads the file).
+    pub fn adopt(self: &Arc<Self>, path: PathBuf) -> Result<Incoming, HttpError> {
+        let temp = TempFile { path, keep: false };
+        let mut file = std::fs::File::open(&temp.path)
+            .map_err(|e| HttpError::internal("opening converted file", e))?;
+        let mut hasher = Sha256::new();
+        let size = std::io::copy(&mut file, &mut hasher)
+            .map_err(|e| HttpError::internal("hashing converted file", e))?;
+        if size > self.limits.max_bytes {
+            return Err(self.too_large());
+        }
+        let used = self.used.fetch_add(size, Ordering::SeqCst) + size;
+        let incoming = Incoming {
+            files: self.clone(),
+            temp,
+            reserved: size,
+            sha256: hex::encode(hasher.finalize()),
+            size,
+        };
+        if used > self.limits.quota_bytes {
+            return Err(quota_full());
+        }
+        Ok(incoming)
+    }
+
+    /// Where stored bytes with this SHA-256 are.
+    pub fn stored_path(&self, sha256: &str) -> PathBuf {
+        self.files_dir.join(sha256)
+    }
+
+    /// Removes the stored bytes `sha256` (`size` long) unless a record still uses them
+    /// (call after deleting a record that used them).
+    pub fn release(&self, sha256: &str, size: u64) -> anyhow::Result<()> {
+        if !is_stored_file_name(sha256) || self.store.sha_in_use(sha256)? {
+            return Ok(());
+        }
+        if std::fs::remove_file(self.files_dir.join(sha256)).is_ok() {
+            self.used.fetch_sub(size, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    async fn upload(&self, headers: HeaderMap, body: Body) -> Result<SharedFile, HttpError> {
+        let session = self.session(&headers)?;
+        self.registry
+            .may_share_files(&session.room, session.id)
+            .map_err(|e| HttpError::new(StatusCode::FORBIDDEN, "forbidden", e.message))?;
+        let name = file_name(&headers)?;
+        let mime = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 255)
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        let recipients = self.recipients(&session, &headers)?;
+        let too_large = || self.too_large();
+        let announced: Option<u64> = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        if announced.is_some_and(|n| n > self.limits.max_bytes) {
+            return Err(too_large());
+        }
+        let _active = self.admit(&session)?;
+        let mut reservation = Reservation {
+            counter: &self.used,
+            bytes: 0,
+        };
+        let mut temp = TempFile {
+            path: self.tmp_dir.join(new_token()),
+            keep: false,
+        };
+        let (sha256, size) = self
+            .receive_into(&temp.path, body, announced, &mut reservation, too_large)
+            .await?;
         let target = self.files_dir.join(&sha256);
         let new_bytes = !target.exists();
         if new_bytes {

@@ -83,8 +83,10 @@ pub struct RunningServer {
     pub metrics_addr: Option<SocketAddr>,
     /// Where the admin password is kept, if it was generated (never the password).
     pub admin_password_file: Option<PathBuf>,
-    /// The stations on air (`--station`).
+    /// The stations on air from the start (`--station`).
     pub stations: Vec<stations::RunningStation>,
+    /// Every station, the admin's too.
+    pub station_directory: Arc<stations::StationDirectory>,
     /// The mDNS/DNS-SD announcement, while the server runs (`--no-mdns`: none).
     pub mdns: Option<mdns::Announcement>,
     lifecycle: Lifecycle,
@@ -121,7 +123,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         config.max_presenters,
         store.clone(),
     ));
-    let stations = stations::start(&config.station_specs()?, &registry)?;
+    let station_specs = config.station_specs()?;
+    let stations = stations::start(&station_specs, &registry)?;
     let configured = config
         .rooms
         .iter()
@@ -144,7 +147,16 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         file_limits(&config),
         counters.clone(),
     )?);
+    let station_directory = Arc::new(stations::StationDirectory::new(
+        registry.clone(),
+        store.clone(),
+        files.clone(),
+        data_dir.folder(stations::MEDIA_FOLDER)?,
+        &station_specs,
+        stations.clone(),
+    )?);
     let lifecycle = Lifecycle::new();
+    lifecycle.spawn(station_directory.clone().watch_files(lifecycle.clone()));
     lifecycle.spawn(run_retention(
         files.clone(),
         chat.clone(),
@@ -184,7 +196,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 config.password_burst,
                 config.password_rate,
             )),
-            stations: Arc::new(stations::OnAir::new(stations.clone())),
+            stations: station_directory.clone(),
         },
         files: files.clone(),
         origins: Arc::new(config.origin_policy()?),
@@ -193,6 +205,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             monitor: monitor.clone(),
             secure: !config.http,
             lifecycle: lifecycle.clone(),
+            stations: station_directory.clone(),
+            files: files.clone(),
         },
     });
     let metrics_addr = match config.metrics_listen {
@@ -231,6 +245,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         metrics_addr,
         admin_password_file,
         stations,
+        station_directory,
         lifecycle,
         task,
     })

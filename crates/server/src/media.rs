@@ -98,6 +98,11 @@ pub enum WorkerCommand {
         /// Its file, read.
         media: Arc<lanmeet_sfu::StationMedia>,
     },
+    /// Stop playing a station ([`Sfu::stop_station`]): its viewers' subscriptions stop.
+    StopStation {
+        /// Its id in the SFU.
+        id: ParticipantId,
+    },
     /// Move viewer `viewer` to station `to` on this worker ([`Sfu::switch_station`]);
     /// when the two stations' tracks differ, it leaves the old station's room and
     /// joins `room` (a new subscribe offer).
@@ -443,6 +448,7 @@ impl Worker {
                 WorkerCommand::StartStation { id, room, media } => {
                     self.sfu.start_station(now, id, &room, media)
                 }
+                WorkerCommand::StopStation { id } => self.sfu.stop_station(now, id),
                 WorkerCommand::SwitchStation { viewer, to, room } => {
                     if !self.sfu.switch_station(now, viewer, to)
                         && self.outbound.contains_key(&viewer)

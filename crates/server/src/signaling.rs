@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use lanmeet_proto::{
-    ClientMessage, ErrorCode, LeaveReason, MediaSignal, ParticipantId, ServerMessage,
+    ClientMessage, ErrorCode, LeaveReason, MediaSignal, ParticipantId, ServerMessage, StationEnd,
     MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
 use tokio::time::Instant;
@@ -29,7 +29,8 @@ use crate::metrics::Counters;
 use crate::outbound::{self, Inbox, Outbound};
 use crate::persistent::Access;
 use crate::rooms::{Entry, Joined, Refused, Registry};
-use crate::stations::{self, OnAir};
+use crate::stations::{self, RunningStation, Station, StationDirectory};
+use tokio_util::sync::CancellationToken;
 
 /// Heartbeat timing.
 #[derive(Debug, Clone, Copy)]
@@ -60,7 +61,7 @@ pub struct Context {
     /// Wrong room passwords per client address.
     pub passwords: Arc<JoinRates>,
     /// The stations viewers can watch.
-    pub stations: Arc<OnAir>,
+    pub stations: Arc<StationDirectory>,
 }
 
 /// WebSocket close code 1012, "service restart" (RFC 6455 registry): sent after
@@ -82,11 +83,13 @@ struct Session {
     room: String,
 }
 
-/// A viewer of a station: its id in the SFU and which station (an index in
-/// [`OnAir`]).
+/// A viewer of a station: its id in the SFU, the station, where it plays, and the
+/// token cancelled when it stops (deleted, or off air).
 struct Watching {
     id: ParticipantId,
-    station: usize,
+    station: Arc<Station>,
+    running: RunningStation,
+    ended: CancellationToken,
 }
 
 /// What the loop does after a message.
@@ -124,8 +127,8 @@ struct Actor {
     session: Option<Session>,
     /// Set while waiting in a locked room's lobby.
     waiting: Option<Session>,
-    /// The stations on air.
-    stations: Arc<OnAir>,
+    /// The stations.
+    stations: Arc<StationDirectory>,
     /// Set while watching a station.
     watching: Option<Watching>,
     /// Set once the client asked for the station list or watched: a stations page,
@@ -206,7 +209,18 @@ impl Actor {
             if lifecycle.is_shutting_down() {
                 break End::ServerClosing;
             }
+            // Never cancelled while not watching.
+            let ended = self
+                .watching
+                .as_ref()
+                .map(|w| w.ended.clone())
+                .unwrap_or_default();
             tokio::select! {
+                _ = ended.cancelled() => {
+                    if let Flow::Close(reason) = self.station_ended().await {
+                        break End::Leave(reason);
+                    }
+                }
                 incoming = self.socket.recv() => {
                     let msg = match incoming {
                         Some(Ok(msg)) => msg,
@@ -487,10 +501,11 @@ impl Actor {
     /// Passes a media message to the room's worker.
     async fn media(&mut self, signal: MediaSignal) -> Flow {
         if let Some(w) = &self.watching {
-            let worker = self.stations.get(w.station).map(|s| s.worker);
             let command = WorkerCommand::Signal { id: w.id, signal };
-            let sent = worker
-                .and_then(|w| self.registry.workers().get(w))
+            let sent = self
+                .registry
+                .workers()
+                .get(w.running.worker)
                 .map_or(Ok(()), |h| h.try_send(command));
             return match sent {
                 Ok(()) => Flow::Continue,
@@ -508,6 +523,9 @@ impl Actor {
                     self.error(ErrorCode::Unavailable, &message, false).await
                 }
             },
+            // A station page's answer to an offer sent before its station ended (or it
+            // stopped watching) arrives late: nothing to do.
+            None if self.station_client => Flow::Continue,
             None => {
                 self.error(ErrorCode::WrongState, "Join a room first.", false)
                     .await
@@ -517,11 +535,7 @@ impl Actor {
 
     /// Sends the station list, naming the one watched.
     async fn send_stations(&mut self) -> Flow {
-        let watching = self
-            .watching
-            .as_ref()
-            .and_then(|w| self.stations.get(w.station))
-            .map(|s| s.name.clone());
+        let watching = self.watching.as_ref().map(|w| w.station.name.clone());
         let msg = ServerMessage::Stations {
             stations: self.stations.list(std::time::Instant::now()),
             watching,
@@ -533,26 +547,35 @@ impl Actor {
     /// or, while watching another, switches to it on the same connection.
     async fn watch(&mut self, name: &str) -> Flow {
         self.station_client = true;
-        let Some((index, station)) = self.stations.find(name) else {
-            let message = format!("There is no station called {name:?}.");
+        let Some((station, (running, ended))) = self
+            .stations
+            .find(name)
+            .and_then(|s| s.on_air().map(|on| (s, on)))
+        else {
+            let message = format!("There is no station called {name:?} on air.");
             return self.error(ErrorCode::UnknownStation, &message, false).await;
         };
-        let (to, room, worker) = (station.id, station.room.clone(), station.worker);
+        let (to, room, worker) = (running.id, running.room.clone(), running.worker);
         let Some(handle) = self.registry.workers().get(worker) else {
             let message = "The station's media worker is gone.";
             return self.error(ErrorCode::Unavailable, message, false).await;
         };
-        let current = self.watching.as_ref().map(|w| (w.id, w.station));
+        let current = self
+            .watching
+            .as_ref()
+            .map(|w| (w.id, w.station.clone(), w.running.id));
         let result = match current {
-            Some((_, from)) if from == index => Ok(()),
-            Some((viewer, from)) => handle
+            Some((_, _, from)) if from == running.id => Ok(()),
+            Some((viewer, from, _)) => handle
                 .try_send(WorkerCommand::SwitchStation { viewer, to, room })
                 .map(|()| {
-                    self.stations.count_viewer(from, false);
-                    self.stations.count_viewer(index, true);
+                    from.count_viewer(false);
+                    station.count_viewer(true);
                     self.watching = Some(Watching {
                         id: viewer,
-                        station: index,
+                        station,
+                        running,
+                        ended,
                     });
                 }),
             None => {
@@ -582,8 +605,13 @@ impl Actor {
                         Span::current().record("id", field::display(id));
                         Span::current().record("room", stations::room_of(name).as_str());
                         info!(%id, station = name, "watching");
-                        self.stations.count_viewer(index, true);
-                        self.watching = Some(Watching { id, station: index });
+                        station.count_viewer(true);
+                        self.watching = Some(Watching {
+                            id,
+                            station,
+                            running,
+                            ended,
+                        });
                     })
                     .inspect_err(|_| handle.leave(id))
             }
@@ -602,15 +630,34 @@ impl Actor {
         let Some(w) = self.watching.take() else {
             return;
         };
-        if let Some(handle) = self
-            .stations
-            .get(w.station)
-            .and_then(|s| self.registry.workers().get(s.worker))
-        {
+        if let Some(handle) = self.registry.workers().get(w.running.worker) {
             handle.leave(w.id);
         }
-        self.stations.count_viewer(w.station, false);
+        w.station.count_viewer(false);
         info!(id = %w.id, "stopped watching");
+    }
+
+    /// The watched station was deleted or went off air: the viewer leaves its room and
+    /// is told, with the list.
+    async fn station_ended(&mut self) -> Flow {
+        let Some(name) = self.watching.as_ref().map(|w| w.station.name.clone()) else {
+            return Flow::Continue;
+        };
+        self.stop_watching();
+        let (reason, message) = if self.stations.find(&name).is_some() {
+            (StationEnd::OffAir, format!("Station {name} went off air."))
+        } else {
+            (StationEnd::Removed, format!("Station {name} was removed."))
+        };
+        let notice = ServerMessage::StationRemoved {
+            station: name,
+            reason,
+            message,
+        };
+        if let Flow::Close(reason) = self.reply(&notice).await {
+            return Flow::Close(reason);
+        }
+        self.send_stations().await
     }
 
     async fn join(

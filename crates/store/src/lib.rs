@@ -144,6 +144,46 @@ pub struct RoomRecord {
     pub files: String,
 }
 
+/// A station the admin created (`stations` table, migration 5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StationRecord {
+    /// Its name, unique (as in `/stations/<name>`).
+    pub name: String,
+    /// What the admin wrote about it.
+    pub description: String,
+    /// Its place in the list: lower first.
+    pub position: i64,
+    /// Where its media comes from.
+    pub source: StationSource,
+    /// When it was created, milliseconds since the Unix epoch.
+    pub created_ms: u64,
+}
+
+/// Where a station's media comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StationSource {
+    /// Bytes stored as `files/<sha256>` (an upload, converted or not), counted against
+    /// the storage quota like shared files; `file_name` is the name it was uploaded as.
+    Stored {
+        /// SHA-256 of the bytes, hex.
+        sha256: String,
+        /// Their size.
+        size: u64,
+        /// The uploaded file's name, shown as what is playing.
+        file_name: String,
+    },
+    /// A file the operator put into the data directory's `media/` folder, by name.
+    DataFile {
+        /// Its name in `media/`.
+        file_name: String,
+    },
+    /// A live station, fed over WHIP by whoever holds its bearer token.
+    Live {
+        /// The bearer token.
+        token: String,
+    },
+}
+
 /// The database.
 pub struct Store {
     /// `None` once closed.
@@ -198,6 +238,20 @@ const MIGRATIONS: &[&str] = &[
         screen INTEGER NOT NULL,
         files TEXT NOT NULL
     );",
+    // 5: stations the admin created: stored bytes by SHA-256, a file in `media/`, or
+    // live (with its WHIP bearer token).
+    "CREATE TABLE stations (
+        name TEXT PRIMARY KEY,
+        description TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('stored', 'data_file', 'live')),
+        sha256 TEXT,
+        size INTEGER,
+        file_name TEXT,
+        token TEXT,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE INDEX stations_sha ON stations(sha256);",
 ];
 
 /// The counter of participant ids.
@@ -530,27 +584,33 @@ impl Store {
         conn.execute("DELETE FROM files WHERE id = ?1", params![id])?;
         let Some(sha) = sha else { return Ok(false) };
         let others: i64 = conn.query_row(
-            "SELECT count(*) FROM files WHERE sha256 = ?1",
+            "SELECT (SELECT count(*) FROM files WHERE sha256 = ?1)
+                  + (SELECT count(*) FROM stations WHERE sha256 = ?1)",
             params![sha],
             |r| r.get(0),
         )?;
         Ok(others > 0)
     }
 
-    /// Whether any record uses the bytes with this SHA-256.
+    /// Whether any record (a shared file or a station) uses the bytes with this SHA-256.
     pub fn sha_in_use(&self, sha256: &str) -> Result<bool> {
         let n: i64 = open(&mut self.lock())?.query_row(
-            "SELECT count(*) FROM files WHERE sha256 = ?1",
+            "SELECT (SELECT count(*) FROM files WHERE sha256 = ?1)
+                  + (SELECT count(*) FROM stations WHERE sha256 = ?1)",
             params![sha256],
             |r| r.get(0),
         )?;
         Ok(n > 0)
     }
 
-    /// Bytes of distinct stored files, for the storage quota.
+    /// Bytes of distinct stored files (shared files and stations' media), for the
+    /// storage quota.
     pub fn stored_bytes(&self) -> Result<u64> {
         let n: i64 = open(&mut self.lock())?.query_row(
-            "SELECT coalesce(sum(size), 0) FROM (SELECT sha256, max(size) AS size FROM files GROUP BY sha256)",
+            "SELECT coalesce(sum(size), 0) FROM (SELECT sha256, max(size) AS size FROM
+                (SELECT sha256, size FROM files
+                 UNION ALL SELECT sha256, size FROM stations WHERE sha256 IS NOT NULL)
+             GROUP BY sha256)",
             [],
             |r| r.get(0),
         )?;
@@ -565,6 +625,126 @@ impl Store {
             |r| r.get(0),
         )?;
         Ok(n as u64)
+    }
+}
+
+impl Store {
+    /// Adds station `station`; fails (a constraint error) if the name is taken.
+    pub fn add_station(&self, station: &StationRecord) -> Result<()> {
+        let mut guard = self.lock();
+        let conn = open(&mut guard)?;
+        let (kind, sha, size, file_name, token) = match &station.source {
+            StationSource::Stored {
+                sha256,
+                size,
+                file_name,
+            } => (
+                "stored",
+                Some(sha256.as_str()),
+                Some(*size as i64),
+                Some(file_name.as_str()),
+                None,
+            ),
+            StationSource::DataFile { file_name } => {
+                ("data_file", None, None, Some(file_name.as_str()), None)
+            }
+            StationSource::Live { token } => ("live", None, None, None, Some(token.as_str())),
+        };
+        conn.execute(
+            "INSERT INTO stations (name, description, position, kind, sha256, size, file_name,
+                token, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                station.name,
+                station.description,
+                station.position,
+                kind,
+                sha,
+                size,
+                file_name,
+                token,
+                station.created_ms as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Every station, in list order.
+    pub fn stations(&self) -> Result<Vec<StationRecord>> {
+        let mut guard = self.lock();
+        let conn = open(&mut guard)?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT name, description, position, kind, sha256, size, file_name, token,
+                created_ms FROM stations ORDER BY position, created_ms",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                let kind: String = r.get(3)?;
+                let source = match kind.as_str() {
+                    "stored" => StationSource::Stored {
+                        sha256: r.get(4)?,
+                        size: r.get::<_, i64>(5)? as u64,
+                        file_name: r.get(6)?,
+                    },
+                    "data_file" => StationSource::DataFile {
+                        file_name: r.get(6)?,
+                    },
+                    _ => StationSource::Live { token: r.get(7)? },
+                };
+                Ok(StationRecord {
+                    name: r.get(0)?,
+                    description: r.get(1)?,
+                    position: r.get(2)?,
+                    source,
+                    created_ms: r.get::<_, i64>(8)? as u64,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Sets station `name`'s description; returns whether there is such a station.
+    pub fn set_station_description(&self, name: &str, description: &str) -> Result<bool> {
+        let mut guard = self.lock();
+        let conn = open(&mut guard)?;
+        Ok(conn.execute(
+            "UPDATE stations SET description = ?2 WHERE name = ?1",
+            params![name, description],
+        )? > 0)
+    }
+
+    /// Sets live station `name`'s bearer token; returns whether there is such a station.
+    pub fn set_station_token(&self, name: &str, token: &str) -> Result<bool> {
+        let mut guard = self.lock();
+        let conn = open(&mut guard)?;
+        Ok(conn.execute(
+            "UPDATE stations SET token = ?2 WHERE name = ?1 AND kind = 'live'",
+            params![name, token],
+        )? > 0)
+    }
+
+    /// Gives the stations `names` the positions 0, 1, 2… in that order, together.
+    pub fn order_stations(&self, names: &[&str]) -> Result<()> {
+        let mut guard = self.lock();
+        let conn = open(&mut guard)?;
+        let tx = conn.transaction()?;
+        for (i, name) in names.iter().enumerate() {
+            tx.execute(
+                "UPDATE stations SET position = ?2 WHERE name = ?1",
+                params![name, i as i64],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Deletes station `name`; returns its record if there was one.
+    pub fn delete_station(&self, name: &str) -> Result<Option<StationRecord>> {
+        let found = self.stations()?.into_iter().find(|s| s.name == name);
+        if found.is_some() {
+            let mut guard = self.lock();
+            open(&mut guard)?.execute("DELETE FROM stations WHERE name = ?1", params![name])?;
+        }
+        Ok(found)
     }
 }
 
@@ -755,6 +935,64 @@ mod tests {
         assert!(!store.delete_room("physics").expect("nothing left"));
         assert!(store.rooms().expect("reads").is_empty());
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn stations_are_kept_ordered_and_their_bytes_count_once() {
+        let store = Store::open_in_memory().expect("open");
+        let stored = |name: &str, position| StationRecord {
+            name: name.into(),
+            description: format!("about {name}"),
+            position,
+            source: StationSource::Stored {
+                sha256: "ab".repeat(32),
+                size: 100,
+                file_name: format!("{name}.webm"),
+            },
+            created_ms: 1,
+        };
+        store.add_station(&stored("b", 1)).expect("add b");
+        store.add_station(&stored("a", 0)).expect("add a");
+        let live = StationRecord {
+            name: "l".into(),
+            description: String::new(),
+            position: 2,
+            source: StationSource::Live { token: "t".into() },
+            created_ms: 2,
+        };
+        store.add_station(&live).expect("add live");
+        assert!(
+            store.add_station(&stored("a", 5)).is_err(),
+            "names are unique"
+        );
+        let names = |s: &Store| -> Vec<String> {
+            s.stations()
+                .expect("list")
+                .into_iter()
+                .map(|s| s.name)
+                .collect()
+        };
+        assert_eq!(names(&store), ["a", "b", "l"]);
+        assert!(store.sha_in_use(&"ab".repeat(32)).expect("query"));
+        assert_eq!(
+            store.stored_bytes().expect("bytes"),
+            100,
+            "one copy counted"
+        );
+        store.order_stations(&["l", "b", "a"]).expect("order");
+        assert_eq!(names(&store), ["l", "b", "a"]);
+        assert!(store.set_station_description("b", "news").expect("edit"));
+        assert!(store.set_station_token("l", "u").expect("token"));
+        assert!(!store.set_station_token("b", "u").expect("not live"));
+        let all = store.stations().expect("list");
+        assert_eq!(all[1].description, "news");
+        assert_eq!(all[0].source, StationSource::Live { token: "u".into() });
+        assert!(store.delete_station("a").expect("delete").is_some());
+        assert!(store.delete_station("a").expect("delete").is_none());
+        assert!(store.sha_in_use(&"ab".repeat(32)).expect("b still uses it"));
+        store.delete_station("b").expect("delete");
+        assert!(!store.sha_in_use(&"ab".repeat(32)).expect("unused"));
+        assert_eq!(store.stored_bytes().expect("bytes"), 0);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //!   for a session cookie or the password as for `/metrics`.
 //! - `GET /admin/api/persistent-rooms`, `PUT` and `DELETE
 //!   /admin/api/persistent-rooms/{name}`: the persistent rooms ([`persistent`]).
+//! - `/admin/api/stations…`: the stations ([`stations`]).
 //!
 //! Anything else under `/admin` without a session: 401 for `/admin/api/*`, a redirect to
 //! the login form for pages. Wrong passwords are limited per address ([`auth`]).
@@ -16,6 +17,7 @@
 pub mod auth;
 mod persistent;
 mod rooms;
+mod stations;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -53,6 +55,10 @@ pub struct AdminState {
     pub secure: bool,
     /// Live feeds end when the server shuts down.
     pub lifecycle: Lifecycle,
+    /// The stations the admin manages.
+    pub stations: Arc<crate::stations::StationDirectory>,
+    /// Storage for uploaded station media (limits and quota of shared files).
+    pub files: Arc<crate::files::Files>,
 }
 
 /// The operator's routes on the main listener.
@@ -74,6 +80,7 @@ pub fn router(state: AdminState) -> Router {
             "/admin/api/persistent-rooms/{name}",
             axum::routing::put(persistent::put).delete(persistent::delete),
         )
+        .merge(stations::routes())
         .route("/admin/api/{*rest}", get(api_unknown))
         .route("/admin", get(dashboard))
         .route("/admin/{*rest}", get(dashboard))

@@ -5,14 +5,21 @@
 //!
 //! Every station plays on the first worker, so a viewer can switch between any two
 //! without a new connection (`Sfu::switch_station`).
+//!
+//! - [`directory`]: every station, `--station` and the admin's (SQLite), on air or off.
+//! - [`convert`]: ffmpeg conversion of uploads that cannot be played as they are.
+
+pub mod convert;
+pub mod directory;
+
+pub use directory::{Station, StationDirectory};
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use lanmeet_proto::{validate, ParticipantId, StationInfo};
+use lanmeet_proto::{validate, ParticipantId};
 use lanmeet_sfu::StationMedia;
 use tracing::info;
 
@@ -70,66 +77,8 @@ pub struct RunningStation {
     pub playing: String,
 }
 
-/// The stations on air as signaling sees them: the list viewers get, and who watches
-/// what (counted here, by the viewers' actors).
-#[derive(Debug, Default)]
-pub struct OnAir {
-    stations: Vec<RunningStation>,
-    viewers: Vec<AtomicU32>,
-}
-
-impl OnAir {
-    /// The directory of `stations`.
-    pub fn new(stations: Vec<RunningStation>) -> Self {
-        let viewers = stations.iter().map(|_| AtomicU32::new(0)).collect();
-        OnAir { stations, viewers }
-    }
-
-    /// The station called `name` and its index.
-    pub fn find(&self, name: &str) -> Option<(usize, &RunningStation)> {
-        self.stations
-            .iter()
-            .enumerate()
-            .find(|(_, s)| s.name == name)
-    }
-
-    /// Station `index`.
-    pub fn get(&self, index: usize) -> Option<&RunningStation> {
-        self.stations.get(index)
-    }
-
-    /// One more (`true`) or one fewer viewer of station `index`.
-    pub fn count_viewer(&self, index: usize, more: bool) {
-        if let Some(v) = self.viewers.get(index) {
-            if more {
-                v.fetch_add(1, Ordering::Relaxed);
-            } else {
-                let _ = v.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-            }
-        }
-    }
-
-    /// The list at `now`.
-    pub fn list(&self, now: Instant) -> Vec<StationInfo> {
-        self.stations
-            .iter()
-            .zip(&self.viewers)
-            .map(|(s, viewers)| {
-                let elapsed = now.saturating_duration_since(s.started).as_millis() as u64;
-                let duration_ms = s.duration.as_millis().max(1) as u64;
-                StationInfo {
-                    name: s.name.clone(),
-                    description: String::new(),
-                    playing: s.playing.clone(),
-                    position_ms: elapsed % duration_ms,
-                    duration_ms,
-                    viewers: viewers.load(Ordering::Relaxed),
-                    video: s.video,
-                }
-            })
-            .collect()
-    }
-}
+/// The data directory's folder of media files the admin can make stations of.
+pub const MEDIA_FOLDER: &str = "media";
 
 /// The SFU room of station `name`.
 pub fn room_of(name: &str) -> String {
