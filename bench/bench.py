@@ -506,6 +506,11 @@ def fmt(x, d=1):
 
 
 def main():
+    if os.environ.get("BENCH_REPORT_ONLY") == "stations":
+        # Rewrites only the Stations section and row of BENCHMARKS.md (e.g. after
+        # bench/stations-browser.sh measured start and switch times).
+        update_stations({})
+        return
     if os.environ.get("BENCH_REPORT_ONLY") == "1":
         # Rewrites BENCHMARKS.md from bench/last-results.json (e.g. after editing
         # bench/analysis.md) without measuring again.
