@@ -12,7 +12,7 @@
 # BENCH_CONDITIONS (written under the figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p lanmeet-server
+cargo build --release -p lanmeet-server -p lanmeet-loadgen
 export LANMEET_STATION_RUNS="${LANMEET_STATION_RUNS:-10}"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
