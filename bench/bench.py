@@ -14,6 +14,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,7 +44,16 @@ TARGETS = os.environ.get("BENCH_TARGETS", "lanmeet,relay,janus").split(",")
 # server binary (the load generator stays the same), and results written to BENCH_OUT
 # instead of bench/last-results.json and BENCHMARKS.md.
 WORKLOADS = os.environ.get("BENCH_WORKLOADS",
-                           "meeting,lecture,capacity,half,joins,profile").split(",")
+                           "meeting,lecture,capacity,half,joins,stations,profile").split(",")
+# The stations workload: viewers of one station playing a 1.5 Mbit/s VP8 + Opus file,
+# stepped up until loss reaches STATION_LOSS_PCT. Loss counts sequence gaps, which an
+# overloaded server does not make at first: it queues, and the packets' lateness (their
+# arrival against their RTP time) grows instead; a step passes only with lateness p99
+# under STATION_P99_MS as well (the lecture's 150 ms goal for 1,000 viewers).
+STATION_STEPS = [50, 100, 200, 400, 800, 1000]
+STATION_LOSS_PCT = 1.0
+STATION_P99_MS = 150.0
+STATION_SECONDS = 5
 SERVER_BIN = os.environ.get("BENCH_SERVER_BIN", os.path.join(BIN, "lanmeet"))
 OUT = os.environ.get("BENCH_OUT")
 
@@ -169,8 +179,9 @@ def stop(p):
 
 
 class Server:
-    def __init__(self, target):
+    def __init__(self, target, args=()):
         self.target = target
+        self.args = list(args)
         self.proc = None
         self.tmp = tempfile.mkdtemp(prefix="lmb-")
 
@@ -188,7 +199,8 @@ class Server:
                                "--metrics-listen", f"{SRV_IP}:{METRICS_PORT}",
                                # A folder of its own: the server log beside it
                                # would make the directory not lanmeet's.
-                               "--data-dir", os.path.join(self.tmp, "data")],
+                               "--data-dir", os.path.join(self.tmp, "data")]
+                              + self.args,
                               "lanmeet ready",
                               log=os.path.join(self.tmp, "server.log"))
         elif self.target == "relay":
@@ -406,6 +418,50 @@ def best_step(steps, key):
     return best
 
 
+def make_station_file(folder):
+    """A 10 s station file made with ffmpeg: 640x360 VP8 at 30 fps, 1.4 Mbit/s constant
+    rate (noise keeps the encoder at its rate), a key frame every second, and a 64 kbit/s
+    Opus sine: about 1.5 Mbit/s in all, the lecture's publisher rate."""
+    path = os.path.join(folder, "station.webm")
+    sh("ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+       "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=10,noise=alls=12:allf=t",
+       "-f", "lavfi", "-i", "sine=frequency=440:duration=10",
+       "-c:v", "libvpx", "-b:v", "1400k", "-minrate", "1400k", "-maxrate", "1400k",
+       "-bufsize", "700k", "-g", "30", "-keyint_min", "30", "-deadline", "realtime",
+       "-cpu-used", "8", "-c:a", "libopus", "-b:a", "64k", path)
+    return path
+
+
+def stations(target):
+    """Viewers of one station (the load generator's --station mode), more at each step
+    until loss reaches STATION_LOSS_PCT. The station's packets carry no send time: the
+    one-way figure is their lateness against the RTP clock, and the server's own delay
+    comes from its /metrics."""
+    if target != "lanmeet":
+        return []
+    if shutil.which("ffmpeg") is None:
+        raise RuntimeError("ffmpeg is needed for the stations workload (apt-get install ffmpeg)")
+    folder = tempfile.mkdtemp(prefix="lmb-station-")
+    try:
+        media = make_station_file(folder)
+        results = []
+        with Server(target, ["--station", f"bench={media}"]) as s:
+            for v in STATION_STEPS:
+                r = loadgen(s, target, f"station-{v}",
+                            ["--station", "bench", "--viewers", str(v),
+                             "--join-rate", "100", "--join-timeout", "30",
+                             "--warmup", str(CAP_WARMUP)], STATION_SECONDS, layers=[])
+                r["viewers"] = v
+                r["pass_loss"] = r["join_failures"] == 0 and r["loss_pct"] < STATION_LOSS_PCT
+                r["pass"] = r["pass_loss"] and r["latency_ms"]["p99"] < STATION_P99_MS
+                results.append(r)
+                if not r["pass_loss"]:
+                    break
+        return results
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def joins(target):
     """100 participants (10 rooms of 2 publishers and 8 viewers) joining within 10 s:
     join time is WebSocket (signaling) open to the first media packet."""
@@ -455,6 +511,11 @@ def fmt(x, d=1):
 
 
 def main():
+    if os.environ.get("BENCH_REPORT_ONLY") == "stations":
+        # Rewrites only the Stations section and row of BENCHMARKS.md (e.g. after
+        # bench/stations-browser.sh measured start and switch times).
+        update_stations({})
+        return
     if os.environ.get("BENCH_REPORT_ONLY") == "1":
         # Rewrites BENCHMARKS.md from bench/last-results.json (e.g. after editing
         # bench/analysis.md) without measuring again.
@@ -491,6 +552,8 @@ def main():
                     res["half"] = half_load(t, max(1, best["rooms"] // 2))
                 if "joins" in WORKLOADS:
                     res["joins"] = joins(t)
+                if "stations" in WORKLOADS and t == "lanmeet":
+                    res["stations"] = stations(t)
                 results[t] = res
             except Exception as e:  # noqa: BLE001 - reported in BENCHMARKS.md
                 results[t] = {"error": str(e)}
@@ -506,6 +569,10 @@ def main():
     if OUT:
         with open(OUT, "w") as f:
             json.dump(results, f, indent=1)
+        return
+    if WORKLOADS == ["stations"]:
+        # Only the stations workload: keep every other figure, rewrite its section.
+        update_stations(results.get("lanmeet", {}))
         return
     date = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
     commit = sh("git", "-C", ROOT, "rev-parse", "HEAD", check=False).stdout.strip()
@@ -554,6 +621,140 @@ def summary(res):
         "mem": mem_per_stream(meeting) if meeting else None,
         "mem_lecture": mem_per_stream(lec[-1]) if lec else None,
     }
+
+
+STATIONS_BROWSER = os.path.join(ROOT, "bench", "stations-browser.json")
+STATION_HEADLINE = "| stations: most viewers of one 1.5 Mbit/s station"
+
+
+def station_best(steps, key="pass"):
+    """The most viewers of the last step passing `key` below the first one failing it."""
+    best = 0
+    for r in steps or []:
+        if not r.get(key, r["pass"]):
+            break
+        best = r["viewers"]
+    return best
+
+
+def station_headline(res):
+    steps = res.get("stations") or []
+    return (f"{STATION_HEADLINE} (VP8 + Opus file) at loss < {STATION_LOSS_PCT:.0f}% and "
+            f"lateness p99 < {STATION_P99_MS:.0f} ms | – | "
+            f"{fmt(station_best(steps), 0) if steps else '–'} |")
+
+
+def stations_section(res):
+    """The "## Stations" section: the load generator's station steps and, from
+    bench/stations-browser.json (written by bench/stations-browser.sh), the browser's
+    start and switch times."""
+    out = ["## Stations\n"]
+    w = out.append
+    steps = res.get("stations") or []
+    if steps:
+        best = station_best(steps)
+        loss_only = station_best(steps, "pass_loss")
+        largest = steps[-1]["viewers"]
+        w(f"Most viewers of one station at loss < {STATION_LOSS_PCT:.0f}% and lateness p99 < "
+          f"{STATION_P99_MS:.0f} ms: **{best}**; at loss < {STATION_LOSS_PCT:.0f}% alone: "
+          f"{loss_only}" + (" (the largest step measured)" if loss_only == largest else "")
+          + " (lanmeet on one core, `--workers 1`). The station plays a 10 s 640×360 VP8 file at "
+          "30 fps, 1.4 Mbit/s constant rate with a key frame every second, and 64 kbit/s Opus, "
+          "made with ffmpeg at run time (`make_station_file` in `bench/bench.py`); the load "
+          "generator's viewers `watch` it (`--station bench --viewers N`, 100 joins/s, "
+          f"{CAP_WARMUP} s warm-up, {STATION_SECONDS} s measured). Loss is sequence gaps after "
+          "each viewer's first packet; the station's packets carry no send time, so the "
+          "one-way figure is *lateness*: arrival against the packet's RTP time, from the "
+          "earliest packet of its stream (pacing jitter plus queueing); the server's own delay "
+          "is its `/metrics` histogram.")
+        run = res.get("stations_run") or {}
+        if run:
+            w(f"Measured {run.get('date', '?')} at commit `{run.get('commit', '?')}`. "
+              f"{run.get('conditions', '')}")
+        w("")
+        w("| viewers | joined / failed | loss % | per viewer kbit/s (min / median) | video fps (min) | "
+          "lateness p50 / p99 ms | server delay p50 / p99 ms | watch → media p95 ms | server CPU % | "
+          "server RSS MiB |")
+        w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for r in steps:
+            st = r.get("station") or {}
+            rate = st.get("rate_kbps") or {}
+            fps = st.get("video_fps") or {}
+            l = r["latency_ms"]
+            sd = r.get("server_delay_ms")
+            delay = f"{fmt(sd.get('p50'), 3)} / {fmt(sd.get('p99'), 3)}" if sd else "–"
+            w(f"| {r['viewers']}{'' if r['pass'] else ' ✗'} | {r.get('joined', '–')} / "
+              f"{r['join_failures']} | {r['loss_pct']:.3f} | {fmt(rate.get('min'), 0)} / "
+              f"{fmt(rate.get('p50'), 0)} | {fmt(fps.get('min'))} | {l['p50']:.2f} / {l['p99']:.2f} | "
+              f"{delay} | {fmt((r.get('join_ms') or {}).get('p95'), 0)} | "
+              f"{fmt(r.get('server_cpu_pct'))} | {fmt(r.get('server_rss_mb'))} |")
+        w(f"\n✗: loss {STATION_LOSS_PCT:.0f}% or more or failed watches (the stepping stops "
+          f"there), or lateness p99 {STATION_P99_MS:.0f} ms or more. Beyond what one core can "
+          "send the server queues rather than drops: lateness and watch → media grow, and a "
+          "window may hold more than the station's rate as a backlog drains.\n")
+    if os.path.exists(STATIONS_BROWSER):
+        with open(STATIONS_BROWSER) as f:
+            b = json.load(f)
+        def med(xs):
+            return statistics.median(xs) if xs else None
+        w("Start and switch in the browser (`bench/stations-browser.sh`, "
+          f"{len(b['start_ms'])} runs, {b.get('date', '?')}, commit `{b.get('commit', '?')}`):\n")
+        w("| figure | goal | median ms | worst ms | runs (ms) |")
+        w("| --- | --- | --- | --- | --- |")
+        for key, label in (("start_ms", "click on a station → its first frame shown"),
+                           ("switch_ms", "Next station → the new station's picture shown")):
+            xs = b.get(key) or []
+            w(f"| {label} | ≤ 1,500 | {fmt(med(xs), 0)} | {fmt(max(xs) if xs else None, 0)} | "
+              f"{', '.join(str(round(x)) for x in xs)} |")
+        w(f"\n{b.get('conditions', '')}\n")
+    return out
+
+
+def update_stations(res):
+    """After a stations-only run: its steps go into bench/last-results.json beside the
+    other figures, and BENCHMARKS.md gets its "## Stations" section and headline row
+    rewritten in place (the rest of the file is left as the last full run wrote it)."""
+    path = os.path.join(ROOT, "bench", "last-results.json")
+    with open(path) as f:
+        results = json.load(f)
+    if "stations" in res:
+        commit = sh("git", "-C", ROOT, "rev-parse", "--short", "HEAD", check=False).stdout.strip()
+        results.setdefault("lanmeet", {})["stations"] = res["stations"]
+        results["lanmeet"]["stations_run"] = {
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
+            "commit": commit,
+            # How the machine was shared, e.g. "under chrt -f 50 with BENCH_IGNORE_BUSY=1".
+            "conditions": os.environ.get("BENCH_CONDITIONS", ""),
+        }
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1)
+    md_path = os.path.join(ROOT, "BENCHMARKS.md")
+    with open(md_path) as f:
+        lines = f.read().split("\n")
+    section = "\n".join(stations_section(results.get("lanmeet", {}))).split("\n")
+    if "## Stations" in lines:
+        start = lines.index("## Stations")
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        lines[start:end] = section
+    else:
+        at = next((i for i, l in enumerate(lines) if l.startswith("## lanmeet")), len(lines))
+        lines[at:at] = section
+    row = station_headline(results.get("lanmeet", {}))
+    if "## Headline" in lines:
+        # As many cells as the table has (the peers' are empty: lanmeet only).
+        header = lines[lines.index("## Headline") + 2]
+        row += " – |" * max(0, header.count("|") - row.count("|"))
+    old = [i for i, l in enumerate(lines) if l.startswith(STATION_HEADLINE)]
+    if old:
+        lines[old[0]] = row
+    elif "## Headline" in lines:
+        i = lines.index("## Headline") + 2
+        while i < len(lines) and lines[i].startswith("|"):
+            i += 1
+        lines.insert(i, row)
+    with open(md_path, "w") as f:
+        f.write("\n".join(lines))
+    print("updated the Stations section of BENCHMARKS.md")
 
 
 PEERS = [("relay", "relay (ceiling)"), ("mediasoup", "mediasoup 3.27.1"), ("janus", "Janus 1.1.2")]
@@ -656,6 +857,7 @@ def write_report(results, prof, date, commit):
         "joins_p95", 0, higher=False)
     row("joining: participants without media (of 100)", "0", "joins_failed", 0, higher=False)
     row("memory per subscribed stream, meeting (MiB)", "< 0.25", "mem", 3, higher=False)
+    w(station_headline(results.get("lanmeet", {})) + " – | – |" * len(peers))
     if lm and lm.get("meeting"):
         m = lm["meeting"]
         w(f"\nMeeting (5 rooms × 10): lanmeet forwarded {fmt(m['forwarded_pps'], 0)} packets/s "
@@ -671,6 +873,8 @@ def write_report(results, prof, date, commit):
         w(f"Server memory per subscribed stream: {fmt(lm['mem'], 3)} MiB in the meeting, "
           f"{fmt(lm['mem_lecture'], 3)} MiB in the largest passing lecture (goal < 0.25 MiB).\n")
 
+    w("")
+    out.extend(stations_section(results.get("lanmeet", {})))
     for t, res in results.items():
         w(f"## {t}\n")
         if "error" in res:

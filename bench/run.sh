@@ -12,6 +12,9 @@
 #   BENCH_TARGETS=lanmeet BENCH_WORKLOADS=capacity BENCH_SERVER_BIN=/tmp/lanmeet-old \
 #     BENCH_OUT=/tmp/old.json bash bench/run.sh   # compare a server build; no BENCHMARKS.md
 #   BENCH_REPORT_ONLY=1 python3 bench/bench.py  # rewrite BENCHMARKS.md from last-results.json
+#   BENCH_TARGETS=lanmeet BENCH_WORKLOADS=stations bash bench/run.sh   # viewers of one station
+#     only: rewrites the Stations section and row of BENCHMARKS.md, keeps the rest;
+#     BENCH_CONDITIONS="..." is written under it (say how the machine was shared)
 #
 # Waits while Chromium e2e tests run (they assert frame rates); waits up to 5 minutes in
 # all for other people's compilers, then measures and names the affected workloads.

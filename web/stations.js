@@ -11,6 +11,7 @@ import { socketUrlFor } from './protocol.js';
 import { SubscribeConnection } from './subscribe.js';
 import { byId, el } from './dom.js';
 import { t, translatePage, formatNumber } from './i18n.js';
+import { RadioCard } from './radio.js';
 
 /**
  * @typedef {object} StationInfo
@@ -43,6 +44,7 @@ let keepStatus = false;
 const video = byId('st-video', HTMLVideoElement);
 const stream = new MediaStream();
 video.srcObject = stream;
+const radio = new RadioCard(video);
 
 /**
  * mm:ss of `ms`.
@@ -97,6 +99,7 @@ function renderPlayer() {
   const s = stations.find((x) => x.name === watching);
   byId('st-now', HTMLElement).textContent = s ? s.name : '';
   byId('st-position', HTMLElement).textContent = s ? `${clock(positionOf(s))} / ${clock(s.duration_ms)}` : '';
+  radio.render(s, s ? clock(positionOf(s)) : '', s ? clock(s.duration_ms) : '');
 }
 
 /** @param {string} name */
@@ -123,6 +126,7 @@ function stop() {
   subscription?.close();
   subscription = null;
   for (const track of stream.getTracks()) stream.removeTrack(track);
+  radio.stop();
 }
 
 /**
@@ -155,6 +159,7 @@ function onMessage(event) {
         subscription.onTrack = (_participant, kind, track) => {
           for (const old of stream.getTracks().filter((x) => x.kind === kind)) stream.removeTrack(old);
           stream.addTrack(track);
+          if (kind === 'audio') radio.listen(track);
           void video.play().catch(() => {});
         };
         subscription.onError = (_code, message) => {

@@ -4,7 +4,11 @@
 // browser process. A viewer decodes the video at the file's rate and its audio; a second
 // viewer 5 s later shows the same frame within 0.5 s; Next station shows the other
 // station's frames within 1.5 s; playback goes on across the loop point; Next to an
-// audio-only (Ogg Opus) station renegotiates and plays its audio.
+// audio-only (Ogg Opus) station renegotiates and plays its audio, shown as a now-playing
+// card with a moving level meter. Last, start and switch are timed over
+// LANMEET_STATION_RUNS fresh pages (default 2; `bench/stations-browser.sh` runs 10 on a
+// release build): click on a station in the list to its first frame, and Next station to
+// the other station's picture; METRIC lines give each run, the median and the worst.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -21,6 +25,7 @@ import { launchBrowser, scenarioSteps, startServer, waitUntil } from './harness.
 const FPS = 15;
 const SECONDS = 10;
 const FRAMES = FPS * SECONDS;
+const RUNS = Number(process.env.LANMEET_STATION_RUNS ?? 2);
 
 /**
  * A 10 s station file: frame n is grey level 8 + 1.4 n (chroma `cb`), with a sine tone.
@@ -82,6 +87,54 @@ function sample(page, ms, untilLoop = false) {
       }),
     { ms, untilLoop },
   );
+}
+
+/**
+ * Resolves with the time (ms, on the page's clock) from `act` (run in the page) to the
+ * first frame shown whose blue tint is at least `tint` (station two's frames have about
+ * 70; `-Infinity`: any frame), or 0 after 10 s.
+ * @param {import('playwright-core').Page} page
+ * @param {'one' | 'next'} act click station one in the list, or Next station
+ * @param {number} tint
+ * @returns {Promise<number>}
+ */
+function timeToPicture(page, act, tint) {
+  return page.evaluate(
+    ({ act, tint }) =>
+      new Promise((resolve) => {
+        const video = /** @type {HTMLVideoElement} */ (document.getElementById('st-video'));
+        const canvas = document.createElement('canvas');
+        canvas.width = 8;
+        canvas.height = 8;
+        const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d', { willReadFrequently: true }));
+        let done = false;
+        const started = performance.now();
+        const onFrame = () => {
+          if (done) return;
+          ctx.drawImage(video, 0, 0, 8, 8);
+          const d = ctx.getImageData(0, 0, 8, 8).data;
+          if (d[2] - d[0] >= tint) {
+            done = true;
+            resolve(performance.now() - started);
+          } else video.requestVideoFrameCallback(onFrame);
+        };
+        video.requestVideoFrameCallback(onFrame);
+        setTimeout(() => {
+          done = true;
+          resolve(0);
+        }, 10_000);
+        const target = act === 'one' ? document.querySelector('button[data-station="one"]') : document.getElementById('st-next');
+        /** @type {HTMLElement} */ (target).click();
+      }),
+    { act, tint },
+  );
+}
+
+/** @param {number[]} xs */
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 /** @param {Participant} p @param {'audio' | 'video'} kind */
@@ -230,5 +283,52 @@ describe('stations', { timeout: 180_000 }, () => {
       },
       { timeoutMs: 10_000, message: 'radio audio on a connection without video' },
     );
+    // The now-playing card instead of an empty video, and a level meter that moves.
+    await a.page.locator('#st-radio').waitFor({ state: 'visible', timeout: 5000 });
+    assert.equal(await a.page.locator('#st-video').isVisible(), false, 'no empty video for a radio station');
+    assert.equal(await a.page.locator('#st-radio-station').innerText(), 'radio');
+    assert.match(await a.page.locator('#st-radio-title').innerText(), /radio\.ogg/);
+    assert.match(await a.page.locator('#st-radio-position').innerText(), /^\d\d:\d\d \/ 00:05$/);
+    /** @type {number[]} */
+    const levels = [];
+    await waitUntil(
+      async () => {
+        levels.push(await a.page.locator('#st-level').evaluate((m) => /** @type {HTMLMeterElement} */ (m).value));
+        return (levels.at(-1) ?? 0) > 0.1;
+      },
+      { timeoutMs: 5000, message: `the level meter moves for a sine (levels ${levels.join(' ')})` },
+    );
+  });
+
+  step(`start and switch times over ${RUNS} fresh pages`, async () => {
+    /** @type {number[]} */
+    const starts = [];
+    /** @type {number[]} */
+    const switches = [];
+    for (let i = 0; i < RUNS; i++) {
+      const p = await browser.participant(`run${i}`);
+      try {
+        await p.page.goto(`${server.url}stations`);
+        await p.page.locator('button[data-station="one"]').waitFor({ timeout: 10_000 });
+        const start = await timeToPicture(p.page, 'one', -Infinity);
+        assert.ok(start > 0, `run ${i}: station one never showed a frame`);
+        // Station one's own frames first, so the switch starts from a playing station.
+        await delay(500);
+        const switched = await timeToPicture(p.page, 'next', 40);
+        assert.ok(switched > 0, `run ${i}: station two never showed`);
+        console.log(`METRIC station_start_ms ${Math.round(start)}`);
+        console.log(`METRIC station_switch_ms ${Math.round(switched)}`);
+        starts.push(start);
+        switches.push(switched);
+      } finally {
+        await p.close();
+      }
+    }
+    console.log(`METRIC station_start_median_ms ${Math.round(median(starts))}`);
+    console.log(`METRIC station_start_worst_ms ${Math.round(Math.max(...starts))}`);
+    console.log(`METRIC station_switch_median_ms ${Math.round(median(switches))}`);
+    console.log(`METRIC station_switch_worst_ms ${Math.round(Math.max(...switches))}`);
+    assert.ok(Math.max(...starts) <= 1500, `start within 1.5 s: ${starts.map(Math.round).join(', ')} ms`);
+    assert.ok(Math.max(...switches) <= 1500, `switch within 1.5 s: ${switches.map(Math.round).join(', ')} ms`);
   });
 });

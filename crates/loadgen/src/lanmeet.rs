@@ -89,17 +89,19 @@ async fn session(
         .map_err(|_| anyhow!("connecting timed out"))?
         .with_context(|| format!("connecting to {url}"))?;
     let opened = std::time::Instant::now();
-    send(
-        &mut ws,
-        &ClientMessage::Join {
+    let hello = match &spec.station {
+        Some(station) => ClientMessage::Watch {
+            station: station.clone(),
+        },
+        None => ClientMessage::Join {
             version: PROTOCOL_VERSION,
             room: spec.room.clone(),
             name: spec.name.clone(),
             resume: None,
             password: None,
         },
-    )
-    .await?;
+    };
+    send(&mut ws, &hello).await?;
     let mut publish_up = false;
     let mut subscribe_up = false;
     loop {
@@ -121,7 +123,7 @@ async fn session(
                     tracing::warn!("unreadable server message: {}", text.as_str());
                     continue;
                 };
-                handle(&mut ws, spec, engine, msg).await?;
+                handle(&mut ws, spec, engine, msg, ready.is_some()).await?;
             }
             event = events.recv() => match event {
                 Some(EngineEvent::Connected(leg)) => {
@@ -154,6 +156,7 @@ async fn handle(
     spec: &Spec,
     engine: &EngineHandle,
     msg: ServerMessage,
+    joining: bool,
 ) -> anyhow::Result<()> {
     match msg {
         ServerMessage::Joined { .. } if spec.publisher => {
@@ -195,12 +198,19 @@ async fn handle(
                 .collect();
             send(ws, &ClientMessage::View { tracks }).await?;
         }
+        ServerMessage::Stations { watching, .. }
+            if joining && spec.station.is_some() && watching != spec.station =>
+        {
+            bail!("the server says this viewer watches {watching:?}");
+        }
         ServerMessage::Error {
             code,
             message,
             fatal,
         } => {
-            if fatal {
+            // A refused watch (`unknown_station`, `rate_limited`) is not fatal to the
+            // socket, but the viewer would never get media: fail now, saying why.
+            if fatal || (joining && spec.station.is_some()) {
                 bail!("server error {code:?}: {message}");
             }
             tracing::warn!(name = %spec.name, ?code, "server error: {message}");

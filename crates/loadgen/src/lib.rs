@@ -16,6 +16,7 @@
 //! - [`session`]: what all participants share; the relay participant.
 //! - [`payload`]: what a packet carries (publisher, sequence number, send time).
 //! - [`stats`]: loss, reordering and latency as subscribers measure them.
+//! - [`station`]: station mode (`--station`): what viewers of a station's file measure.
 //! - [`report`]: the figures, as a summary and as JSON.
 //! - [`procstat`]: another process's CPU and memory from `/proc`.
 //! - [`servermetrics`]: the server's own forwarding delay, from its `/metrics`.
@@ -31,6 +32,7 @@ pub mod relay;
 pub mod report;
 pub mod servermetrics;
 pub mod session;
+pub mod station;
 pub mod stats;
 
 use std::collections::HashMap;
@@ -90,9 +92,15 @@ pub struct LoadgenArgs {
     /// Participants per room that publish audio and video and subscribe.
     #[arg(long, default_value_t = 2)]
     pub participants: u32,
-    /// Participants per room that only subscribe.
+    /// Participants per room that only subscribe (with `--station`: the station's
+    /// viewers).
     #[arg(long, default_value_t = 0)]
     pub viewers: u32,
+    /// Watch station NAME instead of meeting: `--viewers` viewers `watch` it (no
+    /// publishers, no rooms) and report loss from sequence gaps, their received rate and
+    /// the packets' lateness against their RTP time (lanmeet only).
+    #[arg(long, value_name = "NAME")]
+    pub station: Option<String>,
     /// Seconds to measure, after everyone joined and a warm-up.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
@@ -188,7 +196,14 @@ impl LoadgenArgs {
     }
 
     fn check(&self) -> anyhow::Result<()> {
-        if self.rooms == 0 || self.participants == 0 {
+        if self.station.is_some() {
+            if self.target != Target::Lanmeet {
+                bail!("--station needs --target lanmeet");
+            }
+            if self.viewers == 0 {
+                bail!("--station needs --viewers of at least 1");
+            }
+        } else if self.rooms == 0 || self.participants == 0 {
             bail!("--rooms and --participants must be at least 1");
         }
         if self.threads == 0 || self.join_rate <= 0.0 || self.duration <= 0.0 {
@@ -229,6 +244,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
         bind_ip,
         profile,
         epoch: Instant::now(),
+        station: args.station.is_some(),
     };
     let engines: Vec<Arc<EngineHandle>> = (0..args.threads)
         .map(|i| EngineHandle::spawn(i, config.clone()).map(Arc::new))
@@ -244,7 +260,23 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
         ((f64::from(slot) + 1.0) * share).floor() > (f64::from(slot) * share).floor()
     };
     let mut specs = Vec::new();
+    if let Some(station) = &args.station {
+        for k in 0..args.viewers {
+            specs.push(Spec {
+                index: k,
+                room: String::new(),
+                name: format!("{}view{k}", args.name_prefix),
+                publisher: false,
+                expects_media: true,
+                small_tiles: small(k),
+                station: Some(station.clone()),
+            });
+        }
+    }
     for publisher in [true, false] {
+        if args.station.is_some() {
+            break;
+        }
         for r in 0..args.rooms {
             let count = if publisher {
                 args.participants
@@ -265,6 +297,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
                     publisher,
                     expects_media: args.participants > u32::from(publisher),
                     small_tiles: small(slot),
+                    station: None,
                 });
             }
         }
@@ -328,10 +361,11 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
         tasks.push(task);
     }
 
+    let station_mode = args.station.is_some();
     let mut report = Report {
         target: args.target.name().to_string(),
-        rooms: args.rooms,
-        participants: args.participants,
+        rooms: if station_mode { 0 } else { args.rooms },
+        participants: if station_mode { 0 } else { args.participants },
         viewers: args.viewers,
         server_rss_start_mb,
         ..Default::default()
@@ -363,7 +397,12 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
     if joined.is_empty() {
         let _ = shutdown_tx.send(true);
         bail!(
-            "no participant joined ({} failed): {}",
+            "no {} joined ({} failed): {}",
+            if station_mode {
+                "viewer"
+            } else {
+                "participant"
+            },
             report.join_failures,
             report.join_errors.join("; ")
         );
@@ -424,7 +463,10 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
     if profile.fps > 0 {
         kinds.push(Kind::Video);
     }
-    report.add_media(&stats, &joined, &kinds);
+    match &args.station {
+        Some(station) => report.add_station(&stats, &joined, station),
+        None => report.add_media(&stats, &joined, &kinds),
+    }
     report.add_join_times(&stats, &joined, &opened, config.epoch);
 
     let _ = shutdown_tx.send(true);

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::payload::Kind;
 use crate::session::Spec;
+use crate::station::StationFigures;
 use crate::stats::EngineStats;
 
 /// One-way latency through the server, milliseconds.
@@ -26,6 +27,20 @@ pub struct Latency {
     pub mean: f64,
     /// Number of packets measured.
     pub samples: u64,
+}
+
+impl Latency {
+    /// The figures of a histogram of nanoseconds.
+    pub fn of(h: &crate::stats::Histogram) -> Latency {
+        Latency {
+            p50: h.quantile_ms(0.50),
+            p95: h.quantile_ms(0.95),
+            p99: h.quantile_ms(0.99),
+            max: h.max_ms(),
+            mean: h.mean_ms(),
+            samples: h.count(),
+        }
+    }
 }
 
 /// Join times: the signaling connection opening to the first media packet arriving.
@@ -117,6 +132,9 @@ pub struct Report {
     /// Resident memory of the server before the first participant joined, MiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_rss_start_mb: Option<f64>,
+    /// A station run's own figures (`--station`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub station: Option<StationFigures>,
 }
 
 impl Report {
@@ -215,15 +233,38 @@ impl Report {
             self.sent_pps = self.packets_sent as f64 / self.duration_s;
         }
         self.send_errors = stats.send_errors;
-        let h = &stats.latency;
-        self.latency_ms = Latency {
-            p50: h.quantile_ms(0.50),
-            p95: h.quantile_ms(0.95),
-            p99: h.quantile_ms(0.99),
-            max: h.max_ms(),
-            mean: h.mean_ms(),
-            samples: h.count(),
+        self.latency_ms = Latency::of(&stats.latency);
+    }
+
+    /// Fills the figures of a station run (`--station`): every one of `joined` watched
+    /// `station`. Loss is counted from the sequence gaps after each viewer's first packet
+    /// in the window; `latency_ms` is the station's lateness (see [`crate::station`]),
+    /// since its packets carry no send time.
+    pub fn add_station(&mut self, stats: &EngineStats, joined: &[Spec], station: &str) {
+        self.joined = joined.len() as u32;
+        let viewers: Vec<u32> = joined.iter().map(|s| s.index).collect();
+        let (figures, common) =
+            StationFigures::compute(station, &stats.station, &viewers, self.duration_s);
+        let [expected, silent, packets_expected, received, lost, duplicates, reordered] = common;
+        self.streams_expected = expected;
+        self.streams_silent = silent;
+        self.packets_expected = packets_expected;
+        self.packets_received = received;
+        self.packets_lost = lost;
+        self.duplicates = duplicates;
+        self.reordered = reordered;
+        self.loss_pct = if packets_expected > 0 {
+            100.0 * lost as f64 / packets_expected as f64
+        } else {
+            0.0
         };
+        if self.duration_s > 0.0 {
+            self.forwarded_pps = (received + duplicates) as f64 / self.duration_s;
+        }
+        self.packets_received_total = stats.received_total;
+        self.send_errors = stats.send_errors;
+        self.latency_ms = figures.lateness_ms;
+        self.station = Some(figures);
     }
 
     /// Join times of the `joined` participants that expect media: from `opened` (when
@@ -267,11 +308,18 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{}: {} room(s) x {} publishing + {} watching, {:.1} s measured",
-            self.target, self.rooms, self.participants, self.viewers, self.duration_s
-        )?;
+        match &self.station {
+            Some(s) => writeln!(
+                f,
+                "{}: station {} x {} watching, {:.1} s measured",
+                self.target, s.station, self.viewers, self.duration_s
+            )?,
+            None => writeln!(
+                f,
+                "{}: {} room(s) x {} publishing + {} watching, {:.1} s measured",
+                self.target, self.rooms, self.participants, self.viewers, self.duration_s
+            )?,
+        }
         writeln!(
             f,
             "  joined          {}, {} failed",
@@ -299,10 +347,32 @@ impl fmt::Display for Report {
             self.duplicates,
             self.reordered
         )?;
+        if let Some(s) = &self.station {
+            writeln!(
+                f,
+                "  station         video to {} viewers ({:.3}% lost), audio to {} ({:.3}% lost)",
+                s.viewers_with_video, s.video_loss_pct, s.viewers_with_audio, s.audio_loss_pct
+            )?;
+            writeln!(
+                f,
+                "  per viewer      {:.0} / {:.0} / {:.0} kbit/s, {:.1} / {:.1} / {:.1} video frames/s (min / median / max)",
+                s.rate_kbps.min,
+                s.rate_kbps.p50,
+                s.rate_kbps.max,
+                s.video_fps.min,
+                s.video_fps.p50,
+                s.video_fps.max
+            )?;
+        }
         let l = &self.latency_ms;
+        let latency = if self.station.is_some() {
+            "  lateness (ms)  "
+        } else {
+            "  latency (ms)   "
+        };
         writeln!(
             f,
-            "  latency (ms)    p50 {:.3}  p95 {:.3}  p99 {:.3}  max {:.3}  mean {:.3}",
+            "{latency} p50 {:.3}  p95 {:.3}  p99 {:.3}  max {:.3}  mean {:.3}",
             l.p50, l.p95, l.p99, l.max, l.mean
         )?;
         if self.layer_packets.len() > 1 {
@@ -364,6 +434,7 @@ mod tests {
             publisher,
             expects_media: true,
             small_tiles: index % 2 == 1,
+            station: None,
         }
     }
 

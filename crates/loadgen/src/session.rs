@@ -25,6 +25,8 @@ pub struct Spec {
     /// Reports its videos as small tiles (the lowest simulcast layer fits); otherwise
     /// as large ones (the top layer fits).
     pub small_tiles: bool,
+    /// Watches this station instead of joining `room` (`--station`).
+    pub station: Option<String>,
 }
 
 /// Where a participant reports whether it joined: `Ok` once its media is up, with the

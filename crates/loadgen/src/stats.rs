@@ -195,6 +195,8 @@ pub struct EngineStats {
     /// When each participant received its first media packet, nanoseconds since the
     /// epoch (window or not).
     pub first_media: HashMap<u32, u64>,
+    /// What station viewers received (`--station`).
+    pub station: crate::station::StationStats,
 }
 
 impl EngineStats {
@@ -216,6 +218,7 @@ impl EngineStats {
         self.foreign_packets += other.foreign_packets;
         self.received_total += other.received_total;
         self.first_media.extend(other.first_media);
+        self.station.merge(other.station);
     }
 }
 

@@ -145,6 +145,9 @@ impl Conn {
                     }
                 }
                 Ok(Output::Event(event)) => match event {
+                    Event::RtpPacket(packet) if state.config.station => {
+                        state.station_received(self.participant, &packet, now);
+                    }
                     Event::RtpPacket(packet) => {
                         state.received(self.participant, &packet.payload, now);
                     }

@@ -82,6 +82,9 @@ pub struct EngineConfig {
     pub profile: MediaProfile,
     /// Time zero for send timestamps; shared by all engines of the process.
     pub epoch: Instant,
+    /// Participants watch a station: received packets are the station's own media,
+    /// measured by their RTP headers ([`crate::station`]), not our payloads.
+    pub station: bool,
 }
 
 /// The signaling side's handle on an engine thread.

@@ -26,6 +26,37 @@ impl State {
         }
     }
 
+    /// A station's packet arrived for viewer `participant`: recorded by its RTP header
+    /// while the window is open and before [`State::stop_media`] closes it.
+    pub(super) fn station_received(
+        &mut self,
+        participant: u32,
+        packet: &str0m::rtp::RtpPacket,
+        now: Instant,
+    ) {
+        self.received_total += 1;
+        let ns = super::nanos_since(self.config.epoch, now);
+        self.first_media.entry(participant).or_insert(ns);
+        if !self.measuring || !self.media_on {
+            return;
+        }
+        let rate = u128::from(packet.time.denom().max(1));
+        let kind = if rate == 90_000 {
+            Kind::Video
+        } else {
+            Kind::Audio
+        };
+        let rtp_ns = (u128::from(packet.time.numer()) * 1_000_000_000 / rate) as u64;
+        self.stats.station.record(
+            participant,
+            kind,
+            *packet.seq_no,
+            rtp_ns,
+            packet.payload.len(),
+            ns,
+        );
+    }
+
     /// Opens the window: clears what was measured so far.
     pub(super) fn start_window(&mut self) {
         self.stats = EngineStats::default();
