@@ -15,7 +15,8 @@
 #
 # Leaves the worker at bench/mediasoup/.build/mediasoup-worker (the path server.mjs is
 # run with as MEDIASOUP_WORKER_BIN); skips everything when it is there already.
-# Deviations from mediasoup's own build (matter for the benchmark): system libraries
+# Deviations from mediasoup's own build (matter for the benchmark): the one-line DTLS fix
+# below (without it the worker crashes at the first DTLS handshake), system libraries
 # linked dynamically in Debian's versions (OpenSSL 3.0, libuv 1.44, abseil 20220623,
 # flatbuffers 2.0.8 instead of 24.3.25), and libsrtp from cisco/libsrtp's PR #790 head
 # (11bec2b) instead of mediasoup's fork commit 2fc078db (same API). See FINDINGS.md.
@@ -42,6 +43,15 @@ cd "$HERE"
 npm ci --ignore-scripts --no-audit --no-fund
 W="$HERE/node_modules/mediasoup/worker"
 sed -i "s/meson_version: '>= 1.1.0'/meson_version: '>= 1.0.0'/" "$W/meson.build"
+# A fix the worker needs with Debian's OpenSSL, which is built with kernel TLS: the BIO
+# callback on the DTLS output answers 1 to the return phase of every operation but
+# writes, so OpenSSL's BIO_get_ktls_send() on that BIO says yes, OpenSSL allocates no
+# write buffer, and the worker crashes (SIGSEGV in SSL_read) at the first DTLS handshake.
+# mediasoup's own OpenSSL is built without kernel TLS and never asks. Answer `ret` for
+# every return phase.
+sed -i 's/const long resultOfcallback = (operationType == BIO_CB_RETURN)/const long resultOfcallback = (operationType \& BIO_CB_RETURN)/' \
+  "$W/src/RTC/DtlsTransport.cpp"
+grep -q '(operationType & BIO_CB_RETURN)' "$W/src/RTC/DtlsTransport.cpp"
 S="$W/subprojects"
 
 # A stub subproject: exports the variables mediasoup's meson.build reads, from Debian's

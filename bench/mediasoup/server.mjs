@@ -44,7 +44,9 @@ const mediaCodecs = [
 const workers = [];
 for (let i = 0; i < Number(opts.workers); i++) {
   const worker = await mediasoup.createWorker({
-    logLevel: 'warn',
+    // MEDIASOUP_LOG=debug for the worker's debug log (on stderr).
+    logLevel: process.env.MEDIASOUP_LOG ?? 'warn',
+    logTags: ['info', 'ice', 'dtls', 'rtp', 'srtp', 'rtcp', 'simulcast'],
     rtcMinPort: Number(opts['min-port']),
     rtcMaxPort: Number(opts['max-port']),
   });
@@ -189,7 +191,9 @@ const server = http.createServer((req, res) => {
   req.on('data', (chunk) => (body += chunk));
   req.on('end', async () => {
     try {
+      if (process.env.MEDIASOUP_LOG) console.error(`${req.url} ${body}`);
       const reply = await route(JSON.parse(body));
+      if (process.env.MEDIASOUP_LOG) console.error(`${req.url} -> ${JSON.stringify(reply)}`);
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
     } catch (e) {
       console.error(`${req.url}: ${e.stack ?? e}`);
