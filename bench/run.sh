@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds release binaries and runs the standard benchmark workloads against lanmeet, the
-# no-crypto relay (ceiling) and Janus (peer), then writes BENCHMARKS.md. Publishers send
-# simulcast like the browser (Janus: one layer; lanmeet also runs the capacity steps with
-# one layer for that ratio); capacity steps are repeated (BENCH_QUICK: once) and must pass
+# no-crypto relay (ceiling) and the peers mediasoup and Janus, then writes BENCHMARKS.md.
+# Lecture and capacity steps interleave the targets (each step runs against every target
+# in turn, a fresh server each), so load from elsewhere falls on all of them alike.
+# Publishers send simulcast like the browser (Janus: one layer; lanmeet also runs the
+# capacity steps with one layer for that ratio); capacity steps are repeated (BENCH_QUICK: once) and must pass
 # loss < 0.5% and p99 < 50 ms in every repeat; lanmeet's own forwarding delay comes from
 # its /metrics (--metrics-listen 10.77.0.1:9100, read by the load generator).
 #
@@ -21,6 +23,8 @@
 # /tmp/lmb-janus-last.log.
 #
 # Needs root (network namespaces), python3, taskset; Janus from `apt-get install janus`;
+# mediasoup's worker, built by bench/mediasoup/build.sh (Debian packages and npm only,
+# about 10 minutes) on the first run; BENCH_LECTURE_STEPS=100,200 limits the lecture;
 # perf for the profile. Creates namespaces lmb-srv and lmb-cli joined by a veth pair and
 # removes them on exit, also when interrupted.
 set -euo pipefail
