@@ -127,7 +127,7 @@ def wait_for_chromium(name=""):
     to 5 minutes for other people's compilers to finish, then run anyway and say so."""
     global compiler_waits
     if os.environ.get("BENCH_IGNORE_BUSY"):
-        # For a run under `chrt -f` on a shared machine: real-time priority keeps the
+        # For a run under `chrt -r` on a shared machine: real-time priority keeps the
         # others' work off the measured processes, so there is nothing to wait for.
         return
     for _ in range(40):

@@ -17,8 +17,10 @@
 #
 # Waits while Chromium e2e tests run (they assert frame rates); waits up to 5 minutes in
 # all for other people's compilers, then measures and names the affected workloads.
-# On a machine others keep busy: `BENCH_IGNORE_BUSY=1 chrt -f 50 bash bench/run.sh ...`
-# measures at real-time priority without waiting (it slows their builds and browsers).
+# On a machine others keep busy: `BENCH_IGNORE_BUSY=1 chrt -r 50 bash bench/run.sh ...`
+# measures at real-time priority without waiting (it slows their builds and browsers);
+# round-robin, not FIFO: under `chrt -f` the load generator's threads of equal priority
+# starve each other, and its mediasoup participants never finish signaling.
 # Janus gets a config folder generated per run (never /etc/janus); its last log is kept in
 # /tmp/lmb-janus-last.log.
 #

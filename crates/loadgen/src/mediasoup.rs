@@ -184,10 +184,7 @@ mod tests {
             small_tiles: false,
         };
         assert_ne!(peer_name(&spec("a-0")), peer_name(&spec("a-1")));
-        assert_eq!(
-            sdp_of(&json!({"sdp": "v=0"})).ok().as_deref(),
-            Some("v=0")
-        );
+        assert_eq!(sdp_of(&json!({"sdp": "v=0"})).ok().as_deref(), Some("v=0"));
         assert!(sdp_of(&json!({})).is_err());
     }
 }
