@@ -778,6 +778,10 @@ def write_report(results, prof, date, commit):
         "joins_p95", 0, higher=False)
     row("joining: participants without media (of 100)", "0", "joins_failed", 0, higher=False)
     row("memory per subscribed stream, meeting (MiB)", "< 0.25", "mem", 3, higher=False)
+    if os.path.exists(os.path.join(ROOT, "bench", "peers-results.json")) and "mediasoup" not in results:
+        w("\nmediasoup is not in this run; lanmeet, mediasoup and Janus side by side, in one "
+          "interleaved run, with their ratios: **Peers in the same run** under Analysis below "
+          "(raw figures: `bench/peers-results.json`).")
     if lm and lm.get("meeting"):
         m = lm["meeting"]
         w(f"\nMeeting (5 rooms × 10): lanmeet forwarded {fmt(m['forwarded_pps'], 0)} packets/s "

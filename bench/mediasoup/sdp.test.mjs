@@ -1,4 +1,4 @@
-// Unit tests of sdp.mjs (no mediasoup needed): node --test bench/mediasoup/
+// Unit tests of sdp.mjs (no mediasoup needed): node --test bench/mediasoup/sdp.test.mjs
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseOffer, answerSdp, consumerOfferSdp, parseAnswer } from './sdp.mjs';
