@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """lanmeet benchmarks: runs the standard workloads against lanmeet, the no-crypto relay
-(the ceiling) and Janus (the peer), across a veth pair between two network namespaces,
+(the ceiling) and the peers mediasoup and Janus, across a veth pair between two network namespaces,
 and writes BENCHMARKS.md. Called by bench/run.sh after the release build; run as root.
 
 Servers run in namespace lmb-srv (10.77.0.1), the load generator in lmb-cli (10.77.0.2).
@@ -39,7 +39,16 @@ CAP_WARMUP = 3
 # The capacity criterion: loss and one-way p99 latency both under these.
 CAP_LOSS_PCT = 0.5
 CAP_P99_MS = 50.0
-TARGETS = os.environ.get("BENCH_TARGETS", "lanmeet,relay,janus").split(",")
+TARGETS = os.environ.get("BENCH_TARGETS", "lanmeet,relay,mediasoup,janus").split(",")
+# Lecture steps (viewers of one publisher), e.g. BENCH_LECTURE_STEPS=100,200.
+LECTURE_STEPS = [int(v) for v in os.environ.get(
+    "BENCH_LECTURE_STEPS", "50,100,200,300,400,500,600,800,1000").split(",")]
+# mediasoup: our signaling server for it and its worker, built by bench/mediasoup/build.sh
+# when missing (or taken from MEDIASOUP_WORKER_BIN).
+MEDIASOUP_DIR = os.path.join(ROOT, "bench", "mediasoup")
+MEDIASOUP_WORKER = os.environ.get("MEDIASOUP_WORKER_BIN",
+                                  os.path.join(MEDIASOUP_DIR, ".build", "mediasoup-worker"))
+MEDIASOUP_PORT = 8300
 # For comparisons (e.g. before/after a change): a subset of workloads, another lanmeet
 # server binary (the load generator stays the same), and results written to BENCH_OUT
 # instead of bench/last-results.json and BENCHMARKS.md.
@@ -128,7 +137,7 @@ def wait_for_chromium(name=""):
     to 5 minutes for other people's compilers to finish, then run anyway and say so."""
     global compiler_waits
     if os.environ.get("BENCH_IGNORE_BUSY"):
-        # For a run under `chrt -f` on a shared machine: real-time priority keeps the
+        # For a run under `chrt -r` on a shared machine: real-time priority keeps the
         # others' work off the measured processes, so there is nothing to wait for.
         return
     for _ in range(40):
@@ -145,12 +154,13 @@ def wait_for_chromium(name=""):
     sys.exit("chromium kept running for 20 minutes; try later")
 
 
-def start(cmd, ready_text, ns=SRV_NS, cpu=SERVER_CPU, log=None, stdout_log=None):
+def start(cmd, ready_text, ns=SRV_NS, cpu=SERVER_CPU, log=None, stdout_log=None, env=None,
+          cwd=None):
     full = ["ip", "netns", "exec", ns, "taskset", "-c", cpu] + cmd
     out = open(log or os.devnull, "w")
     keep = open(stdout_log, "w") if stdout_log else None
-    p = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=out, text=True,
-                         cwd=tempfile.gettempdir())  # Janus dumps core on SIGINT
+    p = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=out, text=True, env=env,
+                         cwd=cwd or tempfile.gettempdir())  # Janus dumps core on SIGINT
     started.append(p)
     deadline = time.time() + 20
     while time.time() < deadline:
@@ -158,6 +168,7 @@ def start(cmd, ready_text, ns=SRV_NS, cpu=SERVER_CPU, log=None, stdout_log=None)
         if not line:
             break
         if ready_text in line:
+            p.ready_line = line
             # Keep reading, or a chatty server blocks once the pipe fills.
             def drain():
                 for l in p.stdout:
@@ -194,6 +205,11 @@ class Server:
                                # All simulated participants share one address.
                                "--max-connections-per-ip", "4000",
                                "--join-burst", "1000", "--join-rate", "1000",
+                               # Every audio stream forwarded, as mediasoup and Janus
+                               # do: with the default (the 8 loudest) a room of 10
+                               # leaves one publisher's audio unsent by design, which
+                               # the load generator counts as loss.
+                               "--audio-top-n", "64",
                                # The arrival-to-send histogram, read by the load
                                # generator at the start and end of each window.
                                "--metrics-listen", f"{SRV_IP}:{METRICS_PORT}",
@@ -207,10 +223,17 @@ class Server:
             self.url = f"{SRV_IP}:9000"
             self.proc = start([os.path.join(BIN, "lanmeet-relay"), f"{SRV_IP}:9000"],
                               "lanmeet-relay ready")
+        elif self.target == "mediasoup":
+            self.url = f"http://{SRV_IP}:{MEDIASOUP_PORT}"
+            self.proc = start_mediasoup(self.tmp)
         else:
             self.url = f"ws://{SRV_IP}:8188"
             self.proc = start_janus(self.tmp)
         self.pid = server_pid(self.proc)
+        if self.target == "mediasoup":
+            # The media flows through the worker (a child process of node, which only
+            # signals): its CPU and memory are the server's.
+            self.pid = int(self.proc.ready_line.split("pids ")[1].split(")")[0].split(",")[0])
         return self
 
     def __exit__(self, *exc):
@@ -300,6 +323,30 @@ def start_janus(tmp):
                  stdout_log=JANUS_LOG)
 
 
+def mediasoup_missing():
+    """Why mediasoup cannot run here, or None."""
+    if shutil.which("node") is None:
+        return "node is not installed"
+    if not os.path.exists(MEDIASOUP_WORKER) or not os.path.isdir(
+            os.path.join(MEDIASOUP_DIR, "node_modules", "mediasoup")):
+        print("  building mediasoup's worker (bench/mediasoup/build.sh, about 10 minutes)",
+              flush=True)
+        p = subprocess.run(["bash", os.path.join(MEDIASOUP_DIR, "build.sh")],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            return "bench/mediasoup/build.sh failed: " + p.stderr[-500:]
+    return None
+
+
+def start_mediasoup(tmp):
+    """bench/mediasoup/server.mjs: one mediasoup worker, media on the veth address."""
+    env = dict(os.environ, MEDIASOUP_WORKER_BIN=MEDIASOUP_WORKER)
+    return start(["node", os.path.join(MEDIASOUP_DIR, "server.mjs"),
+                  "--listen", f"{SRV_IP}:{MEDIASOUP_PORT}", "--ip", SRV_IP, "--workers", "1"],
+                 "mediasoup ready", log=os.path.join(tmp, "mediasoup.log"), env=env,
+                 cwd=MEDIASOUP_DIR)
+
+
 def layers_args(target):
     """lanmeet (and mediasoup) get simulcast as the browser sends it, half the viewers
     showing small tiles; Janus gets one layer (the load generator's Janus participant
@@ -355,52 +402,107 @@ def meeting(target):
                        5 if QUICK else 10)
 
 
+def lecture_step(s, target, v):
+    """One publisher and `v` viewers in one room, on the running server `s`."""
+    r = loadgen(s, target, f"lecture-{v}",
+                ["--rooms", "1", "--participants", "1", "--viewers", str(v),
+                 "--join-rate", "100", "--join-timeout", "30",
+                 "--warmup", str(CAP_WARMUP)], 5)
+    r["viewers"] = v
+    ok_loss = r["join_failures"] == 0 and r["loss_pct"] < 1.0
+    r["pass_loss"] = ok_loss
+    # The issue's goals: 500 viewers at p99 < 50 ms, 1,000 at p99 < 150 ms.
+    r["pass"] = ok_loss and r["latency_ms"]["p99"] < 50.0
+    return r
+
+
 def lecture(target):
-    steps = [50, 100, 200, 300, 400, 500, 600, 800, 1000]
     results = []
     with Server(target) as s:
-        for v in steps:
-            r = loadgen(s, target, f"lecture-{v}",
-                        ["--rooms", "1", "--participants", "1", "--viewers", str(v),
-                         "--join-rate", "100", "--join-timeout", "30",
-                         "--warmup", str(CAP_WARMUP)], 5)
-            r["viewers"] = v
-            ok_loss = r["join_failures"] == 0 and r["loss_pct"] < 1.0
-            r["pass_loss"] = ok_loss
-            # The issue's goals: 500 viewers at p99 < 50 ms, 1,000 at p99 < 150 ms.
-            r["pass"] = ok_loss and r["latency_ms"]["p99"] < 50.0
+        for v in LECTURE_STEPS:
+            r = lecture_step(s, target, v)
             results.append(r)
-            if not ok_loss:
+            if not r["pass_loss"]:
                 break
     return results
 
 
+def interleaved(targets, steps, run_step, stop):
+    """Runs each step for every target in turn (a fresh server per target and step), so
+    that whatever else loads the machine meanwhile falls on all targets alike. A target
+    stops at its first step for which `stop(result)` is true, or at an error.
+    Returns {target: [results]} and {target: error}."""
+    results = {t: [] for t in targets}
+    errors = {}
+    for step in steps:
+        for t in targets:
+            if t in errors or (results[t] and stop(results[t][-1])):
+                continue
+            try:
+                results[t].append(run_step(t, step))
+            except Exception as e:  # noqa: BLE001 - reported in BENCHMARKS.md
+                errors[t] = str(e)
+                print(f"  {t} failed: {e}", flush=True)
+    return results, errors
+
+
+def lecture_interleaved(targets):
+    def run(t, v):
+        with Server(t) as s:
+            return lecture_step(s, t, v)
+    return interleaved(targets, LECTURE_STEPS, run, lambda r: not r["pass_loss"])
+
+
+def capacity_interleaved(targets):
+    """Capacity steps, target after target within each step; lanmeet also runs the
+    single-layer workload Janus gets (as `lanmeet-1layer`) when Janus is measured."""
+    plan = list(targets)
+    if "lanmeet" in targets and "janus" in targets:
+        plan.insert(plan.index("lanmeet") + 1, "lanmeet-1layer")
+    def run(t, rooms):
+        target = "lanmeet" if t == "lanmeet-1layer" else t
+        layers = ["--layers", "1"] if t == "lanmeet-1layer" else None
+        with Server(target) as s:
+            return capacity_step(s, target, rooms, layers)
+    return interleaved(plan, CAP_STEPS, run, lambda r: not r["pass_loss"])
+
+
+CAP_STEPS = [1, 2, 3, 4, 5, 6, 7, 8, 10, 12]
+
+
+def capacity_step(s, target, rooms, layers=None):
+    """One capacity step (`rooms` rooms of 10 publishers) on the running server `s`, run
+    CAP_REPEATS times; the step's figures are its worst repeat (lowest forwarded rate,
+    highest loss and p99)."""
+    name = "capacity" if layers is None else "capacity-1layer"
+    runs = []
+    for k in range(CAP_REPEATS):
+        r = loadgen(s, target, f"{name}-{rooms}-{k}",
+                    ["--rooms", str(rooms), "--participants", "10",
+                     "--join-rate", "100", "--warmup", str(CAP_WARMUP)],
+                    CAP_SECONDS, layers=layers)
+        runs.append(r)
+    r = dict(min(runs, key=lambda x: x["forwarded_pps"]))
+    r["rooms"] = rooms
+    r["repeats"] = [{"forwarded_pps": x["forwarded_pps"], "loss_pct": x["loss_pct"],
+                     "p99": x["latency_ms"]["p99"], "join_failures": x["join_failures"]}
+                    for x in runs]
+    r["loss_pct"] = max(x["loss_pct"] for x in runs)
+    r["latency_ms"] = max((x["latency_ms"] for x in runs), key=lambda l: l["p99"])
+    r["join_failures"] = max(x["join_failures"] for x in runs)
+    r["pass_loss"] = all(x["join_failures"] == 0 and x["loss_pct"] < CAP_LOSS_PCT
+                         for x in runs)
+    r["pass"] = r["pass_loss"] and all(x["latency_ms"]["p99"] < CAP_P99_MS for x in runs)
+    return r
+
+
 def capacity(target, layers=None):
     """Meeting-shaped rooms (10 publishers each), more rooms until loss passes 0.5% in a
-    repeat. Each step is run CAP_REPEATS times; the step's figures are its worst repeat
-    (lowest forwarded rate, highest loss and p99)."""
+    repeat."""
     results = []
-    name = "capacity" if layers is None else "capacity-1layer"
     with Server(target) as s:
-        for rooms in [1, 2, 3, 4, 5, 6, 7, 8, 10, 12]:
-            runs = []
-            for k in range(CAP_REPEATS):
-                r = loadgen(s, target, f"{name}-{rooms}-{k}",
-                            ["--rooms", str(rooms), "--participants", "10",
-                             "--join-rate", "100", "--warmup", str(CAP_WARMUP)],
-                            CAP_SECONDS, layers=layers)
-                runs.append(r)
-            r = dict(min(runs, key=lambda x: x["forwarded_pps"]))
-            r["rooms"] = rooms
-            r["repeats"] = [{"forwarded_pps": x["forwarded_pps"], "loss_pct": x["loss_pct"],
-                             "p99": x["latency_ms"]["p99"], "join_failures": x["join_failures"]}
-                            for x in runs]
-            r["loss_pct"] = max(x["loss_pct"] for x in runs)
-            r["latency_ms"] = max((x["latency_ms"] for x in runs), key=lambda l: l["p99"])
-            r["join_failures"] = max(x["join_failures"] for x in runs)
-            r["pass_loss"] = all(x["join_failures"] == 0 and x["loss_pct"] < CAP_LOSS_PCT
-                                 for x in runs)
-            r["pass"] = r["pass_loss"] and all(x["latency_ms"]["p99"] < CAP_P99_MS for x in runs)
+        for rooms in CAP_STEPS:
+            r = capacity_step(s, target, rooms, layers)
             results.append(r)
             if not r["pass_loss"]:
                 break
@@ -531,30 +633,55 @@ def main():
     netns_up()
     results = {}
     try:
+        targets = []
         for t in TARGETS:
             if t == "janus" and shutil.which("janus") is None:
                 results[t] = {"error": "janus is not installed (apt-get install janus)"}
-                continue
+            elif t == "mediasoup" and (why := mediasoup_missing()):
+                results[t] = {"error": why}
+            else:
+                targets.append(t)
+                results[t] = {}
+        # Lecture and capacity steps interleave the targets (see `interleaved`).
+        if "meeting" in WORKLOADS:
+            for t in targets:
+                print(f"== {t} meeting", flush=True)
+                try:
+                    results[t]["meeting"] = meeting(t)
+                except Exception as e:  # noqa: BLE001 - reported in BENCHMARKS.md
+                    results[t] = {"error": str(e)}
+                    print(f"  {t} failed: {e}", flush=True)
+        targets = [t for t in targets if "error" not in results[t]]
+        if "lecture" in WORKLOADS:
+            print("== lecture, targets interleaved", flush=True)
+            lec, errors = lecture_interleaved(targets)
+            for t in targets:
+                results[t]["lecture"] = lec[t]
+                if t in errors:
+                    results[t] = {"error": errors[t]}
+        targets = [t for t in targets if "error" not in results[t]]
+        if "capacity" in WORKLOADS:
+            print("== capacity, targets interleaved", flush=True)
+            cap, errors = capacity_interleaved(targets)
+            for t in targets:
+                results[t]["capacity"] = cap[t]
+                if t in errors:
+                    results[t] = {"error": errors[t]}
+            if "lanmeet" in results and "error" not in results["lanmeet"] \
+                    and "lanmeet-1layer" in cap:
+                # The same single-layer workload as Janus gets, for the ratio.
+                results["lanmeet"]["capacity_single"] = cap["lanmeet-1layer"]
+        targets = [t for t in targets if "error" not in results[t]]
+        for t in targets:
             print(f"== {t}", flush=True)
             try:
-                res = {}
-                if "meeting" in WORKLOADS:
-                    res["meeting"] = meeting(t)
-                if "lecture" in WORKLOADS:
-                    res["lecture"] = lecture(t)
-                if "capacity" in WORKLOADS:
-                    res["capacity"] = capacity(t)
-                    if t == "lanmeet" and "janus" in TARGETS:
-                        # The same single-layer workload as Janus gets, for the ratio.
-                        res["capacity_single"] = capacity(t, layers=["--layers", "1"])
-                best = best_step(res.get("capacity", []), "pass")
+                best = best_step(results[t].get("capacity", []), "pass")
                 if best and "half" in WORKLOADS:
-                    res["half"] = half_load(t, max(1, best["rooms"] // 2))
+                    results[t]["half"] = half_load(t, max(1, best["rooms"] // 2))
                 if "joins" in WORKLOADS:
-                    res["joins"] = joins(t)
+                    results[t]["joins"] = joins(t)
                 if "stations" in WORKLOADS and t == "lanmeet":
-                    res["stations"] = stations(t)
-                results[t] = res
+                    results[t]["stations"] = stations(t)
             except Exception as e:  # noqa: BLE001 - reported in BENCHMARKS.md
                 results[t] = {"error": str(e)}
                 print(f"  {t} failed: {e}", flush=True)
@@ -858,6 +985,10 @@ def write_report(results, prof, date, commit):
     row("joining: participants without media (of 100)", "0", "joins_failed", 0, higher=False)
     row("memory per subscribed stream, meeting (MiB)", "< 0.25", "mem", 3, higher=False)
     w(station_headline(results.get("lanmeet", {})) + " – | – |" * len(peers))
+    if os.path.exists(os.path.join(ROOT, "bench", "peers-results.json")) and "mediasoup" not in results:
+        w("\nmediasoup is not in this run; lanmeet, mediasoup and Janus side by side, in one "
+          "interleaved run, with their ratios: **Peers in the same run** under Analysis below "
+          "(raw figures: `bench/peers-results.json`).")
     if lm and lm.get("meeting"):
         m = lm["meeting"]
         w(f"\nMeeting (5 rooms × 10): lanmeet forwarded {fmt(m['forwarded_pps'], 0)} packets/s "
@@ -919,7 +1050,17 @@ def write_report(results, prof, date, commit):
     w("Servers (in namespace lmb-srv, `taskset -c 0`):\n")
     w("```\nlanmeet serve --http --listen 10.77.0.1:8080 --udp-port 10000 --public-ip 10.77.0.1 --workers 1 --max-connections-per-ip 4000 --join-burst 1000 --join-rate 1000 --metrics-listen 10.77.0.1:9100 --data-dir TMP")
     w("lanmeet-relay 10.77.0.1:9000")
-    w("janus --configs-folder TMP/janus --config TMP/janus/janus.jcfg --disable-colors\n```\n")
+    w("janus --configs-folder TMP/janus --config TMP/janus/janus.jcfg --disable-colors")
+    w(f"MEDIASOUP_WORKER_BIN=bench/mediasoup/.build/mediasoup-worker node bench/mediasoup/server.mjs "
+      f"--listen {SRV_IP}:{MEDIASOUP_PORT} --ip {SRV_IP} --workers 1\n```\n")
+    w("mediasoup 3.27.1's worker is built by `bench/mediasoup/build.sh` from Debian's packages "
+      "(see `bench/mediasoup/FINDINGS.md` for how it differs from mediasoup's own build); "
+      "`server.mjs` gives each room a router (VP8 + Opus) and each participant a "
+      "WebRtcTransport to publish and one to subscribe; consumers prefer the lowest simulcast "
+      "layer for small tiles and the top one for large tiles (`preferredLayers`) and run no "
+      "bandwidth estimation (no transport-cc or REMB negotiated), so they forward the "
+      "preferred layer at once. The server's CPU and memory figures are the worker "
+      "process's (node only signals).\n")
     w("Janus's config folder is generated per run (`janus_config` in `bench/bench.py`): "
       "`nat_1_1_mapping = 10.77.0.1`, `ice_enforce_list = lmb-veth0`, RTP ports "
       "20000-40000, the WebSocket transport on 10.77.0.1:8188 (`ws_ip`, since "

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds release binaries and runs the standard benchmark workloads against lanmeet, the
-# no-crypto relay (ceiling) and Janus (peer), then writes BENCHMARKS.md. Publishers send
-# simulcast like the browser (Janus: one layer; lanmeet also runs the capacity steps with
-# one layer for that ratio); capacity steps are repeated (BENCH_QUICK: once) and must pass
+# no-crypto relay (ceiling) and the peers mediasoup and Janus, then writes BENCHMARKS.md.
+# Lecture and capacity steps interleave the targets (each step runs against every target
+# in turn, a fresh server each), so load from elsewhere falls on all of them alike.
+# Publishers send simulcast like the browser (Janus: one layer; lanmeet also runs the
+# capacity steps with one layer for that ratio); capacity steps are repeated (BENCH_QUICK: once) and must pass
 # loss < 0.5% and p99 < 50 ms in every repeat; lanmeet's own forwarding delay comes from
 # its /metrics (--metrics-listen 10.77.0.1:9100, read by the load generator).
 #
@@ -18,12 +20,16 @@
 #
 # Waits while Chromium e2e tests run (they assert frame rates); waits up to 5 minutes in
 # all for other people's compilers, then measures and names the affected workloads.
-# On a machine others keep busy: `BENCH_IGNORE_BUSY=1 chrt -f 50 bash bench/run.sh ...`
-# measures at real-time priority without waiting (it slows their builds and browsers).
+# On a machine others keep busy: `BENCH_IGNORE_BUSY=1 chrt -r 50 bash bench/run.sh ...`
+# measures at real-time priority without waiting (it slows their builds and browsers);
+# round-robin, not FIFO: under `chrt -f` the load generator's threads of equal priority
+# starve each other, and its mediasoup participants never finish signaling.
 # Janus gets a config folder generated per run (never /etc/janus); its last log is kept in
 # /tmp/lmb-janus-last.log.
 #
 # Needs root (network namespaces), python3, taskset; Janus from `apt-get install janus`;
+# mediasoup's worker, built by bench/mediasoup/build.sh (Debian packages and npm only,
+# about 10 minutes) on the first run; BENCH_LECTURE_STEPS=100,200 limits the lecture;
 # perf for the profile. Creates namespaces lmb-srv and lmb-cli joined by a veth pair and
 # removes them on exit, also when interrupted.
 set -euo pipefail

@@ -65,6 +65,9 @@ npx --no-install tsc -p tests/e2e/jsconfig.json
 log "browser client logic without a browser (grid pages and layout)"
 node --test tests/web/
 
+log "the mediasoup benchmark peer's SDP handling (no mediasoup needed)"
+node --test bench/mediasoup/sdp.test.mjs
+
 log "end-to-end tests in headless Chromium and Firefox ESR"
 cargo build --release --locked -p lanmeet-server -p lanmeet-loadgen
 LANMEET_BIN="$PWD/target/release/lanmeet" LANMEET_LOADGEN_BIN="$PWD/target/release/lanmeet-loadgen" \

@@ -13,6 +13,7 @@
 //!   sockets for the relay) and the synthetic cameras and microphones.
 //! - [`lanmeet`]: a participant speaking lanmeet's signaling protocol.
 //! - [`janus`]: a participant of Janus's videoroom plugin, for comparison.
+//! - [`mediasoup`]: a participant of mediasoup, through `bench/mediasoup/server.mjs`.
 //! - [`session`]: what all participants share; the relay participant.
 //! - [`payload`]: what a packet carries (publisher, sequence number, send time).
 //! - [`stats`]: loss, reordering and latency as subscribers measure them.
@@ -26,6 +27,7 @@
 pub mod engine;
 pub mod janus;
 pub mod lanmeet;
+pub mod mediasoup;
 pub mod payload;
 pub mod procstat;
 pub mod relay;
@@ -55,6 +57,8 @@ pub enum Target {
     Lanmeet,
     /// Janus videoroom over its WebSocket API: `--server ws://HOST:8188`.
     Janus,
+    /// mediasoup through `bench/mediasoup/server.mjs`: `--server http://HOST:PORT`.
+    Mediasoup,
     /// The no-crypto relay (`lanmeet-relay`): `--server HOST:PORT`.
     Relay,
 }
@@ -64,6 +68,7 @@ impl Target {
         match self {
             Target::Lanmeet => "lanmeet",
             Target::Janus => "janus",
+            Target::Mediasoup => "mediasoup",
             Target::Relay => "relay",
         }
     }
@@ -79,8 +84,8 @@ impl Target {
     long_about = None
 )]
 pub struct LoadgenArgs {
-    /// Where the server is: `http://HOST:PORT` for lanmeet, `ws://HOST:8188` for Janus,
-    /// `HOST:PORT` for the relay.
+    /// Where the server is: `http://HOST:PORT` for lanmeet and for mediasoup's signaling
+    /// server, `ws://HOST:8188` for Janus, `HOST:PORT` for the relay.
     #[arg(long, value_name = "URL")]
     pub server: String,
     /// Which kind of server.
@@ -313,6 +318,10 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
         Target::Janus => Some(janus::Janus::new(&args.server, args.rooms)),
         _ => None,
     };
+    let mediasoup = match args.target {
+        Target::Mediasoup => Some(mediasoup::Mediasoup::new(&args.server, args.participants)),
+        _ => None,
+    };
     let mut tasks = Vec::new();
     let mut waiting = Vec::new();
     let gap = match args.join_spread {
@@ -350,6 +359,17 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
                 let janus = janus.clone().context("janus")?;
                 tokio::spawn(janus::participant(
                     janus,
+                    spec,
+                    engine,
+                    join_timeout,
+                    ready_tx,
+                    shutdown,
+                ))
+            }
+            Target::Mediasoup => {
+                let server = mediasoup.clone().context("mediasoup")?;
+                tokio::spawn(mediasoup::participant(
+                    server,
                     spec,
                     engine,
                     join_timeout,

@@ -61,7 +61,7 @@ pub struct JoinTimes {
 /// Everything a run measured. Printed as a summary, and as JSON with `--json`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
-    /// `lanmeet`, `janus` or `relay`.
+    /// `lanmeet`, `janus`, `mediasoup` or `relay`.
     pub target: String,
     /// Rooms.
     pub rooms: u32,
