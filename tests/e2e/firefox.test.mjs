@@ -198,7 +198,7 @@ describe('a meeting with Firefox', { timeout: 300_000 }, () => {
     const { A, B, F } = people;
     // Firefox sends all three simulcast layers. Its top layer needs a bandwidth estimate
     // of about 2 Mbit/s, which a successful first probe gives at once; a failed one left
-    // it off for 20-30 s (docs/client.md, "Simulcast").
+    // it off for 20-30 s (docs/client.md, "Simulcast"), so up to 30 s more here.
     /** @type {import('./pagestats.mjs').CameraLayer[]} */
     let sent = [];
     const layers = await waitUntil(
@@ -207,7 +207,7 @@ describe('a meeting with Firefox', { timeout: 300_000 }, () => {
         const l = sent.filter((x) => x.framesEncoded > 0 && x.frameHeight > 0);
         return new Set(l.map((x) => x.frameHeight)).size >= 3 ? l : null;
       },
-      { timeoutMs: 15_000, message: 'Firefox to send its three simulcast layers' },
+      { timeoutMs: 30_000, message: 'Firefox to send its three simulcast layers' },
     ).catch((err) => {
       throw new Error(`${err.message}; Firefox sends ${JSON.stringify(sent)}`);
     });
