@@ -2,10 +2,12 @@
 // last 10 minutes, live, and its rooms, participants and storage. Reads the admin API
 // (docs/monitoring.md): the history once, then one server-sent sample a second; rooms
 // every 2 seconds. Plots by the vendored uPlot. Nothing here is secret: the data needs
-// the session cookie, which the browser sends by itself (same origin).
+// the session cookie, which the browser sends by itself (same origin). Its text comes
+// from the catalogues through i18n.js, in the language the meeting uses.
 
 import uPlot from './vendor/uplot/uPlot.esm.js';
 import { el } from './dom.js';
+import { formatNumber, formatTime, language, t, translatePage } from './i18n.js';
 
 /** Points kept in the plots: 10 minutes at one a second. */
 const WINDOW = 600;
@@ -36,21 +38,34 @@ const COLORS = {
  *   max_participants: number, video: boolean, audio: boolean, screen: boolean, files: string}} PersistentRoom
  */
 
+/**
+ * A count with its noun in the chosen language's plural form (`admin.count.<noun>.one`
+ * or `.other`).
+ * @param {'rooms' | 'participants' | 'tracks' | 'files'} noun
+ * @param {number} count
+ */
+function counted(noun, count) {
+  const form = new Intl.PluralRules(language()).select(count) === 'one' ? 'one' : 'other';
+  return t(`admin.count.${noun}.${form}`, { count: formatNumber(count) });
+}
+
 /** @param {number} bytes */
 function size(bytes) {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  const units = ['b', 'kib', 'mib', 'gib', 'tib'];
   let v = bytes;
   let i = 0;
   while (v >= 1024 && i < units.length - 1) {
     v /= 1024;
     i += 1;
   }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+  const digits = i === 0 ? 0 : 1;
+  const value = formatNumber(v, { minimumFractionDigits: digits, maximumFractionDigits: digits, useGrouping: false });
+  return t(`admin.size.${units[i]}`, { value });
 }
 
 /** @param {number} bytesPerSecond */
 function rate(bytesPerSecond) {
-  return `${size(bytesPerSecond)}/s`;
+  return t('admin.per_second', { value: size(bytesPerSecond) });
 }
 
 /**
@@ -58,15 +73,16 @@ function rate(bytesPerSecond) {
  * @param {string} unit
  * @param {{label: string, stroke: string}[]} lines
  * @param {number} width
+ * @param {boolean} [bytes] the values are bytes per second (ticks as sizes)
  * @returns {uPlot.Options}
  */
-function options(title, unit, lines, width) {
+function options(title, unit, lines, width, bytes = false) {
   return {
     title,
     width,
     height: PLOT_HEIGHT,
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.15)] } },
-    axes: [{}, { label: unit, size: 70, values: (_u, ticks) => ticks.map((t) => (unit.includes('/s') ? rate(t) : `${t}`)) }],
+    axes: [{}, { label: unit, size: 70, values: (_u, ticks) => ticks.map((v) => (bytes ? rate(v) : formatNumber(v))) }],
     series: [{}, ...lines.map((l) => ({ ...l, width: 2 }))],
   };
 }
@@ -83,10 +99,10 @@ class Plots {
     this.plots = [
       {
         plot: new uPlot(
-          options('Server data rate', 'bytes/s', [
-            { label: 'Sent', stroke: COLORS.sent },
-            { label: 'Received', stroke: COLORS.received },
-          ], width),
+          options(t('admin.plot.rate'), t('admin.unit.bytes'), [
+            { label: t('admin.series.sent'), stroke: COLORS.sent },
+            { label: t('admin.series.received'), stroke: COLORS.received },
+          ], width, true),
           [[], [], []],
           area,
         ),
@@ -94,13 +110,13 @@ class Plots {
       },
       {
         plot: new uPlot(
-          options('Sent by kind', 'bytes/s', [
-            { label: 'Video', stroke: COLORS.video },
-            { label: 'Screen', stroke: COLORS.screen },
-            { label: 'Audio', stroke: COLORS.audio },
-            { label: 'Chat and signaling', stroke: COLORS.signaling },
-            { label: 'Files', stroke: COLORS.files },
-          ], width),
+          options(t('admin.plot.by_kind'), t('admin.unit.bytes'), [
+            { label: t('admin.series.video'), stroke: COLORS.video },
+            { label: t('admin.series.screen'), stroke: COLORS.screen },
+            { label: t('admin.series.audio'), stroke: COLORS.audio },
+            { label: t('admin.series.signaling'), stroke: COLORS.signaling },
+            { label: t('admin.series.files'), stroke: COLORS.files },
+          ], width, true),
           [[], [], [], [], [], []],
           area,
         ),
@@ -108,9 +124,9 @@ class Plots {
       },
       {
         plot: new uPlot(
-          options('Packets', 'packets/s', [
-            { label: 'Sent', stroke: COLORS.sent },
-            { label: 'Received', stroke: COLORS.received },
+          options(t('admin.plot.packets'), t('admin.unit.packets'), [
+            { label: t('admin.series.sent'), stroke: COLORS.sent },
+            { label: t('admin.series.received'), stroke: COLORS.received },
           ], width),
           [[], [], []],
           area,
@@ -119,9 +135,9 @@ class Plots {
       },
       {
         plot: new uPlot(
-          options('Load', 'cores / share', [
-            { label: 'Process CPU (cores)', stroke: COLORS.cpu },
-            { label: 'Busiest media worker', stroke: COLORS.screen },
+          options(t('admin.plot.load'), t('admin.unit.load'), [
+            { label: t('admin.series.cpu'), stroke: COLORS.cpu },
+            { label: t('admin.series.worker'), stroke: COLORS.screen },
           ], width),
           [[], [], []],
           area,
@@ -166,11 +182,16 @@ function showNow(s) {
   if (!now || !s) {
     return;
   }
-  now.textContent =
-    `Now: sending ${rate(s.sent.udp)}, receiving ${rate(s.received.udp)}; ` +
-    `${s.packets_out} packets/s out, ${s.packets_in} in; ` +
-    `CPU ${(s.cpu * 100).toFixed(0)}% of a core, memory ${size(s.rss_bytes)}; ` +
-    `${s.rooms} ${s.rooms === 1 ? 'room' : 'rooms'}, ${s.participants} ${s.participants === 1 ? 'participant' : 'participants'}.`;
+  now.textContent = t('admin.now', {
+    sent: rate(s.sent.udp),
+    received: rate(s.received.udp),
+    out: formatNumber(s.packets_out),
+    in: formatNumber(s.packets_in),
+    cpu: formatNumber(s.cpu * 100, { maximumFractionDigits: 0 }),
+    memory: size(s.rss_bytes),
+    rooms: counted('rooms', s.rooms),
+    participants: counted('participants', s.participants),
+  });
 }
 
 /** Per participant: the byte totals of the previous poll, to show rates.
@@ -200,7 +221,11 @@ function memberRates(m, at) {
  * @param {string} unit
  */
 function figure(v, unit) {
-  return v === null || v === undefined ? '–' : `${v.toFixed(unit === '%' ? 1 : 0)} ${unit}`;
+  if (v === null || v === undefined) {
+    return '–';
+  }
+  const digits = unit === '%' ? 1 : 0;
+  return t('admin.figure', { value: formatNumber(v, { minimumFractionDigits: digits, maximumFractionDigits: digits }), unit });
 }
 
 /**
@@ -211,11 +236,14 @@ function videosReceived(m) {
   if (!m.video_layers) {
     return '–';
   }
-  const names = ['low', 'medium', 'full'];
-  const parts = m.video_layers.map((n, i) => (n > 0 ? `${n} ${names[i]}` : '')).filter(Boolean).reverse();
-  const shown = parts.length ? parts.join(', ') : 'none';
-  const paused = m.video_paused ? `; ${m.video_paused} paused (low bandwidth)` : '';
-  const hidden = m.video_hidden ? `; ${m.video_hidden} not shown` : '';
+  const names = ['admin.layer.low', 'admin.layer.medium', 'admin.layer.full'];
+  const parts = m.video_layers
+    .map((n, i) => (n > 0 ? t('admin.videos.layer', { count: formatNumber(n), layer: t(names[i]) }) : ''))
+    .filter(Boolean)
+    .reverse();
+  const shown = parts.length ? parts.join(', ') : t('admin.videos.none');
+  const paused = m.video_paused ? t('admin.videos.paused', { count: formatNumber(m.video_paused) }) : '';
+  const hidden = m.video_hidden ? t('admin.videos.hidden', { count: formatNumber(m.video_hidden) }) : '';
   return `${shown}${paused}${hidden}`;
 }
 
@@ -225,24 +253,30 @@ function showRooms(reply) {
   const area = /** @type {HTMLElement} */ (document.getElementById('rooms'));
   area.replaceChildren();
   if (reply.rooms.length === 0) {
-    area.append(el('p', '', 'No meetings right now.'));
+    area.append(el('p', '', t('admin.no_meetings')));
   }
   for (const room of reply.rooms) {
     const section = el('section', 'room');
     section.dataset.room = room.name;
     const rates = room.members.map((m) => memberRates(m, at));
-    const count = `${room.participants} ${room.participants === 1 ? 'participant' : 'participants'}`;
     const tracks = room.members.reduce((n, m) => n + Number(m.camera) + Number(m.microphone) + Number(m.screen), 0);
     const known = rates.every((r) => r !== null);
     const total = (/** @type {0 | 1} */ i) => rate(rates.reduce((n, r) => n + (r ? r[i] : 0), 0));
-    const flow = known ? `, in ${total(0)}, out ${total(1)}` : '';
-    const heading = `${room.name}: ${count}, ${tracks} ${tracks === 1 ? 'track' : 'tracks'} published${flow} (media worker ${room.worker})`;
+    const flow = known ? t('admin.room_flow', { in: total(0), out: total(1) }) : '';
+    const heading = t('admin.room_heading', {
+      room: room.name,
+      participants: counted('participants', room.participants),
+      tracks: counted('tracks', tracks),
+      flow,
+      worker: formatNumber(room.worker),
+    });
     section.append(el('h3', '', heading));
     const table = el('table');
-    const caption = el('caption', 'visually-hidden', `Participants of ${room.name}`);
+    const caption = el('caption', 'visually-hidden', t('admin.caption', { room: room.name }));
     const head = el('tr');
-    for (const h of ['Name', 'Address', 'Joined', 'Camera / mic / screen', 'In', 'Out', 'Round trip', 'Loss to server', 'Loss to them', 'Estimate', 'Videos received']) {
-      const th = el('th', '', h);
+    const columns = ['name', 'address', 'joined', 'devices', 'in', 'out', 'rtt', 'loss_to_server', 'loss_to_them', 'estimate', 'videos'];
+    for (const column of columns) {
+      const th = el('th', '', t(`admin.col.${column}`));
       th.setAttribute('scope', 'col');
       head.append(th);
     }
@@ -256,18 +290,21 @@ function showRooms(reply) {
       row.dataset.participant = String(m.id);
       const name = el('th', '', m.name);
       name.setAttribute('scope', 'row');
-      const devices = [m.camera ? 'camera' : '', m.microphone ? 'mic' : '', m.screen ? 'screen' : ''].filter(Boolean).join(', ') || 'none';
+      const devices =
+        [m.camera ? t('admin.device.camera') : '', m.microphone ? t('admin.device.mic') : '', m.screen ? t('admin.device.screen') : '']
+          .filter(Boolean)
+          .join(', ') || t('admin.device.none');
       row.append(
         name,
         el('td', '', m.address ?? '–'),
-        el('td', '', new Date(m.joined_ms).toLocaleTimeString()),
+        el('td', '', formatTime(m.joined_ms)),
         el('td', '', devices),
         el('td', '', bitIn),
         el('td', '', bitOut),
         el('td', '', figure(m.rtt_ms, 'ms')),
         el('td', '', figure(m.loss_from === null ? null : m.loss_from * 100, '%')),
         el('td', '', figure(m.loss_to === null ? null : m.loss_to * 100, '%')),
-        el('td', '', m.estimate_bps ? `${(m.estimate_bps / 1e6).toFixed(1)} Mbit/s` : '–'),
+        el('td', '', m.estimate_bps ? t('admin.mbps', { value: formatNumber(m.estimate_bps / 1e6, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) }) : '–'),
         el('td', '', videosReceived(m)),
       );
       body.append(row);
@@ -277,7 +314,7 @@ function showRooms(reply) {
   }
   const s = reply.storage;
   const storage = /** @type {HTMLElement} */ (document.getElementById('storage'));
-  storage.textContent = `${s.files} ${s.files === 1 ? 'file' : 'files'} stored, ${size(s.bytes)} of ${size(s.quota_bytes)}.`;
+  storage.textContent = t('admin.storage', { files: counted('files', s.files), used: size(s.bytes), quota: size(s.quota_bytes) });
 }
 
 /** Goes to the login form when the session has ended. @param {Response} r */
@@ -313,30 +350,33 @@ async function loadPersistentRooms() {
   const area = /** @type {HTMLElement} */ (document.getElementById('persistent-rooms'));
   area.replaceChildren();
   if (rooms.length === 0) {
-    area.append(el('p', '', 'No persistent rooms: every room is made when someone joins it.'));
+    area.append(el('p', '', t('admin.persistent.none')));
     return;
   }
   const list = el('ul', 'persistent-list');
   for (const room of rooms) {
     const item = el('li');
     item.dataset.room = room.name;
-    const sends = [room.video ? 'camera' : '', room.audio ? 'microphone' : '', room.screen ? 'screen' : ''].filter(Boolean).join(', ') || 'nothing (viewers)';
+    const sends =
+      [room.video ? t('admin.fact.camera') : '', room.audio ? t('admin.fact.microphone') : '', room.screen ? t('admin.fact.screen') : '']
+        .filter(Boolean)
+        .join(', ') || t('admin.fact.nothing');
     const facts = [
-      room.has_password ? 'password' : 'no password',
-      room.has_moderator_password ? 'moderator password' : '',
-      room.lobby ? 'lobby' : '',
-      room.max_participants ? `at most ${room.max_participants}` : '',
-      `participants send ${sends}`,
-      `files: ${room.files}`,
+      room.has_password ? t('admin.fact.password') : t('admin.fact.no_password'),
+      room.has_moderator_password ? t('admin.fact.moderator_password') : '',
+      room.lobby ? t('admin.fact.lobby') : '',
+      room.max_participants ? t('admin.fact.at_most', { count: formatNumber(room.max_participants) }) : '',
+      t('admin.fact.sends', { what: sends }),
+      t('admin.fact.files', { who: t(`admin.fact.who.${room.files}`) }),
     ].filter(Boolean).join('; ');
-    const edit = el('button', '', 'Edit');
+    const edit = el('button', '', t('admin.edit'));
     edit.type = 'button';
     edit.addEventListener('click', () => fillPersistentForm(room));
-    const remove = el('button', '', 'Delete');
+    const remove = el('button', '', t('admin.delete'));
     remove.type = 'button';
     remove.addEventListener('click', () => {
-      if (confirm(`Delete room ${room.name}?`)) {
-        persistentRequest(`${PERSISTENT_API}/${encodeURIComponent(room.name)}`, { method: 'DELETE' }, `Deleted ${room.name}.`);
+      if (confirm(t('admin.confirm_delete', { room: room.name }))) {
+        persistentRequest(`${PERSISTENT_API}/${encodeURIComponent(room.name)}`, { method: 'DELETE' }, t('admin.deleted', { room: room.name }));
       }
     });
     item.append(el('strong', '', room.name), ` (${facts}) `, edit, ' ', remove);
@@ -372,7 +412,7 @@ async function persistentRequest(url, init, done) {
   const r = await fetch(url, init);
   if (!signedIn(r)) {
     const reply = await r.json().catch(() => ({}));
-    status.textContent = `Not saved: ${reply.error ?? r.statusText}`;
+    status.textContent = t('admin.not_saved', { reason: reply.error ?? r.statusText });
     return;
   }
   status.textContent = done;
@@ -402,11 +442,12 @@ function bindPersistentForm() {
     }
     const name = input('name').value.trim();
     const init = { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
-    persistentRequest(`${PERSISTENT_API}/${encodeURIComponent(name)}`, init, `Saved ${name}.`);
+    persistentRequest(`${PERSISTENT_API}/${encodeURIComponent(name)}`, init, t('admin.saved', { room: name }));
   });
 }
 
 async function start() {
+  translatePage();
   const plots = new Plots(/** @type {HTMLElement} */ (document.getElementById('plots')));
   const status = /** @type {HTMLElement} */ (document.getElementById('status'));
   const r = await fetch('/admin/api/history', { cache: 'no-store' });
@@ -430,7 +471,7 @@ async function start() {
     status.textContent = '';
   });
   live.addEventListener('error', () => {
-    status.textContent = 'Live updates interrupted; retrying…';
+    status.textContent = t('admin.live_interrupted');
   });
   bindPersistentForm();
   await loadPersistentRooms();
@@ -442,6 +483,6 @@ async function start() {
 start().catch((e) => {
   const status = document.getElementById('status');
   if (status) {
-    status.textContent = `The dashboard could not start: ${e}`;
+    status.textContent = t('admin.start_failed', { reason: String(e) });
   }
 });

@@ -5,9 +5,10 @@
 // 1. Languages: a browser that prefers German gets the German page (pre-join screen and
 //    meeting); the language menu in Settings switches to French at once, and a reload
 //    keeps French although the browser still prefers German.
-// 2. axe-core finds no serious or critical violation on the home page, the meeting page
-//    with the chat open, the Settings dialog, and the file-sharing controls (an upload
-//    row and a shared file's card), in the dark and in the light theme.
+// 2. axe-core finds no moderate, serious or critical violation on the home page, the
+//    meeting page with the chat open, the Settings dialog, and the file-sharing controls
+//    (an upload row and a shared file's card), in the dark and in the light theme, nor
+//    on the stations page, the admin login and the admin dashboard.
 // 3. Keyboard only: join (typing name and room, Tab to Join), Ctrl+E switches the camera
 //    off, a message typed and sent with Enter reaches the others, Escape closes Settings
 //    and the chat, Ctrl+D mutes, and Leave; every focused control shows a focus ring.
@@ -21,6 +22,7 @@
 //    back decodes the others' video again.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe } from 'node:test';
 import { AxeBuilder } from '@axe-core/playwright';
@@ -69,8 +71,9 @@ async function theme(page, colorScheme) {
 }
 
 /**
- * Serious and critical axe-core violations (WCAG 2.1 A and AA, and best practices) on
- * the page as it is, printed in full either way.
+ * Moderate, serious and critical axe-core violations (WCAG 2.1 A and AA, and best
+ * practices) on the page as it is, printed in full either way (minor ones are printed
+ * only).
  * @param {Page} page
  * @param {string} what
  */
@@ -79,7 +82,8 @@ async function axeViolations(page, what) {
   for (const v of results.violations) {
     console.log(`axe ${what}: ${v.impact} ${v.id} (${v.nodes.length}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
   }
-  return results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  const counted = ['moderate', 'serious', 'critical'];
+  return results.violations.filter((v) => counted.includes(v.impact ?? '')).map((v) => `${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 }
 
 /**
@@ -245,7 +249,7 @@ describe('every person, every screen', { timeout: 420_000 }, () => {
     everyone.splice(everyone.indexOf(D), 1);
   });
 
-  step('axe: no serious or critical violation on the home page (dark and light)', async () => {
+  step('axe: no moderate, serious or critical violation on the home page (dark and light)', async () => {
     const A = await person('Ada');
     people.A = A;
     await A.page.goto(server.url);
@@ -265,7 +269,7 @@ describe('every person, every screen', { timeout: 420_000 }, () => {
     assert.deepEqual([...dark, ...light], []);
   }, { setsUp: true });
 
-  step('axe: no serious or critical violation in the meeting with the chat open, in Settings, and on the file-sharing controls', async () => {
+  step('axe: no moderate, serious or critical violation in the meeting with the chat open, in Settings, and on the file-sharing controls', async () => {
     const { A } = people;
     const B = await person('Ben');
     people.B = B;
@@ -303,6 +307,31 @@ describe('every person, every screen', { timeout: 420_000 }, () => {
     await A.page.getByRole('dialog').waitFor({ state: 'hidden', timeout: 5000 });
     assert.deepEqual(found, []);
   }, { setsUp: true });
+
+  step('axe: no moderate, serious or critical violation on the stations page, the admin login and the admin dashboard', async () => {
+    const { A } = people;
+    const page = await A.context.newPage();
+    try {
+      await page.goto(`${server.url}stations`);
+      await page.locator('#st-status').waitFor({ state: 'attached', timeout: 10_000 });
+      const found = [...(await axeViolations(page, 'stations'))];
+      await page.goto(`${server.url}admin`);
+      await page.getByLabel('Admin password').waitFor({ timeout: 10_000 });
+      found.push(...(await axeViolations(page, 'admin login')));
+      await page.getByLabel('Admin password').fill('not the password');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('alert').waitFor({ timeout: 5000 });
+      found.push(...(await axeViolations(page, 'admin login, wrong password')));
+      await page.getByLabel('Admin password').fill(readFileSync(path.join(server.dataDir, 'admin-password'), 'utf8').trim());
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.locator(`section.room[data-room="${ROOM}"] tbody tr`).first().waitFor({ timeout: 10_000 });
+      await page.locator('#persistent-rooms p, #persistent-rooms ul').first().waitFor({ timeout: 10_000 });
+      found.push(...(await axeViolations(page, 'admin dashboard')));
+      assert.deepEqual(found, []);
+    } finally {
+      await page.close();
+    }
+  });
 
   step('keyboard only: join, Ctrl+E camera off, a message with Enter, Escape closes Settings and the chat, Ctrl+D mutes, Leave', async () => {
     const { A, B } = people;

@@ -1,7 +1,8 @@
 // The Firefox leg: two headless Chromium participants and one headless Firefox ESR
 // (puppeteer-core over WebDriver BiDi, see harness.mjs) in one room. Every page decodes
-// every other's video and audio, Firefox's simulcast layers reach the Chromium viewers
-// and the server switches them by tile size, Firefox shares a screen, and chat and
+// every other's video and audio, Firefox sends all three simulcast layers, they reach
+// the server (its per-layer meters, admin API) and the Chromium viewers, and the server
+// switches them by tile size, Firefox shares a screen, and chat and
 // files go from and to Firefox (the saved bytes' SHA-256 checked in the page).
 //
 // Outcomes are asserted on what a user would notice: frames and samples decoded
@@ -9,7 +10,7 @@
 
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe } from 'node:test';
@@ -195,20 +196,53 @@ describe('a meeting with Firefox', { timeout: 300_000 }, () => {
 
   step('Firefox\u2019s simulcast layers reach the Chromium viewers, switched by tile size', async () => {
     const { A, B, F } = people;
-    // Firefox sends several simulcast layers of different sizes.
+    // Firefox sends all three simulcast layers. Its top layer needs a bandwidth estimate
+    // of about 2 Mbit/s, which a successful first probe gives at once; a failed one left
+    // it off for 20-30 s (docs/client.md, "Simulcast"), so up to 30 s more here.
+    /** @type {import('./pagestats.mjs').CameraLayer[]} */
+    let sent = [];
     const layers = await waitUntil(
       async () => {
-        const l = (await cameraLayersOf(F)).filter((x) => x.framesEncoded > 0 && x.frameHeight > 0);
-        return new Set(l.map((x) => x.frameHeight)).size >= 2 ? l : null;
+        sent = await cameraLayersOf(F);
+        const l = sent.filter((x) => x.framesEncoded > 0 && x.frameHeight > 0);
+        return new Set(l.map((x) => x.frameHeight)).size >= 3 ? l : null;
       },
-      { timeoutMs: 20_000, message: 'Firefox to send two or more simulcast layers of different sizes' },
-    );
+      { timeoutMs: 30_000, message: 'Firefox to send its three simulcast layers' },
+    ).catch((err) => {
+      throw new Error(`${err.message}; Firefox sends ${JSON.stringify(sent)}`);
+    });
     for (const l of layers) {
       console.log(`METRIC firefox layer rid=${l.rid} size=${l.frameWidth}x${l.frameHeight} codec=${l.mimeType}`);
     }
     const top = Math.max(...layers.map((l) => l.frameHeight));
     const bottom = Math.min(...layers.map((l) => l.frameHeight));
     assert.ok(top > bottom);
+    // All three reach the server: its per-layer meters of F's camera (admin API).
+    const admin = await A.context.newPage();
+    try {
+      await admin.goto(`${server.url}admin`);
+      await admin.getByLabel('Admin password').fill(readFileSync(path.join(server.dataDir, 'admin-password'), 'utf8').trim());
+      await admin.getByRole('button', { name: 'Sign in' }).click();
+      await admin.waitForURL(/\/admin$/);
+      /** @type {number[] | null} */
+      let arriving = null;
+      await waitUntil(
+        async () => {
+          arriving = await admin.evaluate(async (id) => {
+            const reply = await (await fetch('/admin/api/rooms', { cache: 'no-store' })).json();
+            const member = reply.rooms.flatMap((/** @type {any} */ r) => r.members).find((/** @type {any} */ m) => m.id === id);
+            return member?.camera_layers_bps ?? null;
+          }, ids.F);
+          return arriving?.length === 3 && arriving.every((bps) => bps > 0);
+        },
+        { timeoutMs: 10_000, message: 'the server to receive all three of F\u2019s layers' },
+      ).catch((err) => {
+        throw new Error(`${err.message}; layers at the server (bit/s): ${JSON.stringify(arriving)}`);
+      });
+      console.log(`METRIC firefox layers at the server (bit/s, lowest first): ${JSON.stringify(arriving)}`);
+    } finally {
+      await admin.close();
+    }
 
     const heightAt = async (/** @type {Participant} */ p) => streamOf(await inboundOf(p), ids.F, 'video')?.frameHeight ?? 0;
     // A pins F (a large tile): A gets F's top layer; B pins A (F goes to the
@@ -245,6 +279,7 @@ describe('a meeting with Firefox', { timeout: 300_000 }, () => {
     await A.page.getByRole('button', { name: 'Pin F' }).click();
     await settle((a) => a >= large, 'A to receive the large layer of F again');
     console.log(`METRIC firefox layers switched at A: ${large} -> ${shrunk} -> ${heights[0]} (B: ${small}); now sent: ${JSON.stringify(await cameraLayersOf(F))}`);
+
     // Every viewer keeps decoding F's camera.
     for (const p of [A, B]) {
       await waitForNewFrames(p, (s) => s.participant === ids.F && s.kind === 'video' && s.source === 'camera', {

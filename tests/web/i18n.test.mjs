@@ -59,19 +59,23 @@ test('every key the client uses is in en.json', () => {
     const source = readFileSync(path.join(WEB, file), 'utf8');
     // Every quoted 'area.key' of a known area: t('chat.send'), and keys chosen by a
     // condition, t(on ? 'announce.unmuted' : 'announce.muted').
-    for (const m of source.matchAll(/'([a-z]+)\.([a-z0-9_]+)'/g)) {
+    for (const m of source.matchAll(/'([a-z]+)\.([a-z0-9_.]+)'/g)) {
       if (areas.has(m[1])) {
         used++;
         if (!(`${m[1]}.${m[2]}` in english)) unknown.push(`${file}: ${m[1]}.${m[2]}`);
       }
     }
     // Keys made at run time must be listed here with all their values.
-    for (const m of source.matchAll(/t\(`([a-z]+\.[a-z_]*)\$\{/g)) {
-      assert.ok(['quality.', 'stats.layer_', 'stats.source_', 'moderation.you_are_', 'moderation.source_', 'moderation.role_', 'moderation.make_'].includes(m[1]), `${file}: a computed key ${m[1]}… the test does not know`);
+    for (const m of source.matchAll(/t\(`([a-z]+\.[a-z_.]*)\$\{/g)) {
+      const known = ['quality.', 'stats.layer_', 'stats.source_', 'moderation.you_are_', 'moderation.source_', 'moderation.role_', 'moderation.make_'];
+      known.push('admin.count.', 'admin.size.', 'admin.col.', 'admin.fact.who.');
+      assert.ok(known.includes(m[1]), `${file}: a computed key ${m[1]}… the test does not know`);
     }
   }
-  for (const page of ['index.html', 'stations.html']) {
-    const html = readFileSync(path.join(WEB, page), 'utf8');
+  // The admin pages are the server's (crates/server/src/admin), translated by web/admin.js.
+  const adminPages = ['dashboard.html', 'login.html'].map((p) => path.join(WEB, '../crates/server/src/admin', p));
+  for (const page of ['index.html', 'stations.html'].map((p) => path.join(WEB, p)).concat(adminPages)) {
+    const html = readFileSync(page, 'utf8');
     for (const m of html.matchAll(/data-i18n(?:-aria-label|-title|-placeholder)?="([^"]+)"/g)) {
       used++;
       if (!(m[1] in english)) unknown.push(`${page}: ${m[1]}`);
@@ -80,7 +84,11 @@ test('every key the client uses is in en.json', () => {
   const computed = ['quality.good', 'quality.fair', 'quality.poor', 'stats.layer_q', 'stats.layer_h', 'stats.layer_f']
     .concat(['camera', 'microphone', 'screen'].map((s) => `stats.source_${s}`))
     .concat(['camera', 'microphone', 'screen'].map((s) => `moderation.source_${s}`))
-    .concat(['moderator', 'participant', 'viewer'].flatMap((r) => [`moderation.you_are_${r}`, `moderation.role_${r}`, `moderation.make_${r}`]));
+    .concat(['moderator', 'participant', 'viewer'].flatMap((r) => [`moderation.you_are_${r}`, `moderation.role_${r}`, `moderation.make_${r}`]))
+    .concat(['rooms', 'participants', 'tracks', 'files'].flatMap((n) => [`admin.count.${n}.one`, `admin.count.${n}.other`]))
+    .concat(['b', 'kib', 'mib', 'gib', 'tib'].map((u) => `admin.size.${u}`))
+    .concat(['name', 'address', 'joined', 'devices', 'in', 'out', 'rtt', 'loss_to_server', 'loss_to_them', 'estimate', 'videos'].map((c) => `admin.col.${c}`))
+    .concat(['everyone', 'moderators', 'nobody'].map((w) => `admin.fact.who.${w}`));
   unknown.push(...computed.filter((k) => !(k in english)));
   assert.deepEqual(unknown, []);
   assert.ok(used > 150, `found ${used} uses`);

@@ -167,7 +167,7 @@ fn send_copies(
             src_ip: None,
         };
         // Errors (a full buffer) drop the datagrams, as a congested link would.
-        let _ = state.send(UdpSockRef::from(socket), &transmit);
+        let _ = state.try_send(UdpSockRef::from(socket), &transmit);
         i = j;
     }
 }

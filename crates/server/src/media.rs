@@ -4,7 +4,17 @@
 //!
 //! The loop waits on the socket and a waker with `mio`, reads datagrams in batches with
 //! `quinn-udp` (which also tells the destination address, needed because the socket is
-//! bound to the wildcard address), feeds the [`Sfu`], and sends what it outputs.
+//! bound to the wildcard address, and the kernel's receive time), feeds the [`Sfu`], and
+//! sends what it outputs.
+//!
+//! Each datagram reaches the [`Sfu`] with the instant the kernel received it, not the
+//! instant the worker read it: a batch read after the worker was kept off the CPU would
+//! otherwise arrive all at one instant, and the transport-wide feedback built from
+//! those instants tells a browser its bandwidth probe arrived in no time. libwebrtc
+//! discards such a probe (zero receive interval, or a receive rate over twice the send
+//! rate), so its estimate creeps up by 8% a second from 300 kbit/s, and a simulcast
+//! camera's top layer, which it sends only once the estimate covers every layer, stayed
+//! off for the first 20 to 30 seconds in about a third of the browser tests' joins.
 //!
 //! Sending is the expensive part (one system call and one trip through the kernel's UDP
 //! stack per datagram), so the worker collects every datagram the SFU outputs after a
@@ -20,7 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use lanmeet_proto::{MediaSignal, ParticipantId, ServerMessage, TrackSource};
@@ -313,6 +323,7 @@ pub fn spawn_worker(
         stats: stats.clone(),
         own: WorkerStats::default(),
         arrivals: Vec::new(),
+        clock: Instant::now(),
         pending: Vec::new(),
         gso_buf: Vec::with_capacity(GSO_BYTES),
     };
@@ -357,6 +368,9 @@ struct Worker {
     /// Arrival instants of datagram batches whose answers wait to be sent, with how
     /// many datagrams each produced (see [`WorkerStats::forward_delay`]).
     arrivals: Vec<(Instant, u64)>,
+    /// The latest instant handed to the SFU: a datagram's arrival instant never goes back
+    /// past it, so the SFU sees time go forward only.
+    clock: Instant,
     /// Datagrams output by the SFU, not yet sent.
     pending: Vec<Transmit>,
     /// Where a GSO message's segments are put end to end.
@@ -401,13 +415,19 @@ impl Worker {
                 self.flush_outputs();
                 turn = Instant::now();
             }
-            let now = Instant::now();
+            let now = self.now();
             self.sfu.handle_timeout(now);
             if now.duration_since(last_stats) > STATS_INTERVAL {
                 last_stats = now;
                 self.publish_stats();
             }
         }
+    }
+
+    /// The time now, noted as the latest instant handed to the SFU.
+    fn now(&mut self) -> Instant {
+        self.clock = Instant::now();
+        self.clock
     }
 
     /// Applies leaves, then queued commands until `until`. Returns whether commands are
@@ -417,7 +437,8 @@ impl Worker {
             if self.outbound.remove(&id).is_none() {
                 self.left_early.insert(id);
             }
-            self.sfu.leave(Instant::now(), id);
+            let now = self.now();
+            self.sfu.leave(now, id);
         }
         loop {
             let command = match self.commands.try_recv() {
@@ -425,7 +446,7 @@ impl Worker {
                 Err(TryRecvError::Empty) => return Some(false),
                 Err(TryRecvError::Disconnected) => return None,
             };
-            let now = Instant::now();
+            let now = self.now();
             match command {
                 WorkerCommand::Join { room, id, outbound } => {
                     if !self.left_early.remove(&id) {
@@ -484,15 +505,19 @@ impl Worker {
                 }
             };
             let now = Instant::now();
+            let wall = SystemTime::now().duration_since(UNIX_EPOCH).ok();
             let before = self.sfu.queued_outputs();
             for (m, slot) in meta.iter().zip(slices.iter()).take(n) {
                 let destination = SocketAddr::new(m.dst_ip.unwrap_or(self.default_ip), self.port);
                 let source = normalize(m.addr);
                 let stride = m.stride.max(1);
+                let arrived = arrival(now, wall, m.timestamp).max(self.clock);
+                self.clock = arrived;
                 for datagram in slot[..m.len].chunks(stride) {
                     self.own.datagrams_in.packets += 1;
                     self.own.datagrams_in.bytes += datagram.len() as u64;
-                    self.sfu.handle_datagram(now, source, destination, datagram);
+                    self.sfu
+                        .handle_datagram(arrived, source, destination, datagram);
                 }
             }
             let produced = self.sfu.queued_outputs().saturating_sub(before) as u64;
@@ -643,6 +668,21 @@ impl Worker {
     }
 }
 
+/// Datagrams whose kernel receive time says they waited longer than this are taken to
+/// have arrived this long ago: the wall clock may have been stepped since.
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// When a datagram arrived: `now` less how long ago the kernel received it (its receive
+/// time `received` against the wall clock `wall`, both since the Unix epoch), or `now`
+/// when the kernel did not say.
+fn arrival(now: Instant, wall: Option<Duration>, received: Option<Duration>) -> Instant {
+    let (Some(wall), Some(received)) = (wall, received) else {
+        return now;
+    };
+    let waited = wall.saturating_sub(received).min(MAX_WAIT);
+    now.checked_sub(waited).unwrap_or(now)
+}
+
 /// Turns IPv4-mapped IPv6 source addresses into plain IPv4 ones.
 fn normalize(addr: SocketAddr) -> SocketAddr {
     match addr {
@@ -651,5 +691,29 @@ fn normalize(addr: SocketAddr) -> SocketAddr {
             None => addr,
         },
         SocketAddr::V4(_) => addr,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrival_is_the_kernel_receive_time() {
+        let now = Instant::now();
+        let wall = Duration::from_secs(1_700_000_000);
+        let ms = Duration::from_millis;
+        // Read 30 ms after the kernel received it.
+        assert_eq!(arrival(now, Some(wall), Some(wall - ms(30))), now - ms(30));
+        // No receive time, or no wall clock: read time.
+        assert_eq!(arrival(now, Some(wall), None), now);
+        assert_eq!(arrival(now, None, Some(wall)), now);
+        // A receive time after the wall clock (stepped back since): read time.
+        assert_eq!(arrival(now, Some(wall), Some(wall + ms(5))), now);
+        // A wait longer than any real one (stepped forward since): at most MAX_WAIT.
+        assert_eq!(
+            arrival(now, Some(wall), Some(wall - ms(60_000))),
+            now - MAX_WAIT
+        );
     }
 }

@@ -308,7 +308,9 @@ pub(crate) fn allocate(budget: u64, demands: &[Demand]) -> (Vec<Choice>, Option<
         while at < wanted {
             let extra = price(d, at + 1) - d.costs[at] as f64;
             if extra > left {
-                next_step.get_or_insert(d.costs[at + 1] - d.costs[at]);
+                // A lower layer can cost more than the one above (Firefox has sent its
+                // lowest at 1 Mbit/s next to a middle one at 300 kbit/s).
+                next_step.get_or_insert(d.costs[at + 1].saturating_sub(d.costs[at]));
                 break;
             }
             left -= d.costs[at + 1] as f64 - d.costs[at] as f64;
@@ -416,5 +418,20 @@ mod tests {
         let resume = [demand(&SIMULCAST, Some(0), None, 1)];
         assert_eq!(allocate(140_000, &resume).0, [Choice::Starved]);
         assert_eq!(allocate(150_000, &resume).0, [Choice::Layer(0)]);
+    }
+
+    #[test]
+    fn a_lower_layer_dearer_than_the_next_does_not_panic() {
+        // Measured costs need not rise with the layer: Firefox's lowest layer has run at
+        // 1 Mbit/s with its middle one at 300 kbit/s. Here the step up does not fit.
+        let odd = [demand(
+            &[1_000_000, 900_000, 2_000_000],
+            Some(2),
+            Some(0),
+            1,
+        )];
+        let (choices, next) = allocate(850_000, &odd);
+        assert_eq!(choices, [Choice::Layer(0)]);
+        assert_eq!(next, Some(0));
     }
 }

@@ -170,4 +170,8 @@ pub struct ParticipantStats {
     pub video_paused: u16,
     /// Videos it does not show (other grid pages, minimized), so not sent.
     pub video_hidden: u16,
+    /// Its camera's simulcast layers as they reach the SFU, lowest first: the measured
+    /// bitrate of each, bits per second (a camera without simulcast fills the first; 0
+    /// for a layer that does not arrive).
+    pub camera_layers_bps: [u64; 3],
 }

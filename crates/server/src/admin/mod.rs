@@ -253,7 +253,7 @@ async fn login(
             StatusCode::UNAUTHORIZED,
             LOGIN_PAGE.replace(
                 "<!--error-->",
-                r#"<p class="error" role="alert">Wrong password. Try again.</p>"#,
+                r#"<p class="error" role="alert" data-i18n="admin.login.wrong">Wrong password. Try again.</p>"#,
             ),
         ),
         Err(r) => refused(r),

@@ -49,6 +49,8 @@ struct MemberView {
     /// Videos paused for its low bandwidth, and videos it does not show.
     video_paused: Option<u16>,
     video_hidden: Option<u16>,
+    /// Its camera's simulcast layers as they arrive, bits per second each, lowest first.
+    camera_layers_bps: Option<[u64; 3]>,
 }
 
 pub(super) async fn rooms(_: Authorized, State(state): State<AdminState>) -> Response {
@@ -88,6 +90,7 @@ pub(super) async fn rooms(_: Authorized, State(state): State<AdminState>) -> Res
                         video_layers: link.map(|l| l.video_layers),
                         video_paused: link.map(|l| l.video_paused),
                         video_hidden: link.map(|l| l.video_hidden),
+                        camera_layers_bps: link.map(|l| l.camera_layers_bps),
                     }
                 })
                 .collect(),

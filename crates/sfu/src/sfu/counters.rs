@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use lanmeet_proto::{ParticipantId, PauseReason};
+use lanmeet_proto::{ParticipantId, PauseReason, TrackSource};
+use str0m::media::MediaKind;
 use str0m::stats::{MediaEgressStats, PeerStats};
 
 use super::Sfu;
@@ -28,7 +29,8 @@ impl Sfu {
     }
 
     /// How each participant's connections are doing, as str0m last reported, with the
-    /// layers of the videos it receives as it was last told.
+    /// layers of the videos it receives as it was last told and the layers of its camera
+    /// as they arrive.
     pub fn participant_stats(&self) -> Vec<(ParticipantId, ParticipantStats)> {
         self.peers
             .iter()
@@ -47,6 +49,15 @@ impl Sfu {
                         }
                         (None, Some(PauseReason::NotVisible)) => report.video_hidden += 1,
                         (None, None) => {}
+                    }
+                }
+                let camera = p
+                    .tracks
+                    .iter()
+                    .find(|t| t.kind == MediaKind::Video && t.source == TrackSource::Camera);
+                if let Some(track) = camera {
+                    for (i, bps) in report.camera_layers_bps.iter_mut().enumerate() {
+                        *bps = track.layers.measured(i);
                     }
                 }
                 (*id, report)
