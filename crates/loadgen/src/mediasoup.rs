@@ -182,6 +182,7 @@ mod tests {
             publisher: true,
             expects_media: true,
             small_tiles: false,
+            station: None,
         };
         assert_ne!(peer_name(&spec("a-0")), peer_name(&spec("a-1")));
         assert_eq!(sdp_of(&json!({"sdp": "v=0"})).ok().as_deref(), Some("v=0"));
