@@ -34,6 +34,7 @@ pub const OWN_NAMES: &[&str] = &[
     crate::admin::auth::PASSWORD_FILE,
     "files",
     "tmp",
+    crate::whip::TOKEN_DIR,
 ];
 
 /// Names that do not make a directory someone else's: a file system's own folder,

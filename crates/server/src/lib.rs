@@ -19,6 +19,7 @@
 //! - [`files`]: file upload and download, retention.
 //! - [`signaling`]: the per-participant WebSocket actor.
 //! - [`web`]: HTTP routes and embedded assets.
+//! - [`whip`]: live stations: broadcasters over WHIP, their tokens.
 //! - [`metrics`]: counters, the Prometheus exposition, one-second history.
 //! - [`admin`]: `/metrics` and `/admin` behind the admin password; login sessions.
 //!
@@ -58,6 +59,7 @@ pub mod signaling;
 pub mod stations;
 pub mod tls;
 pub mod web;
+pub mod whip;
 
 use config::Config;
 use lanmeet_store::Store;
@@ -85,6 +87,8 @@ pub struct RunningServer {
     pub admin_password_file: Option<PathBuf>,
     /// The stations on air (`--station`).
     pub stations: Vec<stations::RunningStation>,
+    /// The live stations' WHIP tokens (`--live-station`).
+    pub live_tokens: Arc<whip::LiveTokens>,
     /// The mDNS/DNS-SD announcement, while the server runs (`--no-mdns`: none).
     pub mdns: Option<mdns::Announcement>,
     lifecycle: Lifecycle,
@@ -121,7 +125,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         config.max_presenters,
         store.clone(),
     ));
-    let stations = stations::start(&config.station_specs()?, &registry)?;
+    let mut stations = stations::start(&config.station_specs()?, &registry)?;
+    let live_names = config.live_station_names()?;
+    let live_tokens = Arc::new(whip::LiveTokens::load_or_generate(
+        &config.data_dir,
+        &live_names,
+    )?);
+    stations.extend(whip::define(&live_names, &live_tokens, &registry)?);
+    let on_air = Arc::new(stations::OnAir::new(stations.clone()));
     let configured = config
         .rooms
         .iter()
@@ -184,7 +195,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 config.password_burst,
                 config.password_rate,
             )),
-            stations: Arc::new(stations::OnAir::new(stations.clone())),
+            stations: on_air.clone(),
+        },
+        whip: whip::WhipState {
+            stations: on_air,
+            tokens: live_tokens.clone(),
+            registry: registry.clone(),
+            lifecycle: lifecycle.clone(),
         },
         files: files.clone(),
         origins: Arc::new(config.origin_policy()?),
@@ -193,6 +210,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             monitor: monitor.clone(),
             secure: !config.http,
             lifecycle: lifecycle.clone(),
+            live: live_tokens.clone(),
         },
     });
     let metrics_addr = match config.metrics_listen {
@@ -231,6 +249,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         metrics_addr,
         admin_password_file,
         stations,
+        live_tokens,
         lifecycle,
         task,
     })

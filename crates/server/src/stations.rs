@@ -6,9 +6,10 @@
 //! Every station plays on the first worker, so a viewer can switch between any two
 //! without a new connection (`Sfu::switch_station`).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -68,6 +69,20 @@ pub struct RunningStation {
     pub started: Instant,
     /// Its file's name, shown as what is playing.
     pub playing: String,
+    /// A live station: a WHIP broadcaster plays on it instead of a file
+    /// ([`crate::whip`]); `id` is then only a placeholder no peer ever has.
+    pub live: bool,
+}
+
+/// The broadcaster of a live station now.
+#[derive(Debug)]
+struct Broadcast {
+    /// Its WHIP session's id (the last part of its resource URL).
+    session: String,
+    /// Its participant id in the SFU.
+    id: ParticipantId,
+    /// Dropped when the broadcast ends: its session task stops.
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 /// The stations on air as signaling sees them: the list viewers get, and who watches
@@ -76,13 +91,67 @@ pub struct RunningStation {
 pub struct OnAir {
     stations: Vec<RunningStation>,
     viewers: Vec<AtomicU32>,
+    /// The live stations' broadcasters, by station index: at most one each.
+    broadcasts: Mutex<HashMap<usize, Broadcast>>,
 }
 
 impl OnAir {
     /// The directory of `stations`.
     pub fn new(stations: Vec<RunningStation>) -> Self {
         let viewers = stations.iter().map(|_| AtomicU32::new(0)).collect();
-        OnAir { stations, viewers }
+        OnAir {
+            stations,
+            viewers,
+            broadcasts: Mutex::default(),
+        }
+    }
+
+    fn broadcasts(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Broadcast>> {
+        self.broadcasts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes `id` the broadcaster of live station `index` under a new session id,
+    /// returned with a receiver that completes when the broadcast ends. `None` when
+    /// the station already has a broadcaster (or is not live).
+    pub fn begin_broadcast(
+        &self,
+        index: usize,
+        id: ParticipantId,
+    ) -> Option<(String, tokio::sync::oneshot::Receiver<()>)> {
+        if !self.stations.get(index).is_some_and(|s| s.live) {
+            return None;
+        }
+        let mut broadcasts = self.broadcasts();
+        if broadcasts.contains_key(&index) {
+            return None;
+        }
+        let session = hex::encode(rand::random::<[u8; 16]>());
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        broadcasts.insert(
+            index,
+            Broadcast {
+                session: session.clone(),
+                id,
+                _stop: stop,
+            },
+        );
+        Some((session, stopped))
+    }
+
+    /// Ends session `session` of live station `index`, if it is the current one:
+    /// returns its broadcaster, who must now leave the SFU (exactly one caller gets
+    /// it). The station is off air from now on.
+    pub fn end_broadcast(&self, index: usize, session: &str) -> Option<ParticipantId> {
+        let mut broadcasts = self.broadcasts();
+        if broadcasts.get(&index).is_some_and(|b| b.session == session) {
+            return broadcasts.remove(&index).map(|b| b.id);
+        }
+        None
+    }
+
+    /// Whether live station `index` has a broadcaster now.
+    pub fn on_air(&self, index: usize) -> bool {
+        self.broadcasts().contains_key(&index)
     }
 
     /// The station called `name` and its index.
@@ -111,20 +180,29 @@ impl OnAir {
 
     /// The list at `now`.
     pub fn list(&self, now: Instant) -> Vec<StationInfo> {
+        let broadcasts = self.broadcasts();
         self.stations
             .iter()
             .zip(&self.viewers)
-            .map(|(s, viewers)| {
+            .enumerate()
+            .map(|(index, (s, viewers))| {
                 let elapsed = now.saturating_duration_since(s.started).as_millis() as u64;
                 let duration_ms = s.duration.as_millis().max(1) as u64;
+                let (position_ms, duration_ms) = if s.live {
+                    (0, 0)
+                } else {
+                    (elapsed % duration_ms, duration_ms)
+                };
                 StationInfo {
                     name: s.name.clone(),
                     description: String::new(),
                     playing: s.playing.clone(),
-                    position_ms: elapsed % duration_ms,
+                    position_ms,
                     duration_ms,
                     viewers: viewers.load(Ordering::Relaxed),
                     video: s.video,
+                    live: s.live,
+                    off_air: s.live && !broadcasts.contains_key(&index),
                 }
             })
             .collect()
@@ -170,6 +248,7 @@ pub fn start(specs: &[StationSpec], registry: &Registry) -> anyhow::Result<Vec<R
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default(),
+            live: false,
         };
         let handle = registry
             .workers()

@@ -53,6 +53,8 @@ pub struct AdminState {
     pub secure: bool,
     /// Live feeds end when the server shuts down.
     pub lifecycle: Lifecycle,
+    /// The live stations' WHIP tokens, for the Go live page.
+    pub live: Arc<crate::whip::LiveTokens>,
 }
 
 /// The operator's routes on the main listener.
@@ -74,7 +76,9 @@ pub fn router(state: AdminState) -> Router {
             "/admin/api/persistent-rooms/{name}",
             axum::routing::put(persistent::put).delete(persistent::delete),
         )
+        .route("/admin/api/live-stations", get(live_stations))
         .route("/admin/api/{*rest}", get(api_unknown))
+        .route("/admin/golive", get(golive))
         .route("/admin", get(dashboard))
         .route("/admin/{*rest}", get(dashboard))
         .with_state(state)
@@ -277,6 +281,37 @@ async fn dashboard(
         Err(Refusal::Wrong) => Redirect::to("/admin/login").into_response(),
         Err(r) => refused(r),
     }
+}
+
+/// The Go live page (`web/golive.js`): broadcasts the browser's camera or screen to a
+/// live station over WHIP.
+async fn golive(
+    State(state): State<AdminState>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    match authorize(&state, from, &headers) {
+        Ok(()) => html(StatusCode::OK, include_str!("golive.html")),
+        Err(Refusal::Wrong) => Redirect::to("/admin/login").into_response(),
+        Err(r) => refused(r),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct LiveStationView<'a> {
+    name: &'a str,
+    token: &'a str,
+}
+
+/// `GET /admin/api/live-stations`: each live station's name and WHIP token.
+async fn live_stations(_: Authorized, State(state): State<AdminState>) -> Response {
+    let list: Vec<LiveStationView> = state
+        .live
+        .all()
+        .iter()
+        .map(|(name, token)| LiveStationView { name, token })
+        .collect();
+    no_store(Json(list).into_response())
 }
 
 async fn api_unknown(_: Authorized) -> Response {
