@@ -330,11 +330,13 @@ async fn broadcast(http: &reqwest::Client, url: &str, token: &str, generation: u
 struct Viewer {
     ws: Ws,
     peer: Peer,
+    /// Subscribe offers answered.
+    offers: usize,
 }
 
 impl Viewer {
-    /// Handles what the server sends until `pred` holds for a station list (asked for
-    /// each time round), answering subscribe offers on the way.
+    /// Handles what the server sends until `pred` holds for the live station in the
+    /// station list (asked for each time round), answering subscribe offers on the way.
     async fn until_listed(&mut self, what: &str, pred: impl Fn(&StationInfo) -> bool) {
         let deadline = Instant::now() + PATIENCE;
         loop {
@@ -349,10 +351,14 @@ impl Viewer {
                         }
                         break;
                     }
+                    // Asked too often (`list_stations` is rate limited): ask again.
+                    ServerMessage::Error { .. } => break,
                     other => self.handle(other).await,
                 }
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            // The list is sent when asked for; the page asks every 2 s, this every 0.5 s
+            // (within the rate limit of 2 a second).
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 
@@ -369,6 +375,17 @@ impl Viewer {
                 _ = notified => {}
                 _ = tokio::time::sleep_until(deadline) => panic!("{what}: not within {PATIENCE:?}"),
             }
+        }
+    }
+
+    /// Answers subscribe offers until `n` have come.
+    async fn until_offers(&mut self, what: &str, n: usize) {
+        while self.offers < n {
+            let msg = tokio::time::timeout(PATIENCE, recv(&mut self.ws))
+                .await
+                .unwrap_or_else(|_| panic!("{what}: not within {PATIENCE:?}"))
+                .expect("socket open");
+            self.handle(msg).await;
         }
     }
 
@@ -394,6 +411,7 @@ impl Viewer {
                 &ClientMessage::SubscribeAnswer { sdp: answer },
             )
             .await;
+            self.offers += 1;
         }
     }
 }
@@ -461,6 +479,7 @@ async fn a_broadcaster_goes_live_over_whip_and_viewers_follow_it_off_and_on_air(
     let mut viewer = Viewer {
         ws: connect(&server).await,
         peer: Peer::start(rtc, socket, addr, None),
+        offers: 0,
     };
     send(
         &mut viewer.ws,
@@ -500,6 +519,7 @@ async fn a_broadcaster_goes_live_over_whip_and_viewers_follow_it_off_and_on_air(
     assert_eq!((status, text.contains("already")), (409, true), "{text}");
 
     // DELETE: off air; a second DELETE finds nothing.
+    let offers = viewer.offers;
     let resource = format!("{base}{}", first.location);
     let status = http
         .delete(&resource)
@@ -517,6 +537,10 @@ async fn a_broadcaster_goes_live_over_whip_and_viewers_follow_it_off_and_on_air(
     assert_eq!(status, 404);
     viewer
         .until_listed("off air after DELETE", |s| s.off_air)
+        .await;
+    // The broadcaster left the room: the viewer's sections for it are stopped.
+    viewer
+        .until_offers("an offer stopping the tracks", offers + 1)
         .await;
     drop(first);
     let before = viewer.peer.state.lock().expect("lock").video.len();
