@@ -701,6 +701,37 @@ mod tests {
     }
 
     #[test]
+    fn live_stations_are_named_once_among_all_stations() {
+        let dir = std::env::temp_dir().join(format!("lanmeet-config-live-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("lanmeet.toml");
+        std::fs::write(&file, "live_stations = [\"allhands\"]\n").expect("write");
+        let path = file.to_str().expect("utf-8 path");
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["lanmeet", "serve", "--config", path];
+            argv.extend_from_slice(extra);
+            let Command::Serve(args) = Cli::parse_from(argv).command;
+            Config::from_args(args)
+        };
+        assert_eq!(
+            parse(&[])
+                .expect("valid")
+                .live_station_names()
+                .expect("valid"),
+            ["allhands"]
+        );
+        let config =
+            parse(&["--live-station", "hall", "--live-station", "town-hall"]).expect("valid");
+        assert_eq!(
+            config.live_station_names().expect("valid"),
+            ["hall", "town-hall"]
+        );
+        assert!(parse(&["--live-station", "a b"]).is_err());
+        assert!(parse(&["--live-station", "x", "--live-station", "X"]).is_err());
+        assert!(parse(&["--live-station", "news", "--station", "news=/x.webm"]).is_err());
+    }
+
+    #[test]
     fn stations_come_from_file_and_flags() {
         let dir =
             std::env::temp_dir().join(format!("lanmeet-config-stations-{}", std::process::id()));

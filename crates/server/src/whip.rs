@@ -380,3 +380,46 @@ async fn no_trickle() -> Response {
         .insert(header::ALLOW, header::HeaderValue::from_static("DELETE"));
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_generated_private_once_and_kept() {
+        let dir = std::env::temp_dir().join(format!("lanmeet-whip-tokens-{}", std::process::id()));
+        let names = vec!["allhands".to_string(), "news-2".to_string()];
+        let first = LiveTokens::load_or_generate(&dir, &names).expect("generated");
+        let a = first.live_token("allhands").expect("a token");
+        assert_eq!(a.len(), 32);
+        assert_ne!(Some(a.clone()), first.live_token("news-2"));
+        assert_eq!(first.live_token("nope"), None);
+        let file = dir.join(TOKEN_DIR).join("allhands.token");
+        let mode = std::fs::metadata(&file).expect("file").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let again = LiveTokens::load_or_generate(&dir, &names).expect("read back");
+        assert_eq!(again.live_token("allhands"), Some(a));
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn bearer_and_content_type_are_read_leniently() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        assert!(!is_sdp(&h));
+        h.insert(
+            header::AUTHORIZATION,
+            "bearer  abc ".parse().expect("value"),
+        );
+        h.insert(
+            header::CONTENT_TYPE,
+            "Application/SDP; charset=utf-8".parse().expect("value"),
+        );
+        assert_eq!(bearer(&h), Some("abc"));
+        assert!(is_sdp(&h));
+        h.insert(header::AUTHORIZATION, "Basic abc".parse().expect("value"));
+        h.insert(header::CONTENT_TYPE, "text/plain".parse().expect("value"));
+        assert_eq!(bearer(&h), None);
+        assert!(!is_sdp(&h));
+    }
+}
