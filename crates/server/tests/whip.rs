@@ -338,9 +338,19 @@ impl Viewer {
     /// Handles what the server sends until `pred` holds for the live station in the
     /// station list (asked for each time round), answering subscribe offers on the way.
     async fn until_listed(&mut self, what: &str, pred: impl Fn(&StationInfo) -> bool) {
-        let deadline = Instant::now() + PATIENCE;
+        self.until_listed_within(what, PATIENCE, pred).await
+    }
+
+    /// [`Viewer::until_listed`], waiting up to `patience`.
+    async fn until_listed_within(
+        &mut self,
+        what: &str,
+        patience: Duration,
+        pred: impl Fn(&StationInfo) -> bool,
+    ) {
+        let deadline = Instant::now() + patience;
         loop {
-            assert!(Instant::now() < deadline, "{what}: not within {PATIENCE:?}");
+            assert!(Instant::now() < deadline, "{what}: not within {patience:?}");
             send(&mut self.ws, &ClientMessage::ListStations {}).await;
             loop {
                 match recv(&mut self.ws).await.expect("socket open") {
@@ -561,6 +571,64 @@ async fn a_broadcaster_goes_live_over_whip_and_viewers_follow_it_off_and_on_air(
         video[before..].first().is_some_and(|(_, key)| *key),
         "the viewer starts on a key frame"
     );
+    drop(second);
+    drop(viewer);
+    server.shutdown().await.expect("clean shutdown");
+}
+
+/// A broadcaster that vanishes without a DELETE (no more ICE checks, as when OBS is
+/// killed or the network goes) takes the station off air once its ICE-lite connection
+/// times out (15 s without a check), and the station takes the next broadcaster.
+#[tokio::test]
+async fn a_vanished_broadcaster_goes_off_air_when_its_ice_times_out() {
+    let server = server_with(|c| c.live_stations = vec!["live".into()]).await;
+    let token = server
+        .live_tokens
+        .live_token("live")
+        .expect("a live station has a token");
+    let url = format!("http://{}/whip/live", server.addr);
+    let http = reqwest::Client::new();
+    let (rtc, socket, addr) = new_rtc();
+    let mut viewer = Viewer {
+        ws: connect(&server).await,
+        peer: Peer::start(rtc, socket, addr, None),
+        offers: 0,
+    };
+    send(
+        &mut viewer.ws,
+        &ClientMessage::Watch {
+            station: "live".into(),
+        },
+    )
+    .await;
+    let first = broadcast(&http, &url, &token, 1).await;
+    viewer
+        .until_video("the broadcast", |v| {
+            v.iter().filter(|(g, _)| *g == 1).count() >= 5
+        })
+        .await;
+    let vanished = Instant::now();
+    drop(first);
+    viewer
+        .until_listed_within(
+            "off air after the ICE timeout",
+            Duration::from_secs(30),
+            |s| s.off_air,
+        )
+        .await;
+    let waited = vanished.elapsed();
+    println!("METRIC whip_ice_timeout_off_air_ms {}", waited.as_millis());
+    assert!(
+        waited >= Duration::from_secs(10),
+        "off air only once ICE timed out, not after {waited:?}"
+    );
+    let before = viewer.peer.state.lock().expect("lock").video.len();
+    let second = broadcast(&http, &url, &token, 2).await;
+    viewer
+        .until_video("the next broadcaster's video", |v| {
+            v[before..].iter().filter(|(g, _)| *g == 2).count() >= 5
+        })
+        .await;
     drop(second);
     drop(viewer);
     server.shutdown().await.expect("clean shutdown");
