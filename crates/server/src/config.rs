@@ -702,17 +702,7 @@ mod tests {
 
     #[test]
     fn live_stations_are_named_once_among_all_stations() {
-        let dir = std::env::temp_dir().join(format!("lanmeet-config-live-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let file = dir.join("lanmeet.toml");
-        std::fs::write(&file, "live_stations = [\"allhands\"]\n").expect("write");
-        let path = file.to_str().expect("utf-8 path");
-        let parse = |extra: &[&str]| {
-            let mut argv = vec!["lanmeet", "serve", "--config", path];
-            argv.extend_from_slice(extra);
-            let Command::Serve(args) = Cli::parse_from(argv).command;
-            Config::from_args(args)
-        };
+        let parse = parse_with_file("live", "live_stations = [\"allhands\"]\n");
         assert_eq!(
             parse(&[])
                 .expect("valid")
@@ -731,20 +721,25 @@ mod tests {
         assert!(parse(&["--live-station", "news", "--station", "news=/x.webm"]).is_err());
     }
 
-    #[test]
-    fn stations_come_from_file_and_flags() {
+    /// Parses flags after `--config` naming a file holding `toml`.
+    fn parse_with_file(name: &str, toml: &str) -> impl Fn(&[&str]) -> anyhow::Result<Config> {
         let dir =
-            std::env::temp_dir().join(format!("lanmeet-config-stations-{}", std::process::id()));
+            std::env::temp_dir().join(format!("lanmeet-config-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("lanmeet.toml");
-        std::fs::write(&file, "stations = [\"news=/srv/news.webm\"]\n").expect("write");
-        let path = file.to_str().expect("utf-8 path");
-        let parse = |extra: &[&str]| {
-            let mut argv = vec!["lanmeet", "serve", "--config", path];
+        std::fs::write(&file, toml).expect("write");
+        let path = file.to_str().expect("utf-8 path").to_string();
+        move |extra: &[&str]| {
+            let mut argv = vec!["lanmeet", "serve", "--config", path.as_str()];
             argv.extend_from_slice(extra);
             let Command::Serve(args) = Cli::parse_from(argv).command;
             Config::from_args(args)
-        };
+        }
+    }
+
+    #[test]
+    fn stations_come_from_file_and_flags() {
+        let parse = parse_with_file("stations", "stations = [\"news=/srv/news.webm\"]\n");
         assert_eq!(parse(&[]).expect("valid").stations, ["news=/srv/news.webm"]);
         let config = parse(&["--station", "a=/x.webm", "--station", "b=/y.ogg"]).expect("valid");
         assert_eq!(config.stations, ["a=/x.webm", "b=/y.ogg"]);

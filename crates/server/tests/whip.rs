@@ -335,6 +335,24 @@ struct Viewer {
 }
 
 impl Viewer {
+    /// A viewer that watches the station "live" on `server`.
+    async fn watching(server: &lanmeet_server::RunningServer) -> Viewer {
+        let (rtc, socket, addr) = new_rtc();
+        let mut viewer = Viewer {
+            ws: connect(server).await,
+            peer: Peer::start(rtc, socket, addr, None),
+            offers: 0,
+        };
+        send(
+            &mut viewer.ws,
+            &ClientMessage::Watch {
+                station: "live".into(),
+            },
+        )
+        .await;
+        viewer
+    }
+
     /// Handles what the server sends until `pred` holds for the live station in the
     /// station list (asked for each time round), answering subscribe offers on the way.
     async fn until_listed(&mut self, what: &str, pred: impl Fn(&StationInfo) -> bool) {
@@ -485,19 +503,7 @@ async fn a_broadcaster_goes_live_over_whip_and_viewers_follow_it_off_and_on_air(
     assert_eq!((status, text.contains("recvonly")), (400, true), "{text}");
 
     // A viewer tunes in while the station is off air.
-    let (rtc, socket, addr) = new_rtc();
-    let mut viewer = Viewer {
-        ws: connect(&server).await,
-        peer: Peer::start(rtc, socket, addr, None),
-        offers: 0,
-    };
-    send(
-        &mut viewer.ws,
-        &ClientMessage::Watch {
-            station: "live".into(),
-        },
-    )
-    .await;
+    let mut viewer = Viewer::watching(&server).await;
     viewer
         .until_listed("off air, no broadcaster yet", |s| {
             s.live && s.off_air && s.viewers == 1 && s.video && s.duration_ms == 0
@@ -588,19 +594,7 @@ async fn a_vanished_broadcaster_goes_off_air_when_its_ice_times_out() {
         .expect("a live station has a token");
     let url = format!("http://{}/whip/live", server.addr);
     let http = reqwest::Client::new();
-    let (rtc, socket, addr) = new_rtc();
-    let mut viewer = Viewer {
-        ws: connect(&server).await,
-        peer: Peer::start(rtc, socket, addr, None),
-        offers: 0,
-    };
-    send(
-        &mut viewer.ws,
-        &ClientMessage::Watch {
-            station: "live".into(),
-        },
-    )
-    .await;
+    let mut viewer = Viewer::watching(&server).await;
     let first = broadcast(&http, &url, &token, 1).await;
     viewer
         .until_video("the broadcast", |v| {

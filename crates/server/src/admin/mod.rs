@@ -276,8 +276,18 @@ async fn dashboard(
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    match authorize(&state, from, &headers) {
-        Ok(()) => html(StatusCode::OK, include_str!("dashboard.html")),
+    admin_page(&state, from, &headers, include_str!("dashboard.html"))
+}
+
+/// `page` for a signed-in admin; anyone else is sent to the login form.
+fn admin_page(
+    state: &AdminState,
+    from: SocketAddr,
+    headers: &HeaderMap,
+    page: &'static str,
+) -> Response {
+    match authorize(state, from, headers) {
+        Ok(()) => html(StatusCode::OK, page),
         Err(Refusal::Wrong) => Redirect::to("/admin/login").into_response(),
         Err(r) => refused(r),
     }
@@ -290,11 +300,7 @@ async fn golive(
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    match authorize(&state, from, &headers) {
-        Ok(()) => html(StatusCode::OK, include_str!("golive.html")),
-        Err(Refusal::Wrong) => Redirect::to("/admin/login").into_response(),
-        Err(r) => refused(r),
-    }
+    admin_page(&state, from, &headers, include_str!("golive.html"))
 }
 
 #[derive(serde::Serialize)]
