@@ -85,7 +85,7 @@ pub struct RunningServer {
     pub metrics_addr: Option<SocketAddr>,
     /// Where the admin password is kept, if it was generated (never the password).
     pub admin_password_file: Option<PathBuf>,
-    /// The stations on air (`--station`).
+    /// The stations on air: `--station` files, then `--live-station` live stations.
     pub stations: Vec<stations::RunningStation>,
     /// The live stations' WHIP tokens (`--live-station`).
     pub live_tokens: Arc<whip::LiveTokens>,
