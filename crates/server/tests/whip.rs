@@ -627,3 +627,100 @@ async fn a_vanished_broadcaster_goes_off_air_when_its_ice_times_out() {
     drop(viewer);
     server.shutdown().await.expect("clean shutdown");
 }
+
+/// A live station the admin created takes broadcasts like a `--live-station` one (its
+/// token from the database), both kinds are on the Go live page's list with their
+/// tokens, and deleting the station while a broadcaster sends ends the broadcast: its
+/// viewer is told `station_removed`, the session's resource is gone.
+#[tokio::test]
+async fn an_admin_live_station_broadcasts_and_its_deletion_ends_the_broadcast() {
+    let password = "admin-pw";
+    let server = server_with(|c| {
+        c.live_stations = vec!["hall".into()];
+        c.admin_password = Some(lanmeet_server::config::Secret(password.into()));
+    })
+    .await;
+    let directory = server.station_directory.clone();
+    directory
+        .create(
+            "live",
+            "Admin's",
+            lanmeet_server::stations::directory::NewSource::Live,
+        )
+        .await
+        .expect("an admin live station");
+    let token = directory.live_token("live").expect("its token");
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", server.addr);
+    let listed: Vec<serde_json::Value> = http
+        .get(format!("{base}/admin/api/live-stations"))
+        .bearer_auth(password)
+        .send()
+        .await
+        .expect("live stations")
+        .json()
+        .await
+        .expect("json");
+    let hall = directory.live_token("hall").expect("the configured one's");
+    assert_eq!(
+        listed,
+        [
+            serde_json::json!({"name": "hall", "token": hall}),
+            serde_json::json!({"name": "live", "token": token}),
+        ]
+    );
+
+    let mut viewer = Viewer::watching(&server).await;
+    viewer
+        .until_listed("listed off air before a broadcast", |s| s.live && s.off_air)
+        .await;
+    let url = format!("{base}/whip/live");
+    let first = broadcast(&http, &url, &token, 1).await;
+    viewer
+        .until_video("the broadcast", |v| {
+            v.iter().filter(|(g, _)| *g == 1).count() >= 5
+        })
+        .await;
+    viewer.until_listed("on air", |s| !s.off_air).await;
+    // The worker's counters are a copy renewed every STATS_INTERVAL (500 ms): read
+    // until they show the viewer and the broadcaster.
+    let worker = &server.registry.workers()[0];
+    let until_participants = |n: u64, what: &'static str| async move {
+        let deadline = Instant::now() + PATIENCE;
+        while worker.stats().participants != n {
+            assert!(Instant::now() < deadline, "{what}: {:?}", worker.stats());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    until_participants(2, "the viewer and the broadcaster on the worker").await;
+
+    directory.delete("live").await.expect("deleted");
+    let told = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match recv(&mut viewer.ws).await.expect("socket open") {
+                ServerMessage::StationRemoved {
+                    station, reason, ..
+                } => return (station, reason),
+                other => viewer.handle(other).await,
+            }
+        }
+    })
+    .await
+    .expect("the viewer is told within PATIENCE");
+    assert_eq!(
+        told,
+        ("live".to_string(), lanmeet_proto::StationEnd::Removed)
+    );
+    let resp = http
+        .delete(format!("{base}{}", first.location))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status(), 404, "the broadcast ended with the station");
+    assert_eq!(directory.live_token("live"), None);
+    // The broadcaster left the worker (the viewer left when told).
+    until_participants(0, "the broadcaster is still on the worker").await;
+    drop(first);
+    drop(viewer);
+    server.shutdown().await.expect("clean shutdown");
+}
