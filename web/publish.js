@@ -87,7 +87,7 @@ export function cameraEncodings(quality, sourceHeight) {
  * Puts VP8 first among the transceiver's codecs (keeping the others as fallbacks).
  * @param {RTCRtpTransceiver} transceiver
  */
-function preferVp8(transceiver) {
+export function preferVp8(transceiver) {
   const codecs = RTCRtpReceiver.getCapabilities('video')?.codecs;
   if (!codecs || typeof transceiver.setCodecPreferences !== 'function') {
     return;

@@ -22,6 +22,8 @@ import { RadioCard } from './radio.js';
  * @property {number} duration_ms
  * @property {number} viewers
  * @property {boolean} video
+ * @property {boolean} [live] a live station (a WHIP broadcaster, no file)
+ * @property {boolean} [off_air] a live station without a broadcaster now
  */
 
 const LIST_INTERVAL_MS = 2000;
@@ -81,7 +83,7 @@ function renderList() {
       button.append(
         el('span', 'st-name', s.name),
         el('span', 'st-meta', s.description),
-        el('span', 'st-meta', t('stations.playing', { file: s.playing, position: clock(positionOf(s)), duration: clock(s.duration_ms) })),
+        el('span', 'st-meta', nowPlaying(s)),
         el('span', 'st-meta', t('stations.viewers', { count: formatNumber(s.viewers) })),
       );
       button.addEventListener('click', () => watch(s.name));
@@ -93,12 +95,28 @@ function renderList() {
   if (!keepStatus) byId('st-status', HTMLElement).textContent = stations.length ? '' : t('stations.none');
 }
 
+/**
+ * What a station plays now, for the list: the file and position, or, for a live
+ * station, whether it is on air.
+ * @param {StationInfo} s
+ */
+function nowPlaying(s) {
+  if (s.live) return s.off_air ? t('stations.off_air') : t('stations.live');
+  return t('stations.playing', { file: s.playing, position: clock(positionOf(s)), duration: clock(s.duration_ms) });
+}
+
 function renderPlayer() {
   const player = byId('st-player', HTMLElement);
   player.hidden = watching === null;
   const s = stations.find((x) => x.name === watching);
   byId('st-now', HTMLElement).textContent = s ? s.name : '';
-  byId('st-position', HTMLElement).textContent = s ? `${clock(positionOf(s))} / ${clock(s.duration_ms)}` : '';
+  // A live station off air keeps the viewer in its room: the broadcaster's tracks come
+  // back by themselves (a new subscribe offer) when it returns.
+  player.classList.toggle('st-off-air', Boolean(s?.live && s.off_air));
+  let position = '';
+  if (s?.live) position = s.off_air ? t('stations.off_air') : t('stations.live');
+  else if (s) position = `${clock(positionOf(s))} / ${clock(s.duration_ms)}`;
+  byId('st-position', HTMLElement).textContent = position;
   radio.render(s, s ? clock(positionOf(s)) : '', s ? clock(s.duration_ms) : '');
 }
 

@@ -639,6 +639,14 @@ pub struct StationInfo {
     pub viewers: u32,
     /// Whether it has video (else it is audio only).
     pub video: bool,
+    /// A live station: a broadcaster (WHIP) instead of a file, so no position or
+    /// length (both 0).
+    #[serde(default)]
+    pub live: bool,
+    /// A live station without a broadcaster now: its viewers see "off air" until one
+    /// comes back, and then get its tracks without asking.
+    #[serde(default)]
+    pub off_air: bool,
 }
 
 /// The client messages that negotiate and steer media. Signaling hands them to the

@@ -179,6 +179,10 @@ pub struct ServeArgs {
     /// watched at /stations/NAME; repeatable [default: none].
     #[arg(long = "station", value_name = "NAME=FILE")]
     pub stations: Vec<String>,
+    /// A live station: broadcasters stream to it over WHIP (POST /whip/NAME with its
+    /// bearer token, kept in the data directory); repeatable [default: none].
+    #[arg(long = "live-station", value_name = "NAME")]
+    pub live_stations: Vec<String>,
     /// Wrong room passwords one IP address may give in a burst [default: 5].
     #[arg(long, value_name = "N")]
     pub password_burst: Option<u32>,
@@ -357,6 +361,8 @@ pub struct Config {
     pub join_rate: f64,
     /// Stations, each `NAME=FILE` (docs/stations.md).
     pub stations: Vec<String>,
+    /// Live stations, by name: a WHIP broadcaster instead of a file (docs/stations.md).
+    pub live_stations: Vec<String>,
     /// Wrong room passwords from one IP address in a burst.
     pub password_burst: u32,
     /// Sustained wrong room passwords per second from one IP address.
@@ -409,6 +415,7 @@ impl Default for Config {
             join_burst: 20,
             join_rate: 2.0,
             stations: Vec::new(),
+            live_stations: Vec::new(),
             password_burst: 5,
             password_rate: 0.2,
             adhoc_rooms: true,
@@ -475,7 +482,7 @@ impl Config {
             bail!("--audio-top-n must be at least 1");
         }
         self.origin_policy()?;
-        self.station_specs()?;
+        self.live_station_names()?;
         let bounds = [
             self.outbound_queue as u64,
             self.send_timeout_ms,
@@ -515,6 +522,25 @@ impl Config {
             specs.push(spec);
         }
         Ok(specs)
+    }
+
+    /// The live stations' names, checked: valid, and no two stations (live or from a
+    /// file) share one.
+    pub fn live_station_names(&self) -> anyhow::Result<Vec<String>> {
+        let files = self.station_specs()?;
+        let mut names: Vec<String> = Vec::new();
+        for name in &self.live_stations {
+            let name = lanmeet_proto::validate::room_name(name)
+                .map_err(|e| anyhow!("live station {name:?}: {e}"))?
+                .display;
+            let taken = names.iter().any(|n| n.eq_ignore_ascii_case(&name))
+                || files.iter().any(|f| f.name.eq_ignore_ascii_case(&name));
+            if taken {
+                bail!("two stations are named {name}");
+            }
+            names.push(name);
+        }
+        Ok(names)
     }
 
     /// Number of media workers to start.
@@ -619,6 +645,28 @@ mod tests {
         assert!(config.http);
         assert_eq!(config.workers, 2);
         assert_eq!(config.listen, Config::default().listen);
+    }
+
+    #[test]
+    fn live_stations_are_named_once_among_all_stations() {
+        let parse =
+            |extra: &[&str]| from_file_and_flags("live", "live_stations = [\"allhands\"]\n", extra);
+        assert_eq!(
+            parse(&[])
+                .expect("valid")
+                .live_station_names()
+                .expect("valid"),
+            ["allhands"]
+        );
+        let config =
+            parse(&["--live-station", "hall", "--live-station", "town-hall"]).expect("valid");
+        assert_eq!(
+            config.live_station_names().expect("valid"),
+            ["hall", "town-hall"]
+        );
+        assert!(parse(&["--live-station", "a b"]).is_err());
+        assert!(parse(&["--live-station", "x", "--live-station", "X"]).is_err());
+        assert!(parse(&["--live-station", "news", "--station", "news=/x.webm"]).is_err());
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub const OWN_NAMES: &[&str] = &[
     "files",
     "tmp",
     crate::stations::MEDIA_FOLDER,
+    crate::whip::TOKEN_DIR,
 ];
 
 /// Names that do not make a directory someone else's: a file system's own folder,

@@ -19,6 +19,7 @@
 //! - [`files`]: file upload and download, retention.
 //! - [`signaling`]: the per-participant WebSocket actor.
 //! - [`web`]: HTTP routes and embedded assets.
+//! - [`whip`]: live stations: broadcasters over WHIP, their tokens.
 //! - [`metrics`]: counters, the Prometheus exposition, one-second history.
 //! - [`admin`]: `/metrics` and `/admin` behind the admin password; login sessions.
 //!
@@ -58,6 +59,7 @@ pub mod signaling;
 pub mod stations;
 pub mod tls;
 pub mod web;
+pub mod whip;
 
 use config::Config;
 use lanmeet_store::Store;
@@ -83,7 +85,8 @@ pub struct RunningServer {
     pub metrics_addr: Option<SocketAddr>,
     /// Where the admin password is kept, if it was generated (never the password).
     pub admin_password_file: Option<PathBuf>,
-    /// The stations on air from the start (`--station`).
+    /// The stations on air from the start (`--station`; the live ones are in the
+    /// directory).
     pub stations: Vec<stations::RunningStation>,
     /// Every station, the admin's too.
     pub station_directory: Arc<stations::StationDirectory>,
@@ -125,6 +128,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     ));
     let station_specs = config.station_specs()?;
     let stations = stations::start(&station_specs, &registry)?;
+    let live_names = config.live_station_names()?;
+    let live_tokens = whip::LiveTokens::load_or_generate(&config.data_dir, &live_names)?;
     let configured = config
         .rooms
         .iter()
@@ -154,6 +159,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         data_dir.folder(stations::MEDIA_FOLDER)?,
         &station_specs,
         stations.clone(),
+        &live_tokens,
     )?);
     let lifecycle = Lifecycle::new();
     lifecycle.spawn(station_directory.clone().watch_files(lifecycle.clone()));
@@ -197,6 +203,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 config.password_rate,
             )),
             stations: station_directory.clone(),
+        },
+        whip: whip::WhipState {
+            stations: station_directory.clone(),
+            registry: registry.clone(),
+            lifecycle: lifecycle.clone(),
         },
         files: files.clone(),
         origins: Arc::new(config.origin_policy()?),

@@ -124,6 +124,22 @@ pub enum WorkerCommand {
         /// That station's room.
         room: String,
     },
+    /// A broadcaster's offer (WHIP): `id` joins `room` with a publish connection only
+    /// ([`Sfu::broadcast_offer`]). The answer, or why the offer was refused, goes back
+    /// on `reply`; when nobody waits for it any more (the HTTP client went away), the
+    /// broadcaster is removed again, so nothing is left half-created.
+    Broadcast {
+        /// The broadcaster's id.
+        id: ParticipantId,
+        /// The live station's room.
+        room: String,
+        /// The SDP offer.
+        sdp: String,
+        /// Where the worker reports that its connection died.
+        outbound: Outbound,
+        /// The SDP answer, or the reason for the refusal.
+        reply: tokio::sync::oneshot::Sender<Result<String, String>>,
+    },
     /// A media message from the participant (or about it: a refused answer).
     Signal {
         /// Whose.
@@ -466,6 +482,23 @@ impl Worker {
                     self.sfu.set_may_publish(now, id, may_publish)
                 }
                 WorkerCommand::Signal { id, signal } => self.sfu.signal(now, id, signal),
+                WorkerCommand::Broadcast {
+                    id,
+                    room,
+                    sdp,
+                    outbound,
+                    reply,
+                } => {
+                    let result = self.sfu.broadcast_offer(now, id, &room, &sdp);
+                    let accepted = result.is_ok();
+                    if reply.send(result).is_ok() {
+                        if accepted {
+                            self.outbound.insert(id, outbound);
+                        }
+                    } else if accepted {
+                        self.sfu.leave(now, id);
+                    }
+                }
                 WorkerCommand::StartStation { id, room, media } => {
                     self.sfu.start_station(now, id, &room, media)
                 }

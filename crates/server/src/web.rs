@@ -34,6 +34,8 @@ pub struct AppState {
     pub origins: Arc<OriginPolicy>,
     /// `/metrics` and `/admin`.
     pub admin: AdminState,
+    /// `/whip`: live stations' broadcasters.
+    pub whip: crate::whip::WhipState,
 }
 
 impl FromRef<AppState> for Arc<Files> {
@@ -52,11 +54,17 @@ pub const WS_FRAME_LIMIT: usize = lanmeet_proto::MAX_SDP_MESSAGE_BYTES + 4 * 102
 /// All routes.
 pub fn router(state: AppState) -> Router {
     let admin = admin::router(state.admin.clone());
+    let whip = crate::whip::router(state.whip.clone());
     Router::new()
         .route("/", get(index))
         .route("/r/{room}", get(index))
         .route("/stations", get(stations_page))
         .route("/stations/{station}", get(stations_page))
+        // The admin's session cookie is for /admin only: the page lives there.
+        .route(
+            "/golive",
+            get(|| async { axum::response::Redirect::to("/admin/golive") }),
+        )
         .route("/ws", get(websocket))
         .route("/healthz", get(|| async { "ok" }))
         // Uploads stream to disk with their own limit, checked as bytes arrive.
@@ -68,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(get(asset))
         .with_state(state)
         .merge(admin)
+        .merge(whip)
         .layer(axum::middleware::map_response(security_headers))
 }
 

@@ -589,15 +589,20 @@ async fn stations_are_edited_reordered_and_kept_across_a_restart() {
     let order = ["fixed", "gamma", "beta", "alpha"];
     assert_eq!(names(&admin_list(&server).await), order);
     let mut ws = connect(&server).await;
-    let viewers: Vec<String> = viewer_list(&mut ws)
-        .await
-        .into_iter()
-        .map(|s| s.name)
+    let listed = viewer_list(&mut ws).await;
+    let viewers: Vec<(&str, bool, bool)> = listed
+        .iter()
+        .map(|s| (s.name.as_str(), s.live, s.off_air))
         .collect();
     assert_eq!(
         viewers,
-        ["fixed", "beta", "alpha"],
-        "off-air stations are not listed"
+        [
+            ("fixed", false, false),
+            ("gamma", true, true),
+            ("beta", false, false),
+            ("alpha", false, false)
+        ],
+        "a live station without a broadcaster is listed off air"
     );
     drop(ws);
     server.shutdown().await.expect("clean shutdown");

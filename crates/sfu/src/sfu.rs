@@ -10,13 +10,14 @@
 //! packet from a publisher is written to each subscriber), which are polled in turn.
 
 mod allocation;
+mod broadcast;
 mod counters;
 mod stations;
 
 pub use stations::StationStatus;
 
 use std::cell::OnceCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -118,6 +119,9 @@ pub struct Sfu {
     next_layer_tick: Instant,
     /// The stations playing here, by their participant id (`stations.rs`).
     stations: HashMap<ParticipantId, stations::StationSource>,
+    /// Participants whose publish connection came from outside signaling (WHIP) and
+    /// who receive nothing (`broadcast.rs`).
+    broadcasters: HashSet<ParticipantId>,
 }
 
 /// Video packets kept per subscriber stream to answer NACKs (about 3 s of 720p).
@@ -149,6 +153,7 @@ impl Sfu {
             next_speaker_evaluation: now,
             next_layer_tick: now,
             stations: HashMap::new(),
+            broadcasters: HashSet::new(),
         }
     }
 
@@ -292,6 +297,7 @@ impl Sfu {
         let Some(mut peer) = self.peers.remove(&id) else {
             return;
         };
+        self.broadcasters.remove(&id);
         peer.subscribe.rtc.disconnect();
         if let Some(p) = peer.publish.as_mut() {
             p.rtc.disconnect();
@@ -938,6 +944,9 @@ impl Sfu {
             }
             (_, Event::IceConnectionStateChange(state)) => {
                 debug!(%id, ?leg, ?state, "ice state");
+                if leg == Leg::Publish {
+                    self.broadcaster_ice(id, state);
+                }
             }
             (_, Event::Connected) => debug!(%id, ?leg, "connected"),
             _ => {}

@@ -8,7 +8,8 @@
 //!   for a session cookie or the password as for `/metrics`.
 //! - `GET /admin/api/persistent-rooms`, `PUT` and `DELETE
 //!   /admin/api/persistent-rooms/{name}`: the persistent rooms ([`persistent`]).
-//! - `/admin/api/stations…`: the stations ([`stations`]).
+//! - `/admin/api/stations…`: the stations ([`stations`]); `GET /admin/api/live-stations`:
+//!   every live station's WHIP token, for the Go live page (`/admin/golive`).
 //!
 //! Anything else under `/admin` without a session: 401 for `/admin/api/*`, a redirect to
 //! the login form for pages. Wrong passwords are limited per address ([`auth`]).
@@ -81,7 +82,9 @@ pub fn router(state: AdminState) -> Router {
             axum::routing::put(persistent::put).delete(persistent::delete),
         )
         .merge(stations::routes())
+        .route("/admin/api/live-stations", get(live_stations))
         .route("/admin/api/{*rest}", get(api_unknown))
+        .route("/admin/golive", get(golive))
         .route("/admin", get(dashboard))
         .route("/admin/{*rest}", get(dashboard))
         .with_state(state)
@@ -279,11 +282,49 @@ async fn dashboard(
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    match authorize(&state, from, &headers) {
-        Ok(()) => html(StatusCode::OK, include_str!("dashboard.html")),
+    admin_page(&state, from, &headers, include_str!("dashboard.html"))
+}
+
+/// `page` for a signed-in admin; anyone else is sent to the login form.
+fn admin_page(
+    state: &AdminState,
+    from: SocketAddr,
+    headers: &HeaderMap,
+    page: &'static str,
+) -> Response {
+    match authorize(state, from, headers) {
+        Ok(()) => html(StatusCode::OK, page),
         Err(Refusal::Wrong) => Redirect::to("/admin/login").into_response(),
         Err(r) => refused(r),
     }
+}
+
+/// The Go live page (`web/golive.js`): broadcasts the browser's camera or screen to a
+/// live station over WHIP.
+async fn golive(
+    State(state): State<AdminState>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    admin_page(&state, from, &headers, include_str!("golive.html"))
+}
+
+#[derive(serde::Serialize)]
+struct LiveStationView {
+    name: String,
+    token: String,
+}
+
+/// `GET /admin/api/live-stations`: each live station's name and WHIP token, the
+/// configured (`--live-station`) ones and the admin's, in the directory's order.
+async fn live_stations(_: Authorized, State(state): State<AdminState>) -> Response {
+    let list: Vec<LiveStationView> = state
+        .stations
+        .live_stations()
+        .into_iter()
+        .map(|(name, token)| LiveStationView { name, token })
+        .collect();
+    no_store(Json(list).into_response())
 }
 
 async fn api_unknown(_: Authorized) -> Response {

@@ -6,7 +6,8 @@
 //! Every station plays on the first worker, so a viewer can switch between any two
 //! without a new connection (`Sfu::switch_station`).
 //!
-//! - [`directory`]: every station, `--station` and the admin's (SQLite), on air or off.
+//! - [`directory`]: every station, `--station`, `--live-station` and the admin's
+//!   (SQLite), on air or off; live stations' broadcasters.
 //! - [`convert`]: ffmpeg conversion of uploads that cannot be played as they are.
 
 pub mod convert;
@@ -75,6 +76,10 @@ pub struct RunningStation {
     pub started: Instant,
     /// Its file's name, shown as what is playing.
     pub playing: String,
+    /// A live station: a WHIP broadcaster plays on it instead of a file
+    /// ([`crate::whip`]); `id` is then only a placeholder no peer ever has, `duration`
+    /// zero and `playing` empty.
+    pub live: bool,
 }
 
 /// The data directory's folder of media files the admin can make stations of.
@@ -119,6 +124,7 @@ pub fn start(specs: &[StationSpec], registry: &Registry) -> anyhow::Result<Vec<R
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default(),
+            live: false,
         };
         let handle = registry
             .workers()

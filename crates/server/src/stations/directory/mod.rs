@@ -1,13 +1,17 @@
 //! The station directory: every station the server knows, in the admin's order, each
 //! on air (playing on a worker) or off air with a reason. Stations come from
-//! `--station` (fixed for the server's run: shown, never edited or deleted) and from the
-//! admin (SQLite records, `lanmeet_store::StationRecord`): added, described, moved and
+//! `--station` and `--live-station` (fixed for the server's run: shown, never edited or
+//! deleted) and from the admin (SQLite records, `lanmeet_store::StationRecord`): added, described, moved and
 //! deleted while the server runs, and back after a restart.
 //!
 //! Signaling reads it for viewers ([`StationDirectory::list`], [`StationDirectory::find`]);
 //! the admin API changes it; the WHIP ingest asks it for a live station's token
 //! ([`StationDirectory::live_token`]). A viewer holds the station's [`Station::on_air`]
 //! token and hears through it when its station is deleted or goes off air.
+//!
+//! A live station (`--live-station` or the admin's) is always listed for viewers, who
+//! may watch it before anyone broadcasts: its room is ready, `off_air` says whether a
+//! broadcaster feeds it ([`Station::begin_broadcast`]). Deleting it ends the broadcast.
 //!
 //! Submodules: `upload` (uploads checked, converted, stored), `view` (the admin's
 //! listing), `refused` (refusals and their HTTP status).
@@ -24,7 +28,7 @@ mod upload;
 mod view;
 
 use base64::Engine;
-use lanmeet_proto::{validate, StationInfo};
+use lanmeet_proto::{validate, ParticipantId, StationInfo};
 use lanmeet_sfu::StationMedia;
 use lanmeet_store::{StationRecord, StationSource, Store};
 pub use refused::Refused;
@@ -64,9 +68,38 @@ pub enum Origin {
         /// Its name there.
         file_name: String,
     },
-    /// Fed over WHIP by whoever holds its token.
+    /// Fed over WHIP by whoever holds its token (kept in the database).
     Live,
+    /// `--live-station NAME`: fed over WHIP, its token kept in the data directory
+    /// ([`crate::whip::LiveTokens`]); fixed while the server runs.
+    ConfigLive,
 }
+
+impl Origin {
+    /// Whether a broadcaster feeds it over WHIP.
+    pub fn is_live(&self) -> bool {
+        matches!(self, Origin::Live | Origin::ConfigLive)
+    }
+
+    /// Whether it comes from the configuration (never edited by the admin).
+    pub fn is_configured(&self) -> bool {
+        matches!(self, Origin::Config { .. } | Origin::ConfigLive)
+    }
+}
+
+/// The broadcaster of a live station now.
+#[derive(Debug)]
+struct Broadcast {
+    /// Its WHIP session's id (the last part of its resource URL).
+    session: String,
+    /// Its participant id in the SFU.
+    id: ParticipantId,
+    /// Dropped when the broadcast ends: its session task stops.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// The reason a live station without a broadcaster gives the admin.
+const NO_BROADCASTER: &str = "No broadcaster is sending to this live station.";
 
 /// Whether a station plays.
 #[derive(Debug, Clone)]
@@ -92,6 +125,7 @@ pub struct Station {
     token: Mutex<Option<String>>,
     play: Mutex<Play>,
     viewers: AtomicU32,
+    broadcast: Mutex<Option<Broadcast>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -108,6 +142,7 @@ impl Station {
             token: Mutex::new(None),
             play: Mutex::new(play),
             viewers: AtomicU32::new(0),
+            broadcast: Mutex::new(None),
         }
     }
 
@@ -140,17 +175,70 @@ impl Station {
         self.viewers.load(Ordering::Relaxed)
     }
 
+    /// Makes `id` the broadcaster of this live station under a new session id,
+    /// returned with a receiver that completes when the broadcast ends. `None` when it
+    /// already has a broadcaster, is not live, or is gone from the directory.
+    pub fn begin_broadcast(
+        &self,
+        id: ParticipantId,
+    ) -> Option<(String, tokio::sync::oneshot::Receiver<()>)> {
+        if !self.origin.is_live() || self.on_air().is_none() {
+            return None;
+        }
+        let mut broadcast = lock(&self.broadcast);
+        if broadcast.is_some() {
+            return None;
+        }
+        let session = hex::encode(rand::random::<[u8; 16]>());
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        *broadcast = Some(Broadcast {
+            session: session.clone(),
+            id,
+            _stop: stop,
+        });
+        Some((session, stopped))
+    }
+
+    /// Ends broadcast `session` if it is the current one: returns its broadcaster, who
+    /// must now leave the SFU (exactly one caller gets it). Off air from now on.
+    pub fn end_broadcast(&self, session: &str) -> Option<ParticipantId> {
+        let mut broadcast = lock(&self.broadcast);
+        if broadcast.as_ref().is_some_and(|b| b.session == session) {
+            return broadcast.take().map(|b| b.id);
+        }
+        None
+    }
+
+    /// Whether broadcast `session` is the current one.
+    pub fn is_broadcasting(&self, session: &str) -> bool {
+        lock(&self.broadcast)
+            .as_ref()
+            .is_some_and(|b| b.session == session)
+    }
+
+    /// Whether a broadcaster feeds this (live) station now.
+    pub fn has_broadcaster(&self) -> bool {
+        lock(&self.broadcast).is_some()
+    }
+
     fn info(&self, running: &RunningStation, now: Instant) -> StationInfo {
         let elapsed = now.saturating_duration_since(running.started).as_millis() as u64;
         let duration_ms = running.duration.as_millis().max(1) as u64;
+        let (position_ms, duration_ms) = if running.live {
+            (0, 0)
+        } else {
+            (elapsed % duration_ms, duration_ms)
+        };
         StationInfo {
             name: self.name.clone(),
             description: self.description(),
             playing: running.playing.clone(),
-            position_ms: elapsed % duration_ms,
+            position_ms,
             duration_ms,
             viewers: self.viewers(),
             video: running.video,
+            live: running.live,
+            off_air: running.live && !self.has_broadcaster(),
         }
     }
 }
@@ -220,8 +308,9 @@ fn description(text: &str) -> Result<String, Refused> {
 
 impl StationDirectory {
     /// The directory: the `--station` stations (already on air, `running[i]` playing
-    /// `specs[i]`), then the admin's from the database, each read and started now;
-    /// one whose file is gone or unplayable is listed off air with the reason.
+    /// `specs[i]`), the `--live-station` ones (with their `live` tokens), then the
+    /// admin's from the database, each read and started now; one whose file is gone or
+    /// unplayable is listed off air with the reason.
     pub fn new(
         registry: Arc<Registry>,
         store: Arc<Store>,
@@ -229,6 +318,7 @@ impl StationDirectory {
         media_dir: PathBuf,
         specs: &[StationSpec],
         running: Vec<RunningStation>,
+        live: &crate::whip::LiveTokens,
     ) -> anyhow::Result<Self> {
         let mut stations: Vec<Arc<Station>> = specs
             .iter()
@@ -257,6 +347,23 @@ impl StationDirectory {
             tools: Mutex::new(convert::Tools::default()),
             changes: tokio::sync::Mutex::new(()),
         };
+        for (name, token) in live.all() {
+            let running = directory
+                .live_room(name)
+                .map_err(|e| anyhow::anyhow!("live station {name}: {e}"))?;
+            info!(station = %name, %token, "live station: broadcast to POST /whip/{name} with this bearer token");
+            let station = Station::new(
+                name.clone(),
+                Origin::ConfigLive,
+                String::new(),
+                Play::OnAir {
+                    running,
+                    ended: CancellationToken::new(),
+                },
+            );
+            *lock(&station.token) = Some(token.clone());
+            stations.push(Arc::new(station));
+        }
         for record in directory.store.stations()? {
             let (origin, token) = match record.source {
                 StationSource::Stored {
@@ -276,7 +383,8 @@ impl StationDirectory {
             };
             let play = if stations.iter().any(|s| s.name == record.name) {
                 Play::OffAir {
-                    reason: "A station given by --station has the same name.".into(),
+                    reason: "A station given by --station or --live-station has the same name."
+                        .into(),
                     missing: false,
                 }
             } else {
@@ -310,7 +418,7 @@ impl StationDirectory {
             Origin::Config { file } => Some(file.clone()),
             Origin::Stored { sha256, .. } => Some(self.files.stored_path(sha256)),
             Origin::DataFile { file_name } => Some(self.media_dir.join(file_name)),
-            Origin::Live => None,
+            Origin::Live | Origin::ConfigLive => None,
         }
     }
 
@@ -322,17 +430,23 @@ impl StationDirectory {
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             Origin::Stored { file_name, .. } | Origin::DataFile { file_name } => file_name.clone(),
-            Origin::Live => String::new(),
+            Origin::Live | Origin::ConfigLive => String::new(),
         }
     }
 
     /// Reads station `name`'s file and starts it (blocking): on air, or off air with
-    /// the reason.
+    /// the reason. A live station gets its room, ready for viewers and a broadcaster.
     fn play(&self, name: &str, origin: &Origin) -> Play {
         let Some(path) = self.file_of(origin) else {
-            return Play::OffAir {
-                reason: "No broadcaster is sending to this live station.".into(),
-                missing: false,
+            return match self.live_room(name) {
+                Ok(running) => Play::OnAir {
+                    running,
+                    ended: CancellationToken::new(),
+                },
+                Err(reason) => Play::OffAir {
+                    reason,
+                    missing: false,
+                },
             };
         };
         if !path.exists() {
@@ -359,6 +473,24 @@ impl StationDirectory {
         }
     }
 
+    /// Live station `name`'s room on the first worker, with a placeholder id from the
+    /// registry (so a viewer switching to it is never mistaken for a switch between
+    /// file stations). Its broadcaster joins the room when one comes.
+    fn live_room(&self, name: &str) -> Result<RunningStation, String> {
+        let id = self.registry.reserve_id().map_err(|e| e.message)?;
+        Ok(RunningStation {
+            name: name.to_string(),
+            id,
+            worker: 0,
+            room: room_of(name),
+            duration: Duration::ZERO,
+            video: true,
+            started: Instant::now(),
+            playing: String::new(),
+            live: true,
+        })
+    }
+
     /// Starts `media` as station `name` on the first worker.
     fn launch(
         &self,
@@ -382,6 +514,7 @@ impl StationDirectory {
             video: media.has_video(),
             started: Instant::now(),
             playing,
+            live: false,
         };
         handle
             .try_send(WorkerCommand::StartStation {
@@ -394,18 +527,27 @@ impl StationDirectory {
         Ok(running)
     }
 
-    /// Takes `station` off air: its worker stops it and its viewers are told.
+    /// Takes `station` off air: its worker stops it (a live station's broadcaster
+    /// leaves) and its viewers are told.
     fn stop(&self, station: &Station, reason: String, missing: bool) {
         let old = std::mem::replace(&mut *lock(&station.play), Play::OffAir { reason, missing });
+        let broadcast = lock(&station.broadcast).take();
         if let Play::OnAir { running, ended } = old {
             if let Some(handle) = self.registry.workers().get(running.worker) {
-                let _ = handle.try_send(WorkerCommand::StopStation { id: running.id });
+                if let Some(b) = broadcast {
+                    info!(station = station.name, id = %b.id, "broadcast ended: station removed");
+                    handle.leave(b.id);
+                }
+                if !running.live {
+                    let _ = handle.try_send(WorkerCommand::StopStation { id: running.id });
+                }
             }
             ended.cancel();
         }
     }
 
-    /// The stations on air, for viewers, at `now`.
+    /// The stations on air, for viewers, at `now` (live ones too, without a
+    /// broadcaster: `off_air`).
     pub fn list(&self, now: Instant) -> Vec<StationInfo> {
         self.read()
             .iter()
@@ -422,8 +564,17 @@ impl StationDirectory {
     /// WHIP ingest compares it (in constant time) with the one a broadcaster sends.
     pub fn live_token(&self, name: &str) -> Option<String> {
         self.find(name)
-            .filter(|s| s.origin == Origin::Live)
+            .filter(|s| s.origin.is_live())
             .and_then(|s| lock(&s.token).clone())
+    }
+
+    /// Every live station's name and bearer token, in the directory's order.
+    pub fn live_stations(&self) -> Vec<(String, String)> {
+        self.read()
+            .iter()
+            .filter(|s| s.origin.is_live())
+            .filter_map(|s| Some((s.name.clone(), lock(&s.token).clone()?)))
+            .collect()
     }
 
     /// The files in the data directory's `media/` folder, by name.
@@ -497,7 +648,7 @@ impl StationDirectory {
             Origin::Live => StationSource::Live {
                 token: token.clone().unwrap_or_default(),
             },
-            Origin::Config { .. } => {
+            Origin::Config { .. } | Origin::ConfigLive => {
                 return Err(Refused::internal("adding a station", "configured origin"))
             }
         };
@@ -536,9 +687,12 @@ impl StationDirectory {
         match source {
             NewSource::Live => {
                 let token = Some(new_live_token());
-                let play = Play::OffAir {
-                    reason: "No broadcaster is sending to this live station.".into(),
-                    missing: false,
+                let running = self
+                    .live_room(&name)
+                    .map_err(|e| Refused::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e))?;
+                let play = Play::OnAir {
+                    running,
+                    ended: CancellationToken::new(),
                 };
                 self.add(name, description, Origin::Live, token, play)
             }
@@ -591,11 +745,11 @@ impl StationDirectory {
     /// The station `name` if the admin may change it.
     fn editable(&self, name: &str) -> Result<Arc<Station>, Refused> {
         let station = self.find(name).ok_or_else(|| Refused::not_found(name))?;
-        if let Origin::Config { .. } = station.origin {
+        if station.origin.is_configured() {
             return Err(Refused::new(
                 StatusCode::CONFLICT,
                 "configured",
-                format!("Station {name} is defined by --station (or the configuration file); change it there."),
+                format!("Station {name} is defined by --station or --live-station (or the configuration file); change it there."),
             ));
         }
         Ok(station)
@@ -639,7 +793,7 @@ impl StationDirectory {
         let mut list = self.write();
         let first = list
             .iter()
-            .position(|s| !matches!(s.origin, Origin::Config { .. }))
+            .position(|s| !s.origin.is_configured())
             .unwrap_or(list.len());
         let Some(at) = list.iter().position(|s| s.name == name) else {
             return Err(Refused::not_found(name));

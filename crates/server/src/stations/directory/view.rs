@@ -6,7 +6,7 @@ use std::time::Instant;
 use lanmeet_proto::StationInfo;
 use serde::Serialize;
 
-use super::{lock, Origin, Play, StationDirectory};
+use super::{lock, Origin, Play, StationDirectory, NO_BROADCASTER};
 
 /// A station as the admin API shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -53,10 +53,15 @@ impl StationDirectory {
                     }
                     Origin::Stored { file_name, .. } => ("upload", Some(file_name.clone())),
                     Origin::DataFile { file_name } => ("file", Some(file_name.clone())),
-                    Origin::Live => ("live", None),
+                    Origin::Live | Origin::ConfigLive => ("live", None),
                 };
                 let play = lock(&s.play).clone();
                 let (state, reason, playing) = match play {
+                    Play::OnAir { running, .. } if running.live && !s.has_broadcaster() => (
+                        "off_air",
+                        Some(NO_BROADCASTER.to_string()),
+                        Some(s.info(&running, now)),
+                    ),
                     Play::OnAir { running, .. } => ("on_air", None, Some(s.info(&running, now))),
                     Play::OffAir { reason, .. } => ("off_air", Some(reason), None),
                 };
@@ -71,7 +76,7 @@ impl StationDirectory {
                     playing,
                     viewers: s.viewers(),
                     token: lock(&s.token).clone(),
-                    editable: !matches!(s.origin, Origin::Config { .. }),
+                    editable: !s.origin.is_configured(),
                 }
             })
             .collect();
