@@ -30,7 +30,7 @@ use std::time::Instant;
 use lanmeet_proto::{ParticipantId, TrackSource};
 use str0m::format::PayloadParams;
 use str0m::media::{MediaKind, Mid, Rid};
-use str0m::rtp::ExtensionValues;
+use str0m::rtp::{ExtensionValues, VideoOrientation};
 use tracing::{debug, info};
 
 use super::{Ingress, Output, Sfu, PACKET_OVERHEAD};
@@ -70,7 +70,11 @@ pub struct RelayPacket {
     /// A VP8 key frame's picture size.
     size: Option<(u32, u32)>,
     vp8: Option<vp8::Parsed>,
-    exts: ExtensionValues,
+    /// The header extensions forwarded (audio level, voice activity, orientation):
+    /// these three, not str0m's whole set, keep the packet small.
+    audio_level: Option<i8>,
+    voice_activity: Option<bool>,
+    video_orientation: Option<VideoOrientation>,
     payload: Arc<[u8]>,
 }
 
@@ -207,7 +211,7 @@ impl Sfu {
         track
             .layers
             .on_packet(index, now, p.payload.len() + PACKET_OVERHEAD, p.size);
-        if let (MediaKind::Audio, Some(level)) = (kind, p.exts.audio_level) {
+        if let (MediaKind::Audio, Some(level)) = (kind, p.audio_level) {
             if let Some(room) = self.rooms.get_mut(&peer.room) {
                 room.speakers.on_audio(p.source, now, level);
             }
@@ -232,7 +236,12 @@ impl Sfu {
                 keyframe: p.keyframe,
                 clock_rate: p.params.spec().clock_rate.get(),
             },
-            exts: p.exts.clone(),
+            exts: ExtensionValues {
+                audio_level: p.audio_level,
+                voice_activity: p.voice_activity,
+                video_orientation: p.video_orientation,
+                ..Default::default()
+            },
             payload: p.payload.clone(),
             marker: p.marker,
             arrived: p.arrived,
@@ -266,7 +275,9 @@ impl Sfu {
                     keyframe: ingress.incoming.keyframe,
                     size: ingress.size,
                     vp8: ingress.vp8,
-                    exts: ingress.exts.clone(),
+                    audio_level: ingress.exts.audio_level,
+                    voice_activity: ingress.exts.voice_activity,
+                    video_orientation: ingress.exts.video_orientation,
                     payload: ingress.payload.clone(),
                 },
             });
