@@ -65,7 +65,7 @@ class Server:
                              "--join-burst", "1000", "--join-rate", "1000",
                              "--metrics-listen", f"{b.SRV_IP}:{b.METRICS_PORT}",
                              "--data-dir", os.path.join(self.tmp, "data")],
-                            "lanmeet ready", cpu=SERVER_CPUS,
+                            "lanmeet ready", ns=b.SRV_NS, cpu=SERVER_CPUS,
                             log=os.path.join(self.tmp, "server.log"))
         self.pid = self.proc.pid
         return self
