@@ -125,6 +125,11 @@ pub struct ServeArgs {
     /// loudest; at least 1 [default: 8].
     #[arg(long, value_name = "N")]
     pub audio_top_n: Option<usize>,
+    /// A room stays on one media worker until it has this many participants; later
+    /// joiners go to the least loaded worker, and the room's media is handed between
+    /// its workers (docs/media.md, "Cross-worker fan-out") [default: 64].
+    #[arg(long, value_name = "N")]
+    pub fanout_spill: Option<usize>,
     /// Fit each participant's video layers to its downlink as estimated from congestion
     /// feedback (on by default); off, everyone gets what their tiles ask for and only
     /// loss reports move them down.
@@ -335,6 +340,9 @@ pub struct Config {
     pub max_presenters: usize,
     /// Loudest audio streams forwarded to each participant in large rooms (at least 1).
     pub audio_top_n: usize,
+    /// Participants a room has on one worker before later joiners are placed on the
+    /// least loaded worker (cross-worker fan-out).
+    pub fanout_spill: usize,
     /// Estimate each participant's downlink (TWCC) and fit its layers to it.
     pub bandwidth_estimation: bool,
     /// Announce the server over mDNS/DNS-SD (`mdns.rs`).
@@ -402,6 +410,7 @@ impl Default for Config {
             upload_rate: 0.5,
             max_presenters: 1,
             audio_top_n: 8,
+            fanout_spill: 64,
             bandwidth_estimation: true,
             mdns: true,
             admin_password: None,
@@ -480,6 +489,9 @@ impl Config {
         }
         if self.audio_top_n == 0 {
             bail!("--audio-top-n must be at least 1");
+        }
+        if self.fanout_spill == 0 {
+            bail!("--fanout-spill must be at least 1 (a room's size on one worker)");
         }
         self.origin_policy()?;
         self.live_station_names()?;

@@ -121,11 +121,12 @@ impl RunningServer {
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let data_dir = datadir::DataDir::open(&config.data_dir)?;
     let store = open_store(&data_dir, &config)?;
-    let registry = Arc::new(Registry::new(
-        spawn_workers(&config)?,
-        config.max_presenters,
-        store.clone(),
-    ));
+    let workers = spawn_workers(&config)?;
+    media::connect_workers(&workers)?;
+    let registry = Arc::new(
+        Registry::new(workers, config.max_presenters, store.clone())
+            .with_fanout_spill(config.fanout_spill),
+    );
     let station_specs = config.station_specs()?;
     let stations = stations::start(&station_specs, &registry)?;
     let live_names = config.live_station_names()?;

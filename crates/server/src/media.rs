@@ -22,6 +22,11 @@
 //! sends runs of equal-sized datagrams to one destination as one UDP GSO message
 //! (`UDP_SEGMENT`): a publisher's video frame, forwarded to a subscriber, is one system
 //! call instead of six.
+//!
+//! A room that outgrew one worker has members on several (`rooms.rs` places them): the
+//! [`Sfu`]'s relay outputs ([`Output::Relay`], [`Output::RelayControl`]) are collected
+//! per destination worker during a turn and handed over once per turn and destination
+//! through that worker's [`RelayInbox`] (docs/media.md, "Cross-worker fan-out").
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, IoSliceMut};
@@ -34,7 +39,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use lanmeet_proto::{MediaSignal, ParticipantId, ServerMessage, TrackSource};
-use lanmeet_sfu::{Flow, Output, ParticipantStats, Sfu, SfuConfig, SfuStats};
+use lanmeet_sfu::{
+    Flow, Output, ParticipantStats, RelayControl, RelayPacket, Sfu, SfuConfig, SfuStats, WorkerId,
+};
 use mio::{Events, Interest, Poll, Token, Waker};
 use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState};
 use str0m::net::Transmit;
@@ -72,7 +79,12 @@ pub enum WorkerCommand {
         id: ParticipantId,
         /// Where to send its signaling messages.
         outbound: Outbound,
+        /// The other workers that carry members of the room (`Sfu::join_across`).
+        others: Vec<WorkerId>,
     },
+    /// Every worker's relay inbox, by index: where this worker hands packets and
+    /// control messages of rooms spread over several workers.
+    Peers(Vec<RelayInbox>),
     /// Signaling gave the participant a presenter's seat or took it back
     /// ([`Sfu::set_presenting`]).
     Presenter {
@@ -175,6 +187,35 @@ pub struct WorkerStats {
     pub busy: Duration,
     /// How each participant's connections are doing.
     pub participants: Vec<(ParticipantId, ParticipantStats)>,
+    /// Batches of relayed packets dropped because the other worker's inbox was full.
+    pub relay_batches_dropped: u64,
+}
+
+/// Where other workers hand a worker the media of rooms spread over several workers:
+/// packets in batches on a bounded channel (std's `sync_channel`, since Rust 1.67 the
+/// crossbeam channel: lock-free on the fast path), control messages on an unbounded
+/// one (rare, and never to be lost), and the worker's waker, woken once per batch.
+#[derive(Debug, Clone)]
+pub struct RelayInbox {
+    packets: SyncSender<(WorkerId, Vec<RelayPacket>)>,
+    controls: Sender<(WorkerId, RelayControl)>,
+    waker: Arc<Waker>,
+}
+
+/// Batches of relayed packets a worker's inbox holds at most; beyond, the sender drops
+/// the batch (a worker must never wait for another) and the subscribers repair the
+/// loss with NACKs as on a lossy link.
+const RELAY_QUEUE: usize = 1024;
+
+/// Tells every worker where the others' relay inboxes are. Called once, after all
+/// workers started.
+pub fn connect_workers(workers: &[WorkerHandle]) -> anyhow::Result<()> {
+    let inboxes: Vec<RelayInbox> = workers.iter().map(|w| w.relay.clone()).collect();
+    for w in workers {
+        w.try_send(WorkerCommand::Peers(inboxes.clone()))
+            .context("telling a media worker of the others")?;
+    }
+    Ok(())
 }
 
 /// How often a worker copies its [`WorkerStats`] out.
@@ -217,6 +258,8 @@ pub struct WorkerHandle {
     stop: Arc<AtomicBool>,
     thread: std::sync::Mutex<Option<JoinHandle<()>>>,
     stats: Arc<std::sync::Mutex<WorkerStats>>,
+    /// Where the other workers hand it relayed media.
+    relay: RelayInbox,
 }
 
 impl WorkerHandle {
@@ -312,6 +355,13 @@ pub fn spawn_worker(
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let (tx, rx) = mpsc::sync_channel(COMMAND_QUEUE);
     let (leave_tx, leave_rx) = mpsc::channel();
+    let (relay_packets_tx, relay_packets) = mpsc::sync_channel(RELAY_QUEUE);
+    let (relay_controls_tx, relay_controls) = mpsc::channel();
+    let relay = RelayInbox {
+        packets: relay_packets_tx,
+        controls: relay_controls_tx,
+        waker: waker.clone(),
+    };
     let candidates: Vec<SocketAddr> = candidate_ips
         .iter()
         .map(|ip| SocketAddr::new(*ip, port))
@@ -322,6 +372,7 @@ pub fn spawn_worker(
     sfu_config.audio_top_n = audio_top_n;
     sfu_config.bandwidth_estimation = bandwidth_estimation;
     let worker = Worker {
+        index,
         sfu: Sfu::new(sfu_config, Instant::now()),
         socket,
         state,
@@ -342,6 +393,11 @@ pub fn spawn_worker(
         clock: Instant::now(),
         pending: Vec::new(),
         gso_buf: Vec::with_capacity(GSO_BYTES),
+        relay_packets,
+        relay_controls,
+        peers: Vec::new(),
+        relay_out: Vec::new(),
+        relay_controls_out: Vec::new(),
     };
     let thread = std::thread::Builder::new()
         .name(format!("media-{index}"))
@@ -360,10 +416,13 @@ pub fn spawn_worker(
         stop,
         thread: std::sync::Mutex::new(Some(thread)),
         stats,
+        relay,
     })
 }
 
 struct Worker {
+    /// Its index among the workers (its [`WorkerId`]).
+    index: usize,
     sfu: Sfu,
     socket: mio::net::UdpSocket,
     state: UdpSocketState,
@@ -391,6 +450,16 @@ struct Worker {
     pending: Vec<Transmit>,
     /// Where a GSO message's segments are put end to end.
     gso_buf: Vec<u8>,
+    /// Packets other workers handed this one, in batches.
+    relay_packets: Receiver<(WorkerId, Vec<RelayPacket>)>,
+    /// Control messages other workers sent this one.
+    relay_controls: Receiver<(WorkerId, RelayControl)>,
+    /// Every worker's relay inbox, by index (empty until `WorkerCommand::Peers`).
+    peers: Vec<RelayInbox>,
+    /// Packets for each worker (by index), collected during a turn.
+    relay_out: Vec<Vec<RelayPacket>>,
+    /// Control messages for other workers, collected during a turn.
+    relay_controls_out: Vec<(WorkerId, RelayControl)>,
 }
 
 impl Worker {
@@ -425,6 +494,7 @@ impl Worker {
                     None => return Ok(()),
                 };
                 self.read_socket(&mut buf, &mut meta);
+                self.take_relayed();
                 if !more || self.stop.load(Ordering::SeqCst) {
                     break;
                 }
@@ -464,11 +534,20 @@ impl Worker {
             };
             let now = self.now();
             match command {
-                WorkerCommand::Join { room, id, outbound } => {
+                WorkerCommand::Join {
+                    room,
+                    id,
+                    outbound,
+                    others,
+                } => {
                     if !self.left_early.remove(&id) {
                         self.outbound.insert(id, outbound);
-                        self.sfu.join(now, &room, id);
+                        self.sfu.join_across(now, &room, id, &others);
                     }
+                }
+                WorkerCommand::Peers(peers) => {
+                    self.relay_out = peers.iter().map(|_| Vec::new()).collect();
+                    self.peers = peers;
                 }
                 WorkerCommand::Presenter { id, presenting } => {
                     self.sfu.set_presenting(id, presenting)
@@ -560,6 +639,55 @@ impl Worker {
         }
     }
 
+    /// Hands the SFU what other workers relayed: control messages first (a track's
+    /// announcement before its packets), then the packet batches.
+    fn take_relayed(&mut self) {
+        let now = Instant::now();
+        while let Ok((from, control)) = self.relay_controls.try_recv() {
+            self.sfu.handle_relay_control(now, from, control);
+        }
+        let before = self.sfu.queued_outputs();
+        while let Ok((from, batch)) = self.relay_packets.try_recv() {
+            self.sfu.handle_relay(now, from, &batch);
+        }
+        let produced = self.sfu.queued_outputs().saturating_sub(before) as u64;
+        if produced > 0 {
+            self.arrivals.push((now, produced));
+        }
+    }
+
+    /// Hands each other worker what the SFU relayed to it this turn: one batch per
+    /// worker, one wake-up per batch.
+    fn send_relayed(&mut self) {
+        let me = self.index;
+        for (to, control) in self.relay_controls_out.drain(..) {
+            if let Some(peer) = self.peers.get(to.0) {
+                if peer.controls.send((WorkerId(me), control)).is_ok() {
+                    let _ = peer.waker.wake();
+                }
+            }
+        }
+        for (to, batch) in self.relay_out.iter_mut().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            let Some(peer) = self.peers.get(to) else {
+                batch.clear();
+                continue;
+            };
+            let full = std::mem::take(batch);
+            match peer.packets.try_send((WorkerId(me), full)) {
+                Ok(()) => {
+                    let _ = peer.waker.wake();
+                }
+                Err(TrySendError::Full(_)) => {
+                    self.own.relay_batches_dropped += 1;
+                }
+                Err(TrySendError::Disconnected(_)) => {}
+            }
+        }
+    }
+
     /// Copies the SFU's and the worker's counters to where signaling reads them.
     fn publish_stats(&mut self) {
         self.own.sfu = self.sfu.stats();
@@ -572,6 +700,9 @@ impl Worker {
     /// Sends everything the SFU has to say; returns when it next wants to be woken.
     fn flush_outputs(&mut self) -> Instant {
         let deadline = self.collect_outputs();
+        // The other workers first: they send to their subscribers while this one sends
+        // to its own.
+        self.send_relayed();
         self.send_pending();
         deadline
     }
@@ -592,6 +723,14 @@ impl Worker {
                     if let Some(tx) = self.outbound.get(&id) {
                         tx.send(ToParticipant::MediaFailed);
                     }
+                }
+                Output::Relay { to, packet } => {
+                    if let Some(batch) = self.relay_out.get_mut(to.0) {
+                        batch.push(packet);
+                    }
+                }
+                Output::RelayControl { to, control } => {
+                    self.relay_controls_out.push((to, control));
                 }
             }
         }

@@ -563,7 +563,7 @@ impl Registry {
                 source,
                 blocked: true,
             };
-            self.worker(r)
+            self.worker(r, target)
                 .try_send(command)
                 .map_err(|e| Refused::new(ErrorCode::Unavailable, e.to_string()))?;
         }
@@ -605,7 +605,7 @@ impl Registry {
                 id: target,
                 may_publish: role != Role::Viewer,
             };
-            self.worker(r)
+            self.worker(r, target)
                 .try_send(command)
                 .map_err(|e| Refused::new(ErrorCode::Unavailable, e.to_string()))?;
         }
@@ -614,7 +614,7 @@ impl Registry {
                 id: target,
                 presenting: false,
             };
-            self.worker(r)
+            self.worker(r, target)
                 .try_send(command)
                 .map_err(|e| Refused::new(ErrorCode::Unavailable, e.to_string()))?;
         }
@@ -654,7 +654,7 @@ impl Registry {
                 source,
                 blocked,
             };
-            self.worker(r)
+            self.worker(r, target)
                 .try_send(command)
                 .map_err(|e| Refused::new(ErrorCode::Unavailable, e.to_string()))?;
         }
@@ -731,8 +731,9 @@ impl Registry {
         member.outbound.send(ToParticipant::Removed);
     }
 
-    fn worker(&self, r: &Room) -> &WorkerHandle {
-        &self.workers()[r.worker]
+    /// The worker carrying member `id`'s connections.
+    fn worker(&self, r: &Room, id: ParticipantId) -> &WorkerHandle {
+        &self.workers()[r.worker_of(id)]
     }
 
     /// Announces `text` by `by` in `room`'s chat and keeps it in the history.

@@ -13,6 +13,7 @@ use lanmeet_proto::{
     validate, ErrorCode, LeaveReason, MediaSignal, Participant, ParticipantId, ParticipantRef,
     Role, ServerMessage, TrackSource,
 };
+use lanmeet_sfu::WorkerId;
 use lanmeet_store::Store;
 use tracing::{info, warn};
 
@@ -90,6 +91,9 @@ pub(crate) struct Member {
     /// Sources a moderator muted and the server holds back until it switches them on
     /// again, with whether it may (`true`: blocked, it may not).
     pub muted: Vec<(TrackSource, bool)>,
+    /// The media worker carrying its connections: the room's own, or another once the
+    /// room outgrew it ([`Registry::with_fanout_spill`]).
+    pub worker: usize,
 }
 
 /// Who an HTTP bearer token belongs to.
@@ -106,6 +110,8 @@ pub struct SessionInfo {
 pub(crate) struct Room {
     /// Its name's key ([`validate::Name::key`]).
     pub key: String,
+    /// Its home worker: where its members go until there are
+    /// [`Registry::with_fanout_spill`] of them.
     pub worker: usize,
     pub members: BTreeMap<ParticipantId, Member>,
     /// Lock, lobby, bans and raised hands ([`crate::moderation`]).
@@ -115,6 +121,12 @@ pub(crate) struct Room {
 }
 
 impl Room {
+    /// The worker carrying member `id`'s connections (the room's own if it is no
+    /// member).
+    pub(crate) fn worker_of(&self, id: ParticipantId) -> usize {
+        self.members.get(&id).map_or(self.worker, |m| m.worker)
+    }
+
     /// Whether the room hands the moderator's role to its first or longest-present
     /// member (not when it has a moderator password: only its holders moderate).
     pub(crate) fn appoints_moderators(&self) -> bool {
@@ -179,6 +191,8 @@ pub struct Registry {
     /// inherit one. The counter lives in the database.
     ids: Mutex<IdBlock>,
     pub(crate) store: Arc<Store>,
+    /// Members a room has before later joiners go to the least loaded worker.
+    fanout_spill: usize,
     /// Most participants of one room sharing a screen at once (at least 1).
     max_presenters: usize,
 }
@@ -195,7 +209,16 @@ impl Registry {
             workers,
             ids: Mutex::new(IdBlock { next: 0, end: 0 }),
             store,
+            fanout_spill: usize::MAX,
         }
+    }
+
+    /// Lets a room spread over the workers: once it has `n` members, later joiners go
+    /// to the least loaded worker, and its workers hand each other its media
+    /// (docs/media.md, "Cross-worker fan-out"). Without it, a room stays on one worker.
+    pub fn with_fanout_spill(mut self, n: usize) -> Self {
+        self.fanout_spill = n.max(1);
+        self
     }
 
     /// A participant id never handed out before, for a station (`stations.rs`).
@@ -460,16 +483,32 @@ impl Registry {
             outbound,
             moderator,
         } = who;
+        // A room stays on its worker while it is small: a meeting never pays a hop
+        // between threads. Beyond the spill size, joiners go where the load is least.
         let worker = match rooms.get(room) {
+            Some(r) if r.members.len() >= self.fanout_spill => {
+                least_loaded(rooms, self.workers.len())
+            }
             Some(r) => r.worker,
             None => least_loaded(rooms, self.workers.len()),
         };
+        let mut others: Vec<WorkerId> = rooms
+            .get(room)
+            .map(|r| r.members.values().map(|m| m.worker))
+            .into_iter()
+            .flatten()
+            .filter(|w| *w != worker)
+            .map(WorkerId)
+            .collect();
+        others.sort_unstable();
+        others.dedup();
         // The worker hears of the join first: if its command queue is full, the join is
         // refused before anyone is told about it.
         let command = WorkerCommand::Join {
             room: room.to_string(),
             id,
             outbound: outbound.clone(),
+            others,
         };
         if let Err(e) = self.workers[worker].try_send(command) {
             return Err(JoinError {
@@ -564,6 +603,7 @@ impl Registry {
                 outbound,
                 token: token.clone(),
                 muted,
+                worker,
             },
         );
         if role == Role::Moderator && !entry.policy.lobby.is_empty() {
@@ -603,7 +643,7 @@ impl Registry {
         let r = rooms.get_mut(room)?;
         let member = r.members.remove(&id)?;
         sessions.remove(&member.token);
-        self.workers[r.worker].leave(id);
+        self.workers[member.worker].leave(id);
         broadcast(&r.members, ServerMessage::ParticipantLeft { id, reason });
         info!(%id, room, ?reason, "left");
         if r.members.is_empty() {
@@ -631,7 +671,7 @@ impl Registry {
         let Some(r) = inner.rooms.get_mut(room) else {
             return Ok(());
         };
-        let worker = &self.workers[r.worker];
+        let worker = &self.workers[r.worker_of(id)];
         let Some(m) = r.members.get_mut(&id) else {
             return Ok(());
         };
@@ -714,7 +754,7 @@ impl Registry {
             id,
             presenting: active,
         };
-        if let Err(e) = self.workers[r.worker].try_send(command) {
+        if let Err(e) = self.workers[r.worker_of(id)].try_send(command) {
             return Err(Refused {
                 code: ErrorCode::Unavailable,
                 message: e.to_string(),
@@ -741,7 +781,7 @@ impl Registry {
         id: ParticipantId,
         signal: MediaSignal,
     ) -> Result<(), WorkerBusy> {
-        let worker = self.lock().rooms.get(room).map(|r| r.worker);
+        let worker = self.lock().rooms.get(room).map(|r| r.worker_of(id));
         match worker {
             Some(w) => self.workers[w].try_send(WorkerCommand::Signal { id, signal }),
             None => Ok(()),
@@ -885,11 +925,17 @@ pub(crate) fn broadcast(members: &BTreeMap<ParticipantId, Member>, msg: ServerMe
     }
 }
 
-/// The worker with the fewest participants; rooms stay whole on one worker.
+/// The worker with the fewest participants (a room without members counts one on its
+/// own worker).
 fn least_loaded(rooms: &HashMap<String, Room>, workers: usize) -> usize {
     let mut load = vec![0usize; workers];
     for r in rooms.values() {
-        load[r.worker] += r.members.len().max(1);
+        if r.members.is_empty() {
+            load[r.worker] += 1;
+        }
+        for m in r.members.values() {
+            load[m.worker] += 1;
+        }
     }
     (0..workers).min_by_key(|w| load[*w]).unwrap_or(0)
 }

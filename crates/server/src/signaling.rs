@@ -594,7 +594,12 @@ impl Actor {
                 };
                 let outbound = self.outbound_tx.clone();
                 handle
-                    .try_send(WorkerCommand::Join { room, id, outbound })
+                    .try_send(WorkerCommand::Join {
+                        room,
+                        id,
+                        outbound,
+                        others: Vec::new(),
+                    })
                     .and_then(|()| {
                         handle.try_send(WorkerCommand::MayPublish {
                             id,

@@ -6,7 +6,8 @@
 //!
 //! Modules:
 //! - [`sfu`]: the [`Sfu`] itself: rooms, participants, input dispatch, output queue.
-//!   Its `allocation` submodule splits each subscriber's bandwidth over its video.
+//!   Its `allocation` submodule splits each subscriber's bandwidth over its video; its
+//!   `relay` submodule spreads a room over several workers (cross-worker fan-out).
 //! - `peer`: one participant's two WebRTC connections (publish and subscribe) and
 //!   the subscribe-side renegotiation.
 //! - `negotiation`: what a subscribe connection offers (codecs, header extensions),
@@ -42,7 +43,9 @@ pub mod station;
 pub mod stats;
 mod vp8;
 
-pub use sfu::{Output, Sfu, SfuConfig, StationStatus};
+pub use sfu::{
+    Output, RelayControl, RelayPacket, RelayedTrack, Sfu, SfuConfig, StationStatus, WorkerId,
+};
 pub use station::{MediaError, StationMedia};
 pub use stats::{ByClass, Flow, MediaClass, ParticipantStats, SfuStats};
 

@@ -12,8 +12,10 @@
 mod allocation;
 mod broadcast;
 mod counters;
+mod relay;
 mod stations;
 
+pub use relay::{RelayControl, RelayPacket, RelayedTrack, WorkerId};
 pub use stations::StationStatus;
 
 use std::cell::OnceCell;
@@ -27,7 +29,7 @@ use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::config::CryptoProvider;
 use str0m::format::{Codec, CodecConfig, PayloadParams};
-use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
+use str0m::media::{KeyframeRequestKind, MediaKind, Mid, Rid};
 use str0m::net::{Protocol, Receive, Transmit};
 
 use str0m::rtp::{Extension, ExtensionValues, RtpPacket, RtpWrite, Vp8Descriptor, Vp8Patch};
@@ -93,6 +95,23 @@ pub enum Output {
     /// A participant's media connection died (ICE or DTLS failure); signaling should
     /// remove the participant.
     MediaFailed(ParticipantId),
+    /// Hand a publisher's packet to another worker of its room
+    /// ([`Sfu::handle_relay`] there). One per packet and worker: the caller batches
+    /// them per worker.
+    Relay {
+        /// The worker that gets it.
+        to: WorkerId,
+        /// The packet.
+        packet: RelayPacket,
+    },
+    /// A control message for another worker of a room ([`Sfu::handle_relay_control`]
+    /// there).
+    RelayControl {
+        /// The worker that gets it.
+        to: WorkerId,
+        /// The message.
+        control: RelayControl,
+    },
     /// Nothing more to do until this time (or the next input).
     Timeout(Instant),
 }
@@ -122,6 +141,9 @@ pub struct Sfu {
     /// Participants whose publish connection came from outside signaling (WHIP) and
     /// who receive nothing (`broadcast.rs`).
     broadcasters: HashSet<ParticipantId>,
+    /// Publishers of other workers whose tracks are relayed here (proxies: members of
+    /// a room without connections), and their worker (`relay.rs`).
+    relayed: HashMap<ParticipantId, WorkerId>,
 }
 
 /// Video packets kept per subscriber stream to answer NACKs (about 3 s of 720p).
@@ -154,6 +176,7 @@ impl Sfu {
             next_layer_tick: now,
             stations: HashMap::new(),
             broadcasters: HashSet::new(),
+            relayed: HashMap::new(),
         }
     }
 
@@ -163,9 +186,10 @@ impl Sfu {
         self.outputs.len()
     }
 
-    /// Number of participants on this worker.
+    /// Number of participants on this worker (not counting other workers' publishers
+    /// relayed here).
     pub fn participant_count(&self) -> usize {
-        self.peers.len()
+        self.peers.len() - self.relayed.len()
     }
 
     /// Whether participant `id` has been sent a subscribe offer it has not answered.
@@ -242,6 +266,35 @@ impl Sfu {
         negotiation::subscribe_codecs(&sent)
     }
 
+    /// A participant's media state in `room`, with `subscriptions` and a subscribe
+    /// connection that offers nothing yet.
+    fn new_peer(&self, now: Instant, room: Arc<str>, subscriptions: Vec<Subscription>) -> Peer {
+        // No codec yet: the first offer makes the connection that offers what the
+        // room's tracks need.
+        let subscribe = Connection::new(self.new_rtc(now, Leg::Subscribe, &[]), now);
+        Peer {
+            room,
+            publish: None,
+            subscribe,
+            tracks: Vec::new(),
+            bound_ssrcs: Vec::new(),
+            subscriptions,
+            pending_offer: None,
+            negotiation: Negotiation::default(),
+            params_by_pt: Vec::new(),
+            declared: Vec::new(),
+            presenting: false,
+            blocked: Vec::new(),
+            may_publish: true,
+            downlink: Downlink::new(
+                now,
+                self.config.bandwidth_estimation,
+                self.config.initial_bandwidth_bps,
+            ),
+            report: ParticipantStats::default(),
+        }
+    }
+
     /// Adds participant `id` to `room`, subscribing it to every track already published
     /// there.
     pub fn join(&mut self, now: Instant, room: &str, id: ParticipantId) {
@@ -262,31 +315,8 @@ impl Sfu {
         members.push(id);
         // No codec yet: the first offer makes the connection that offers what the
         // room's tracks need.
-        let subscribe = Connection::new(self.new_rtc(now, Leg::Subscribe, &[]), now);
-        self.peers.insert(
-            id,
-            Peer {
-                room: room.clone(),
-                publish: None,
-                subscribe,
-                tracks: Vec::new(),
-                bound_ssrcs: Vec::new(),
-                subscriptions,
-                pending_offer: None,
-                negotiation: Negotiation::default(),
-                params_by_pt: Vec::new(),
-                declared: Vec::new(),
-                presenting: false,
-                blocked: Vec::new(),
-                may_publish: true,
-                downlink: Downlink::new(
-                    now,
-                    self.config.bandwidth_estimation,
-                    self.config.initial_bandwidth_bps,
-                ),
-                report: ParticipantStats::default(),
-            },
-        );
+        let peer = self.new_peer(now, room.clone(), subscriptions);
+        self.peers.insert(id, peer);
         info!(%id, %room, "participant joined media");
         self.offer_if_needed(now, id);
         self.drive(now);
@@ -309,12 +339,10 @@ impl Sfu {
         if let Some(room) = self.rooms.get_mut(&peer.room) {
             speaker_change = room.speakers.remove(id);
             room.members.retain(|p| *p != id);
-            if room.members.is_empty() {
-                self.rooms.remove(&peer.room);
-            } else {
-                others = room.members.clone();
-            }
+            others = room.members.clone();
         }
+        // Also removes the room once no member of it is left here.
+        self.relay_after_leave(id, &peer.room);
         if let Some(speaker) = speaker_change {
             self.announce_speaker(&others, speaker);
         }
@@ -764,7 +792,7 @@ impl Sfu {
     /// and none is outstanding, on a new connection when the current one cannot carry
     /// it well (`negotiation::Negotiation::plan`).
     fn offer_if_needed(&mut self, now: Instant, id: ParticipantId) {
-        let Some(peer) = self.peers.get(&id) else {
+        let Some(peer) = self.peers.get(&id).filter(|_| !self.is_relayed(id)) else {
             return;
         };
         if peer.pending_offer.is_some() {
@@ -993,12 +1021,16 @@ impl Sfu {
             .map(|r| r.others(id))
             .unwrap_or_default();
         for other in others {
+            if self.is_relayed(other) {
+                continue;
+            }
             if let Some(p) = self.peers.get_mut(&other) {
                 p.subscriptions
                     .push(Subscription::new(id, mid, kind, source));
             }
             self.offer_if_needed(now, other);
         }
+        self.announce_track(id, mid);
     }
 
     /// Asks `source` for a keyframe on track `mid`, on simulcast layer `layer` (`None`:
@@ -1025,6 +1057,12 @@ impl Sfu {
             None => (None, &mut None),
         };
         if last.is_some_and(|t| now.saturating_duration_since(t) < interval) {
+            return;
+        }
+        if self.relayed.contains_key(&source) {
+            // Another worker's publisher: its worker asks, under its own limit too.
+            *last = Some(now);
+            self.relay_keyframe_request(source, mid, rid);
             return;
         }
         let Some(conn) = peer.publish.as_mut() else {
@@ -1057,7 +1095,13 @@ impl Sfu {
 
     fn announce_speaker(&mut self, members: &[ParticipantId], speaker: Option<ParticipantId>) {
         debug!(?speaker, "active speaker");
-        for member in members {
+        // Other workers' publishers relayed here hear it from their own worker.
+        let here: Vec<ParticipantId> = members
+            .iter()
+            .copied()
+            .filter(|m| self.peers.contains_key(m) && !self.is_relayed(*m))
+            .collect();
+        for member in &here {
             self.outputs.push_back(Output::Signal(
                 *member,
                 ServerMessage::ActiveSpeaker { id: speaker },
@@ -1191,6 +1235,8 @@ impl Sfu {
             // Muted by a moderator, or a viewer's: nobody gets it.
             return;
         }
+        // Other workers of the room first: they send to their subscribers in parallel.
+        self.relay_out(source, &ingress);
         if let Some(layer) = self.fan_out(now, source, &ingress) {
             self.request_keyframe(now, source, ingress.mid, Some(layer));
         }
@@ -1273,11 +1319,13 @@ impl Sfu {
         }
         Some(Ingress {
             mid,
+            rid,
             kind,
             class,
             params,
             vp8,
             vp8_patchable: OnceCell::new(),
+            size,
             index,
             shifted,
             new_codec,
@@ -1384,6 +1432,8 @@ impl Sfu {
 struct Ingress {
     /// The publisher's media section it belongs to.
     mid: Mid,
+    /// Its simulcast layer's rid, if any.
+    rid: Option<Rid>,
     kind: MediaKind,
     /// Audio, camera or screen, for the counters.
     class: MediaClass,
@@ -1394,6 +1444,8 @@ struct Ingress {
     /// The same descriptor as str0m reads it, for a patch applied while str0m
     /// serializes the packet; read at the first subscriber that needs one.
     vp8_patchable: OnceCell<Option<Vp8Descriptor>>,
+    /// A VP8 key frame's picture size.
+    size: Option<(u32, u32)>,
     /// Its layer's index among the track's layers.
     index: usize,
     /// Its layer appeared below others: subscriptions' indices must follow.

@@ -124,6 +124,10 @@ pub struct SfuStats {
     /// Publish connections built: one per publishing participant, since a renegotiation
     /// reuses the connection.
     pub publish_connections_built: u64,
+    /// Publisher packets handed to other workers (one per packet and worker).
+    pub relayed_out: u64,
+    /// Publisher packets handed over by other workers.
+    pub relayed_in: u64,
 }
 
 impl SfuStats {

@@ -19,8 +19,9 @@ impl Sfu {
     pub fn stats(&self) -> SfuStats {
         let mut stats = self.stats;
         stats.rooms = self.rooms.len() as u64;
-        stats.participants = self.peers.len() as u64;
-        for track in self.peers.values().flat_map(|p| &p.tracks) {
+        stats.participants = self.participant_count() as u64;
+        let local = self.peers.iter().filter(|(id, _)| !self.is_relayed(**id));
+        for track in local.flat_map(|(_, p)| &p.tracks) {
             *stats
                 .tracks
                 .get_mut(MediaClass::of(track.kind, track.source)) += 1;
@@ -34,6 +35,7 @@ impl Sfu {
     pub fn participant_stats(&self) -> Vec<(ParticipantId, ParticipantStats)> {
         self.peers
             .iter()
+            .filter(|(id, _)| !self.is_relayed(**id))
             .map(|(id, p)| {
                 let mut report = p.report;
                 for (layer, paused) in p.subscriptions.iter().filter_map(|s| s.reported) {

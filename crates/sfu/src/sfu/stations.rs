@@ -437,11 +437,13 @@ impl Sfu {
         }
         Some(Ingress {
             mid,
+            rid: None,
             kind: t.kind,
             class,
             params,
             vp8,
             vp8_patchable: std::cell::OnceCell::new(),
+            size: None,
             index,
             shifted,
             new_codec: false,

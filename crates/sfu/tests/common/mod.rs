@@ -1,5 +1,6 @@
-//! Scenario harness for the SFU core: one [`Sfu`], simulated browsers ([`SimClient`])
-//! and a simulated network ([`Network`]), all on one virtual clock.
+//! Scenario harness for the SFU core: one [`Sfu`] (or several, as the server's media
+//! workers, wired by the harness as the server wires them), simulated browsers
+//! ([`SimClient`]) and a simulated network ([`Network`]), all on one virtual clock.
 //!
 //! The clock only moves in [`World::run_until`]: it jumps to the earliest of the SFU's
 //! timeout, any client connection's timeout, the next datagram arrival and the next
@@ -21,6 +22,7 @@ pub mod client;
 pub mod net;
 pub mod payload;
 
+use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,7 +31,9 @@ use lanmeet_proto::{
     ClientMessage, MediaSignal, PublishedTrack, TrackKind, TrackSource, TrackView,
 };
 use lanmeet_sfu::str0m::config::CryptoProvider;
-use lanmeet_sfu::{Output, ParticipantId, ServerMessage, Sfu, SfuConfig};
+use lanmeet_sfu::{
+    Output, ParticipantId, RelayControl, RelayPacket, ServerMessage, Sfu, SfuConfig, WorkerId,
+};
 
 pub use check::StreamReport;
 pub use client::{KeyframePolicy, Leg, SimClient};
@@ -60,14 +64,36 @@ pub enum Path {
     SubscribeDown,
 }
 
+/// One media worker: its `Sfu`, when it next wants to be woken, its address.
+struct Worker {
+    sfu: Sfu,
+    timeout: Instant,
+    addr: SocketAddr,
+}
+
+/// Something one worker hands another.
+enum Relayed {
+    Packet(RelayPacket),
+    Control(RelayControl),
+}
+
 /// The simulated world of one scenario.
 pub struct World {
     now: Instant,
     start: Instant,
-    sfu: Sfu,
-    sfu_timeout: Instant,
+    workers: Vec<Worker>,
     crypto: Arc<CryptoProvider>,
     clients: Vec<SimClient>,
+    /// Each participant's room and worker.
+    placement: HashMap<ParticipantId, (String, usize)>,
+    /// What workers handed each other and is not delivered yet: (from, to, what).
+    relay_queue: VecDeque<(usize, usize, Relayed)>,
+    /// Relayed packets delivered, by (from, to) worker.
+    pub relay_packets: HashMap<(usize, usize), u64>,
+    /// Relay control messages delivered, in order: (from, to, message).
+    pub relay_controls: Vec<(usize, usize, RelayControl)>,
+    /// While set, relayed packets are dropped instead of delivered (controls still go).
+    pub drop_relayed_packets: bool,
     /// The network between everyone.
     pub net: Network,
 }
@@ -80,20 +106,47 @@ impl World {
 
     /// Like [`World::new`], with the SFU's config adjusted by `tune`.
     pub fn with_config(seed: u64, tune: impl FnOnce(&mut SfuConfig)) -> Self {
+        // One worker: `tune` runs once.
+        let tune = std::cell::Cell::new(Some(tune));
+        Self::with_workers(seed, 1, |c| {
+            if let Some(t) = tune.take() {
+                t(c)
+            }
+        })
+    }
+
+    /// A world with `n` media workers (worker `i` at port 4000 + `i`, each with its own
+    /// `Sfu` configured by `tune`), whose relay outputs the harness delivers to each
+    /// other at once, batched per destination as the server's worker loop does.
+    pub fn with_workers(seed: u64, n: usize, tune: impl Fn(&mut SfuConfig)) -> Self {
         init_log();
         // The only reading of the real clock: the simulation's origin. Everything after
         // is this instant plus simulated time.
         #[allow(clippy::disallowed_methods)]
         let start = Instant::now();
-        let mut config = SfuConfig::new(vec![SERVER_ADDR]);
-        tune(&mut config);
+        let workers = (0..n)
+            .map(|i| {
+                let addr = SocketAddr::new(SERVER_ADDR.ip(), SERVER_ADDR.port() + i as u16);
+                let mut config = SfuConfig::new(vec![addr]);
+                tune(&mut config);
+                Worker {
+                    sfu: Sfu::new(config, start),
+                    timeout: start,
+                    addr,
+                }
+            })
+            .collect();
         World {
             now: start,
             start,
-            sfu: Sfu::new(config, start),
-            sfu_timeout: start,
+            workers,
             crypto: Arc::new(lanmeet_sfu::str0m::crypto::from_feature_flags()),
             clients: Vec::new(),
+            placement: HashMap::new(),
+            relay_queue: VecDeque::new(),
+            relay_packets: HashMap::new(),
+            relay_controls: Vec::new(),
+            drop_relayed_packets: false,
             net: Network::new(seed),
         }
     }
@@ -108,9 +161,19 @@ impl World {
         self.now - self.start
     }
 
-    /// The SFU under test.
+    /// The SFU under test (the first worker's).
     pub fn sfu(&self) -> &Sfu {
-        &self.sfu
+        &self.workers[0].sfu
+    }
+
+    /// Worker `w`'s SFU.
+    pub fn sfu_of(&self, w: usize) -> &Sfu {
+        &self.workers[w].sfu
+    }
+
+    /// The worker participant `id` is on (0 for a station or an unknown id).
+    fn worker_of(&self, id: ParticipantId) -> usize {
+        self.placement.get(&id).map_or(0, |(_, w)| *w)
     }
 
     /// Starts a station (participant id `id`, not a client's) playing `media` in
@@ -121,28 +184,34 @@ impl World {
         id: ParticipantId,
         media: Arc<lanmeet_sfu::StationMedia>,
     ) {
-        self.sfu.start_station(self.now, id, room, media);
-        self.drain_sfu(false);
+        self.workers[0].sfu.start_station(self.now, id, room, media);
+        self.drain_sfu(0, false);
     }
 
     /// Station `id` goes off the air (`Sfu::stop_station`).
     pub fn stop_station(&mut self, id: ParticipantId) {
-        self.sfu.stop_station(self.now, id);
-        self.drain_sfu(false);
+        self.workers[0].sfu.stop_station(self.now, id);
+        self.drain_sfu(0, false);
     }
 
     /// Viewer `name` switches to station `to` (see `Sfu::switch_station`); returns
     /// whether it could without a new negotiation.
     pub fn switch_station(&mut self, name: &str, to: ParticipantId) -> bool {
         let id = self.id(name);
-        let switched = self.sfu.switch_station(self.now, id, to);
-        self.drain_sfu(false);
+        let switched = self.workers[0].sfu.switch_station(self.now, id, to);
+        self.drain_sfu(0, false);
         switched
     }
 
     /// Participant `name` enters `room` (media side only: the SFU's `join`).
     pub fn join(&mut self, room: &str, name: &str) -> ParticipantId {
         self.join_with(room, name, true)
+    }
+
+    /// Like [`World::join`], on worker `w`: the other workers that hold members of
+    /// `room` are named to it, as the server's registry does (`Sfu::join_across`).
+    pub fn join_on(&mut self, w: usize, room: &str, name: &str) -> ParticipantId {
+        self.join_placed(room, name, true, w)
     }
 
     /// Like [`World::join`], for a client whose subscribe connection does not
@@ -161,6 +230,10 @@ impl World {
     }
 
     fn join_with(&mut self, room: &str, name: &str, twcc: bool) -> ParticipantId {
+        self.join_placed(room, name, twcc, 0)
+    }
+
+    fn join_placed(&mut self, room: &str, name: &str, twcc: bool, w: usize) -> ParticipantId {
         assert!(
             self.clients.iter().all(|c| c.name != name),
             "{name} joined twice"
@@ -173,8 +246,17 @@ impl World {
         let mut client = SimClient::new(name, id, publish, subscribe);
         client.twcc = twcc;
         self.clients.push(client);
-        self.sfu.join(self.now, room, id);
-        self.drain_sfu(false);
+        let mut others: Vec<WorkerId> = self
+            .placement
+            .values()
+            .filter(|(r, o)| r == room && *o != w)
+            .map(|(_, o)| WorkerId(*o))
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        self.placement.insert(id, (room.to_string(), w));
+        self.workers[w].sfu.join_across(self.now, room, id, &others);
+        self.drain_sfu(w, false);
         id
     }
 
@@ -219,9 +301,11 @@ impl World {
                 source: *source,
             })
             .collect();
-        self.sfu
+        let w = self.worker_of(id);
+        self.workers[w]
+            .sfu
             .signal(now, id, MediaSignal::PublishOffer { sdp: offer, tracks });
-        self.drain_sfu(false);
+        self.drain_sfu(w, false);
     }
 
     /// `name`'s publish offer for microphone and camera (one encoding), not sent: the
@@ -245,31 +329,35 @@ impl World {
     pub fn send_signal(&mut self, name: &str, signal: lanmeet_proto::MediaSignal) {
         let now = self.now;
         let id = self.id(name);
-        self.sfu.signal(now, id, signal);
-        self.drain_sfu(false);
+        let w = self.worker_of(id);
+        self.workers[w].sfu.signal(now, id, signal);
+        self.drain_sfu(w, false);
     }
 
     /// Signaling gives `name` a presenter's seat, or takes it back.
     pub fn set_presenting(&mut self, name: &str, presenting: bool) {
         let id = self.id(name);
-        self.sfu.set_presenting(id, presenting);
-        self.drain_sfu(false);
+        let w = self.worker_of(id);
+        self.workers[w].sfu.set_presenting(id, presenting);
+        self.drain_sfu(w, false);
     }
 
     /// A moderator muted (`blocked`) or un-muted `name`'s `source` (`Sfu::set_blocked`).
     pub fn set_blocked(&mut self, name: &str, source: lanmeet_proto::TrackSource, blocked: bool) {
         let id = self.id(name);
         let now = self.now;
-        self.sfu.set_blocked(now, id, source, blocked);
-        self.drain_sfu(false);
+        let w = self.worker_of(id);
+        self.workers[w].sfu.set_blocked(now, id, source, blocked);
+        self.drain_sfu(w, false);
     }
 
     /// `name` became a viewer (`false`) or may publish again (`Sfu::set_may_publish`).
     pub fn set_may_publish(&mut self, name: &str, may_publish: bool) {
         let id = self.id(name);
         let now = self.now;
-        self.sfu.set_may_publish(now, id, may_publish);
-        self.drain_sfu(false);
+        let w = self.worker_of(id);
+        self.workers[w].sfu.set_may_publish(now, id, may_publish);
+        self.drain_sfu(w, false);
     }
 
     /// `name` renegotiates its publish connection, adding a screen-share section.
@@ -278,7 +366,8 @@ impl World {
         let client = self.client_mut(name);
         let id = client.id;
         let offer = client.renegotiate_publish();
-        self.sfu.signal(
+        let w = self.worker_of(id);
+        self.workers[w].sfu.signal(
             now,
             id,
             MediaSignal::PublishOffer {
@@ -286,15 +375,17 @@ impl World {
                 tracks: Vec::new(),
             },
         );
-        self.drain_sfu(false);
+        self.drain_sfu(w, false);
     }
 
     /// `name` leaves (signaling tells the SFU). Its browser is not told: it keeps
     /// sending, as a frozen tab would, and the SFU must ignore it.
     pub fn leave(&mut self, name: &str) {
         let id = self.id(name);
-        self.sfu.leave(self.now, id);
-        self.drain_sfu(false);
+        let w = self.worker_of(id);
+        self.placement.remove(&id);
+        self.workers[w].sfu.leave(self.now, id);
+        self.drain_sfu(w, false);
     }
 
     /// `subscriber`'s browser asks for a key frame of `publisher`'s video (RTCP PLI).
@@ -351,9 +442,11 @@ impl World {
             })
             .collect();
         let id = self.id(subscriber);
-        self.sfu
+        let w = self.worker_of(id);
+        self.workers[w]
+            .sfu
             .signal(self.now, id, MediaSignal::View { tracks: views });
-        self.drain_sfu(false);
+        self.drain_sfu(w, false);
     }
 
     /// `name` turns camera and microphone off: no more frames are produced.
@@ -364,11 +457,12 @@ impl World {
     /// Sets the behaviour of one of `name`'s links, for datagrams sent from now on.
     pub fn set_link(&mut self, name: &str, path: Path, link: Link) {
         let c = self.client(name);
+        let server = self.workers[self.worker_of(c.id)].addr;
         let (from, to) = match path {
-            Path::PublishUp => (c.publish_addr, SERVER_ADDR),
-            Path::PublishDown => (SERVER_ADDR, c.publish_addr),
-            Path::SubscribeUp => (c.subscribe_addr, SERVER_ADDR),
-            Path::SubscribeDown => (SERVER_ADDR, c.subscribe_addr),
+            Path::PublishUp => (c.publish_addr, server),
+            Path::PublishDown => (server, c.publish_addr),
+            Path::SubscribeUp => (c.subscribe_addr, server),
+            Path::SubscribeDown => (server, c.subscribe_addr),
         };
         self.net.set_link(from, to, link);
     }
@@ -404,8 +498,10 @@ impl World {
 
     /// Feeds an arbitrary datagram to the SFU as if it arrived now from `from`.
     pub fn inject(&mut self, from: SocketAddr, bytes: &[u8]) {
-        self.sfu.handle_datagram(self.now, from, SERVER_ADDR, bytes);
-        self.drain_sfu(false);
+        self.workers[0]
+            .sfu
+            .handle_datagram(self.now, from, SERVER_ADDR, bytes);
+        self.drain_sfu(0, false);
     }
 
     /// Runs the world for `d` of simulated time.
@@ -455,16 +551,22 @@ impl World {
     fn next_wakeup(&self) -> Instant {
         let clients = self.clients.iter().filter_map(SimClient::next_wakeup);
         let net = self.net.next_arrival();
-        clients.chain(net).fold(self.sfu_timeout, |a, b| a.min(b))
+        let workers = self.workers.iter().map(|w| w.timeout);
+        clients
+            .chain(net)
+            .chain(workers)
+            .fold(self.now + Duration::from_secs(3600), |a, b| a.min(b))
     }
 
     /// Handles everything due at `self.now`.
     fn step(&mut self) {
         let now = self.now;
         while let Some(d) = self.net.pop_due(now) {
-            if d.to == SERVER_ADDR {
-                self.sfu.handle_datagram(now, d.from, d.to, &d.bytes);
-                self.drain_sfu(false);
+            if let Some(w) = self.workers.iter().position(|w| w.addr == d.to) {
+                self.workers[w]
+                    .sfu
+                    .handle_datagram(now, d.from, d.to, &d.bytes);
+                self.drain_sfu(w, false);
                 continue;
             }
             let target = self
@@ -475,23 +577,66 @@ impl World {
                 client.receive(now, leg, d.from, &d.bytes, &mut self.net);
             }
         }
-        if self.sfu_timeout <= now {
-            self.sfu.handle_timeout(now);
-            self.drain_sfu(true);
+        for w in 0..self.workers.len() {
+            if self.workers[w].timeout <= now {
+                self.workers[w].sfu.handle_timeout(now);
+                self.drain_sfu(w, true);
+            }
         }
         for client in &mut self.clients {
             client.wake(now, &mut self.net);
         }
     }
 
-    /// Takes every output of the SFU: datagrams go on the network, signaling goes to
-    /// the clients (whose answers go straight back to the SFU).
-    fn drain_sfu(&mut self, mut after_timeout: bool) {
+    /// Takes every output of worker `w`'s SFU: datagrams go on the network, signaling
+    /// goes to the clients (whose answers go straight back to their SFU), relay outputs
+    /// to the other workers.
+    fn drain_sfu(&mut self, w: usize, after_timeout: bool) {
+        self.drain_one(w, after_timeout);
+        self.deliver_relayed();
+    }
+
+    /// Delivers what workers handed each other, until none has anything more: each
+    /// worker's consecutive packets from one worker go in one `handle_relay` call.
+    fn deliver_relayed(&mut self) {
+        let now = self.now;
+        while let Some((from, to, first)) = self.relay_queue.pop_front() {
+            match first {
+                Relayed::Control(control) => {
+                    self.relay_controls.push((from, to, control.clone()));
+                    self.workers[to]
+                        .sfu
+                        .handle_relay_control(now, WorkerId(from), control);
+                }
+                Relayed::Packet(packet) => {
+                    let mut batch = vec![packet];
+                    while let Some((f, t, Relayed::Packet(_))) = self.relay_queue.front() {
+                        if (*f, *t) != (from, to) {
+                            break;
+                        }
+                        if let Some((_, _, Relayed::Packet(p))) = self.relay_queue.pop_front() {
+                            batch.push(p);
+                        }
+                    }
+                    if self.drop_relayed_packets {
+                        continue;
+                    }
+                    *self.relay_packets.entry((from, to)).or_default() += batch.len() as u64;
+                    self.workers[to]
+                        .sfu
+                        .handle_relay(now, WorkerId(from), &batch);
+                }
+            }
+            self.drain_one(to, false);
+        }
+    }
+
+    fn drain_one(&mut self, w: usize, mut after_timeout: bool) {
         let now = self.now;
         loop {
             let mut signals = Vec::new();
             loop {
-                match self.sfu.poll_output() {
+                match self.workers[w].sfu.poll_output() {
                     Output::Transmit(t) => {
                         self.net
                             .send(now, t.source, t.destination, t.contents.to_vec());
@@ -502,8 +647,16 @@ impl World {
                             c.media_failed = true;
                         }
                     }
+                    Output::Relay { to, packet } => {
+                        self.relay_queue
+                            .push_back((w, to.0, Relayed::Packet(packet)));
+                    }
+                    Output::RelayControl { to, control } => {
+                        self.relay_queue
+                            .push_back((w, to.0, Relayed::Control(control)));
+                    }
                     Output::Timeout(t) => {
-                        self.sfu_timeout = if after_timeout && t <= now {
+                        self.workers[w].timeout = if after_timeout && t <= now {
                             now + MIN_WAKE
                         } else {
                             t
@@ -568,11 +721,17 @@ impl World {
                 if client.oversized_answers > 0 {
                     // Signaling refuses the answer as too large; the SFU hears of it.
                     client.oversized_answers -= 1;
-                    self.sfu
+                    let w = self.worker_of(id);
+                    self.workers[w]
+                        .sfu
                         .signal(now, id, MediaSignal::SubscribeAnswerRefused);
                 } else {
-                    self.sfu
-                        .signal(now, id, MediaSignal::SubscribeAnswer { sdp: answer });
+                    let w = self.worker_of(id);
+                    self.workers[w].sfu.signal(
+                        now,
+                        id,
+                        MediaSignal::SubscribeAnswer { sdp: answer },
+                    );
                 }
             }
             ServerMessage::ActiveSpeaker { id } => client.speakers.push((now, id)),
