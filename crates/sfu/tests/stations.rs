@@ -45,47 +45,33 @@ fn make(name: &str, args: &[&str]) -> PathBuf {
 /// 4 s of 10 fps VP8 (a key frame only at the start) and Opus (noise: no two packets
 /// alike, so each received frame names its place in the file).
 fn webm() -> Arc<StationMedia> {
-    let d = FILE_SECONDS.to_string();
-    let path = make(
-        "clip.webm",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc=size=160x120:rate={FPS}:duration={d}"),
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("anoisesrc=duration={d}:color=pink:amplitude=0.3:seed=7"),
-            "-c:v",
-            "libvpx",
-            "-g",
-            "1000",
-            "-b:v",
-            "150k",
-            "-c:a",
-            "libopus",
-            "-b:a",
-            "32k",
-        ],
-    );
-    read(path)
+    clip("clip.webm", "testsrc", "color=pink:amplitude=0.3:seed=7")
 }
 
 /// Like [`webm`], another picture and other noise: a second station.
 fn other_webm() -> Arc<StationMedia> {
+    clip(
+        "second.webm",
+        "testsrc2",
+        "color=white:amplitude=0.2:seed=11",
+    )
+}
+
+/// A station file `name` of `FILE_SECONDS`: the lavfi `picture` source as 160x120 VP8
+/// at `FPS` with one key frame, and `anoisesrc` with `noise` options as Opus.
+fn clip(name: &str, picture: &str, noise: &str) -> Arc<StationMedia> {
     let d = FILE_SECONDS.to_string();
     let path = make(
-        "second.webm",
+        name,
         &[
             "-f",
             "lavfi",
             "-i",
-            &format!("testsrc2=size=160x120:rate={FPS}:duration={d}"),
+            &format!("{picture}=size=160x120:rate={FPS}:duration={d}"),
             "-f",
             "lavfi",
             "-i",
-            &format!("anoisesrc=duration={d}:color=white:amplitude=0.2:seed=11"),
+            &format!("anoisesrc=duration={d}:{noise}"),
             "-c:v",
             "libvpx",
             "-g",
