@@ -2,11 +2,12 @@
 //! server in this process. Every one of them gets its video and audio, nothing is lost,
 //! and the frame rate is the file's; a station that does not exist fails the run loudly.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use lanmeet_server::config::Config;
-use serde_json::Value;
+use common::{num, run_loadgen, start_server};
 
 const FPS: f64 = 10.0;
 
@@ -43,57 +44,27 @@ async fn loadgen(url: &str, args: &[&str]) -> Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_viewers_of_a_station_get_all_of_its_video_and_audio() {
-    let dir = std::env::temp_dir().join(format!("lanmeet-loadgen-station-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "lanmeet-loadgen-station-media-{}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let file = make_station(&dir);
-    let config = Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.join("data"),
-        http: true,
-        udp_port: 0,
-        public_ips: vec!["127.0.0.1".parse().expect("ip")],
-        workers: 1,
+    let server = start_server("station", |config| {
         // Every viewer comes from 127.0.0.1.
-        max_connections_per_ip: 1000,
-        join_burst: 1000,
-        join_rate: 1000.0,
-        stations: vec![format!("tiny={}", file.display())],
-        ..Config::default()
-    };
-    let server = lanmeet_server::start(config).await.expect("server starts");
-    let url = format!("http://{}", server.addr);
-
-    let output = loadgen(
-        &url,
-        &[
-            "--station",
-            "tiny",
-            "--viewers",
-            "20",
-            "--join-spread",
-            "1",
-            "--warmup",
-            "1",
-            "--duration",
-            "4",
-        ],
-    )
+        config.max_connections_per_ip = 1000;
+        config.join_burst = 1000;
+        config.join_rate = 1000.0;
+        config.stations = vec![format!("tiny={}", file.display())];
+    })
     .await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "lanmeet-loadgen failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let last = stdout.lines().last().expect("a report");
-    let report: Value = serde_json::from_str(last).expect("the last line is the JSON report");
-    let num = |path: &str| {
-        report
-            .pointer(path)
-            .and_then(Value::as_f64)
-            .unwrap_or_else(|| panic!("{path} in the report"))
-    };
+
+    let report = run_loadgen(&server, |cmd| {
+        cmd.args(["--station", "tiny", "--viewers", "20", "--join-spread", "1"])
+            .args(["--warmup", "1", "--duration", "4"])
+    })
+    .await;
+    let num = |path: &str| num(&report, path);
     assert_eq!(num("/join_failures"), 0.0, "{}", report["join_errors"]);
     assert_eq!(num("/joined"), 20.0);
     assert_eq!(
@@ -111,7 +82,7 @@ async fn twenty_viewers_of_a_station_get_all_of_its_video_and_audio() {
         num("/packets_received") > 20.0 * 4.0 * 50.0,
         "packets arrive"
     );
-    assert_eq!(num("/loss_pct"), 0.0, "nothing lost: {stdout}");
+    assert_eq!(num("/loss_pct"), 0.0, "nothing lost: {report}");
     let fps = num("/station/video_fps/min");
     assert!(
         (FPS * 0.8..=FPS * 1.2).contains(&fps),
@@ -121,7 +92,7 @@ async fn twenty_viewers_of_a_station_get_all_of_its_video_and_audio() {
     assert!(num("/latency_ms/samples") > 0.0, "lateness measured");
 
     // A station that is not on air: every watch is refused, and the run fails saying so.
-    let output = loadgen(&url, &["--station", "nope", "--viewers", "2"]).await;
+    let output = loadgen(&server.url(), &["--station", "nope", "--viewers", "2"]).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "a run of refused watches fails");
     assert!(
@@ -129,6 +100,6 @@ async fn twenty_viewers_of_a_station_get_all_of_its_video_and_audio() {
         "the error names the refusal: {stderr}"
     );
 
-    server.shutdown().await.expect("clean shutdown");
+    server.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
 }
