@@ -40,7 +40,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use lanmeet_proto::{MediaSignal, ParticipantId, ServerMessage, TrackSource};
 use lanmeet_sfu::{
-    Flow, Output, ParticipantStats, RelayControl, RelayPacket, Sfu, SfuConfig, SfuStats, WorkerId,
+    Datagram, Flow, Output, ParticipantStats, RelayControl, RelayPacket, Sfu, SfuConfig, SfuStats,
+    WorkerId,
 };
 use mio::{Events, Interest, Poll, Token, Waker};
 use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState};
@@ -619,23 +620,38 @@ impl Worker {
             let now = Instant::now();
             let wall = SystemTime::now().duration_since(UNIX_EPOCH).ok();
             let before = self.sfu.queued_outputs();
-            for (m, slot) in meta.iter().zip(slices.iter()).take(n) {
-                let destination = SocketAddr::new(m.dst_ip.unwrap_or(self.default_ip), self.port);
-                let source = normalize(m.addr);
-                let stride = m.stride.max(1);
-                let arrived = arrival(now, wall, m.timestamp).max(self.clock);
-                self.clock = arrived;
-                for datagram in slot[..m.len].chunks(stride) {
-                    self.own.datagrams_in.packets += 1;
-                    self.own.datagrams_in.bytes += datagram.len() as u64;
-                    self.sfu
-                        .handle_datagram(arrived, source, destination, datagram);
-                }
-            }
+            let (default_ip, port) = (self.default_ip, self.port);
+            let (clock, counter) = (&mut self.clock, &mut self.own.datagrams_in);
+            let batch = meta
+                .iter()
+                .zip(slices.iter())
+                .take(n)
+                .flat_map(|(m, slot)| {
+                    let destination = SocketAddr::new(m.dst_ip.unwrap_or(default_ip), port);
+                    let source = normalize(m.addr);
+                    let arrived = arrival(now, wall, m.timestamp).max(*clock);
+                    *clock = arrived;
+                    slot[..m.len]
+                        .chunks(m.stride.max(1))
+                        .map(move |contents| Datagram {
+                            arrived,
+                            source,
+                            destination,
+                            contents,
+                        })
+                });
+            let batch = batch.inspect(|d| {
+                counter.packets += 1;
+                counter.bytes += d.contents.len() as u64;
+            });
+            self.sfu.handle_datagrams(batch);
             let produced = self.sfu.queued_outputs().saturating_sub(before) as u64;
             if produced > 0 {
                 self.arrivals.push((now, produced));
             }
+            // What this batch produced leaves before the next batch is read: under
+            // load the socket may never run dry, and nothing may wait behind it.
+            self.flush_outputs();
         }
     }
 

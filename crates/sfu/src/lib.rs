@@ -44,7 +44,8 @@ pub mod stats;
 mod vp8;
 
 pub use sfu::{
-    Output, RelayControl, RelayPacket, RelayedTrack, Sfu, SfuConfig, StationStatus, WorkerId,
+    Datagram, Output, RelayControl, RelayPacket, RelayedTrack, Sfu, SfuConfig, StationStatus,
+    WorkerId,
 };
 pub use station::{MediaError, StationMedia};
 pub use stats::{ByClass, Flow, MediaClass, ParticipantStats, SfuStats};

@@ -52,6 +52,11 @@ use crate::vp8;
 /// woken now cannot starve the others.
 const MAX_IMMEDIATE: u32 = 512;
 
+/// A connection's timeout this close to now counts as due while it is polled. str0m's
+/// pacer asks to be woken one microsecond after each packet it hands out by itself ("so
+/// time advances"); handled here, that wake-up costs no turn of the worker.
+const IMMEDIATE_SLACK: Duration = Duration::from_micros(20);
+
 /// Settings of one [`Sfu`].
 #[derive(Debug, Clone)]
 pub struct SfuConfig {
@@ -116,6 +121,19 @@ pub enum Output {
     Timeout(Instant),
 }
 
+/// One datagram read from the worker's socket, for [`Sfu::handle_datagrams`].
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    /// When it arrived (the kernel's receive time where there is one).
+    pub arrived: Instant,
+    /// The remote address it came from.
+    pub source: SocketAddr,
+    /// The local address it arrived on.
+    pub destination: SocketAddr,
+    /// Its bytes.
+    pub contents: &'a [u8],
+}
+
 /// A media worker's rooms.
 pub struct Sfu {
     config: SfuConfig,
@@ -128,6 +146,11 @@ pub struct Sfu {
     by_source: HashMap<SocketAddr, (ParticipantId, Leg)>,
     /// Connections that got input and must be polled.
     dirty: Vec<(ParticipantId, Leg)>,
+    /// Inside [`Sfu::handle_datagrams`]: subscribe connections that got packets to send,
+    /// polled once when the batch is in rather than once per packet (see there).
+    deferred: Option<Vec<(ParticipantId, Leg)>>,
+    /// The participant whose subscribe connection is handling a datagram: not deferred.
+    receiving: Option<ParticipantId>,
     outputs: VecDeque<Output>,
     stats: SfuStats,
     /// The latest `now` seen, for the timeout of an idle worker.
@@ -169,6 +192,8 @@ impl Sfu {
             rooms: HashMap::new(),
             by_source: HashMap::new(),
             dirty: Vec::new(),
+            deferred: None,
+            receiving: None,
             outputs: VecDeque::new(),
             stats: SfuStats::default(),
             last_now: now,
@@ -658,6 +683,45 @@ impl Sfu {
         destination: SocketAddr,
         contents: &[u8],
     ) {
+        self.handle_datagrams(std::iter::once(Datagram {
+            arrived: now,
+            source,
+            destination,
+            contents,
+        }));
+    }
+
+    /// Datagrams read together from the worker's socket, in arrival order.
+    ///
+    /// Each publisher's packets are forwarded as they come (written to the subscribers'
+    /// send queues), but the subscribe connections are polled for what to send once,
+    /// after the whole batch: a subscriber that got eight packets of a batch then costs
+    /// one `handle_timeout` of its str0m session (RTCP scheduling, the pacer's queue
+    /// snapshot, the estimator) instead of eight, and its datagrams leave together (one
+    /// GSO send). The batch's last arrival time is the time they are polled at.
+    pub fn handle_datagrams<'a>(&mut self, batch: impl IntoIterator<Item = Datagram<'a>>) {
+        let outer = self.deferred.replace(Vec::new());
+        let mut last = None;
+        for d in batch {
+            last = Some(d.arrived);
+            self.receive(d.arrived, d.source, d.destination, d.contents);
+        }
+        let mut deferred = std::mem::replace(&mut self.deferred, outer).unwrap_or_default();
+        if let Some(now) = last {
+            deferred.sort_unstable_by_key(|(id, _)| *id);
+            deferred.dedup();
+            self.dirty.append(&mut deferred);
+            self.drive(now);
+        }
+    }
+
+    fn receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &[u8],
+    ) {
         // Our own address as the source is a reflection or a forgery, never a browser:
         // str0m would take our own packets for the peer's and its bandwidth estimate and
         // pacing would go astray.
@@ -711,7 +775,9 @@ impl Sfu {
             }
         }
         self.dirty.push((id, leg));
+        self.receiving = (leg == Leg::Subscribe).then_some(id);
         self.drive(now);
+        self.receiving = None;
     }
 
     /// Time passed: wake every connection whose timeout is due.
@@ -841,6 +907,15 @@ impl Sfu {
         self.last_now = self.last_now.max(now);
         let mut events = Vec::new();
         while let Some((id, leg)) = self.dirty.pop() {
+            // A connection that just got a datagram is polled at once: what it says
+            // (connected, a keyframe request) may change how the rest of the batch is
+            // forwarded. One that only got packets to send waits for the batch's end.
+            if let (Some(deferred), Leg::Subscribe) = (self.deferred.as_mut(), leg) {
+                if self.receiving != Some(id) {
+                    deferred.push((id, leg));
+                    continue;
+                }
+            }
             let Some(conn) = self.peers.get_mut(&id).and_then(|p| p.connection(leg)) else {
                 continue;
             };
@@ -863,11 +938,11 @@ impl Sfu {
                 }
                 match conn.rtc.poll_output() {
                     Ok(str0m::Output::Timeout(t))
-                        if t <= now && sent && immediate < MAX_IMMEDIATE =>
+                        if t <= now + IMMEDIATE_SLACK && sent && immediate < MAX_IMMEDIATE =>
                     {
                         immediate += 1;
                         sent = false;
-                        if let Err(e) = conn.rtc.handle_input(Input::Timeout(now)) {
+                        if let Err(e) = conn.rtc.handle_input(Input::Timeout(t.max(now))) {
                             debug!(%id, ?leg, "timeout refused: {e}");
                         }
                     }

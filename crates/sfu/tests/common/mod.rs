@@ -32,7 +32,8 @@ use lanmeet_proto::{
 };
 use lanmeet_sfu::str0m::config::CryptoProvider;
 use lanmeet_sfu::{
-    Output, ParticipantId, RelayControl, RelayPacket, ServerMessage, Sfu, SfuConfig, WorkerId,
+    Datagram, Output, ParticipantId, RelayControl, RelayPacket, ServerMessage, Sfu, SfuConfig,
+    WorkerId,
 };
 
 pub use check::StreamReport;
@@ -46,6 +47,10 @@ pub const SERVER_ADDR: SocketAddr =
 
 /// How long the SFU is left alone when it asks to be woken at the instant it was just
 /// woken (see `client::MIN_WAKE`).
+/// At most this many datagrams reach a worker in one `handle_datagrams` call, as the
+/// media worker reads at most this many per `recvmmsg`.
+const WORKER_BATCH: usize = 32;
+
 const MIN_WAKE: Duration = Duration::from_millis(1);
 
 /// How many times the clock may stand still before the harness declares a livelock.
@@ -561,13 +566,26 @@ impl World {
     /// Handles everything due at `self.now`.
     fn step(&mut self) {
         let now = self.now;
+        // Consecutive datagrams from one sender to a worker at one instant (a frame's
+        // packets) reach it as one batch, up to WORKER_BATCH of them, as the media
+        // worker reads its socket. Not across senders: signaling here is instant, so
+        // what one datagram causes (a subscription answered) must precede the next
+        // sender's packets as it did before batches.
+        let mut batches: Vec<Vec<net::Datagram>> = vec![Vec::new(); self.workers.len()];
         while let Some(d) = self.net.pop_due(now) {
             if let Some(w) = self.workers.iter().position(|w| w.addr == d.to) {
-                self.workers[w]
-                    .sfu
-                    .handle_datagram(now, d.from, d.to, &d.bytes);
-                self.drain_sfu(w, false);
+                if batches[w].last().is_some_and(|last| last.from != d.from) {
+                    self.hand_batch(w, &mut batches[w]);
+                }
+                batches[w].push(d);
+                if batches[w].len() == WORKER_BATCH {
+                    self.hand_batch(w, &mut batches[w]);
+                }
                 continue;
+            }
+            // In the order they arrived: what a worker got before this one first.
+            for (w, batch) in batches.iter_mut().enumerate() {
+                self.hand_batch(w, batch);
             }
             let target = self
                 .clients
@@ -576,6 +594,9 @@ impl World {
             if let Some((client, leg)) = target {
                 client.receive(now, leg, d.from, &d.bytes, &mut self.net);
             }
+        }
+        for (w, batch) in batches.iter_mut().enumerate() {
+            self.hand_batch(w, batch);
         }
         for w in 0..self.workers.len() {
             if self.workers[w].timeout <= now {
@@ -586,6 +607,24 @@ impl World {
         for client in &mut self.clients {
             client.wake(now, &mut self.net);
         }
+    }
+
+    /// Hands worker `w` the datagrams in `batch` (emptied) in one `handle_datagrams`.
+    fn hand_batch(&mut self, w: usize, batch: &mut Vec<net::Datagram>) {
+        if batch.is_empty() {
+            return;
+        }
+        let now = self.now;
+        self.workers[w]
+            .sfu
+            .handle_datagrams(batch.iter().map(|d| Datagram {
+                arrived: now,
+                source: d.from,
+                destination: d.to,
+                contents: &d.bytes,
+            }));
+        batch.clear();
+        self.drain_sfu(w, false);
     }
 
     /// Takes every output of worker `w`'s SFU: datagrams go on the network, signaling
