@@ -138,7 +138,16 @@ impl Pacer for LeakyBucketPacer {
 
         // Mark that we need timeout before next poll
         self.needs_timeout_before_next_poll = true;
-        self.request_immediate_timeout();
+        if self.active_cluster().is_none() && self.is_unpaced_media(next) {
+            // [lanmeet patch] The rest of the snapshot's unpaced media goes out through
+            // poll_unpaced without a timeout, and media written later asks for one by
+            // itself (Streams::send_stream), so an immediate wake-up would only take a
+            // snapshot of emptied queues: a whole Session::handle_timeout per burst.
+            // The periodic one (PACING after this handle) keeps the pacer's state.
+            self.next_poll_time = None;
+        } else {
+            self.request_immediate_timeout();
+        }
 
         // Capture the cluster ID at poll time, before register_send() might clear it
         let cluster_id = self.active_cluster();
@@ -186,6 +195,15 @@ impl LeakyBucketPacer {
         queue.snapshot.packet_count -= 1;
         let midrid = queue.midrid;
         Some((midrid, self.active_cluster()))
+    }
+
+    /// [lanmeet patch] Whether `midrid`'s queue is unpaced and held media at the last
+    /// snapshot.
+    fn is_unpaced_media(&self, midrid: MidRid) -> bool {
+        self.queue_states
+            .iter()
+            .find(|q| q.midrid == midrid)
+            .is_some_and(|q| q.unpaced && q.snapshot.priority == QueuePriority::Media)
     }
 
     /// [lanmeet patch] One packet of `midrid`'s queue is being sent.
