@@ -1048,7 +1048,7 @@ def write_report(results, prof, date, commit):
 
     w("## Commands\n")
     w("Servers (in namespace lmb-srv, `taskset -c 0`):\n")
-    w("```\nlanmeet serve --http --listen 10.77.0.1:8080 --udp-port 10000 --public-ip 10.77.0.1 --workers 1 --max-connections-per-ip 4000 --join-burst 1000 --join-rate 1000 --metrics-listen 10.77.0.1:9100 --data-dir TMP")
+    w("```\nlanmeet serve --http --listen 10.77.0.1:8080 --udp-port 10000 --public-ip 10.77.0.1 --workers 1 --max-connections-per-ip 4000 --join-burst 1000 --join-rate 1000 --audio-top-n 64 --metrics-listen 10.77.0.1:9100 --data-dir TMP")
     w("lanmeet-relay 10.77.0.1:9000")
     w("janus --configs-folder TMP/janus --config TMP/janus/janus.jcfg --disable-colors")
     w(f"MEDIASOUP_WORKER_BIN=bench/mediasoup/.build/mediasoup-worker node bench/mediasoup/server.mjs "
