@@ -45,12 +45,12 @@ pub use payload::Encoding;
 pub const SERVER_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(192, 168, 1, 1)), 4000);
 
-/// How long the SFU is left alone when it asks to be woken at the instant it was just
-/// woken (see `client::MIN_WAKE`).
 /// At most this many datagrams reach a worker in one `handle_datagrams` call, as the
 /// media worker reads at most this many per `recvmmsg`.
 const WORKER_BATCH: usize = 32;
 
+/// How long the SFU is left alone when it asks to be woken at the instant it was just
+/// woken (see `client::MIN_WAKE`).
 const MIN_WAKE: Duration = Duration::from_millis(1);
 
 /// How many times the clock may stand still before the harness declares a livelock.
