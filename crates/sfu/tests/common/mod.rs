@@ -469,7 +469,7 @@ impl World {
             Path::SubscribeUp => (c.subscribe_addr, server),
             Path::SubscribeDown => (server, c.subscribe_addr),
         };
-        self.net.set_link(from, to, link);
+        self.net.set_link(self.now, from, to, link);
     }
 
     /// The id of participant `name`.

@@ -123,8 +123,25 @@ impl Network {
     }
 
     /// Sets the behaviour of the link from `from` to `to`, for datagrams sent from now on.
-    pub fn set_link(&mut self, from: SocketAddr, to: SocketAddr, link: Link) {
-        self.links.insert((from, to), link);
+    ///
+    /// A change of rate keeps what the link holds in bytes (the bucket's use and the
+    /// queue): the rate-limit state is a time ahead of `now` at the old rate, and the
+    /// same lead at a higher rate would stand for more bytes than were ever sent, so
+    /// that 110 → 300 kbit/s looked like a queue overflowing for a tenth of a second.
+    pub fn set_link(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, link: Link) {
+        let old = self.links.insert((from, to), link).and_then(|l| l.rate_bps);
+        let key = (from, to);
+        match (old, link.rate_bps, self.busy_until.get(&key).copied()) {
+            (Some(old), Some(new), Some(tat)) if tat > now && old != new => {
+                let lead = (tat - now).as_nanos() * u128::from(old.max(1)) / u128::from(new.max(1));
+                let lead = Duration::from_nanos(u64::try_from(lead).unwrap_or(u64::MAX));
+                self.busy_until.insert(key, now + lead);
+            }
+            (_, None, _) | (None, _, _) => {
+                self.busy_until.remove(&key);
+            }
+            _ => {}
+        }
     }
 
     /// Sends a datagram at `now`.
