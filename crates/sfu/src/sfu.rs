@@ -146,9 +146,12 @@ pub struct Sfu {
     by_source: HashMap<SocketAddr, (ParticipantId, Leg)>,
     /// Connections that got input and must be polled.
     dirty: Vec<(ParticipantId, Leg)>,
-    /// Inside [`Sfu::handle_datagrams`]: subscribe connections that got packets to send,
-    /// polled once when the batch is in rather than once per packet (see there).
-    deferred: Option<Vec<(ParticipantId, Leg)>>,
+    /// Inside [`Sfu::handle_datagrams`]: subscribe connections are polled once the batch
+    /// is in rather than once per packet (see there).
+    batching: bool,
+    /// Subscribe connections that got packets to send during the batch (kept between
+    /// batches for its capacity: one allocation per worker, not per batch).
+    deferred: Vec<(ParticipantId, Leg)>,
     /// The participant whose subscribe connection is handling a datagram: not deferred.
     receiving: Option<ParticipantId>,
     outputs: VecDeque<Output>,
@@ -192,7 +195,8 @@ impl Sfu {
             rooms: HashMap::new(),
             by_source: HashMap::new(),
             dirty: Vec::new(),
-            deferred: None,
+            batching: false,
+            deferred: Vec::new(),
             receiving: None,
             outputs: VecDeque::new(),
             stats: SfuStats::default(),
@@ -700,17 +704,17 @@ impl Sfu {
     /// snapshot, the estimator) instead of eight, and its datagrams leave together (one
     /// GSO send). The batch's last arrival time is the time they are polled at.
     pub fn handle_datagrams<'a>(&mut self, batch: impl IntoIterator<Item = Datagram<'a>>) {
-        let outer = self.deferred.replace(Vec::new());
+        self.batching = true;
         let mut last = None;
         for d in batch {
             last = Some(d.arrived);
             self.receive(d.arrived, d.source, d.destination, d.contents);
         }
-        let mut deferred = std::mem::replace(&mut self.deferred, outer).unwrap_or_default();
+        self.batching = false;
         if let Some(now) = last {
-            deferred.sort_unstable_by_key(|(id, _)| *id);
-            deferred.dedup();
-            self.dirty.append(&mut deferred);
+            self.deferred.sort_unstable_by_key(|(id, _)| *id);
+            self.deferred.dedup();
+            self.dirty.append(&mut self.deferred);
             self.drive(now);
         }
     }
@@ -910,11 +914,9 @@ impl Sfu {
             // A connection that just got a datagram is polled at once: what it says
             // (connected, a keyframe request) may change how the rest of the batch is
             // forwarded. One that only got packets to send waits for the batch's end.
-            if let (Some(deferred), Leg::Subscribe) = (self.deferred.as_mut(), leg) {
-                if self.receiving != Some(id) {
-                    deferred.push((id, leg));
-                    continue;
-                }
+            if self.batching && leg == Leg::Subscribe && self.receiving != Some(id) {
+                self.deferred.push((id, leg));
+                continue;
             }
             let Some(conn) = self.peers.get_mut(&id).and_then(|p| p.connection(leg)) else {
                 continue;
