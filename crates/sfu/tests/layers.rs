@@ -435,3 +435,36 @@ fn a_link_just_wide_enough_for_the_lowest_layer_keeps_it_playing() {
     assert!(heard >= 970, "{heard} of 1000 audio frames");
     assert_switches_on_keyframes(&world, "bob", "alice");
 }
+
+/// The simulated link itself: widening a link that its traffic had filled leaves the
+/// bytes it held, so what is sent next passes at the new rate. (It once kept the old
+/// rate's time lead, which at the higher rate stood for a full queue: everything was
+/// dropped for a tenth of a second after the starvation scenario's link widened.)
+#[test]
+fn a_widened_link_keeps_its_bytes_not_its_time() {
+    use common::net::Network;
+    let (from, to) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap());
+    let mut net = Network::new(1);
+    let start = Instant::now();
+    net.set_link(start, from, to, Link::limited(110_000));
+    // 5,880 bytes with headers: nearly the whole 6,000-byte bucket, nothing queued.
+    for _ in 0..5 {
+        net.send(start, from, to, vec![0; 1148]);
+    }
+    assert_eq!(net.lost, 0, "the bucket takes the burst");
+    let widened = start + Duration::from_millis(1);
+    net.set_link(widened, from, to, Link::limited(300_000));
+    // The bucket is as full in bytes as before: 400 more bytes wait about 8 ms at
+    // 300 kbit/s (the bucket drains 37 bytes per ms), well inside the 100-ms queue.
+    net.send(widened, from, to, vec![0; 372]);
+    assert_eq!(net.lost, 0, "a small datagram after widening was dropped");
+    let mut last = widened;
+    while let Some(d) = net.pop_due(widened + Duration::from_secs(1)) {
+        last = d.at;
+    }
+    let waited = last - widened - Link::limited(300_000).delay;
+    assert!(
+        waited < Duration::from_millis(20),
+        "the datagram sent after widening waited {waited:?}"
+    );
+}
