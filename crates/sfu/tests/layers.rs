@@ -431,7 +431,9 @@ fn a_link_just_wide_enough_for_the_lowest_layer_keeps_it_playing() {
         fps >= 25.0,
         "{fps:.1} fps on a link that carries 180p at 30 fps"
     );
-    assert!(gap <= Duration::from_secs(1), "a {gap:?} freeze");
+    // (About 170 ms when this was written; 960 ms with a pacer that woke up late for
+    // padding.)
+    assert!(gap <= Duration::from_millis(500), "a {gap:?} freeze");
     assert!(heard >= 970, "{heard} of 1000 audio frames");
     assert_switches_on_keyframes(&world, "bob", "alice");
 }

@@ -143,8 +143,11 @@ impl Pacer for LeakyBucketPacer {
             // poll_unpaced without a timeout, and media written later asks for one by
             // itself (Streams::send_stream), so an immediate wake-up would only take a
             // snapshot of emptied queues: a whole Session::handle_timeout per burst.
-            // The periodic one (PACING after this handle) keeps the pacer's state.
-            self.next_poll_time = None;
+            // The periodic one (PACING after this handle) keeps the pacer's state, and
+            // padding keeps the wake-up it would have had: without it, a link probed
+            // by padding got it up to PACING late and the estimate went astray (a
+            // 300 kbit/s link carrying 180p froze for ~1 s trying a higher layer).
+            self.next_poll_time = self.padding_time();
         } else {
             self.request_immediate_timeout();
         }
@@ -195,6 +198,21 @@ impl LeakyBucketPacer {
         queue.snapshot.packet_count -= 1;
         let midrid = queue.midrid;
         Some((midrid, self.active_cluster()))
+    }
+
+    /// [lanmeet patch] When padding would next be due, as `next_poll` reckons it once the
+    /// queues are empty: the wake-up the immediate timeout would have scheduled.
+    fn padding_time(&self) -> Option<(Instant, PacerReason)> {
+        if self.padding_bitrate == Bitrate::ZERO
+            || self.adjusted_bitrate == Bitrate::ZERO
+            || !self.queue_states.iter().any(|q| q.use_for_padding)
+        {
+            return None;
+        }
+        let drain = (self.media_debt / self.adjusted_bitrate)
+            .max(self.padding_debt / self.padding_bitrate)
+            .max(Duration::from_micros(1));
+        Some((self.last_handle_time? + drain, PacerReason::Padding))
     }
 
     /// [lanmeet patch] Whether `midrid`'s queue is unpaced and held media at the last
