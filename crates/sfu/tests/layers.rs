@@ -445,9 +445,11 @@ fn a_link_just_wide_enough_for_the_lowest_layer_keeps_it_playing() {
 #[test]
 fn a_widened_link_keeps_its_bytes_not_its_time() {
     use common::net::Network;
-    let (from, to) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap());
+    let from = std::net::SocketAddr::from(([10, 0, 0, 1], 1));
+    let to = std::net::SocketAddr::from(([10, 0, 0, 2], 2));
     let mut net = Network::new(1);
-    let start = Instant::now();
+    // The simulation's origin, as the world takes it: only the network's clock counts.
+    let start = World::new(1).now();
     net.set_link(start, from, to, Link::limited(110_000));
     // 5,880 bytes with headers: nearly the whole 6,000-byte bucket, nothing queued.
     for _ in 0..5 {
