@@ -209,10 +209,21 @@ impl LeakyBucketPacer {
         {
             return None;
         }
-        let drain = (self.media_debt / self.adjusted_bitrate)
-            .max(self.padding_debt / self.padding_bitrate)
-            .max(Duration::from_micros(1));
-        Some((self.last_handle_time? + drain, PacerReason::Padding))
+        let at = self.last_handle_time? + self.drain_debt_time();
+        Some((at, PacerReason::Padding))
+    }
+
+    /// [lanmeet patch] (Moved out of `next_poll`.) How long until both the media debt
+    /// and the padding debt are drained; at least a microsecond, to give the main loop
+    /// some time to do something else, e.g. queue media.
+    fn drain_debt_time(&self) -> Duration {
+        let drain =
+            (self.media_debt / self.adjusted_bitrate).max(self.padding_debt / self.padding_bitrate);
+        if drain.is_zero() {
+            Duration::from_micros(1)
+        } else {
+            drain
+        }
     }
 
     /// [lanmeet patch] Whether `midrid`'s queue is unpaced and held media at the last
@@ -402,16 +413,11 @@ impl LeakyBucketPacer {
 
         // If all queues are empty and we have a padding rate, wait until we have drained
         // both the media debt and padding debt to send some padding.
-        let mut drain_debt_time =
-            (self.media_debt / self.adjusted_bitrate).max(self.padding_debt / self.padding_bitrate);
-        if drain_debt_time.is_zero() {
-            // Give the main loop some time to do something else e.g. queue media.
-            drain_debt_time = Duration::from_micros(1);
-        }
-
+        // [lanmeet patch] The time is reckoned by `drain_debt_time`, shared with
+        // `padding_time`.
         let padding_at = self
             .last_handle_time
-            .map(|h| h + drain_debt_time)
+            .map(|h| h + self.drain_debt_time())
             .unwrap_or(now);
 
         // We explicitly don't return a queue to poll here. We need another call to
